@@ -1,0 +1,377 @@
+//! [`AmiCodec`]: the tokio-util `Decoder`/`Encoder` for the AMI wire format.
+//!
+//! The wire format: one banner line (`Asterisk Call Manager/x.y.z`) when the
+//! connection opens, then messages made of `Key: Value` lines (CRLF, or a bare LF
+//! that Asterisk sometimes writes inside a value) ended by an empty line. A
+//! `Response: Follows` message carries raw command output up to a line ending in
+//! `--END COMMAND--`; those lines become `Output` headers, like the `Output:` lines
+//! newer Asterisk versions send.
+//!
+//! Written by hand because no crate frames AMI; it follows tokio-util's
+//! `LinesCodec`: a scan index so partial reads are never rescanned, and limits on
+//! the message being read (line length, header count, message size) rather than on
+//! the whole buffer. A message that breaks a limit is reported once as
+//! [`Frame::Malformed`] and skipped up to its blank line, dropping its bytes as they
+//! arrive, so hostile input can neither grow memory nor end the stream.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::action::Action;
+use super::error::{AmiError, FrameError};
+use super::message::{Field, RawMessage, OUTPUT_KEY};
+
+/// The first bytes of an AMI banner line.
+pub const BANNER_PREFIX: &[u8] = b"Asterisk Call Manager/";
+
+const END_COMMAND: &[u8] = b"--END COMMAND--";
+
+/// Hard limits on what one message may be; all configurable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest line accepted, in bytes (without the line break).
+    pub max_line: usize,
+    /// Most header lines in one message.
+    pub max_headers: usize,
+    /// Largest message, in bytes.
+    pub max_message: usize,
+}
+
+impl Default for Limits {
+    /// Generous for every real message seen (the largest, `ListCommands`, is 35 KB with
+    /// about 200 headers), small enough that a hostile peer costs at most a megabyte.
+    fn default() -> Self {
+        Self {
+            max_line: 16 * 1024,
+            max_headers: 4096,
+            max_message: 1024 * 1024,
+        }
+    }
+}
+
+/// What the decoder yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// The banner line, e.g. `Asterisk Call Manager/11.0.0`.
+    Banner(ByteString),
+    /// One complete message.
+    Message(RawMessage),
+    /// A message that broke a limit or was cut off; already skipped.
+    Malformed(FrameError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discard {
+    /// Not discarding.
+    No,
+    /// Dropping bytes up to the next line break, then up to a blank line.
+    ToLineEnd,
+    /// Dropping whole lines up to a blank line.
+    ToBlank,
+}
+
+/// Decoder and encoder for one AMI connection (either side).
+#[derive(Debug)]
+pub struct AmiCodec {
+    limits: Limits,
+    banner_checked: bool,
+    scan: usize,
+    fields: Vec<Field>,
+    follows: bool,
+    discard: Discard,
+}
+
+impl Default for AmiCodec {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+impl AmiCodec {
+    /// A codec expecting a banner as its first line (the client side of a connection).
+    pub fn new(limits: Limits) -> Self {
+        let max = u32::MAX as usize / 2;
+        Self {
+            limits: Limits {
+                max_line: limits.max_line.min(max),
+                max_headers: limits.max_headers,
+                max_message: limits.max_message.min(max),
+            },
+            banner_checked: false,
+            scan: 0,
+            fields: Vec::with_capacity(16),
+            follows: false,
+            discard: Discard::No,
+        }
+    }
+
+    /// A codec that never treats the first line as a banner (the server side).
+    pub fn server(limits: Limits) -> Self {
+        let mut codec = Self::new(limits);
+        codec.banner_checked = true;
+        codec
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn reset_message(&mut self) {
+        self.scan = 0;
+        self.fields.clear();
+        self.follows = false;
+    }
+
+    fn malformed(&mut self, src: &mut BytesMut, upto: Option<usize>, err: FrameError) -> Frame {
+        match upto {
+            // The offending line is complete: drop through it, then skip to the blank line.
+            Some(n) => {
+                src.advance(n);
+                self.discard = Discard::ToBlank;
+            }
+            None => {
+                src.clear();
+                self.discard = Discard::ToLineEnd;
+            }
+        }
+        self.reset_message();
+        Frame::Malformed(err)
+    }
+
+    /// Drops input of a skipped message; true once the message is fully skipped.
+    fn skip(&mut self, src: &mut BytesMut) -> bool {
+        loop {
+            let Some(nl) = memchr::memchr(b'\n', src) else {
+                if self.discard == Discard::ToBlank && src.len() <= self.limits.max_line {
+                    return false; // keep the partial line: it may be the blank line
+                }
+                src.clear();
+                self.discard = Discard::ToLineEnd;
+                return false;
+            };
+            let blank = nl == 0 || (nl == 1 && src[0] == b'\r');
+            src.advance(nl + 1);
+            if self.discard == Discard::ToLineEnd {
+                self.discard = Discard::ToBlank;
+            } else if blank {
+                self.discard = Discard::No;
+                return true;
+            }
+        }
+    }
+
+    fn finish(&mut self, src: &mut BytesMut, len: usize) -> Frame {
+        let bytes = src.split_to(len).freeze();
+        let fields = std::mem::replace(&mut self.fields, Vec::with_capacity(16));
+        self.reset_message();
+        Frame::Message(build_message(bytes, fields))
+    }
+}
+
+/// Builds a message, repairing invalid UTF-8 lossily (and re-indexing, since the
+/// repair moves bytes) rather than failing: a PBX's odd byte must not cost an event.
+fn build_message(bytes: Bytes, fields: Vec<Field>) -> RawMessage {
+    match ByteString::try_from(bytes.clone()) {
+        Ok(text) => RawMessage::from_parts(text, fields),
+        Err(_) => {
+            let repaired = String::from_utf8_lossy(&bytes).into_owned();
+            let fields = index_fields(repaired.as_bytes());
+            RawMessage::from_parts(ByteString::from(repaired), fields)
+        }
+    }
+}
+
+/// Indexes the header lines of a complete message held in `text`.
+pub(crate) fn index_fields(text: &[u8]) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let mut follows = false;
+    let mut start = 0;
+    while start < text.len() {
+        let nl = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+        let end = if nl > start && text[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        if end > start || follows {
+            push_line(text, start, end, &mut fields, &mut follows);
+        }
+        start = nl + 1;
+    }
+    fields
+}
+
+/// Adds one non-empty line to `fields`, tracking `Response: Follows` output mode.
+fn push_line(buf: &[u8], start: usize, end: usize, fields: &mut Vec<Field>, follows: &mut bool) {
+    let line = &buf[start..end];
+    if *follows {
+        if line.ends_with(END_COMMAND) {
+            *follows = false;
+            let text_end = end - END_COMMAND.len();
+            if text_end > start {
+                fields.push(Field {
+                    key: OUTPUT_KEY,
+                    value: (start as u32, text_end as u32),
+                });
+            }
+        } else if end > start {
+            fields.push(Field {
+                key: OUTPUT_KEY,
+                value: (start as u32, end as u32),
+            });
+        }
+        return;
+    }
+    match memchr::memchr(b':', line) {
+        Some(colon) => {
+            let key_end = start + colon;
+            let mut vs = key_end + 1;
+            while vs < end && (buf[vs] == b' ' || buf[vs] == b'\t') {
+                vs += 1;
+            }
+            if colon == 8
+                && line[..8].eq_ignore_ascii_case(b"Response")
+                && buf[vs..end].eq_ignore_ascii_case(b"Follows")
+            {
+                *follows = true;
+            }
+            fields.push(Field {
+                key: (start as u32, key_end as u32),
+                value: (vs as u32, end as u32),
+            });
+        }
+        None => fields.push(Field {
+            key: (start as u32, end as u32),
+            value: (end as u32, end as u32),
+        }),
+    }
+}
+
+impl Decoder for AmiCodec {
+    type Item = Frame;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
+        loop {
+            if self.discard != Discard::No && !self.skip(src) {
+                return Ok(None);
+            }
+            let Some(rel) = memchr::memchr(b'\n', &src[self.scan..]) else {
+                let partial = src.len() - self.scan;
+                if partial > self.limits.max_line {
+                    let limit = self.limits.max_line;
+                    return Ok(Some(self.malformed(
+                        src,
+                        None,
+                        FrameError::LineTooLong { limit },
+                    )));
+                }
+                if src.len() > self.limits.max_message {
+                    let limit = self.limits.max_message;
+                    return Ok(Some(self.malformed(
+                        src,
+                        None,
+                        FrameError::MessageTooLarge { limit },
+                    )));
+                }
+                return Ok(None);
+            };
+            let nl = self.scan + rel;
+            let start = self.scan;
+            let end = if nl > start && src[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            if end - start > self.limits.max_line {
+                let limit = self.limits.max_line;
+                return Ok(Some(self.malformed(
+                    src,
+                    Some(nl + 1),
+                    FrameError::LineTooLong { limit },
+                )));
+            }
+            if !self.banner_checked {
+                self.banner_checked = true;
+                if src[start..end].starts_with(BANNER_PREFIX) {
+                    let line = src.split_to(nl + 1).freeze().slice(..end);
+                    self.reset_message();
+                    let banner = ByteString::try_from(line.clone()).unwrap_or_else(|_| {
+                        ByteString::from(String::from_utf8_lossy(&line).into_owned())
+                    });
+                    return Ok(Some(Frame::Banner(banner)));
+                }
+            }
+            if start == end {
+                if self.follows {
+                    self.scan = nl + 1;
+                    continue;
+                }
+                if self.fields.is_empty() {
+                    src.advance(nl + 1);
+                    self.scan = 0;
+                    continue;
+                }
+                return Ok(Some(self.finish(src, nl + 1)));
+            }
+            if nl + 1 > self.limits.max_message {
+                let limit = self.limits.max_message;
+                return Ok(Some(self.malformed(
+                    src,
+                    Some(nl + 1),
+                    FrameError::MessageTooLarge { limit },
+                )));
+            }
+            if self.fields.len() >= self.limits.max_headers {
+                let limit = self.limits.max_headers;
+                return Ok(Some(self.malformed(
+                    src,
+                    Some(nl + 1),
+                    FrameError::TooManyHeaders { limit },
+                )));
+            }
+            push_line(src, start, end, &mut self.fields, &mut self.follows);
+            self.scan = nl + 1;
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
+        if let Some(frame) = self.decode(src)? {
+            return Ok(Some(frame));
+        }
+        if self.discard != Discard::No {
+            src.clear();
+            self.discard = Discard::No;
+            return Ok(None);
+        }
+        let leftover = src.iter().any(|b| !b.is_ascii_whitespace());
+        let bytes = src.len();
+        src.clear();
+        let had_message = !self.fields.is_empty() || self.follows;
+        self.reset_message();
+        if leftover || had_message {
+            return Ok(Some(Frame::Malformed(FrameError::Truncated { bytes })));
+        }
+        Ok(None)
+    }
+}
+
+impl Encoder<&Action> for AmiCodec {
+    type Error = AmiError;
+
+    fn encode(&mut self, action: &Action, dst: &mut BytesMut) -> Result<(), AmiError> {
+        Ok(action.encode_into(dst)?)
+    }
+}
+
+impl Encoder<Bytes> for AmiCodec {
+    type Error = std::io::Error;
+
+    /// Pre-encoded bytes (the simulator's replies and events) go out unchanged.
+    fn encode(&mut self, bytes: Bytes, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        dst.put(bytes);
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! The command line: `serve`, `demo`, `sim`, `parse` (see DESIGN.md, "Command line").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Live monitoring for Asterisk PBXs over AMI.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (configuration from the environment, `.env` or --config).
+    Serve(ServeArgs),
+    /// Run the service against the built-in PBX simulator on loopback, with live traffic.
+    Demo(DemoArgs),
+    /// Run the PBX simulator alone: a real AMI server on TCP.
+    Sim(SimArgs),
+    /// Decode an AMI capture (raw bytes a PBX sent) and print message counts as JSON.
+    Parse(ParseArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML-free `KEY=VALUE` file read like `.env` (values in the environment win).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Options of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the dashboard and API listen.
+    #[arg(long, env = "HTTP_BIND", default_value = "127.0.0.1:8080")]
+    pub http_bind: SocketAddr,
+    /// How many simulated extensions.
+    #[arg(long, default_value_t = 50)]
+    pub extensions: u32,
+    /// Simulated events per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Database URL (default: a SQLite file `switchboard-demo.db` in the working directory).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Options of `sim`.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5038")]
+    pub listen: SocketAddr,
+    /// AMI user name accepted.
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+    /// AMI secret accepted (plain or MD5 challenge).
+    #[arg(long, env = "SIM_SECRET", default_value = "amisecret", hide_env_values = true)]
+    pub secret: String,
+    /// Seed: the same seed gives the same calls and state changes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of extensions with hints.
+    #[arg(long, default_value_t = 50)]
+    pub extensions: u32,
+    /// First extension number.
+    #[arg(long, default_value_t = 1001)]
+    pub first_extension: u32,
+    /// Events per second to generate (0 = only what actions cause).
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+}
+
+/// Options of `parse`.
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// The capture file.
+    pub file: PathBuf,
+}
