@@ -1,0 +1,146 @@
+//! [`CallTrackerActor`]: one call, start to finish.
+//!
+//! Created by the router on a call's first event; applies each event to a
+//! [`CallModel`], publishes every visible change, and when the last channel hangs up
+//! publishes the final record (the hub stores it in history) and stops itself. A call
+//! whose hangup never arrives is closed after a configurable timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use super::messages::{CallEvent, CallFinished, Change, CloseCall, Publish, ResyncCall};
+use super::status::{ActorHandle, Registry};
+use crate::metrics::Metrics;
+use crate::state::call::{CallModel, Change as CallChange};
+
+/// The tracker of one call.
+pub struct CallTrackerActor {
+    model: CallModel,
+    publish: Recipient<Publish>,
+    finished: Recipient<CallFinished>,
+    registry: Registry,
+    handle: Option<ActorHandle>,
+    metrics: Arc<Metrics>,
+    announced: bool,
+    last_event: Instant,
+    timeout: Duration,
+}
+
+impl CallTrackerActor {
+    /// A tracker for call `id` of `pbx`.
+    pub fn new(
+        pbx: &str,
+        id: &str,
+        publish: Recipient<Publish>,
+        finished: Recipient<CallFinished>,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            model: CallModel::new(pbx, id, Utc::now()),
+            publish,
+            finished,
+            registry,
+            handle: None,
+            metrics,
+            announced: false,
+            last_event: Instant::now(),
+            timeout,
+        }
+    }
+
+    fn after(&mut self, change: CallChange, ts: Option<f64>, ctx: &mut Context<Self>) {
+        match change {
+            CallChange::None => {}
+            CallChange::Updated => {
+                let call = Arc::new(self.model.call().clone());
+                let change = if self.announced {
+                    Change::CallUpdated(call)
+                } else {
+                    self.announced = true;
+                    self.metrics.calls_active.inc();
+                    Change::CallStarted(call)
+                };
+                self.publish.do_send(Publish::new(change, ts));
+            }
+            CallChange::Ended => self.end(ts, ctx),
+        }
+    }
+
+    fn end(&mut self, ts: Option<f64>, ctx: &mut Context<Self>) {
+        if self.announced {
+            self.metrics.calls_active.dec();
+        }
+        self.metrics.calls_finished.inc();
+        let call = Arc::new(self.model.call().clone());
+        self.publish
+            .do_send(Publish::new(Change::CallEnded(call), ts));
+        self.finished.do_send(CallFinished {
+            id: self.model.call().id.clone(),
+        });
+        ctx.stop();
+    }
+}
+
+impl Actor for CallTrackerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.handle = Some(self.registry.register("callTracker", self.model.call().id.clone()));
+        let check = (self.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+        ctx.run_interval(check, |act, ctx| {
+            if !act.model.is_ended() && act.last_event.elapsed() >= act.timeout {
+                log::warn!(
+                    "pbx {}: call {} had no event for {:?}; closing it as timed out",
+                    act.model.call().pbx,
+                    act.model.call().id,
+                    act.timeout
+                );
+                act.model.close("timedOut", Utc::now());
+                act.end(None, ctx);
+            }
+        });
+    }
+}
+
+impl Handler<CallEvent> for CallTrackerActor {
+    type Result = ();
+
+    fn handle(&mut self, CallEvent(event): CallEvent, ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled();
+        }
+        self.last_event = Instant::now();
+        let change = self.model.apply(&event, Utc::now());
+        self.after(change, event.timestamp(), ctx);
+    }
+}
+
+impl Handler<ResyncCall> for CallTrackerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResyncCall, ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled();
+        }
+        self.last_event = Instant::now();
+        let change = self.model.resync(&msg.items, Utc::now());
+        self.after(change, None, ctx);
+    }
+}
+
+impl Handler<CloseCall> for CallTrackerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseCall, ctx: &mut Context<Self>) {
+        if self.model.is_ended() {
+            return;
+        }
+        self.model.close(msg.outcome, Utc::now());
+        self.end(None, ctx);
+    }
+}

@@ -1,0 +1,78 @@
+//! [`ExtensionActor`]: one extension's state; publishes only real changes.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use super::messages::{Change, ConfirmState, ExtensionEvent, Publish};
+use super::status::{ActorHandle, Registry};
+use crate::state::extension::{Correction, ExtensionModel};
+
+/// The actor of one extension.
+pub struct ExtensionActor {
+    model: ExtensionModel,
+    publish: Recipient<Publish>,
+    registry: Registry,
+    handle: Option<ActorHandle>,
+}
+
+impl ExtensionActor {
+    /// The actor of extension `exten` on `pbx`.
+    pub fn new(pbx: &str, exten: &str, publish: Recipient<Publish>, registry: Registry) -> Self {
+        Self {
+            model: ExtensionModel::new(pbx, exten, Utc::now()),
+            publish,
+            registry,
+            handle: None,
+        }
+    }
+
+    fn publish(&self, event_ts: Option<f64>) {
+        let ext = Arc::new(self.model.extension().clone());
+        self.publish
+            .do_send(Publish::new(Change::Extension(ext), event_ts));
+    }
+}
+
+impl Actor for ExtensionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        let name = format!("{}/{}", self.model.extension().pbx, self.model.extension().extension);
+        self.handle = Some(self.registry.register("extension", name));
+    }
+}
+
+impl Handler<ExtensionEvent> for ExtensionActor {
+    type Result = ();
+
+    fn handle(&mut self, ExtensionEvent(event): ExtensionEvent, _: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled();
+        }
+        if self.model.apply(&event, Utc::now()).is_some() {
+            self.publish(event.timestamp());
+        }
+    }
+}
+
+impl Handler<ConfirmState> for ExtensionActor {
+    type Result = Option<Correction>;
+
+    fn handle(&mut self, msg: ConfirmState, _: &mut Context<Self>) -> Option<Correction> {
+        if let Some(h) = &self.handle {
+            h.handled();
+        }
+        let s = msg.state;
+        self.model.set_context(&s.context);
+        let (correction, transition) =
+            self.model
+                .confirm(s.status, s.status_text.as_deref(), s.hint.as_deref(), msg.at);
+        // Publish a correction, and the first confirmation (it sets lastConfirmed).
+        if transition.is_some() || correction.is_some() {
+            self.publish(None);
+        }
+        correction
+    }
+}

@@ -1,0 +1,444 @@
+//! [`Hub`]: numbers every change, keeps the live view, fans changes out to
+//! WebSocket sessions and hands them to the store.
+//!
+//! Each change gets a monotonic `seq` and goes into a bounded history, so a client
+//! that reconnects with the last `seq` it saw gets exactly what it missed — or, when
+//! the gap is older than the history, a fresh snapshot. A change is serialised to
+//! JSON at most once, and only when someone reads it. Deliveries are batched: changes
+//! published while the hub works through its mailbox go out together on the next
+//! turn (a zero-delay timer), so a burst costs one message per client, not one per
+//! change.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
+
+use super::live::{SharedLive, RECENT_CALLS};
+use super::messages::{Change, Publish};
+use super::router::Confirmed;
+use super::status::{ActorHandle, Registry};
+use crate::metrics::Metrics;
+use crate::ws::protocol::Filter;
+
+/// One numbered change.
+#[derive(Debug)]
+pub struct Envelope {
+    /// Position in the stream of changes.
+    pub seq: u64,
+    /// When it happened (the PBX's event time when known).
+    pub ts: DateTime<Utc>,
+    /// What changed.
+    pub change: Change,
+    json: OnceLock<Arc<str>>,
+}
+
+#[derive(Serialize)]
+struct Wire<'a, T: Serialize> {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    ts: DateTime<Utc>,
+    data: T,
+}
+
+/// Serialises a `{seq, type, ts, data}` message.
+pub fn wire_json<T: Serialize>(seq: u64, kind: &str, ts: DateTime<Utc>, data: T) -> String {
+    serde_json::to_string(&Wire { seq, kind, ts, data }).unwrap_or_else(|e| {
+        log::error!("cannot serialise a {kind} message: {e}");
+        String::from("{}")
+    })
+}
+
+impl Envelope {
+    /// The message as sent to clients, serialised on first use.
+    pub fn json(&self) -> Arc<str> {
+        self.json
+            .get_or_init(|| {
+                let kind = self.change.kind();
+                let s = match &self.change {
+                    Change::Extension(e) => wire_json(self.seq, kind, self.ts, e.as_ref()),
+                    Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => {
+                        wire_json(self.seq, kind, self.ts, c.as_ref())
+                    }
+                    Change::Connection(s) => wire_json(self.seq, kind, self.ts, s.as_ref()),
+                    Change::RefreshCompleted(v) => wire_json(self.seq, kind, self.ts, v.as_ref()),
+                };
+                Arc::from(s)
+            })
+            .clone()
+    }
+
+    /// Changes with the same key supersede each other for a lagging client (the
+    /// latest state of an extension or call is all it needs); `None` is never merged.
+    pub fn conflation_key(&self) -> Option<(u8, String, String)> {
+        match &self.change {
+            Change::Extension(e) => Some((0, e.pbx.clone(), e.extension.clone())),
+            Change::CallStarted(_) | Change::CallEnded(_) => None,
+            Change::CallUpdated(c) => Some((1, c.pbx.clone(), c.id.clone())),
+            Change::Connection(s) => Some((2, s.pbx.clone(), String::new())),
+            Change::RefreshCompleted(_) => None,
+        }
+    }
+}
+
+/// Changes for one WebSocket session.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Vec<Arc<Envelope>>);
+
+/// Where the hub hands changes to be stored.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub enum Persist {
+    /// A change to store.
+    Change(Change),
+    /// Extensions confirmed by the PBX at a time.
+    Confirmed(Confirmed),
+}
+
+/// What a new or resuming subscriber receives first.
+#[derive(Debug, Clone)]
+pub enum Catchup {
+    /// The full current state as one `snapshot` message (JSON) as of `seq`.
+    Snapshot {
+        /// The message.
+        json: String,
+        /// The last change it includes.
+        seq: u64,
+    },
+    /// The changes after the client's `lastSeq` up to `seq`, filtered.
+    Replay {
+        /// The missed changes.
+        changes: Vec<Arc<Envelope>>,
+        /// The last change the replay covers.
+        seq: u64,
+    },
+}
+
+/// Registers a subscriber; answers its catch-up.
+#[derive(Message)]
+#[rtype(result = "Catchup")]
+pub struct Subscribe {
+    /// The session's id.
+    pub id: u64,
+    /// Where to deliver.
+    pub client: Recipient<Deliver>,
+    /// What it wants.
+    pub filter: Filter,
+    /// The last `seq` it saw, when resuming.
+    pub last_seq: Option<u64>,
+}
+
+/// Changes a subscriber's filter (or resumes) — answers a fresh catch-up.
+#[derive(Message)]
+#[rtype(result = "Option<Catchup>")]
+pub struct Resubscribe {
+    /// The session's id.
+    pub id: u64,
+    /// The new filter (unchanged when `None`).
+    pub filter: Option<Filter>,
+    /// Resume after this `seq` (a fresh snapshot when `None`).
+    pub last_seq: Option<u64>,
+}
+
+/// Removes a subscriber.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    /// The session's id.
+    pub id: u64,
+}
+
+struct Client {
+    recipient: Recipient<Deliver>,
+    filter: Filter,
+}
+
+/// The fan-out hub.
+pub struct Hub {
+    live: SharedLive,
+    seq: u64,
+    history: VecDeque<Arc<Envelope>>,
+    history_cap: usize,
+    clients: HashMap<u64, Client>,
+    pending: Vec<Arc<Envelope>>,
+    flush_scheduled: bool,
+    store: Option<Recipient<Persist>>,
+    metrics: Arc<Metrics>,
+    registry: Registry,
+    handle: Option<ActorHandle>,
+}
+
+impl Hub {
+    /// A hub keeping `history_cap` changes for resuming clients.
+    pub fn new(
+        live: SharedLive,
+        history_cap: usize,
+        store: Option<Recipient<Persist>>,
+        metrics: Arc<Metrics>,
+        registry: Registry,
+    ) -> Self {
+        Self {
+            live,
+            seq: 0,
+            history: VecDeque::with_capacity(history_cap.min(65_536)),
+            history_cap: history_cap.max(1),
+            clients: HashMap::new(),
+            pending: Vec::new(),
+            flush_scheduled: false,
+            store,
+            metrics,
+            registry,
+            handle: None,
+        }
+    }
+
+    fn apply_live(&mut self, change: &Change) {
+        let Ok(mut live) = self.live.write() else {
+            return;
+        };
+        live.seq = self.seq;
+        match change {
+            Change::Extension(e) => {
+                live.extensions
+                    .insert((e.pbx.clone(), e.extension.clone()), e.clone());
+            }
+            Change::CallStarted(c) | Change::CallUpdated(c) => {
+                live.calls.insert((c.pbx.clone(), c.id.clone()), c.clone());
+            }
+            Change::CallEnded(c) => {
+                live.calls.remove(&(c.pbx.clone(), c.id.clone()));
+                live.recent.push_back(c.clone());
+                while live.recent.len() > RECENT_CALLS {
+                    live.recent.pop_front();
+                }
+            }
+            Change::Connection(s) => {
+                live.connections.insert(s.pbx.clone(), s.clone());
+            }
+            Change::RefreshCompleted(_) => {}
+        }
+    }
+
+    fn flush(&mut self) {
+        self.flush_scheduled = false;
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let now = Utc::now();
+        if !self.clients.is_empty() {
+            for client in self.clients.values() {
+                let mine: Vec<Arc<Envelope>> = batch
+                    .iter()
+                    .filter(|e| client.filter.matches(&e.change))
+                    .cloned()
+                    .collect();
+                if !mine.is_empty() {
+                    client.recipient.do_send(Deliver(mine));
+                }
+            }
+            for env in &batch {
+                let lag = (now - env.ts).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+                self.metrics.event_delivery_seconds.observe(lag);
+            }
+        }
+    }
+
+    fn snapshot(&self, filter: &Filter) -> String {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Snapshot<'a> {
+            extensions: Vec<&'a crate::model::Extension>,
+            calls: Vec<&'a crate::model::Call>,
+            recent_calls: Vec<&'a crate::model::Call>,
+            connections: Vec<&'a crate::model::ConnectionStatus>,
+        }
+        let Ok(live) = self.live.read() else {
+            return wire_json(self.seq, "snapshot", Utc::now(), serde_json::json!({}));
+        };
+        let ext_ok = |e: &crate::model::Extension| {
+            filter.matches(&Change::Extension(Arc::new(e.clone())))
+        };
+        let call_ok = |c: &Arc<crate::model::Call>| filter.matches(&Change::CallUpdated(c.clone()));
+        let extensions: Vec<&crate::model::Extension> = if filter.kind == crate::ws::protocol::FilterKind::Calls {
+            Vec::new()
+        } else if filter.extensions.is_none() && filter.pbx.is_none() {
+            live.extensions.values().map(|e| e.as_ref()).collect()
+        } else {
+            live.extensions.values().map(|e| e.as_ref()).filter(|e| ext_ok(e)).collect()
+        };
+        let mut calls: Vec<&Arc<crate::model::Call>> = live.calls.values().filter(|c| call_ok(c)).collect();
+        calls.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        let recent: Vec<&crate::model::Call> =
+            live.recent.iter().filter(|c| call_ok(c)).map(|c| c.as_ref()).collect();
+        let data = Snapshot {
+            extensions,
+            calls: calls.into_iter().map(|c| c.as_ref()).collect(),
+            recent_calls: recent,
+            connections: live.connections.values().map(|c| c.as_ref()).collect(),
+        };
+        wire_json(self.seq, "snapshot", Utc::now(), data)
+    }
+
+    fn catchup(&self, filter: &Filter, last_seq: Option<u64>) -> Catchup {
+        let Some(last) = last_seq else {
+            return self.snapshot_catchup(filter);
+        };
+        if last > self.seq {
+            // A seq from before a restart of the service: the client's view is stale.
+            return self.snapshot_catchup(filter);
+        }
+        let oldest = self.history.front().map_or(self.seq + 1, |e| e.seq);
+        if last + 1 < oldest {
+            return self.snapshot_catchup(filter);
+        }
+        let replay = self
+            .history
+            .iter()
+            .filter(|e| e.seq > last && filter.matches(&e.change))
+            .cloned()
+            .collect();
+        Catchup::Replay {
+            changes: replay,
+            seq: self.seq,
+        }
+    }
+
+    fn snapshot_catchup(&self, filter: &Filter) -> Catchup {
+        Catchup::Snapshot {
+            json: self.snapshot(filter),
+            seq: self.seq,
+        }
+    }
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.handle = Some(self.registry.register("hub", "hub"));
+        ctx.set_mailbox_capacity(65_536);
+    }
+}
+
+impl Handler<Publish> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled();
+        }
+        self.seq += 1;
+        let ts = msg
+            .event_ts
+            .and_then(|t| {
+                let secs = t.floor();
+                Utc.timestamp_opt(secs as i64, ((t - secs) * 1e9) as u32).single()
+            })
+            .unwrap_or_else(Utc::now);
+        self.apply_live(&msg.change);
+        if let Some(store) = &self.store {
+            if !matches!(msg.change, Change::RefreshCompleted(_)) {
+                store.do_send(Persist::Change(msg.change.clone()));
+            }
+        }
+        let env = Arc::new(Envelope {
+            seq: self.seq,
+            ts,
+            change: msg.change,
+            json: OnceLock::new(),
+        });
+        if self.history.len() >= self.history_cap {
+            self.history.pop_front();
+        }
+        self.history.push_back(env.clone());
+        if !self.clients.is_empty() {
+            self.pending.push(env);
+            if !self.flush_scheduled {
+                self.flush_scheduled = true;
+                ctx.run_later(Duration::ZERO, |act, _| act.flush());
+            }
+        }
+    }
+}
+
+impl Handler<Confirmed> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Confirmed, _: &mut Context<Self>) {
+        if let Ok(mut live) = self.live.write() {
+            for exten in &msg.extensions {
+                if let Some(e) = live.extensions.get_mut(&(msg.pbx.to_string(), exten.clone())) {
+                    let mut updated = e.as_ref().clone();
+                    updated.last_confirmed = Some(msg.at);
+                    *e = Arc::new(updated);
+                }
+            }
+        }
+        if let Some(store) = &self.store {
+            store.do_send(Persist::Confirmed(msg));
+        }
+    }
+}
+
+impl Handler<Subscribe> for Hub {
+    type Result = MessageResult<Subscribe>;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        // Changes not yet flushed would arrive after the catch-up and duplicate it.
+        self.flush();
+        let catchup = self.catchup(&msg.filter, msg.last_seq);
+        self.clients.insert(
+            msg.id,
+            Client {
+                recipient: msg.client,
+                filter: msg.filter,
+            },
+        );
+        self.metrics.subscribers.set(self.clients.len() as i64);
+        MessageResult(catchup)
+    }
+}
+
+impl Handler<Resubscribe> for Hub {
+    type Result = Option<Catchup>;
+
+    fn handle(&mut self, msg: Resubscribe, _: &mut Context<Self>) -> Option<Catchup> {
+        self.flush();
+        let seq = self.seq;
+        let client = self.clients.get_mut(&msg.id)?;
+        if let Some(f) = msg.filter {
+            client.filter = f;
+        }
+        let filter = client.filter.clone();
+        let last = msg.last_seq.map(|l| l.min(seq));
+        Some(self.catchup(&filter, last))
+    }
+}
+
+impl Handler<Unsubscribe> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        self.clients.remove(&msg.id);
+        self.metrics.subscribers.set(self.clients.len() as i64);
+    }
+}
+
+/// The hub's current sequence number and subscriber count (health, tests).
+#[derive(Message)]
+#[rtype(result = "(u64, usize)")]
+pub struct GetHubStats;
+
+impl Handler<GetHubStats> for Hub {
+    type Result = MessageResult<GetHubStats>;
+
+    fn handle(&mut self, _: GetHubStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.seq, self.clients.len()))
+    }
+}

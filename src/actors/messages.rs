@@ -1,0 +1,207 @@
+//! Every actix message of the pipeline, one documented struct each.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use crate::ami::{Action, AmiError, Event, Response};
+use crate::model::{Call, ConnectionStatus, Extension, HintStatus};
+use crate::state::extension::Correction;
+
+/// Live events of one PBX, in arrival order (a batch per socket read keeps the
+/// per-event cost of crossing threads low).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct EventBatch {
+    /// The PBX they came from.
+    pub pbx: Arc<str>,
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+/// After each login: every channel the PBX has now (`CoreShowChannel` items), so
+/// the router closes calls that are gone and adopts calls it did not know.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ResyncChannels {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// The list items.
+    pub items: Vec<Event>,
+}
+
+/// Extension states read from the PBX (`ExtensionStatus` list items after a login,
+/// or `ExtensionState` replies of a refresh); answers the corrections made.
+#[derive(Message, Debug)]
+#[rtype(result = "Vec<ExtensionCorrection>")]
+pub struct ConfirmExtensions {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// What the PBX said, per extension.
+    pub states: Vec<ReadState>,
+    /// When it was read.
+    pub at: DateTime<Utc>,
+}
+
+/// One extension's state as read from the PBX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadState {
+    /// Extension number.
+    pub exten: String,
+    /// Its context.
+    pub context: String,
+    /// Its hint, when given.
+    pub hint: Option<String>,
+    /// Numeric status.
+    pub status: HintStatus,
+    /// Status text, when given.
+    pub status_text: Option<String>,
+}
+
+/// A correction made because the PBX disagreed with what switchboard believed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionCorrection {
+    /// The extension.
+    pub extension: String,
+    /// What switchboard believed.
+    pub believed: HintStatus,
+    /// What the PBX said.
+    pub actual: HintStatus,
+}
+
+impl ExtensionCorrection {
+    /// Pairs a model correction with its extension.
+    pub fn new(extension: &str, c: Correction) -> Self {
+        Self {
+            extension: extension.to_string(),
+            believed: c.believed,
+            actual: c.actual,
+        }
+    }
+}
+
+/// One event for a call tracker.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct CallEvent(pub Event);
+
+/// Asks a call tracker to end its call for a reason other than a hangup.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct CloseCall {
+    /// The outcome recorded (`lostWhileDisconnected`, `timedOut`).
+    pub outcome: &'static str,
+}
+
+/// The channels of a call that the PBX listed after a (re)login: the tracker adopts
+/// them and ends the legs that are gone.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ResyncCall {
+    /// `CoreShowChannel` items of this call.
+    pub items: Vec<Event>,
+}
+
+/// A tracker tells the router its call is over (so it forgets the tracker).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct CallFinished {
+    /// The call id (Linkedid).
+    pub id: String,
+}
+
+/// One event for an extension actor.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ExtensionEvent(pub Event);
+
+/// What the PBX said about an extension; answers the correction, if any.
+#[derive(Message, Debug)]
+#[rtype(result = "Option<Correction>")]
+pub struct ConfirmState {
+    /// What was read.
+    pub state: ReadState,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A state change to fan out (WebSocket), keep (live view) and store.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// An extension's state changed.
+    Extension(Arc<Extension>),
+    /// A call began.
+    CallStarted(Arc<Call>),
+    /// A call changed.
+    CallUpdated(Arc<Call>),
+    /// A call ended (final record).
+    CallEnded(Arc<Call>),
+    /// An AMI connection changed state.
+    Connection(Arc<ConnectionStatus>),
+    /// A refresh finished (its JSON result).
+    RefreshCompleted(Arc<serde_json::Value>),
+}
+
+impl Change {
+    /// The WebSocket message type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Extension(_) => "extension.status",
+            Self::CallStarted(_) => "call.started",
+            Self::CallUpdated(_) => "call.updated",
+            Self::CallEnded(_) => "call.ended",
+            Self::Connection(_) => "ami.connection",
+            Self::RefreshCompleted(_) => "refresh.completed",
+        }
+    }
+}
+
+/// Publishes one change to the hub.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Publish {
+    /// What changed.
+    pub change: Change,
+    /// The PBX `Timestamp` of the event that caused it (seconds since the epoch), for
+    /// the delivery-latency histogram and the message's `ts`.
+    pub event_ts: Option<f64>,
+}
+
+impl Publish {
+    /// A change caused by an event stamped `event_ts` by the PBX.
+    pub fn new(change: Change, event_ts: Option<f64>) -> Self {
+        Self { change, event_ts }
+    }
+}
+
+/// Sends an action on the main AMI connection and waits for its reply (or list).
+#[derive(Message, Debug)]
+#[rtype(result = "Result<AmiReply, AmiError>")]
+pub struct SendAction {
+    /// The action (its ActionID is assigned by the connection).
+    pub action: Action,
+    /// How long to wait for the reply.
+    pub timeout: std::time::Duration,
+}
+
+/// A reply to an action.
+#[derive(Debug, Clone)]
+pub enum AmiReply {
+    /// A single reply.
+    Response(Response),
+    /// An event list: the opening reply and the items.
+    List {
+        /// The reply that opened the list.
+        response: Response,
+        /// The items.
+        items: Vec<Event>,
+    },
+}
+
+/// Test and fault-injection hook: makes the receiving supervised actor panic inside
+/// its guarded handler, to prove the supervisor restarts it and the pipeline flows on.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct InjectPanic;

@@ -1,0 +1,19 @@
+//! The actors: the moving parts of the pipeline (see DESIGN.md, "Shape").
+//!
+//! ConnectionActor → EventRouterActor → CallTrackerActors / ExtensionActors → Hub
+//! → WebSocket sessions, with the store writer behind the hub. State logic lives in
+//! [`crate::state`]; these actors only move events and state between threads.
+
+pub mod backoff;
+pub mod connection;
+pub mod guard;
+pub mod login;
+pub mod messages;
+pub mod status;
+pub mod call_tracker;
+pub mod extension;
+pub mod router;
+pub mod hub;
+pub mod live;
+pub mod refresh;
+pub mod refresh_manager;

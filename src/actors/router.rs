@@ -1,0 +1,349 @@
+//! [`EventRouterActor`]: sends each event of one PBX to the actor it concerns.
+//!
+//! Channel, dial, bridge, hold, transfer and hangup events go to the
+//! [`CallTrackerActor`] of their call (by Linkedid, created on the call's first
+//! event); `ExtensionStatus`, `DeviceStateChange` and contact/peer events go to the
+//! [`ExtensionActor`] of their extension (created on first sight). Unknown events
+//! are counted, never dropped silently. Trackers and extension actors run on the
+//! router's own arbiter, so handing them an event is a same-thread queue push.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::call_tracker::CallTrackerActor;
+use super::extension::ExtensionActor;
+use super::guard::guarded;
+use super::messages::{
+    CallEvent, CallFinished, CloseCall, ConfirmExtensions, ConfirmState, EventBatch,
+    ExtensionCorrection, ExtensionEvent, InjectPanic, Publish, ResyncCall, ResyncChannels,
+};
+use super::status::{ActorHandle, Registry};
+use crate::ami::Event;
+use crate::metrics::Metrics;
+use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
+
+/// Extensions whose state a refresh or resync confirmed (no state change to fan out).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Confirmed {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// The extensions read.
+    pub extensions: Vec<String>,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Router counters for the admin view and tests.
+#[derive(Message)]
+#[rtype(result = "RouterStats")]
+pub struct GetRouterStats;
+
+/// What the router holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterStats {
+    /// Live call trackers.
+    pub calls: usize,
+    /// Extension actors.
+    pub extensions: usize,
+    /// Events routed since start.
+    pub routed: u64,
+    /// Events of unknown kind since start.
+    pub unknown: u64,
+}
+
+/// The router of one PBX.
+pub struct EventRouterActor {
+    pbx: Arc<str>,
+    calls: HashMap<String, Addr<CallTrackerActor>>,
+    extensions: HashMap<String, Addr<ExtensionActor>>,
+    devices: HashMap<String, String>,
+    channels: HashMap<String, String>,
+    publish: Recipient<Publish>,
+    confirmed: Recipient<Confirmed>,
+    registry: Registry,
+    handle: Option<ActorHandle>,
+    metrics: Arc<Metrics>,
+    call_timeout: Duration,
+    routed: u64,
+    unknown: u64,
+}
+
+impl EventRouterActor {
+    /// A router for `pbx` publishing to `publish`; calls with no event for
+    /// `call_timeout` are closed as timed out.
+    pub fn new(
+        pbx: &str,
+        publish: Recipient<Publish>,
+        confirmed: Recipient<Confirmed>,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        call_timeout: Duration,
+    ) -> Self {
+        Self {
+            pbx: Arc::from(pbx),
+            calls: HashMap::new(),
+            extensions: HashMap::new(),
+            devices: HashMap::new(),
+            channels: HashMap::new(),
+            publish,
+            confirmed,
+            registry,
+            handle: None,
+            metrics,
+            call_timeout,
+            routed: 0,
+            unknown: 0,
+        }
+    }
+
+    fn tracker(&mut self, id: &str, ctx: &mut Context<Self>) -> Addr<CallTrackerActor> {
+        if let Some(addr) = self.calls.get(id) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let addr = CallTrackerActor::new(
+            &self.pbx,
+            id,
+            self.publish.clone(),
+            ctx.address().recipient(),
+            self.registry.clone(),
+            self.metrics.clone(),
+            self.call_timeout,
+        )
+        .start();
+        self.calls.insert(id.to_string(), addr.clone());
+        addr
+    }
+
+    fn extension(&mut self, exten: &str) -> Addr<ExtensionActor> {
+        if let Some(addr) = self.extensions.get(exten) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let addr = ExtensionActor::new(&self.pbx, exten, self.publish.clone(), self.registry.clone()).start();
+        self.extensions.insert(exten.to_string(), addr.clone());
+        addr
+    }
+
+    fn route_one(&mut self, event: Event, ctx: &mut Context<Self>) {
+        match route(&event) {
+            Route::Call(key) => {
+                let key = key.to_string();
+                self.track_channel(&event, &key);
+                let tracker = self.tracker(&key, ctx);
+                tracker.do_send(CallEvent(event));
+            }
+            Route::Extension(key) => {
+                let exten = match key {
+                    ExtensionKey::Exten(e) => {
+                        self.learn_hint(&event, e);
+                        Some(e.to_string())
+                    }
+                    ExtensionKey::Device(d) => self
+                        .devices
+                        .get(d)
+                        .cloned()
+                        .or_else(|| device_extension(d).map(str::to_string)),
+                    ExtensionKey::Aor(a) => Some(a.to_string()),
+                };
+                if let Some(exten) = exten {
+                    self.extension(&exten).do_send(ExtensionEvent(event));
+                }
+            }
+            Route::Ignored => {}
+            Route::Unknown => {
+                self.unknown += 1;
+                self.metrics.unrouted.with_label_values(&[event.name()]).inc();
+            }
+        }
+        self.routed += 1;
+    }
+
+    /// Remembers which call each live channel belongs to, so a channel that moves to
+    /// another call (the target of a SIP REFER with Replaces changes Linkedid) still
+    /// ends in the call that knew it first.
+    fn track_channel(&mut self, event: &Event, key: &str) {
+        let Some(uid) = event.uniqueid() else {
+            return;
+        };
+        match event.name() {
+            "Newchannel" => {
+                self.channels.insert(uid.to_string(), key.to_string());
+            }
+            "Hangup" => {
+                if let Some(old) = self.channels.remove(uid) {
+                    if old != key {
+                        if let Some(t) = self.calls.get(&old) {
+                            t.do_send(CallEvent(event.clone()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn learn_hint(&mut self, event: &Event, exten: &str) {
+        if let Some(hint) = event.get("Hint") {
+            for device in hint.split('&').filter(|d| !d.is_empty()) {
+                if self.devices.get(device).map(String::as_str) != Some(exten) {
+                    self.devices.insert(device.to_string(), exten.to_string());
+                }
+            }
+        }
+    }
+}
+
+impl Actor for EventRouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.handle.is_none() {
+            self.handle = Some(self.registry.register("router", self.pbx.to_string()));
+        }
+        // Resync and event bursts can queue many messages; the default of 16 only
+        // applies to bounded senders and would make `send` wait needlessly.
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl Supervised for EventRouterActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.restarted();
+        }
+        self.metrics.actor_restarts.with_label_values(&["router"]).inc();
+        // Trackers and extension actors live on; the maps still point at them.
+    }
+}
+
+impl Handler<EventBatch> for EventRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, batch: EventBatch, ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled_n(batch.events.len() as u64);
+        }
+        for event in batch.events {
+            guarded(self, ctx, "an event", |act, ctx| act.route_one(event, ctx));
+        }
+    }
+}
+
+impl Handler<CallFinished> for EventRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CallFinished, _: &mut Context<Self>) {
+        self.calls.remove(&msg.id);
+        self.channels.retain(|_, call| *call != msg.id);
+    }
+}
+
+impl Handler<ResyncChannels> for EventRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResyncChannels, ctx: &mut Context<Self>) {
+        let mut by_call: HashMap<String, Vec<Event>> = HashMap::new();
+        for item in msg.items {
+            if let Some(key) = call_key(&item) {
+                let key = key.to_string();
+                if let Some(uid) = item.uniqueid() {
+                    self.channels.insert(uid.to_string(), key.clone());
+                }
+                by_call.entry(key).or_default().push(item);
+            }
+        }
+        let gone: Vec<String> = self
+            .calls
+            .keys()
+            .filter(|k| !by_call.contains_key(*k))
+            .cloned()
+            .collect();
+        if !gone.is_empty() || !by_call.is_empty() {
+            log::info!(
+                "pbx {}: resync: closing {} calls lost while disconnected, checking {} live calls",
+                self.pbx,
+                gone.len(),
+                by_call.len()
+            );
+        }
+        for id in gone {
+            if let Some(t) = self.calls.remove(&id) {
+                t.do_send(CloseCall {
+                    outcome: "lostWhileDisconnected",
+                });
+            }
+        }
+        self.channels.retain(|_, call| by_call.contains_key(call));
+        for (id, items) in by_call {
+            let tracker = self.tracker(&id, ctx);
+            tracker.do_send(ResyncCall { items });
+        }
+    }
+}
+
+impl Handler<ConfirmExtensions> for EventRouterActor {
+    type Result = ResponseFuture<Vec<ExtensionCorrection>>;
+
+    fn handle(&mut self, msg: ConfirmExtensions, _: &mut Context<Self>) -> Self::Result {
+        let mut asks = Vec::with_capacity(msg.states.len());
+        let mut names = Vec::with_capacity(msg.states.len());
+        for state in msg.states {
+            if let Some(hint) = &state.hint {
+                for device in hint.split('&').filter(|d| !d.is_empty()) {
+                    self.devices.insert(device.to_string(), state.exten.clone());
+                }
+            }
+            let exten = state.exten.clone();
+            let addr = self.extension(&exten);
+            names.push(exten.clone());
+            asks.push(async move {
+                let correction = addr.send(ConfirmState { state, at: msg.at }).await.ok().flatten();
+                correction.map(|c| ExtensionCorrection::new(&exten, c))
+            });
+        }
+        let confirmed = self.confirmed.clone();
+        let pbx = msg.pbx.clone();
+        let at = msg.at;
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let corrections: Vec<ExtensionCorrection> =
+                futures::future::join_all(asks).await.into_iter().flatten().collect();
+            metrics.refresh_corrections.inc_by(corrections.len() as u64);
+            confirmed.do_send(Confirmed {
+                pbx,
+                extensions: names,
+                at,
+            });
+            corrections
+        })
+    }
+}
+
+impl Handler<GetRouterStats> for EventRouterActor {
+    type Result = MessageResult<GetRouterStats>;
+
+    fn handle(&mut self, _: GetRouterStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(RouterStats {
+            calls: self.calls.len(),
+            extensions: self.extensions.len(),
+            routed: self.routed,
+            unknown: self.unknown,
+        })
+    }
+}
+
+impl Handler<InjectPanic> for EventRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "InjectPanic", |_, _| panic!("injected panic (fault test)"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Prometheus metrics (`GET /metrics`), all named `switchboard_…`.
+//!
+//! One [`Metrics`] per process, created at start-up and passed explicitly to the
+//! actors that count (no global registry, so tests can run services side by side).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets from 50 µs to 10 s: the interesting range is sub-millisecond.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 10.0,
+];
+
+/// Every metric the service exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// AMI events received, by PBX and event name.
+    pub events: IntCounterVec,
+    /// Messages the decoder rejected (limits, truncation, unclassifiable).
+    pub malformed: IntCounterVec,
+    /// Events the router did not know (counted, never silently dropped).
+    pub unrouted: IntCounterVec,
+    /// Reconnections after a lost connection.
+    pub reconnects: IntCounterVec,
+    /// 1 for the current AMI connection state of each PBX, 0 for the others.
+    pub ami_state: IntGaugeVec,
+    /// Connect-to-logged-in time.
+    pub login_seconds: Histogram,
+    /// Supervisor restarts by actor kind.
+    pub actor_restarts: IntCounterVec,
+    /// Open WebSocket subscribers.
+    pub subscribers: IntGauge,
+    /// Messages delivered to WebSocket subscribers.
+    pub ws_messages: IntCounter,
+    /// Messages replaced by a newer value for a lagging subscriber.
+    pub ws_conflated: IntCounter,
+    /// Subscribers closed for not keeping up.
+    pub ws_dropped: IntCounter,
+    /// Refresh sessions open now.
+    pub refresh_sessions: IntGauge,
+    /// Refreshes by result (`ok`, `joined`, `failed`).
+    pub refreshes: IntCounterVec,
+    /// Extension states a refresh or resync found wrong and corrected.
+    pub refresh_corrections: IntCounter,
+    /// Active calls tracked now.
+    pub calls_active: IntGauge,
+    /// Calls finished since start.
+    pub calls_finished: IntCounter,
+    /// Latency from the PBX's event `Timestamp` to receipt, by PBX.
+    pub event_receipt_seconds: HistogramVec,
+    /// Latency from the PBX's event `Timestamp` to hand-off to subscribers.
+    pub event_delivery_seconds: Histogram,
+    /// Store writes waiting to be committed.
+    pub store_pending: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels)
+        };
+        let m = Self {
+            events: counter_vec(
+                "switchboard_ami_events_total",
+                "AMI events received",
+                &["pbx", "event"],
+            )?,
+            malformed: counter_vec(
+                "switchboard_ami_malformed_total",
+                "AMI messages rejected by the decoder",
+                &["pbx"],
+            )?,
+            unrouted: counter_vec(
+                "switchboard_unrouted_events_total",
+                "AMI events of unknown kind",
+                &["event"],
+            )?,
+            reconnects: counter_vec(
+                "switchboard_ami_reconnects_total",
+                "AMI reconnections",
+                &["pbx"],
+            )?,
+            ami_state: IntGaugeVec::new(
+                Opts::new(
+                    "switchboard_ami_connection_state",
+                    "1 for the current AMI connection state",
+                ),
+                &["pbx", "state"],
+            )?,
+            login_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "switchboard_ami_login_seconds",
+                    "AMI connect-to-logged-in time",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            actor_restarts: counter_vec(
+                "switchboard_actor_restarts_total",
+                "Supervisor restarts",
+                &["kind"],
+            )?,
+            subscribers: IntGauge::new("switchboard_ws_subscribers", "Open WebSocket subscribers")?,
+            ws_messages: IntCounter::new(
+                "switchboard_ws_messages_total",
+                "Messages delivered to WebSocket subscribers",
+            )?,
+            ws_conflated: IntCounter::new(
+                "switchboard_ws_conflated_total",
+                "Messages superseded for lagging subscribers",
+            )?,
+            ws_dropped: IntCounter::new(
+                "switchboard_ws_dropped_clients_total",
+                "Subscribers closed for not keeping up",
+            )?,
+            refresh_sessions: IntGauge::new(
+                "switchboard_refresh_sessions",
+                "Refresh sessions open",
+            )?,
+            refreshes: counter_vec(
+                "switchboard_refreshes_total",
+                "Refresh requests by result",
+                &["result"],
+            )?,
+            refresh_corrections: IntCounter::new(
+                "switchboard_refresh_corrections_total",
+                "Extension states corrected by a refresh or resync",
+            )?,
+            calls_active: IntGauge::new("switchboard_calls_active", "Active calls")?,
+            calls_finished: IntCounter::new("switchboard_calls_finished_total", "Finished calls")?,
+            event_receipt_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "switchboard_event_receipt_latency_seconds",
+                    "PBX event Timestamp to receipt",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["pbx"],
+            )?,
+            event_delivery_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "switchboard_event_delivery_latency_seconds",
+                    "PBX event Timestamp to delivery to subscribers",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            store_pending: IntGauge::new(
+                "switchboard_store_pending_writes",
+                "Store writes waiting to be committed",
+            )?,
+            registry,
+        };
+        m.registry.register(Box::new(m.events.clone()))?;
+        m.registry.register(Box::new(m.malformed.clone()))?;
+        m.registry.register(Box::new(m.unrouted.clone()))?;
+        m.registry.register(Box::new(m.reconnects.clone()))?;
+        m.registry.register(Box::new(m.ami_state.clone()))?;
+        m.registry.register(Box::new(m.login_seconds.clone()))?;
+        m.registry.register(Box::new(m.actor_restarts.clone()))?;
+        m.registry.register(Box::new(m.subscribers.clone()))?;
+        m.registry.register(Box::new(m.ws_messages.clone()))?;
+        m.registry.register(Box::new(m.ws_conflated.clone()))?;
+        m.registry.register(Box::new(m.ws_dropped.clone()))?;
+        m.registry.register(Box::new(m.refresh_sessions.clone()))?;
+        m.registry.register(Box::new(m.refreshes.clone()))?;
+        m.registry.register(Box::new(m.refresh_corrections.clone()))?;
+        m.registry.register(Box::new(m.calls_active.clone()))?;
+        m.registry.register(Box::new(m.calls_finished.clone()))?;
+        m.registry.register(Box::new(m.event_receipt_seconds.clone()))?;
+        m.registry.register(Box::new(m.event_delivery_seconds.clone()))?;
+        m.registry.register(Box::new(m.store_pending.clone()))?;
+        Ok(m)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Marks `state` as the current AMI state of `pbx`.
+    pub fn set_ami_state(&self, pbx: &str, state: &str) {
+        for s in CONNECTION_STATES {
+            self.ami_state
+                .with_label_values(&[pbx, s])
+                .set(i64::from(*s == state));
+        }
+    }
+}
+
+/// Every state an AMI connection can be in.
+pub const CONNECTION_STATES: &[&str] = &[
+    "disconnected",
+    "connecting",
+    "authenticating",
+    "connected",
+    "backingOff",
+    "loginRefused",
+];

@@ -1,0 +1,171 @@
+//! [`ExtensionModel`]: one extension's state from `ExtensionStatus`, `DeviceStateChange`
+//! and what a resync or refresh read from the PBX.
+//!
+//! `ExtensionStatus` (the hint) is authoritative. A `DeviceStateChange` of the hint's
+//! only device implies the same hint state, which matters because Asterisk skips the
+//! `ExtensionStatus` when the hint state did not change (e.g. UNKNOWN → NOT_INUSE)
+//! and can collapse fast INUSE → NOT_INUSE flips. A change is reported only when the
+//! status or the device state really changes.
+
+use chrono::{DateTime, Utc};
+
+use super::event_time;
+use crate::ami::Event;
+use crate::model::{Extension, ExtensionTransition, HintStatus};
+
+/// What Asterisk calls each plain hint status in `StatusText`.
+pub fn status_text(status: HintStatus) -> &'static str {
+    match status.0 {
+        -2 => "Removed",
+        -1 => "Deactivated",
+        0 => "Idle",
+        1 => "InUse",
+        2 => "Busy",
+        4 => "Unavailable",
+        8 => "Ringing",
+        9 => "InUse&Ringing",
+        16 => "Hold",
+        17 => "InUse&Hold",
+        _ => "Unknown",
+    }
+}
+
+/// A difference between what switchboard believed and what the PBX said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correction {
+    /// The status switchboard had.
+    pub believed: HintStatus,
+    /// The status the PBX reported.
+    pub actual: HintStatus,
+}
+
+/// One extension's state.
+#[derive(Debug, Clone)]
+pub struct ExtensionModel {
+    ext: Extension,
+}
+
+impl ExtensionModel {
+    /// An extension first seen at `at`, state unknown until an event says otherwise.
+    pub fn new(pbx: &str, exten: &str, at: DateTime<Utc>) -> Self {
+        let status = HintStatus(-1);
+        Self {
+            ext: Extension {
+                pbx: pbx.to_string(),
+                extension: exten.to_string(),
+                context: String::new(),
+                hint: None,
+                name: None,
+                status,
+                status_text: "Unknown".to_string(),
+                state: "unknown".to_string(),
+                device_state: None,
+                last_change: at,
+                last_confirmed: None,
+            },
+        }
+    }
+
+    /// The extension as clients see it.
+    pub fn extension(&self) -> &Extension {
+        &self.ext
+    }
+
+    fn transition(&self) -> ExtensionTransition {
+        ExtensionTransition {
+            pbx: self.ext.pbx.clone(),
+            extension: self.ext.extension.clone(),
+            status: self.ext.status,
+            status_text: self.ext.status_text.clone(),
+            state: self.ext.state.clone(),
+            device_state: self.ext.device_state.clone(),
+            at: self.ext.last_change,
+        }
+    }
+
+    fn set_status(&mut self, status: HintStatus, text: Option<&str>, at: DateTime<Utc>) -> bool {
+        if self.ext.status == status && self.ext.state != "unknown" {
+            return false;
+        }
+        self.ext.status = status;
+        self.ext.status_text = text
+            .filter(|t| !t.is_empty())
+            .unwrap_or(status_text(status))
+            .to_string();
+        self.ext.state = status.kind().to_string();
+        self.ext.last_change = at;
+        true
+    }
+
+    /// Applies an extension event; returns the new state when it really changed.
+    pub fn apply(&mut self, ev: &Event, now: DateTime<Utc>) -> Option<ExtensionTransition> {
+        let at = event_time(ev, now);
+        let changed = match ev.name() {
+            "ExtensionStatus" => {
+                if let Some(ctx) = ev.get("Context").filter(|c| !c.is_empty()) {
+                    if self.ext.context != ctx {
+                        self.ext.context = ctx.to_string();
+                    }
+                }
+                if let Some(hint) = ev.get("Hint").filter(|h| !h.is_empty()) {
+                    if self.ext.hint.as_deref() != Some(hint) {
+                        self.ext.hint = Some(hint.to_string());
+                    }
+                }
+                match ev.get("Status").and_then(|s| s.trim().parse::<i32>().ok()) {
+                    Some(code) => self.set_status(HintStatus(code), ev.get("StatusText"), at),
+                    None => false,
+                }
+            }
+            "DeviceStateChange" => {
+                let device = ev.get("Device").unwrap_or("");
+                let state = ev.get("State").unwrap_or("");
+                let device_changed = self.ext.device_state.as_deref() != Some(state);
+                if device_changed {
+                    self.ext.device_state = Some(state.to_string());
+                    self.ext.last_change = at;
+                }
+                let single_device = self.ext.hint.as_deref().is_none_or(|h| h == device);
+                let status_changed = match HintStatus::from_device_state(state) {
+                    Some(implied) if single_device => self.set_status(implied, None, at),
+                    _ => false,
+                };
+                device_changed || status_changed
+            }
+            _ => false,
+        };
+        changed.then(|| self.transition())
+    }
+
+    /// Records what the PBX answered to a query (resync, refresh) at `at`: corrects the
+    /// state when it differs and marks it confirmed either way.
+    pub fn confirm(
+        &mut self,
+        status: HintStatus,
+        text: Option<&str>,
+        hint: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> (Option<Correction>, Option<ExtensionTransition>) {
+        if let Some(h) = hint.filter(|h| !h.is_empty()) {
+            self.ext.hint = Some(h.to_string());
+        }
+        self.ext.last_confirmed = Some(at);
+        let believed = self.ext.status;
+        let was_known = self.ext.state != "unknown";
+        if self.set_status(status, text, at) {
+            let correction = was_known.then_some(Correction {
+                believed,
+                actual: status,
+            });
+            return (correction, Some(self.transition()));
+        }
+        (None, None)
+    }
+
+    /// Sets the context (from a resync item) without counting it as a state change.
+    pub fn set_context(&mut self, context: &str) {
+        if !context.is_empty() {
+            self.ext.context = context.to_string();
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! WebSocket subscribers: the protocol, the bounded transport and one session actor
+//! per client.
+//!
+//! actix-web-actors is deprecated upstream; its types stay inside this module.
+
+pub mod protocol;
+pub mod session;
+pub mod transport;

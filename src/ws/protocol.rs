@@ -1,0 +1,94 @@
+//! The WebSocket protocol: `{seq, type, ts, data}` messages out, filters and resume in.
+//!
+//! Server → client: `snapshot` (on connect, or when a resume gap is too old:
+//! `{extensions, calls, connections}` with `seq` = the last change it includes),
+//! `replay.complete` after a successful resume, then changes: `extension.status`,
+//! `call.started`, `call.updated`, `call.ended`, `ami.connection`,
+//! `refresh.completed`. Client → server (JSON text):
+//! `{"type":"subscribe","filter":{"kind":"all"|"extensions"|"calls","extensions":["1001"],"pbx":"default"}}`,
+//! `{"type":"resume","lastSeq":N}`, `{"type":"ping"}`. The same filter and resume can be
+//! given in the URL (`/ws?kind=calls&extensions=1001,1002&lastSeq=42`).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actors::messages::Change;
+
+/// What a subscriber wants to hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FilterKind {
+    /// Everything.
+    #[default]
+    All,
+    /// Extension states only (plus connection and refresh notices).
+    Extensions,
+    /// Calls only (plus connection and refresh notices).
+    Calls,
+}
+
+/// A subscription filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Filter {
+    /// Kind of changes.
+    #[serde(default)]
+    pub kind: FilterKind,
+    /// Only these extensions (and calls involving them); all when absent.
+    #[serde(default)]
+    pub extensions: Option<HashSet<String>>,
+    /// Only this PBX; all when absent.
+    #[serde(default)]
+    pub pbx: Option<String>,
+}
+
+impl Filter {
+    /// True when a subscriber with this filter gets `change`.
+    pub fn matches(&self, change: &Change) -> bool {
+        let pbx_ok = |pbx: &str| self.pbx.as_deref().is_none_or(|p| p == pbx);
+        match change {
+            Change::Extension(e) => {
+                self.kind != FilterKind::Calls
+                    && pbx_ok(&e.pbx)
+                    && self
+                        .extensions
+                        .as_ref()
+                        .is_none_or(|set| set.contains(&e.extension))
+            }
+            Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => {
+                self.kind != FilterKind::Extensions
+                    && pbx_ok(&c.pbx)
+                    && self.extensions.as_ref().is_none_or(|set| {
+                        c.legs
+                            .iter()
+                            .filter_map(|l| l.extension.as_ref())
+                            .chain(c.caller.number.iter())
+                            .chain(c.callee.number.iter())
+                            .any(|x| set.contains(x))
+                    })
+            }
+            Change::Connection(s) => pbx_ok(&s.pbx),
+            Change::RefreshCompleted(_) => true,
+        }
+    }
+}
+
+/// A message from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Replace the subscription filter.
+    Subscribe {
+        /// The new filter.
+        filter: Filter,
+    },
+    /// Send what was missed after `last_seq`.
+    #[serde(rename_all = "camelCase")]
+    Resume {
+        /// The last sequence number the client saw.
+        last_seq: u64,
+    },
+    /// Application-level ping; answered with `pong`.
+    Ping,
+}

@@ -1,0 +1,344 @@
+//! [`WsSession`]: one actor per WebSocket client.
+//!
+//! On start it subscribes to the hub with its filter (and the `lastSeq` it resumes
+//! from) and sends the catch-up — a snapshot, or the missed changes — before any
+//! live change. Live changes are queued on the client's bounded [`Outbox`]. When the
+//! client falls behind (the queue is full), changes wait in a backlog where each
+//! extension and each call keeps only its latest value (conflation); a client whose
+//! backlog still grows past the limit is closed with a reason (1008, "too slow").
+//! A heartbeat closes clients that stopped answering.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_http::ws::{CloseCode, CloseReason, Frame, Message, ProtocolError};
+use chrono::Utc;
+
+use super::protocol::{ClientMessage, Filter};
+use super::transport::{Outbox, SendError};
+use crate::actors::hub::{wire_json, Catchup, Deliver, Envelope, Hub, Resubscribe, Subscribe, Unsubscribe};
+use crate::actors::status::{ActorHandle, Registry};
+use crate::metrics::Metrics;
+
+/// How often the server pings.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A client silent this long is closed.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a backlog is retried.
+const RETRY: Duration = Duration::from_millis(5);
+
+/// Settings of one session.
+#[derive(Clone)]
+pub struct SessionSettings {
+    /// The hub.
+    pub hub: Addr<Hub>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Actor registry.
+    pub registry: Registry,
+    /// Backlog size (after conflation) at which a client is dropped.
+    pub backlog_limit: usize,
+}
+
+/// One WebSocket client.
+pub struct WsSession {
+    id: u64,
+    settings: SessionSettings,
+    outbox: Outbox,
+    filter: Filter,
+    resume_from: Option<u64>,
+    ready: bool,
+    held: Vec<Arc<Envelope>>,
+    floor: u64,
+    backlog: VecDeque<Arc<Envelope>>,
+    retry_scheduled: bool,
+    last_heard: Instant,
+    handle: Option<ActorHandle>,
+}
+
+impl WsSession {
+    /// A session for a client that asked for `filter`, resuming after `resume_from`.
+    pub fn new(
+        id: u64,
+        settings: SessionSettings,
+        outbox: Outbox,
+        filter: Filter,
+        resume_from: Option<u64>,
+    ) -> Self {
+        Self {
+            id,
+            settings,
+            outbox,
+            filter,
+            resume_from,
+            ready: false,
+            held: Vec::new(),
+            floor: 0,
+            backlog: VecDeque::new(),
+            retry_scheduled: false,
+            last_heard: Instant::now(),
+            handle: None,
+        }
+    }
+
+    fn notice(&mut self, kind: &str, data: serde_json::Value) {
+        let json = wire_json(self.floor, kind, Utc::now(), data);
+        let _ = self.outbox.text(&json);
+    }
+
+    fn close(&mut self, code: CloseCode, reason: &str, ctx: &mut Context<Self>) {
+        let _ = self.outbox.send(Message::Close(Some(CloseReason {
+            code,
+            description: Some(reason.to_string()),
+        })));
+        ctx.stop();
+    }
+
+    fn apply_catchup(&mut self, catchup: Catchup, ctx: &mut Context<Self>) {
+        self.backlog.clear();
+        match catchup {
+            Catchup::Snapshot { json, seq } => {
+                self.floor = seq;
+                if self.outbox.text(&json).is_err() {
+                    return self.close(CloseCode::Policy, "cannot send the snapshot", ctx);
+                }
+            }
+            Catchup::Replay { changes, seq } => {
+                let n = changes.len();
+                self.floor = seq;
+                for env in changes {
+                    self.enqueue(env, ctx);
+                }
+                self.notice("resumed", serde_json::json!({ "replayed": n, "seq": seq }));
+            }
+        }
+        self.ready = true;
+        let held = std::mem::take(&mut self.held);
+        for env in held {
+            if env.seq > self.floor {
+                self.enqueue(env, ctx);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) {
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(env);
+            self.conflate(ctx);
+            return;
+        }
+        match self.outbox.text(&env.json()) {
+            Ok(()) => self.settings.metrics.ws_messages.inc(),
+            Err(SendError::Full) => {
+                self.backlog.push_back(env);
+                self.schedule_retry(ctx);
+            }
+            Err(SendError::Closed) => ctx.stop(),
+        }
+    }
+
+    /// Keeps only the latest change per extension and per call once the backlog is
+    /// over the limit; drops the client when even that is too much.
+    fn conflate(&mut self, ctx: &mut Context<Self>) {
+        let limit = self.settings.backlog_limit;
+        if self.backlog.len() <= limit {
+            return;
+        }
+        let mut latest: HashMap<(u8, String, String), u64> = HashMap::new();
+        for env in &self.backlog {
+            if let Some(key) = env.conflation_key() {
+                latest.insert(key, env.seq);
+            }
+        }
+        let before = self.backlog.len();
+        self.backlog.retain(|env| {
+            env.conflation_key()
+                .is_none_or(|key| latest.get(&key) == Some(&env.seq))
+        });
+        self.settings
+            .metrics
+            .ws_conflated
+            .inc_by((before - self.backlog.len()) as u64);
+        if self.backlog.len() > limit.saturating_mul(4).max(limit + 1) {
+            self.settings.metrics.ws_dropped.inc();
+            log::warn!(
+                "websocket client {} cannot keep up ({} changes waiting after conflation); closing it",
+                self.id,
+                self.backlog.len()
+            );
+            self.backlog.clear();
+            self.close(CloseCode::Policy, "too slow: cannot keep up with the change rate", ctx);
+        }
+    }
+
+    fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
+        if !self.retry_scheduled {
+            self.retry_scheduled = true;
+            ctx.run_later(RETRY, |act, ctx| {
+                act.retry_scheduled = false;
+                act.drain(ctx);
+            });
+        }
+    }
+
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        while let Some(env) = self.backlog.front() {
+            match self.outbox.text(&env.json()) {
+                Ok(()) => {
+                    self.settings.metrics.ws_messages.inc();
+                    self.backlog.pop_front();
+                }
+                Err(SendError::Full) => break,
+                Err(SendError::Closed) => {
+                    ctx.stop();
+                    return;
+                }
+            }
+        }
+        if !self.backlog.is_empty() {
+            self.schedule_retry(ctx);
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let msg: ClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                let detail = e.to_string();
+                self.notice(
+                    "error",
+                    serde_json::json!({ "code": "BAD_MESSAGE", "message": format!("cannot read that message: {detail}") }),
+                );
+                return;
+            }
+        };
+        let (filter, last_seq) = match msg {
+            ClientMessage::Ping => {
+                self.notice("pong", serde_json::json!({}));
+                return;
+            }
+            ClientMessage::Subscribe { filter } => {
+                self.filter = filter.clone();
+                (Some(filter), None)
+            }
+            ClientMessage::Resume { last_seq } => (None, Some(last_seq)),
+        };
+        self.ready = false;
+        self.settings
+            .hub
+            .send(Resubscribe {
+                id: self.id,
+                filter,
+                last_seq,
+            })
+            .into_actor(self)
+            .then(|res, act, ctx| {
+                match res {
+                    Ok(Some(catchup)) => act.apply_catchup(catchup, ctx),
+                    _ => act.close(CloseCode::Error, "the hub is unavailable", ctx),
+                }
+                fut::ready(())
+            })
+            .wait(ctx);
+    }
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.handle = Some(self.settings.registry.register("wsSession", format!("client-{}", self.id)));
+        let sub = Subscribe {
+            id: self.id,
+            client: ctx.address().recipient(),
+            filter: self.filter.clone(),
+            last_seq: self.resume_from,
+        };
+        self.settings
+            .hub
+            .send(sub)
+            .into_actor(self)
+            .then(|res, act, ctx| {
+                match res {
+                    Ok(catchup) => act.apply_catchup(catchup, ctx),
+                    Err(_) => act.close(CloseCode::Error, "the hub is unavailable", ctx),
+                }
+                fut::ready(())
+            })
+            .wait(ctx);
+        ctx.run_interval(HEARTBEAT, |act, ctx| {
+            if act.last_heard.elapsed() > CLIENT_TIMEOUT {
+                log::info!("websocket client {} stopped answering; closing it", act.id);
+                act.close(CloseCode::Away, "heartbeat timeout", ctx);
+                return;
+            }
+            if act.outbox.send(Message::Ping(Default::default())) == Err(SendError::Closed) {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.settings.hub.do_send(Unsubscribe { id: self.id });
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(changes): Deliver, ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled_n(changes.len() as u64);
+        }
+        if !self.ready {
+            self.held.extend(changes);
+            return;
+        }
+        for env in changes {
+            if env.seq > self.floor {
+                self.enqueue(env, ctx);
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
+    fn handle(&mut self, frame: Result<Frame, ProtocolError>, ctx: &mut Context<Self>) {
+        self.last_heard = Instant::now();
+        match frame {
+            Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => self.close(CloseCode::Invalid, "text frame is not UTF-8", ctx),
+            },
+            Ok(Frame::Ping(p)) => {
+                let _ = self.outbox.send(Message::Pong(p));
+            }
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Close(_)) => self.close(CloseCode::Normal, "bye", ctx),
+            Ok(Frame::Binary(_)) | Ok(Frame::Continuation(_)) => {
+                self.close(CloseCode::Unsupported, "only JSON text messages are accepted", ctx)
+            }
+            Err(ProtocolError::Overflow) => self.close(CloseCode::Size, "frame too large", ctx),
+            Err(e) => self.close(CloseCode::Protocol, &format!("protocol error: {e}"), ctx),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// Closes the session with 1001 (going away), for a graceful shutdown.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GoingAway;
+
+impl Handler<GoingAway> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: GoingAway, ctx: &mut Context<Self>) {
+        self.close(CloseCode::Away, "server shutting down", ctx);
+    }
+}

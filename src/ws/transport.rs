@@ -1,0 +1,104 @@
+//! The WebSocket transport under a session actor: frames in from the request body,
+//! frames out through a **bounded** queue into the response body.
+//!
+//! actix-web-actors' `WebsocketContext` buffers outgoing frames without limit and
+//! offers no way to see how far a client has fallen behind, which would let one
+//! slow reader grow the server's memory. Here the handshake still comes from
+//! actix-web-actors, but outgoing frames go through a `tokio::sync::mpsc` channel of
+//! fixed capacity that the response body drains as the socket accepts data, so the
+//! session knows exactly when a client lags (the channel is full) and can conflate
+//! or drop it.
+
+use actix_http::ws::{Codec, Frame, Message, ProtocolError};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Largest frame accepted from a client (filters and resume requests are tiny).
+pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
+
+/// Sends encoded frames to one client without ever waiting.
+#[derive(Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<Bytes>,
+    codec: Codec,
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The client is behind: the queue is full.
+    Full,
+    /// The client is gone.
+    Closed,
+}
+
+impl Outbox {
+    /// Encodes and queues one message.
+    pub fn send(&mut self, msg: Message) -> Result<(), SendError> {
+        let mut buf = BytesMut::new();
+        if self.codec.encode(msg, &mut buf).is_err() {
+            return Err(SendError::Closed);
+        }
+        self.tx.try_send(buf.freeze()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Queues a text message.
+    pub fn text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send(Message::Text(text.to_string().into()))
+    }
+
+    /// Free places in the queue.
+    pub fn capacity(&self) -> usize {
+        self.tx.capacity()
+    }
+}
+
+/// Accepts the upgrade: returns the response to send, the outbox, and the stream of
+/// client frames. `queue` bounds the frames waiting for the socket.
+pub fn accept(
+    req: &HttpRequest,
+    payload: web::Payload,
+    queue: usize,
+) -> Result<(HttpResponse, Outbox, impl Stream<Item = Result<Frame, ProtocolError>>), actix_web::Error> {
+    let mut response = actix_web_actors::ws::handshake(req)?;
+    let (tx, rx) = mpsc::channel::<Bytes>(queue.max(1));
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
+    });
+    let outbox = Outbox {
+        tx,
+        codec: Codec::new(),
+    };
+    let frames = client_frames(payload);
+    Ok((response.streaming(body), outbox, frames))
+}
+
+/// Decodes the request body into WebSocket frames (masked, at most [`MAX_CLIENT_FRAME`]).
+fn client_frames(payload: web::Payload) -> impl Stream<Item = Result<Frame, ProtocolError>> {
+    let codec = Codec::new().max_size(MAX_CLIENT_FRAME);
+    futures::stream::unfold(
+        (payload, BytesMut::new(), codec, false),
+        |(mut payload, mut buf, mut codec, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(frame)) => return Some((Ok(frame), (payload, buf, codec, false))),
+                    Ok(None) => {}
+                    Err(e) => return Some((Err(e), (payload, buf, codec, true))),
+                }
+                match payload.next().await {
+                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                    Some(Err(_)) | None => return None,
+                }
+            }
+        },
+    )
+}
