@@ -1,0 +1,186 @@
+//! Queries on calls: live ones in `active_calls`, finished ones in `calls` and
+//! `call_legs`.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+
+use super::connection::{with_backend, DbConnection};
+use super::models::{to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg};
+use super::schema::{active_calls as ac, call_legs as legs, calls};
+use crate::model::Call;
+
+/// Which finished calls to list: every filter is optional; newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallHistoryQuery {
+    /// Only calls on this PBX.
+    pub pbx: Option<String>,
+    /// Only calls this extension took part in (as caller, callee or any leg).
+    pub extension: Option<String>,
+    /// Only calls that started at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only calls that started at or before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Page size.
+    pub limit: i64,
+    /// Calls to skip (page × size).
+    pub offset: i64,
+}
+
+impl Default for CallHistoryQuery {
+    fn default() -> Self {
+        Self {
+            pbx: None,
+            extension: None,
+            from: None,
+            to: None,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+type Db = <DbConnection as Connection>::Backend;
+
+/// Inserts or overwrites a live call.
+pub fn upsert_active(conn: &mut DbConnection, call: &Call, now: DateTime<Utc>) -> QueryResult<()> {
+    let row = NewActiveCall::encode(call, to_db_time(now))?;
+    with_backend!(conn, c => diesel::insert_into(ac::table)
+        .values(&row)
+        .on_conflict((ac::pbx, ac::id))
+        .do_update()
+        .set(&row)
+        .execute(c))
+    .map(|_| ())
+}
+
+/// Live calls (of one PBX, or all), oldest first.
+pub fn list_active(conn: &mut DbConnection, pbx: Option<&str>) -> QueryResult<Vec<ActiveCallRow>> {
+    let mut query = ac::table.select(ActiveCallRow::as_select()).into_boxed();
+    if let Some(pbx) = pbx {
+        query = query.filter(ac::pbx.eq(pbx));
+    }
+    query.order((ac::started_at, ac::id)).load(conn)
+}
+
+/// A live call by id (on one PBX, or the first PBX that has it).
+pub fn get_active(
+    conn: &mut DbConnection,
+    pbx: Option<&str>,
+    id: &str,
+) -> QueryResult<Option<ActiveCallRow>> {
+    let mut query = ac::table
+        .filter(ac::id.eq(id))
+        .select(ActiveCallRow::as_select())
+        .into_boxed();
+    if let Some(pbx) = pbx {
+        query = query.filter(ac::pbx.eq(pbx));
+    }
+    query.order(ac::pbx).first(conn).optional()
+}
+
+/// Moves a call to history: replaces any earlier copy of it (so finishing twice
+/// is harmless) and removes it from the live calls. Run inside a transaction.
+pub fn finish(conn: &mut DbConnection, call: &Call) -> QueryResult<()> {
+    diesel::delete(ac::table.filter(ac::pbx.eq(&call.pbx).and(ac::id.eq(&call.id))))
+        .execute(conn)?;
+    diesel::delete(legs::table.filter(legs::pbx.eq(&call.pbx).and(legs::call_id.eq(&call.id))))
+        .execute(conn)?;
+    diesel::delete(calls::table.filter(calls::pbx.eq(&call.pbx).and(calls::id.eq(&call.id))))
+        .execute(conn)?;
+    diesel::insert_into(calls::table)
+        .values(NewCall::encode(call)?)
+        .execute(conn)?;
+    let new_legs = NewLeg::all_of(call);
+    if !new_legs.is_empty() {
+        with_backend!(&mut *conn, c => diesel::insert_into(legs::table).values(&new_legs).execute(c))?;
+    }
+    Ok(())
+}
+
+fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
+    let mut query = calls::table.into_boxed();
+    if let Some(pbx) = &q.pbx {
+        query = query.filter(calls::pbx.eq(pbx));
+    }
+    if let Some(from) = q.from {
+        query = query.filter(calls::started_at.ge(to_db_time(from)));
+    }
+    if let Some(to) = q.to {
+        query = query.filter(calls::started_at.le(to_db_time(to)));
+    }
+    if let Some(exten) = &q.extension {
+        let on_a_leg = exists(
+            legs::table
+                .filter(legs::pbx.eq(calls::pbx))
+                .filter(legs::call_id.eq(calls::id))
+                .filter(legs::extension.eq(exten))
+                .select(legs::id),
+        );
+        query = query.filter(
+            calls::caller_number
+                .eq(exten)
+                .or(calls::callee_number.eq(exten))
+                .or(on_a_leg),
+        );
+    }
+    query
+}
+
+/// Legs of the given calls, in order, grouped by call.
+fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<LegRow>>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut all: Vec<LegRow> = legs::table
+        .filter(legs::call_id.eq_any(&ids))
+        .order((legs::pbx, legs::call_id, legs::position))
+        .select(LegRow::as_select())
+        .load(conn)?;
+    let mut grouped = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (mine, rest): (Vec<LegRow>, Vec<LegRow>) = all
+            .into_iter()
+            .partition(|l| l.pbx == row.pbx && l.call_id == row.id);
+        all = rest;
+        grouped.push(mine);
+    }
+    Ok(grouped)
+}
+
+/// A page of finished calls (newest first) with their legs, and how many calls
+/// match in all.
+pub fn history(
+    conn: &mut DbConnection,
+    q: &CallHistoryQuery,
+) -> QueryResult<(Vec<(CallRow, Vec<LegRow>)>, i64)> {
+    let total: i64 = filtered(q).count().get_result(conn)?;
+    let rows: Vec<CallRow> = filtered(q)
+        .order((calls::started_at.desc(), calls::id.desc()))
+        .limit(q.limit.max(0))
+        .offset(q.offset.max(0))
+        .select(CallRow::as_select())
+        .load(conn)?;
+    let legs = legs_of(conn, &rows)?;
+    Ok((rows.into_iter().zip(legs).collect(), total))
+}
+
+/// A finished call by id (on one PBX, or the first PBX that has it), with legs.
+pub fn get_finished(
+    conn: &mut DbConnection,
+    pbx: Option<&str>,
+    id: &str,
+) -> QueryResult<Option<(CallRow, Vec<LegRow>)>> {
+    let mut query = calls::table
+        .filter(calls::id.eq(id))
+        .select(CallRow::as_select())
+        .into_boxed();
+    if let Some(pbx) = pbx {
+        query = query.filter(calls::pbx.eq(pbx));
+    }
+    let Some(row) = query.order(calls::pbx).first(conn).optional()? else {
+        return Ok(None);
+    };
+    let legs = legs_of(conn, std::slice::from_ref(&row))?
+        .pop()
+        .unwrap_or_default();
+    Ok(Some((row, legs)))
+}
