@@ -47,6 +47,7 @@ on_both_backends!(
     refresh_runs_are_recorded,
     prune_keeps_the_state_in_force,
     apply_writes_a_mixed_batch_in_order,
+    apply_keeps_the_order_of_ops_on_the_same_row,
 );
 
 fn expected_backend(db: &TestDb) -> Backend {
@@ -446,4 +447,54 @@ fn apply_writes_a_mixed_batch_in_order(db: &TestDb) {
     );
     assert_eq!(store.recent_refreshes(5).expect("refreshes").len(), 1);
     store.apply(&[]).expect("empty batch");
+}
+
+fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
+    let store = db.open();
+    let first = active_call("pbx1", "again", "1001", "1002", t(0));
+    let mut second = active_call("pbx1", "again", "1001", "1003", t(5));
+    second.state = CallState::Ringing;
+    let gone = active_call("pbx1", "gone", "1004", "1005", t(1));
+    let mut ext_before = extension("pbx1", "1001", 0, t(0));
+    ext_before.last_confirmed = Some(t(0));
+    let mut ext_after = extension("pbx1", "1001", 1, t(3));
+    ext_after.last_confirmed = None;
+    store
+        .apply(&[
+            // A call that ends and then (same id, a new live version) comes back.
+            WriteOp::ActiveCall(first.clone()),
+            WriteOp::FinishedCall(finished(first.clone())),
+            WriteOp::ActiveCall(second.clone()),
+            // A call updated after it finished (a late event) stays finished.
+            WriteOp::ActiveCall(gone.clone()),
+            WriteOp::FinishedCall(finished(gone.clone())),
+            // Extension upserts around a confirmation keep their order.
+            WriteOp::Extension(ext_before),
+            WriteOp::Confirmed {
+                pbx: "pbx1".into(),
+                extensions: vec!["1001".into()],
+                at: t(2),
+            },
+            WriteOp::Extension(ext_after.clone()),
+            WriteOp::Extension(extension("pbx1", "1002", 0, t(0))),
+            WriteOp::Extension(extension("pbx1", "1002", 4, t(4))),
+        ])
+        .expect("apply");
+    assert_eq!(store.list_active_calls(None).expect("active"), vec![second]);
+    let (history, total) = store
+        .call_history(&CallHistoryQuery::default())
+        .expect("history");
+    assert_eq!(total, 2);
+    assert_eq!(history, vec![finished(gone), finished(first)]);
+    assert_eq!(
+        store.get_extension("pbx1", "1001").expect("get"),
+        Some(ext_after)
+    );
+    assert_eq!(
+        store
+            .get_extension("pbx1", "1002")
+            .expect("get")
+            .map(|e| e.status.0),
+        Some(4)
+    );
 }

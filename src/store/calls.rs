@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use super::connection::{with_backend, DbConnection};
 use super::models::{to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg};
@@ -42,16 +43,55 @@ impl Default for CallHistoryQuery {
 
 type Db = <DbConnection as Connection>::Backend;
 
-/// Inserts or overwrites a live call.
-pub fn upsert_active(conn: &mut DbConnection, call: &Call, now: DateTime<Utc>) -> QueryResult<()> {
-    let row = NewActiveCall::encode(call, to_db_time(now))?;
-    with_backend!(conn, c => diesel::insert_into(ac::table)
-        .values(&row)
-        .on_conflict((ac::pbx, ac::id))
-        .do_update()
-        .set(&row)
-        .execute(c))
-    .map(|_| ())
+/// Rows per statement: far below both backends' bind-parameter limits.
+const INSERT_CHUNK: usize = 1000;
+
+/// Inserts or overwrites live calls. `list` must not name the same call twice
+/// (see [`super::ops::latest_by_key`]).
+pub fn upsert_active_many(
+    conn: &mut DbConnection,
+    list: &[&Call],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let now = to_db_time(now);
+    // As for extensions: one multi-row ON CONFLICT per chunk on PostgreSQL, row
+    // by row on SQLite.
+    match conn {
+        DbConnection::Pg(c) => {
+            for chunk in list.chunks(INSERT_CHUNK) {
+                let rows = chunk
+                    .iter()
+                    .map(|call| NewActiveCall::encode(call, now))
+                    .collect::<QueryResult<Vec<_>>>()?;
+                diesel::insert_into(ac::table)
+                    .values(&rows)
+                    .on_conflict((ac::pbx, ac::id))
+                    .do_update()
+                    .set((
+                        ac::state.eq(excluded(ac::state)),
+                        ac::direction.eq(excluded(ac::direction)),
+                        ac::caller_number.eq(excluded(ac::caller_number)),
+                        ac::callee_number.eq(excluded(ac::callee_number)),
+                        ac::started_at.eq(excluded(ac::started_at)),
+                        ac::updated_at.eq(excluded(ac::updated_at)),
+                        ac::data.eq(excluded(ac::data)),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for call in list {
+                let row = NewActiveCall::encode(call, now)?;
+                diesel::insert_into(ac::table)
+                    .values(&row)
+                    .on_conflict((ac::pbx, ac::id))
+                    .do_update()
+                    .set(&row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Live calls (of one PBX, or all), oldest first.
@@ -79,21 +119,44 @@ pub fn get_active(
     query.order(ac::pbx).first(conn).optional()
 }
 
-/// Moves a call to history: replaces any earlier copy of it (so finishing twice
-/// is harmless) and removes it from the live calls. Run inside a transaction.
-pub fn finish(conn: &mut DbConnection, call: &Call) -> QueryResult<()> {
-    diesel::delete(ac::table.filter(ac::pbx.eq(&call.pbx).and(ac::id.eq(&call.id))))
-        .execute(conn)?;
-    diesel::delete(legs::table.filter(legs::pbx.eq(&call.pbx).and(legs::call_id.eq(&call.id))))
-        .execute(conn)?;
-    diesel::delete(calls::table.filter(calls::pbx.eq(&call.pbx).and(calls::id.eq(&call.id))))
-        .execute(conn)?;
-    diesel::insert_into(calls::table)
-        .values(NewCall::encode(call)?)
-        .execute(conn)?;
-    let new_legs = NewLeg::all_of(call);
-    if !new_legs.is_empty() {
-        with_backend!(&mut *conn, c => diesel::insert_into(legs::table).values(&new_legs).execute(c))?;
+/// Call ids grouped by PBX, in chunks small enough for one statement each.
+fn ids_by_pbx<'a>(list: &[&'a Call]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut groups: Vec<(&'a str, Vec<&'a str>)> = Vec::new();
+    for call in list {
+        match groups
+            .iter_mut()
+            .find(|(pbx, ids)| *pbx == call.pbx && ids.len() < INSERT_CHUNK)
+        {
+            Some((_, ids)) => ids.push(&call.id),
+            None => groups.push((&call.pbx, vec![&call.id])),
+        }
+    }
+    groups
+}
+
+/// Moves calls to history: replaces any earlier copy of each (so finishing twice
+/// is harmless) and removes them from the live calls. `list` must not name the
+/// same call twice. Run inside a transaction.
+pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
+    for (pbx, ids) in ids_by_pbx(list) {
+        diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq_any(&ids)))).execute(conn)?;
+        diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(&ids))))
+            .execute(conn)?;
+        diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids))))
+            .execute(conn)?;
+    }
+    for chunk in list.chunks(INSERT_CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|call| NewCall::encode(call))
+            .collect::<QueryResult<Vec<_>>>()?;
+        // Multi-row VALUES is outside the MultiConnection subset (diesel inserts
+        // row by row on SQLite), so the insert is built per backend.
+        with_backend!(&mut *conn, c => diesel::insert_into(calls::table).values(&rows).execute(c))?;
+    }
+    let all_legs: Vec<NewLeg<'_>> = list.iter().flat_map(|call| NewLeg::all_of(call)).collect();
+    for chunk in all_legs.chunks(INSERT_CHUNK) {
+        with_backend!(&mut *conn, c => diesel::insert_into(legs::table).values(chunk).execute(c))?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use super::connection::{with_backend, DbConnection};
 use super::models::{to_db_time, ExtensionRow, NewExtension, NewTransition, TransitionRow};
@@ -12,18 +13,48 @@ use crate::model::{Extension, ExtensionTransition};
 /// Rows per multi-row INSERT: far below both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 1000;
 
-/// Inserts or overwrites one extension's current state.
-pub fn upsert(conn: &mut DbConnection, extension: &Extension) -> QueryResult<()> {
-    let row = NewExtension::from(extension);
+/// Inserts or overwrites extensions' current state. `list` must not name the
+/// same extension twice (see [`super::ops::latest_by_key`]).
+pub fn upsert_many(conn: &mut DbConnection, list: &[&Extension]) -> QueryResult<()> {
     // ON CONFLICT is outside the MultiConnection subset, but both backends speak
-    // it, so the same statement is built once per backend.
-    with_backend!(conn, c => diesel::insert_into(ex::table)
-        .values(&row)
-        .on_conflict((ex::pbx, ex::extension))
-        .do_update()
-        .set(&row)
-        .execute(c))
-    .map(|_| ())
+    // it, so the statement is built per backend: one multi-row statement per
+    // chunk on PostgreSQL, row by row on SQLite (in-process, no round trips).
+    match conn {
+        DbConnection::Pg(c) => {
+            for chunk in list.chunks(INSERT_CHUNK) {
+                let rows: Vec<NewExtension<'_>> =
+                    chunk.iter().map(|e| NewExtension::from(*e)).collect();
+                diesel::insert_into(ex::table)
+                    .values(&rows)
+                    .on_conflict((ex::pbx, ex::extension))
+                    .do_update()
+                    .set((
+                        ex::context.eq(excluded(ex::context)),
+                        ex::hint.eq(excluded(ex::hint)),
+                        ex::name.eq(excluded(ex::name)),
+                        ex::status.eq(excluded(ex::status)),
+                        ex::status_text.eq(excluded(ex::status_text)),
+                        ex::state.eq(excluded(ex::state)),
+                        ex::device_state.eq(excluded(ex::device_state)),
+                        ex::last_change.eq(excluded(ex::last_change)),
+                        ex::last_confirmed.eq(excluded(ex::last_confirmed)),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for e in list {
+                let row = NewExtension::from(*e);
+                diesel::insert_into(ex::table)
+                    .values(&row)
+                    .on_conflict((ex::pbx, ex::extension))
+                    .do_update()
+                    .set(&row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Appends state changes to the history.

@@ -115,7 +115,8 @@ impl Store {
     /// Inserts or overwrites extensions' current state.
     pub fn upsert_extensions(&self, list: &[Extension]) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|c| list.iter().try_for_each(|e| extensions::upsert(c, e)))?;
+        let list = ops::latest_by_key(list, |e| (e.pbx.clone(), e.extension.clone()));
+        conn.transaction(|c| extensions::upsert_many(c, &list))?;
         Ok(())
     }
 
@@ -180,10 +181,8 @@ impl Store {
     pub fn upsert_active_calls(&self, list: &[Call]) -> Result<(), StoreError> {
         let now = Utc::now();
         let mut conn = self.conn()?;
-        conn.transaction(|c| {
-            list.iter()
-                .try_for_each(|call| calls::upsert_active(c, call, now))
-        })?;
+        let list = ops::latest_by_key(list, |c| (c.pbx.clone(), c.id.clone()));
+        conn.transaction(|c| calls::upsert_active_many(c, &list, now))?;
         Ok(())
     }
 
@@ -199,7 +198,8 @@ impl Store {
     /// calls, in one transaction. Finishing a call again replaces its history.
     pub fn finish_calls(&self, list: &[Call]) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        conn.transaction(|c| list.iter().try_for_each(|call| calls::finish(c, call)))?;
+        let list = ops::latest_by_key(list, |c| (c.pbx.clone(), c.id.clone()));
+        conn.transaction(|c| calls::finish_many(c, &list))?;
         Ok(())
     }
 

@@ -1,6 +1,9 @@
 //! `WriteOp`: every kind of write the service makes, so one batch of mixed
 //! writes can be applied in one transaction, in order.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -69,38 +72,95 @@ impl WriteOp {
     }
 }
 
-/// Applies `ops` in order, in the caller's transaction. Consecutive transitions
-/// go in as one multi-row insert.
+/// The items with distinct keys, each the last one given for its key, in the
+/// order their keys first appeared. Multi-row upserts need distinct keys.
+pub fn latest_by_key<'a, T, K: Eq + std::hash::Hash>(
+    items: impl IntoIterator<Item = &'a T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<&'a T> {
+    let mut index: HashMap<K, usize> = HashMap::new();
+    let mut out: Vec<&'a T> = Vec::new();
+    for item in items {
+        match index.entry(key(item)) {
+            Entry::Occupied(slot) => out[*slot.get()] = item,
+            Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+fn call_key(c: &Call) -> (String, String) {
+    (c.pbx.clone(), c.id.clone())
+}
+
+fn extension_key(e: &Extension) -> (String, String) {
+    (e.pbx.clone(), e.extension.clone())
+}
+
+/// Applies `ops` in the caller's transaction, with the same end state as
+/// applying them one by one in order, in a few multi-row statements:
+///
+/// - transitions and refresh runs only append, so each goes in as one insert;
+/// - extension upserts are merged per extension between `Confirmed` ops (the
+///   only other writes to that table), which keep their place;
+/// - for each call, only the last finish and the last live upsert matter: a
+///   finished call leaves the live table, unless a live upsert came after it.
+///
+/// Tables are independent (the only foreign key is legs → calls), so applying
+/// them table by table gives the same result.
 pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> QueryResult<()> {
-    let mut run: Vec<&ExtensionTransition> = Vec::new();
-    for op in ops {
-        if let WriteOp::Transition(t) = op {
-            run.push(t);
-            continue;
-        }
-        if !run.is_empty() {
-            extensions::insert_transitions(conn, &run)?;
-            run.clear();
-        }
+    let mut transitions: Vec<&ExtensionTransition> = Vec::new();
+    let mut upserts: Vec<&Extension> = Vec::new();
+    let mut last_active: HashMap<(String, String), (usize, &Call)> = HashMap::new();
+    let mut last_finish: HashMap<(String, String), (usize, &Call)> = HashMap::new();
+    let mut active_order: Vec<(String, String)> = Vec::new();
+    let mut finish_order: Vec<(String, String)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
         match op {
-            WriteOp::Extension(e) => extensions::upsert(conn, e)?,
-            WriteOp::ActiveCall(c) => calls::upsert_active(conn, c, now)?,
-            WriteOp::FinishedCall(c) => calls::finish(conn, c)?,
+            WriteOp::Transition(t) => transitions.push(t),
             WriteOp::Refresh(r) => refresh::insert(conn, r)?,
+            WriteOp::Extension(e) => upserts.push(e),
             WriteOp::Confirmed {
                 pbx,
                 extensions: list,
                 at,
             } => {
+                extensions::upsert_many(conn, &latest_by_key(upserts.drain(..), extension_key))?;
                 extensions::mark_confirmed(conn, pbx, list, *at)?;
             }
-            WriteOp::Transition(_) => {}
+            WriteOp::ActiveCall(c) => {
+                if last_active.insert(call_key(c), (i, c)).is_none() {
+                    active_order.push(call_key(c));
+                }
+            }
+            WriteOp::FinishedCall(c) => {
+                if last_finish.insert(call_key(c), (i, c)).is_none() {
+                    finish_order.push(call_key(c));
+                }
+            }
         }
     }
-    if !run.is_empty() {
-        extensions::insert_transitions(conn, &run)?;
-    }
-    Ok(())
+    extensions::upsert_many(conn, &latest_by_key(upserts.drain(..), extension_key))?;
+    extensions::insert_transitions(conn, &transitions)?;
+    let finished: Vec<&Call> = finish_order
+        .iter()
+        .filter_map(|k| last_finish.get(k).map(|(_, c)| *c))
+        .collect();
+    calls::finish_many(conn, &finished)?;
+    let live: Vec<&Call> = active_order
+        .iter()
+        .filter_map(|k| {
+            let (at, call) = last_active.get(k)?;
+            match last_finish.get(k) {
+                Some((finished_at, _)) if finished_at > at => None,
+                _ => Some(*call),
+            }
+        })
+        .collect();
+    calls::upsert_active_many(conn, &live, now)
 }
 
 /// Runs [`apply`] in one transaction.
