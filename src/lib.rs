@@ -2,19 +2,24 @@
 //!
 //! Layout (see `../shared/DESIGN.md` for the contract between the parts):
 //! - [`ami`]: the protocol as plain code (framing, messages, actions, correlation).
+//! - [`state`]: event-to-state logic (calls, extensions, routing) as plain code.
+//! - [`actors`]: the moving parts — connection, router, trackers, hub, refresh.
+//! - [`store`]: diesel persistence (SQLite or PostgreSQL) and its batching writer.
+//! - [`http`], [`ws`]: the API, WebSocket subscribers and the dashboard.
 //! - [`model`]: the domain shapes every layer and client speaks.
-//! - [`parse`]: capture counting behind `switchboard parse`.
-//! - [`cli`], [`commands`], [`logging`]: the binary's front.
+//! - [`config`], [`metrics`], [`secret`], [`logging`]: the service's surroundings.
+//! - [`parse`], [`cli`], [`commands`]: the binary's front.
 
+pub mod actors;
 pub mod ami;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod parse;
-pub mod state;
-pub mod actors;
-pub mod metrics;
 pub mod secret;
+pub mod state;
+pub mod store;
 pub mod ws;
-pub mod config;

@@ -1,0 +1,103 @@
+-- switchboard store, PostgreSQL flavour. Timestamps are UTC in `timestamp` columns
+-- (the MultiConnection subset has no timestamptz).
+
+CREATE TABLE extensions (
+    pbx TEXT NOT NULL,
+    extension TEXT NOT NULL,
+    context TEXT NOT NULL,
+    hint TEXT,
+    name TEXT,
+    status INTEGER NOT NULL,
+    status_text TEXT NOT NULL,
+    state TEXT NOT NULL,
+    device_state TEXT,
+    last_change TIMESTAMP NOT NULL,
+    last_confirmed TIMESTAMP,
+    PRIMARY KEY (pbx, extension)
+);
+
+CREATE TABLE extension_transitions (
+    id BIGSERIAL PRIMARY KEY,
+    pbx TEXT NOT NULL,
+    extension TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    status_text TEXT NOT NULL,
+    state TEXT NOT NULL,
+    device_state TEXT,
+    at TIMESTAMP NOT NULL
+);
+CREATE INDEX extension_transitions_pbx_extension_at ON extension_transitions (pbx, extension, at);
+CREATE INDEX extension_transitions_at ON extension_transitions (at);
+
+CREATE TABLE active_calls (
+    pbx TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    caller_number TEXT,
+    callee_number TEXT,
+    started_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (pbx, id)
+);
+CREATE INDEX active_calls_started_at ON active_calls (started_at);
+
+CREATE TABLE calls (
+    pbx TEXT NOT NULL,
+    id TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    caller_number TEXT,
+    caller_name TEXT,
+    callee_number TEXT,
+    callee_name TEXT,
+    started_at TIMESTAMP NOT NULL,
+    answered_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    duration_secs DOUBLE PRECISION NOT NULL,
+    talk_secs DOUBLE PRECISION NOT NULL,
+    outcome TEXT,
+    hangup_cause INTEGER,
+    hangup_cause_text TEXT,
+    transfers TEXT NOT NULL,
+    queue TEXT,
+    PRIMARY KEY (pbx, id)
+);
+CREATE INDEX calls_started_at ON calls (started_at);
+CREATE INDEX calls_pbx_started_at ON calls (pbx, started_at);
+CREATE INDEX calls_caller_number ON calls (caller_number);
+CREATE INDEX calls_callee_number ON calls (callee_number);
+
+CREATE TABLE call_legs (
+    id BIGSERIAL PRIMARY KEY,
+    pbx TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    uniqueid TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    number TEXT,
+    extension TEXT,
+    state TEXT NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    answered_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    hangup_cause INTEGER,
+    hangup_cause_text TEXT,
+    FOREIGN KEY (pbx, call_id) REFERENCES calls (pbx, id) ON DELETE CASCADE
+);
+CREATE INDEX call_legs_call ON call_legs (pbx, call_id);
+CREATE INDEX call_legs_extension ON call_legs (extension);
+
+CREATE TABLE refresh_runs (
+    id BIGSERIAL PRIMARY KEY,
+    connection_id TEXT NOT NULL,
+    pbx TEXT NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    extensions_checked BIGINT NOT NULL,
+    successful BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    corrections TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX refresh_runs_finished_at ON refresh_runs (finished_at);

@@ -1,0 +1,249 @@
+//! Queries on calls: live ones in `active_calls`, finished ones in `calls` and
+//! `call_legs`.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use super::connection::{with_backend, DbConnection};
+use super::models::{to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg};
+use super::schema::{active_calls as ac, call_legs as legs, calls};
+use crate::model::Call;
+
+/// Which finished calls to list: every filter is optional; newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallHistoryQuery {
+    /// Only calls on this PBX.
+    pub pbx: Option<String>,
+    /// Only calls this extension took part in (as caller, callee or any leg).
+    pub extension: Option<String>,
+    /// Only calls that started at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only calls that started at or before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Page size.
+    pub limit: i64,
+    /// Calls to skip (page × size).
+    pub offset: i64,
+}
+
+impl Default for CallHistoryQuery {
+    fn default() -> Self {
+        Self {
+            pbx: None,
+            extension: None,
+            from: None,
+            to: None,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+type Db = <DbConnection as Connection>::Backend;
+
+/// Rows per statement: far below both backends' bind-parameter limits.
+const INSERT_CHUNK: usize = 1000;
+
+/// Inserts or overwrites live calls. `list` must not name the same call twice
+/// (see [`super::ops::latest_by_key`]).
+pub fn upsert_active_many(
+    conn: &mut DbConnection,
+    list: &[&Call],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let now = to_db_time(now);
+    // As for extensions: one multi-row ON CONFLICT per chunk on PostgreSQL, row
+    // by row on SQLite.
+    match conn {
+        DbConnection::Pg(c) => {
+            for chunk in list.chunks(INSERT_CHUNK) {
+                let rows = chunk
+                    .iter()
+                    .map(|call| NewActiveCall::encode(call, now))
+                    .collect::<QueryResult<Vec<_>>>()?;
+                diesel::insert_into(ac::table)
+                    .values(&rows)
+                    .on_conflict((ac::pbx, ac::id))
+                    .do_update()
+                    .set((
+                        ac::state.eq(excluded(ac::state)),
+                        ac::direction.eq(excluded(ac::direction)),
+                        ac::caller_number.eq(excluded(ac::caller_number)),
+                        ac::callee_number.eq(excluded(ac::callee_number)),
+                        ac::started_at.eq(excluded(ac::started_at)),
+                        ac::updated_at.eq(excluded(ac::updated_at)),
+                        ac::data.eq(excluded(ac::data)),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for call in list {
+                let row = NewActiveCall::encode(call, now)?;
+                diesel::insert_into(ac::table)
+                    .values(&row)
+                    .on_conflict((ac::pbx, ac::id))
+                    .do_update()
+                    .set(&row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Live calls (of one PBX, or all), oldest first.
+pub fn list_active(conn: &mut DbConnection, pbx: Option<&str>) -> QueryResult<Vec<ActiveCallRow>> {
+    let mut query = ac::table.select(ActiveCallRow::as_select()).into_boxed();
+    if let Some(pbx) = pbx {
+        query = query.filter(ac::pbx.eq(pbx));
+    }
+    query.order((ac::started_at, ac::id)).load(conn)
+}
+
+/// A live call by id (on one PBX, or the first PBX that has it).
+pub fn get_active(
+    conn: &mut DbConnection,
+    pbx: Option<&str>,
+    id: &str,
+) -> QueryResult<Option<ActiveCallRow>> {
+    let mut query = ac::table
+        .filter(ac::id.eq(id))
+        .select(ActiveCallRow::as_select())
+        .into_boxed();
+    if let Some(pbx) = pbx {
+        query = query.filter(ac::pbx.eq(pbx));
+    }
+    query.order(ac::pbx).first(conn).optional()
+}
+
+/// Call ids grouped by PBX, in chunks small enough for one statement each.
+fn ids_by_pbx<'a>(list: &[&'a Call]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut groups: Vec<(&'a str, Vec<&'a str>)> = Vec::new();
+    for call in list {
+        match groups
+            .iter_mut()
+            .find(|(pbx, ids)| *pbx == call.pbx && ids.len() < INSERT_CHUNK)
+        {
+            Some((_, ids)) => ids.push(&call.id),
+            None => groups.push((&call.pbx, vec![&call.id])),
+        }
+    }
+    groups
+}
+
+/// Moves calls to history: replaces any earlier copy of each (so finishing twice
+/// is harmless) and removes them from the live calls. `list` must not name the
+/// same call twice. Run inside a transaction.
+pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
+    for (pbx, ids) in ids_by_pbx(list) {
+        diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq_any(&ids)))).execute(conn)?;
+        diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(&ids))))
+            .execute(conn)?;
+        diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids))))
+            .execute(conn)?;
+    }
+    for chunk in list.chunks(INSERT_CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|call| NewCall::encode(call))
+            .collect::<QueryResult<Vec<_>>>()?;
+        // Multi-row VALUES is outside the MultiConnection subset (diesel inserts
+        // row by row on SQLite), so the insert is built per backend.
+        with_backend!(&mut *conn, c => diesel::insert_into(calls::table).values(&rows).execute(c))?;
+    }
+    let all_legs: Vec<NewLeg<'_>> = list.iter().flat_map(|call| NewLeg::all_of(call)).collect();
+    for chunk in all_legs.chunks(INSERT_CHUNK) {
+        with_backend!(&mut *conn, c => diesel::insert_into(legs::table).values(chunk).execute(c))?;
+    }
+    Ok(())
+}
+
+fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
+    let mut query = calls::table.into_boxed();
+    if let Some(pbx) = &q.pbx {
+        query = query.filter(calls::pbx.eq(pbx));
+    }
+    if let Some(from) = q.from {
+        query = query.filter(calls::started_at.ge(to_db_time(from)));
+    }
+    if let Some(to) = q.to {
+        query = query.filter(calls::started_at.le(to_db_time(to)));
+    }
+    if let Some(exten) = &q.extension {
+        let on_a_leg = exists(
+            legs::table
+                .filter(legs::pbx.eq(calls::pbx))
+                .filter(legs::call_id.eq(calls::id))
+                .filter(legs::extension.eq(exten))
+                .select(legs::id),
+        );
+        query = query.filter(
+            calls::caller_number
+                .eq(exten)
+                .or(calls::callee_number.eq(exten))
+                .or(on_a_leg),
+        );
+    }
+    query
+}
+
+/// Legs of the given calls, in order, grouped by call.
+fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<LegRow>>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut all: Vec<LegRow> = legs::table
+        .filter(legs::call_id.eq_any(&ids))
+        .order((legs::pbx, legs::call_id, legs::position))
+        .select(LegRow::as_select())
+        .load(conn)?;
+    let mut grouped = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (mine, rest): (Vec<LegRow>, Vec<LegRow>) = all
+            .into_iter()
+            .partition(|l| l.pbx == row.pbx && l.call_id == row.id);
+        all = rest;
+        grouped.push(mine);
+    }
+    Ok(grouped)
+}
+
+/// A page of finished calls (newest first) with their legs, and how many calls
+/// match in all.
+pub fn history(
+    conn: &mut DbConnection,
+    q: &CallHistoryQuery,
+) -> QueryResult<(Vec<(CallRow, Vec<LegRow>)>, i64)> {
+    let total: i64 = filtered(q).count().get_result(conn)?;
+    let rows: Vec<CallRow> = filtered(q)
+        .order((calls::started_at.desc(), calls::id.desc()))
+        .limit(q.limit.max(0))
+        .offset(q.offset.max(0))
+        .select(CallRow::as_select())
+        .load(conn)?;
+    let legs = legs_of(conn, &rows)?;
+    Ok((rows.into_iter().zip(legs).collect(), total))
+}
+
+/// A finished call by id (on one PBX, or the first PBX that has it), with legs.
+pub fn get_finished(
+    conn: &mut DbConnection,
+    pbx: Option<&str>,
+    id: &str,
+) -> QueryResult<Option<(CallRow, Vec<LegRow>)>> {
+    let mut query = calls::table
+        .filter(calls::id.eq(id))
+        .select(CallRow::as_select())
+        .into_boxed();
+    if let Some(pbx) = pbx {
+        query = query.filter(calls::pbx.eq(pbx));
+    }
+    let Some(row) = query.order(calls::pbx).first(conn).optional()? else {
+        return Ok(None);
+    };
+    let legs = legs_of(conn, std::slice::from_ref(&row))?
+        .pop()
+        .unwrap_or_default();
+    Ok(Some((row, legs)))
+}

@@ -1,0 +1,173 @@
+//! `WriteOp`: every kind of write the service makes, so one batch of mixed
+//! writes can be applied in one transaction, in order.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::connection::DbConnection;
+use super::refresh::{self, RefreshRecord};
+use super::{calls, extensions};
+use crate::model::{Call, Extension, ExtensionTransition};
+
+/// One write, as the actors produce them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// An extension's current state (insert or overwrite).
+    Extension(Extension),
+    /// A state change to append to an extension's history.
+    Transition(ExtensionTransition),
+    /// A live call's current state (insert or overwrite).
+    ActiveCall(Call),
+    /// A call that ended: into history, out of the live calls.
+    FinishedCall(Call),
+    /// A refresh run that finished.
+    Refresh(RefreshRecord),
+    /// The PBX confirmed these extensions' state at `at`.
+    Confirmed {
+        /// The PBX.
+        pbx: String,
+        /// The extension numbers.
+        extensions: Vec<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Identifies the row an upsert overwrites, so a writer may keep only the
+/// latest of several pending upserts of the same row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    /// `extensions` row (pbx, extension).
+    Extension(String, String),
+    /// `active_calls` row (pbx, id).
+    ActiveCall(String, String),
+}
+
+impl WriteOp {
+    /// The row this op overwrites whole, when it is such an upsert.
+    pub fn upsert_key(&self) -> Option<RowKey> {
+        match self {
+            Self::Extension(e) => Some(RowKey::Extension(e.pbx.clone(), e.extension.clone())),
+            Self::ActiveCall(c) => Some(RowKey::ActiveCall(c.pbx.clone(), c.id.clone())),
+            _ => None,
+        }
+    }
+
+    /// Rows this op changes without overwriting them whole: a later upsert of
+    /// one of them must not be merged into an earlier one across this op.
+    pub fn touched_keys(&self) -> Vec<RowKey> {
+        match self {
+            Self::FinishedCall(c) => vec![RowKey::ActiveCall(c.pbx.clone(), c.id.clone())],
+            Self::Confirmed {
+                pbx, extensions, ..
+            } => extensions
+                .iter()
+                .map(|e| RowKey::Extension(pbx.clone(), e.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The items with distinct keys, each the last one given for its key, in the
+/// order their keys first appeared. Multi-row upserts need distinct keys.
+pub fn latest_by_key<'a, T, K: Eq + std::hash::Hash>(
+    items: impl IntoIterator<Item = &'a T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<&'a T> {
+    let mut index: HashMap<K, usize> = HashMap::new();
+    let mut out: Vec<&'a T> = Vec::new();
+    for item in items {
+        match index.entry(key(item)) {
+            Entry::Occupied(slot) => out[*slot.get()] = item,
+            Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+fn call_key(c: &Call) -> (String, String) {
+    (c.pbx.clone(), c.id.clone())
+}
+
+fn extension_key(e: &Extension) -> (String, String) {
+    (e.pbx.clone(), e.extension.clone())
+}
+
+/// Applies `ops` in the caller's transaction, with the same end state as
+/// applying them one by one in order, in a few multi-row statements:
+///
+/// - transitions and refresh runs only append, so each goes in as one insert;
+/// - extension upserts are merged per extension between `Confirmed` ops (the
+///   only other writes to that table), which keep their place;
+/// - for each call, only the last finish and the last live upsert matter: a
+///   finished call leaves the live table, unless a live upsert came after it.
+///
+/// Tables are independent (the only foreign key is legs → calls), so applying
+/// them table by table gives the same result.
+pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> QueryResult<()> {
+    let mut transitions: Vec<&ExtensionTransition> = Vec::new();
+    let mut upserts: Vec<&Extension> = Vec::new();
+    let mut last_active: HashMap<(String, String), (usize, &Call)> = HashMap::new();
+    let mut last_finish: HashMap<(String, String), (usize, &Call)> = HashMap::new();
+    let mut active_order: Vec<(String, String)> = Vec::new();
+    let mut finish_order: Vec<(String, String)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            WriteOp::Transition(t) => transitions.push(t),
+            WriteOp::Refresh(r) => refresh::insert(conn, r)?,
+            WriteOp::Extension(e) => upserts.push(e),
+            WriteOp::Confirmed {
+                pbx,
+                extensions: list,
+                at,
+            } => {
+                extensions::upsert_many(conn, &latest_by_key(upserts.drain(..), extension_key))?;
+                extensions::mark_confirmed(conn, pbx, list, *at)?;
+            }
+            WriteOp::ActiveCall(c) => {
+                if last_active.insert(call_key(c), (i, c)).is_none() {
+                    active_order.push(call_key(c));
+                }
+            }
+            WriteOp::FinishedCall(c) => {
+                if last_finish.insert(call_key(c), (i, c)).is_none() {
+                    finish_order.push(call_key(c));
+                }
+            }
+        }
+    }
+    extensions::upsert_many(conn, &latest_by_key(upserts.drain(..), extension_key))?;
+    extensions::insert_transitions(conn, &transitions)?;
+    let finished: Vec<&Call> = finish_order
+        .iter()
+        .filter_map(|k| last_finish.get(k).map(|(_, c)| *c))
+        .collect();
+    calls::finish_many(conn, &finished)?;
+    let live: Vec<&Call> = active_order
+        .iter()
+        .filter_map(|k| {
+            let (at, call) = last_active.get(k)?;
+            match last_finish.get(k) {
+                Some((finished_at, _)) if finished_at > at => None,
+                _ => Some(*call),
+            }
+        })
+        .collect();
+    calls::upsert_active_many(conn, &live, now)
+}
+
+/// Runs [`apply`] in one transaction.
+pub fn apply_in_transaction(
+    conn: &mut DbConnection,
+    ops: &[WriteOp],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    conn.transaction(|conn| apply(conn, ops, now))
+}

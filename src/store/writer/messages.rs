@@ -1,0 +1,50 @@
+//! Messages the [`super::StoreWriter`] handles, and its health report.
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::store::{Backend, WriteOp};
+
+/// Queue one write. Fire-and-forget: the writer keeps it until it is committed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Write(pub WriteOp);
+
+/// Queue several writes at once, in order (one mailbox message instead of many).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct WriteBatch(pub Vec<WriteOp>);
+
+/// Resolves once every write queued before it is committed: for graceful
+/// shutdown, and for tests that read back what they wrote.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+/// Asks for the writer's [`StoreHealth`] (the health endpoint shows it).
+#[derive(Debug, Message)]
+#[rtype(result = "StoreHealth")]
+pub struct GetStoreHealth;
+
+/// How the store is doing, as `GET /api/health` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreHealth {
+    /// `ok`, or `degraded` while writes are failing and being retried.
+    pub state: &'static str,
+    /// The engine.
+    pub backend: Backend,
+    /// Writes accepted but not yet committed.
+    pub pending: usize,
+    /// The last write failure, in words (never a password), even once recovered.
+    pub last_error: Option<String>,
+    /// When a batch was last committed.
+    pub last_flush: Option<DateTime<Utc>>,
+    /// Ops committed since start.
+    pub writes_total: u64,
+    /// Failed batch attempts since start (each was retried).
+    pub retries: u64,
+    /// Upserts merged into a still-unwritten upsert of the same row since start.
+    pub coalesced: u64,
+}

@@ -1,0 +1,326 @@
+//! `StoreWriter`: the actor every write goes through.
+//!
+//! Actors `do_send` it [`Write`]s and move on. It buffers them, and every
+//! [`WriterConfig::flush_interval`] (or as soon as [`WriterConfig::batch_size`] are
+//! waiting) applies one batch with [`Store::apply`] on a blocking thread: one
+//! transaction per batch, one batch in flight, in arrival order. A failed batch
+//! is kept and retried with capped exponential backoff while health reports
+//! `degraded`; writes are never dropped. While the database is away, repeated
+//! upserts of the same extension or live call are merged in the buffer, and past
+//! [`WriterConfig::warn_pending`] ops the writer logs loudly (but still keeps
+//! them). It also prunes extension history older than the retention period.
+//!
+//! Send [`Flush`] before stopping the system: writes still buffered when the actor
+//! stops are lost, and the writer logs how many.
+
+mod buffer;
+mod messages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+pub use messages::{Flush, GetStoreHealth, StoreHealth, Write, WriteBatch};
+
+use super::{Store, StoreError, WriteOp};
+use buffer::{Batch, WriteBuffer};
+
+/// The writer's timings and bounds; the defaults suit the service.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Longest a write waits in the buffer before a batch is started.
+    pub flush_interval: Duration,
+    /// Most ops per transaction; a full batch is written at once.
+    pub batch_size: usize,
+    /// First retry delay after a failure.
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Buffer size past which the writer logs an error (and keeps going).
+    pub warn_pending: usize,
+    /// Extension history older than this is pruned.
+    pub retention: Duration,
+    /// How often pruning runs.
+    pub prune_every: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: Duration::from_millis(20),
+            batch_size: 500,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            warn_pending: 1_000_000,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            prune_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Buffers writes and commits them in batches, off the event loop.
+pub struct StoreWriter {
+    store: Store,
+    config: WriterConfig,
+    buffer: WriteBuffer,
+    /// Taken from the buffer, not yet committed: in flight, or waiting to retry.
+    batch: Option<Arc<Batch>>,
+    in_flight: bool,
+    flush_timer: Option<SpawnHandle>,
+    backoff: Duration,
+    committed_slot: u64,
+    waiters: Vec<(u64, oneshot::Sender<()>)>,
+    next_warning: usize,
+    degraded: bool,
+    last_error: Option<String>,
+    last_flush: Option<DateTime<Utc>>,
+    writes_total: u64,
+    retries: u64,
+}
+
+impl StoreWriter {
+    /// A writer for `store` with the default [`WriterConfig`].
+    pub fn new(store: Store) -> Self {
+        Self::with_config(store, WriterConfig::default())
+    }
+
+    /// A writer with explicit timings (tests, benchmarks, a configured retention).
+    pub fn with_config(store: Store, config: WriterConfig) -> Self {
+        Self {
+            store,
+            backoff: config.min_backoff,
+            next_warning: config.warn_pending,
+            config,
+            buffer: WriteBuffer::default(),
+            batch: None,
+            in_flight: false,
+            flush_timer: None,
+            committed_slot: 0,
+            waiters: Vec::new(),
+            degraded: false,
+            last_error: None,
+            last_flush: None,
+            writes_total: 0,
+            retries: 0,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.buffer.len() + self.batch.as_ref().map_or(0, |b| b.ops.len())
+    }
+
+    fn waiting_to_retry(&self) -> bool {
+        self.batch.is_some() && !self.in_flight
+    }
+
+    fn accept(&mut self, op: WriteOp, ctx: &mut Context<Self>) {
+        self.buffer.push(op);
+        let pending = self.pending();
+        if pending >= self.next_warning {
+            log::error!(
+                "store writer holds {pending} unwritten ops for {} (last error: {}); \
+                 keeping them until the database accepts writes again",
+                self.store.describe(),
+                self.last_error.as_deref().unwrap_or("none")
+            );
+            self.next_warning = self.next_warning.saturating_mul(2);
+        }
+        self.schedule(ctx);
+    }
+
+    /// Starts a batch now if one is full, else makes sure a timer will.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight || self.waiting_to_retry() || self.buffer.is_empty() {
+            return;
+        }
+        if self.buffer.len() >= self.config.batch_size || !self.waiters.is_empty() {
+            self.start_flush(ctx);
+        } else if self.flush_timer.is_none() {
+            self.flush_timer = Some(ctx.run_later(self.config.flush_interval, |act, ctx| {
+                act.flush_timer = None;
+                act.start_flush(ctx);
+            }));
+        }
+    }
+
+    fn start_flush(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight {
+            return;
+        }
+        if let Some(handle) = self.flush_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let batch = match &self.batch {
+            Some(batch) => Arc::clone(batch),
+            None if self.buffer.is_empty() => {
+                self.wake_waiters();
+                return;
+            }
+            None => {
+                let batch = Arc::new(self.buffer.take(self.config.batch_size));
+                self.batch = Some(Arc::clone(&batch));
+                batch
+            }
+        };
+        self.in_flight = true;
+        let store = self.store.clone();
+        let job = tokio::task::spawn_blocking(move || store.apply(&batch.ops));
+        ctx.spawn(job.into_actor(self).map(|joined, act, ctx| {
+            act.in_flight = false;
+            let result = joined.unwrap_or_else(|e| {
+                Err(StoreError::Decode {
+                    what: "write batch",
+                    message: format!("writer task failed: {e}"),
+                })
+            });
+            match result {
+                Ok(()) => act.committed(ctx),
+                Err(e) => act.failed(&e, ctx),
+            }
+        }));
+    }
+
+    fn committed(&mut self, ctx: &mut Context<Self>) {
+        if let Some(batch) = self.batch.take() {
+            self.committed_slot = batch.last_slot;
+            self.writes_total += batch.ops.len() as u64;
+        }
+        if self.degraded {
+            log::info!(
+                "store writes to {} succeed again after {} retries",
+                self.store.describe(),
+                self.retries
+            );
+        }
+        self.degraded = false;
+        self.backoff = self.config.min_backoff;
+        self.last_flush = Some(Utc::now());
+        self.wake_waiters();
+        self.schedule(ctx);
+    }
+
+    fn failed(&mut self, error: &StoreError, ctx: &mut Context<Self>) {
+        self.retries += 1;
+        let message = error.to_string();
+        if !self.degraded {
+            log::warn!(
+                "store writes to {} failing, retrying with backoff ({} ops pending): {message}",
+                self.store.describe(),
+                self.pending()
+            );
+        } else {
+            log::debug!("store write retry failed: {message}");
+        }
+        self.degraded = true;
+        self.last_error = Some(message);
+        let delay = self.backoff;
+        self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+        ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
+    }
+
+    fn wake_waiters(&mut self) {
+        let done = if self.batch.is_none() && self.buffer.is_empty() {
+            u64::MAX
+        } else {
+            self.committed_slot
+        };
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            self.waiters.drain(..).partition(|(slot, _)| *slot <= done);
+        self.waiters = waiting;
+        for (_, tx) in ready {
+            let _ = tx.send(());
+        }
+    }
+
+    fn prune(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let retention = chrono::Duration::from_std(self.config.retention)
+            .unwrap_or_else(|_| chrono::Duration::days(30));
+        let cutoff = Utc::now() - retention;
+        let job = tokio::task::spawn_blocking(move || store.prune_transitions(cutoff));
+        ctx.spawn(
+            job.into_actor(self)
+                .map(move |joined, _act, _ctx| match joined {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => log::info!("pruned {n} extension transitions older than {cutoff}"),
+                    Ok(Err(e)) => log::warn!("pruning extension history failed: {e}"),
+                    Err(e) => log::warn!("pruning extension history failed: {e}"),
+                }),
+        );
+    }
+}
+
+impl Actor for StoreWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        self.prune(ctx);
+        ctx.run_interval(self.config.prune_every, |act, ctx| act.prune(ctx));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        let pending = self.pending();
+        if pending > 0 {
+            log::error!(
+                "store writer stopped with {pending} unwritten ops for {} (send Flush before stopping)",
+                self.store.describe()
+            );
+        }
+    }
+}
+
+impl Handler<Write> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Write, ctx: &mut Self::Context) {
+        self.accept(msg.0, ctx);
+    }
+}
+
+impl Handler<WriteBatch> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
+        for op in msg.0 {
+            self.accept(op, ctx);
+        }
+    }
+}
+
+impl Handler<Flush> for StoreWriter {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: Flush, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push((self.buffer.last_slot(), tx));
+        self.wake_waiters();
+        if !self.in_flight && !self.waiting_to_retry() {
+            self.start_flush(ctx);
+        }
+        Box::pin(async move {
+            // A dropped sender means the writer stopped; there is nothing left to wait for.
+            let _ = rx.await;
+        })
+    }
+}
+
+impl Handler<GetStoreHealth> for StoreWriter {
+    type Result = MessageResult<GetStoreHealth>;
+
+    fn handle(&mut self, _msg: GetStoreHealth, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(StoreHealth {
+            state: if self.degraded { "degraded" } else { "ok" },
+            backend: self.store.backend(),
+            pending: self.pending(),
+            last_error: self.last_error.clone(),
+            last_flush: self.last_flush,
+            writes_total: self.writes_total,
+            retries: self.retries,
+            coalesced: self.buffer.merged(),
+        })
+    }
+}
