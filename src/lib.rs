@@ -15,6 +15,7 @@ pub mod ami;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -17,3 +17,4 @@ pub mod hub;
 pub mod live;
 pub mod refresh;
 pub mod refresh_manager;
+pub mod persist;

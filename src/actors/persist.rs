@@ -1,0 +1,75 @@
+//! Turns published changes into store writes: the hub hands every change to the
+//! [`StoreWriter`], which batches them off the event loop.
+
+use actix::prelude::*;
+
+use super::hub::Persist;
+use super::messages::Change;
+use crate::model::ExtensionTransition;
+use crate::store::{RefreshRecord, StoreWriter, Write, WriteOp};
+
+/// The writes one change causes.
+pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
+    match persist {
+        Persist::Change(Change::Extension(e)) => {
+            let t = ExtensionTransition {
+                pbx: e.pbx.clone(),
+                extension: e.extension.clone(),
+                status: e.status,
+                status_text: e.status_text.clone(),
+                state: e.state.clone(),
+                device_state: e.device_state.clone(),
+                at: e.last_change,
+            };
+            vec![WriteOp::Extension(e.as_ref().clone()), WriteOp::Transition(t)]
+        }
+        Persist::Change(Change::CallStarted(c) | Change::CallUpdated(c)) => {
+            vec![WriteOp::ActiveCall(c.as_ref().clone())]
+        }
+        Persist::Change(Change::CallEnded(c)) => vec![WriteOp::FinishedCall(c.as_ref().clone())],
+        Persist::Change(Change::RefreshCompleted(v)) => refresh_record(&v).map(WriteOp::Refresh).into_iter().collect(),
+        Persist::Change(Change::Connection(_)) => Vec::new(),
+        Persist::Confirmed(c) => vec![WriteOp::Confirmed {
+            pbx: c.pbx.to_string(),
+            extensions: c.extensions,
+            at: c.at,
+        }],
+    }
+}
+
+/// A refresh report (its JSON form, as published) as a stored run.
+fn refresh_record(v: &serde_json::Value) -> Option<RefreshRecord> {
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let num = |a: &str, b: &str| {
+        v.get(a)
+            .and_then(|x| if b.is_empty() { Some(x) } else { x.get(b) })
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0)
+    };
+    let finished_at = text("lastQueryTime")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
+    let duration = v.get("durationMs").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    Some(RefreshRecord {
+        connection_id: text("connectionId")?,
+        pbx: text("pbx").unwrap_or_default(),
+        started_at: finished_at - chrono::Duration::microseconds((duration * 1000.0) as i64),
+        finished_at,
+        extensions_checked: num("extensionsChecked", ""),
+        successful: num("statistics", "successfulQueries"),
+        failed: num("statistics", "failedQueries"),
+        corrections: v.get("corrections").cloned().unwrap_or(serde_json::Value::Null),
+        error: None,
+    })
+}
+
+impl Handler<Persist> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Persist, ctx: &mut Self::Context) {
+        for op in write_ops(msg) {
+            <Self as Handler<Write>>::handle(self, Write(op), ctx);
+        }
+    }
+}

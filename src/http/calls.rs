@@ -1,0 +1,108 @@
+//! `GET /api/calls` (active), `/api/calls/history` (finished, paged), `/api/calls/{id}`.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::{ok, ApiError};
+use super::extensions::PbxParam;
+use super::state::AppState;
+use crate::store::CallHistoryQuery;
+
+/// Active calls from the live view.
+pub async fn active(state: web::Data<AppState>, params: web::Query<PbxParam>) -> Result<HttpResponse, ApiError> {
+    let calls = state
+        .live
+        .read()
+        .map_err(|_| ApiError::internal("reading the live state", "lock poisoned"))?
+        .calls(params.pbx.as_deref());
+    let calls: Vec<&crate::model::Call> = calls.iter().map(|c| c.as_ref()).collect();
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "count": calls.len(), "data": calls })))
+}
+
+/// Filters and paging of the call history.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HistoryParams {
+    /// Only this PBX.
+    pub pbx: Option<String>,
+    /// Only calls this extension took part in.
+    pub extension: Option<String>,
+    /// Started at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Started at or before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Page number from 1.
+    pub page: Option<i64>,
+    /// Page size (default 50, at most 500).
+    pub page_size: Option<i64>,
+}
+
+/// Finished calls, newest first.
+pub async fn history(state: web::Data<AppState>, params: web::Query<HistoryParams>) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let page = p.page.unwrap_or(1);
+    let size = p.page_size.unwrap_or(50);
+    if page < 1 {
+        return Err(ApiError::bad_request("INVALID_QUERY", "page starts at 1"));
+    }
+    if !(1..=500).contains(&size) {
+        return Err(ApiError::bad_request("INVALID_QUERY", "pageSize must be between 1 and 500"));
+    }
+    if let (Some(f), Some(t)) = (p.from, p.to) {
+        if f > t {
+            return Err(ApiError::bad_request("INVALID_QUERY", "from must not be after to"));
+        }
+    }
+    let query = CallHistoryQuery {
+        pbx: p.pbx,
+        extension: p.extension,
+        from: p.from,
+        to: p.to,
+        limit: size,
+        offset: (page - 1).saturating_mul(size),
+    };
+    let store = state.store.clone();
+    let (calls, total) = web::block(move || store.call_history(&query))
+        .await
+        .map_err(|e| ApiError::internal("reading call history", e))?
+        .map_err(|e| ApiError::internal("reading call history", e))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": calls,
+        "pagination": { "page": page, "pageSize": size, "total": total },
+    })))
+}
+
+/// One call, active or finished.
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    params: web::Query<PbxParam>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if id.is_empty() || id.len() > 200 {
+        return Err(ApiError::bad_request("INVALID_PATH", "not a call id"));
+    }
+    let pbx = params.pbx.clone();
+    let live = state.live.read().ok().and_then(|l| {
+        l.calls
+            .values()
+            .chain(l.recent.iter())
+            .find(|c| c.id == id && pbx.as_deref().is_none_or(|p| c.pbx == p))
+            .cloned()
+    });
+    if let Some(c) = live {
+        return Ok(ok(c.as_ref()));
+    }
+    let store = state.store.clone();
+    let key = id.clone();
+    let stored = web::block(move || store.get_call(pbx.as_deref(), &key))
+        .await
+        .map_err(|e| ApiError::internal("reading a call", e))?
+        .map_err(|e| ApiError::internal("reading a call", e))?;
+    stored
+        .map(ok)
+        .ok_or_else(|| ApiError::not_found(format!("no call {id}")))
+}

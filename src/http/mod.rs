@@ -1,0 +1,152 @@
+//! The HTTP API, the WebSocket endpoint and the dashboard, on actix-web.
+//!
+//! [`configure`] is the one route table (DESIGN.md, "HTTP"). Every answer is JSON
+//! `{success: true, data}` or `{success: false, error: {code, message}}`; extractor
+//! failures (bad JSON, bad query parameters, bodies over the limit) and unknown
+//! routes or methods are turned into the same error shape here.
+
+pub mod admin;
+pub mod auth;
+pub mod calls;
+pub mod error;
+pub mod extensions;
+pub mod health;
+pub mod refresh;
+pub mod state;
+pub mod ws;
+
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use error::ApiError;
+pub use state::AppState;
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this method is not allowed on this route",
+    )
+}
+
+async fn not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(method_not_allowed())
+}
+
+async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("no route {}", req.path())))
+}
+
+/// Registers every route; `static_dir` holds the dashboard.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    let limit = state.config.http_body_limit;
+    cfg.app_data(state.clone())
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(|err, _| json_error(err).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(err).into()))
+        .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
+        .service(
+            web::resource("/api/health")
+                .route(web::get().to(health::health))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/extensions/hybrid-refresh")
+                .route(web::post().to(refresh::start))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/extensions/hybrid-refresh/status")
+                .route(web::get().to(refresh::status))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/extensions/hybrid-refresh/close")
+                .route(web::post().to(refresh::close))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/extensions")
+                .route(web::get().to(extensions::list))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/extensions/{exten}")
+                .route(web::get().to(extensions::get))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/extensions/{exten}/history")
+                .route(web::get().to(extensions::history))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/calls")
+                .route(web::get().to(calls::active))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/calls/history")
+                .route(web::get().to(calls::history))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/calls/{id}")
+                .route(web::get().to(calls::get))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/api/admin/actors")
+                .route(web::get().to(admin::actors))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(admin::metrics))
+                .default_service(web::to(not_allowed)),
+        )
+        .service(web::resource("/ws").route(web::get().to(ws::connect)).default_service(web::to(not_allowed)))
+        .service(web::scope("/api").default_service(web::to(api_not_found)))
+        .service(
+            actix_files::Files::new("/", state.static_dir.clone())
+                .index_file("index.html")
+                .default_handler(web::to(api_not_found)),
+        );
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request body is too large")
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send JSON with Content-Type: application/json",
+        ),
+        other => ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {other}")),
+    }
+}
+
+fn query_error(err: QueryPayloadError) -> ApiError {
+    ApiError::bad_request("INVALID_QUERY", format!("bad query parameters: {err}"))
+}
+
+fn path_error(err: PathError) -> ApiError {
+    ApiError::bad_request("INVALID_PATH", format!("bad path: {err}"))
+}
+
+/// Maps a body read failure (size limit, broken stream) to an API error.
+pub fn payload_error(err: PayloadError) -> ApiError {
+    match err {
+        PayloadError::Overflow => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request body is too large")
+        }
+        other => ApiError::bad_request("BAD_BODY", format!("cannot read the body: {other}")),
+    }
+}

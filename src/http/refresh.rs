@@ -1,0 +1,116 @@
+//! `POST /api/extensions/hybrid-refresh`, `GET …/status`, `POST …/close`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::require;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::actors::refresh::{RefreshError, RefreshReport, RefreshStatistics};
+use crate::actors::refresh_manager::{CloseSessions, ListSessions, StartRefresh};
+
+/// Optional body of a refresh request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    /// The PBX to refresh; all when absent.
+    pub pbx: Option<String>,
+}
+
+fn refresh_error(e: RefreshError) -> ApiError {
+    let (status, code) = match &e {
+        RefreshError::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "PBX_UNREACHABLE"),
+        RefreshError::LoginRefused(_) => (StatusCode::BAD_GATEWAY, "PBX_LOGIN_REFUSED"),
+        RefreshError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_BUSY"),
+        RefreshError::UnknownPbx(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        RefreshError::Closed => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_CLOSED"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+/// Merges the reports of several PBXs into one answer of the same shape.
+fn merge(mut reports: Vec<RefreshReport>) -> Option<RefreshReport> {
+    if reports.len() <= 1 {
+        return reports.pop();
+    }
+    let mut first = reports.remove(0);
+    let mut stats = RefreshStatistics {
+        successful_queries: first.statistics.successful_queries,
+        failed_queries: first.statistics.failed_queries,
+    };
+    for r in reports {
+        first.connection_id = format!("{},{}", first.connection_id, r.connection_id);
+        first.pbx = format!("{},{}", first.pbx, r.pbx);
+        first.extensions_checked += r.extensions_checked;
+        first.last_query_time = first.last_query_time.max(r.last_query_time);
+        stats.successful_queries += r.statistics.successful_queries;
+        stats.failed_queries += r.statistics.failed_queries;
+        first.results.extend(r.results);
+        first.corrections.extend(r.corrections);
+        first.duration_ms = first.duration_ms.max(r.duration_ms);
+    }
+    first.statistics = stats;
+    Some(first)
+}
+
+/// Re-reads every extension over a separate AMI login.
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    require(&req, state.config.api_token.as_ref(), false)?;
+    let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("INVALID_JSON", format!("the body is not a valid refresh request: {e}")))?
+    };
+    let pbx = match body.pbx {
+        Some(p) => Some(p),
+        None if state.pbxs.len() == 1 => state.pbxs.first().map(|p| p.name.clone()),
+        None => None,
+    };
+    let reports = state
+        .refresh
+        .send(StartRefresh { pbx })
+        .await
+        .map_err(|e| ApiError::internal("starting a refresh", e))?
+        .map_err(refresh_error)?;
+    let report = merge(reports).ok_or_else(|| ApiError::not_found("no PBX to refresh"))?;
+    let message = format!(
+        "Refreshed {} extensions: {} answered, {} failed, {} corrected",
+        report.extensions_checked,
+        report.statistics.successful_queries,
+        report.statistics.failed_queries,
+        report.corrections.len()
+    );
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": message, "data": report })))
+}
+
+/// Lists the refresh sessions open now.
+pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require(&req, state.config.api_token.as_ref(), false)?;
+    let sessions = state
+        .refresh
+        .send(ListSessions)
+        .await
+        .map_err(|e| ApiError::internal("listing refresh sessions", e))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": { "activeConnections": sessions.len(), "connections": sessions }
+    })))
+}
+
+/// Closes every open refresh session.
+pub async fn close(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require(&req, state.config.api_token.as_ref(), false)?;
+    let closed = state
+        .refresh
+        .send(CloseSessions)
+        .await
+        .map_err(|e| ApiError::internal("closing refresh sessions", e))?;
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "closedConnections": closed })))
+}

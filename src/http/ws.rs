@@ -1,0 +1,76 @@
+//! `GET /ws`: upgrades to a WebSocket and starts a [`WsSession`] actor.
+//!
+//! Query parameters: `token` (when `API_TOKEN` is set and no header can be sent),
+//! `kind` (`all`, `extensions`, `calls`), `extensions` (comma list), `pbx`,
+//! `lastSeq` (resume).
+
+use std::collections::HashSet;
+
+use actix::{Actor, AsyncContext};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::auth::{require, url_query_param};
+use super::error::ApiError;
+use super::state::AppState;
+use crate::ws::protocol::{Filter, FilterKind};
+use crate::ws::session::{SessionSettings, WsSession};
+use crate::ws::transport::accept;
+
+fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
+    let kind = match url_query_param(query, "kind").as_deref() {
+        None | Some("all") => FilterKind::All,
+        Some("extensions") => FilterKind::Extensions,
+        Some("calls") => FilterKind::Calls,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                format!("kind must be all, extensions or calls, not {other:?}"),
+            ))
+        }
+    };
+    let extensions = url_query_param(query, "extensions").map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect::<HashSet<String>>()
+    });
+    let last_seq = match url_query_param(query, "lastSeq") {
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("INVALID_QUERY", "lastSeq must be a whole number"))?,
+        ),
+        None => None,
+    };
+    Ok((
+        Filter {
+            kind,
+            extensions,
+            pbx: url_query_param(query, "pbx"),
+        },
+        last_seq,
+    ))
+}
+
+/// Upgrades the connection.
+pub async fn connect(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    require(&req, state.config.api_token.as_ref(), true)?;
+    let (filter, last_seq) = filter_from_query(req.query_string())?;
+    let (response, outbox, frames) = accept(&req, payload, state.config.ws_queue)?;
+    let settings = SessionSettings {
+        hub: state.hub.clone(),
+        metrics: state.metrics.clone(),
+        registry: state.registry.clone(),
+        backlog_limit: state.config.ws_queue.max(64),
+    };
+    let id = state.session_id();
+    WsSession::create(move |ctx| {
+        ctx.add_stream(frames);
+        WsSession::new(id, settings, outbox, filter, last_seq)
+    });
+    Ok(response)
+}
