@@ -4,6 +4,7 @@
 //! - [`ami`]: the protocol as plain code (framing, messages, actions, correlation).
 //! - [`model`]: the domain shapes every layer and client speaks.
 //! - [`parse`]: capture counting behind `switchboard parse`.
+//! - [`sim`]: the PBX simulator (a real AMI server) behind `switchboard sim`, tests and benchmarks.
 //! - [`cli`], [`commands`], [`logging`]: the binary's front.
 
 pub mod ami;
@@ -12,3 +13,4 @@ pub mod commands;
 pub mod logging;
 pub mod model;
 pub mod parse;
+pub mod sim;
