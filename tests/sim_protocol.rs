@@ -74,7 +74,9 @@ async fn extension_state_list_has_every_hint_and_a_complete_with_list_items() {
     let (first, items, done) = c.list("ExtensionStateList", &[]).await;
     assert_eq!(first.get("EventList"), Some("start"));
     assert_eq!(items.len(), 50);
-    assert!(items.iter().all(|m| m.get("Event") == Some("ExtensionStatus") && m.get("Timestamp").is_none()));
+    assert!(items
+        .iter()
+        .all(|m| m.get("Event") == Some("ExtensionStatus") && m.get("Timestamp").is_none()));
     assert_eq!(items[0].get("Exten"), Some("1001"));
     assert_eq!(items[0].get("Hint"), Some("PJSIP/1001"));
     assert_eq!(done.get("Event"), Some("ExtensionStateListComplete"));
@@ -90,11 +92,18 @@ async fn extension_state_follows_set_extension_state() {
     let mut c = Client::connect(sim.addr()).await;
     c.login("admin", "amisecret").await;
     sim.set_extension_state("1005", 4);
-    let ev = c.wait_event("ExtensionStatus", |m| m.get("Exten") == Some("1005")).await;
+    let ev = c
+        .wait_event("ExtensionStatus", |m| m.get("Exten") == Some("1005"))
+        .await;
     assert_eq!(ev.get("Status"), Some("4"));
     assert!(ev.get("Timestamp").is_some());
     assert_eq!(ev.get("SystemName"), Some("simpbx"));
-    let r = c.ask("ExtensionState", &[("Exten", "1005"), ("Context", "from-internal")]).await;
+    let r = c
+        .ask(
+            "ExtensionState",
+            &[("Exten", "1005"), ("Context", "from-internal")],
+        )
+        .await;
     assert_eq!(r.get("Message"), Some("Extension Status"));
     assert_eq!(r.get("Hint"), Some("PJSIP/1005"));
     assert_eq!(r.get("Status"), Some("4"));
@@ -117,9 +126,11 @@ async fn core_show_channels_lists_a_placed_call() {
     assert_eq!(snap.calls.len(), 1);
     sim.answer_call(&id);
     assert_eq!(sim.snapshot().extensions["1002"], 1);
-    c.wait_event("DialEnd", |m| m.get("DialStatus") == Some("ANSWER")).await;
+    c.wait_event("DialEnd", |m| m.get("DialStatus") == Some("ANSWER"))
+        .await;
     sim.hangup_call(&id);
-    c.wait_event("Hangup", |m| m.get("Uniqueid") == Some(id.as_str())).await;
+    c.wait_event("Hangup", |m| m.get("Uniqueid") == Some(id.as_str()))
+        .await;
     let snap = sim.snapshot();
     assert!(snap.calls.is_empty());
     assert_eq!(snap.finished.get("answered"), Some(&1));
@@ -132,11 +143,23 @@ async fn originate_is_queued_then_answered_by_an_originate_response() {
     let mut c = Client::connect(sim.addr()).await;
     c.login("admin", "amisecret").await;
     let id = c
-        .send("Originate", &[("Channel", "PJSIP/1003"), ("Context", "from-internal"), ("Exten", "1004"), ("Async", "true")])
+        .send(
+            "Originate",
+            &[
+                ("Channel", "PJSIP/1003"),
+                ("Context", "from-internal"),
+                ("Exten", "1004"),
+                ("Async", "true"),
+            ],
+        )
         .await;
     let r = c.reply(&id).await;
     assert_eq!(r.get("Message"), Some("Originate successfully queued"));
-    let ev = c.wait_event("OriginateResponse", |m| m.get("ActionID") == Some(id.as_str())).await;
+    let ev = c
+        .wait_event("OriginateResponse", |m| {
+            m.get("ActionID") == Some(id.as_str())
+        })
+        .await;
     assert_eq!(ev.get("Response"), Some("Success"));
     let uid = ev.get("Uniqueid").unwrap().to_string();
     assert!(sim.snapshot().calls.iter().any(|call| call.linkedid == uid));
@@ -162,7 +185,9 @@ async fn user_event_and_command() {
     let sim = quiet_sim();
     let mut c = Client::connect(sim.addr()).await;
     c.login("admin", "amisecret").await;
-    let id = c.send("UserEvent", &[("UserEvent", "Hello"), ("Payload", "a: b")]).await;
+    let id = c
+        .send("UserEvent", &[("UserEvent", "Hello"), ("Payload", "a: b")])
+        .await;
     assert_eq!(c.reply(&id).await.get("Message"), Some("Event Sent"));
     let ev = c.wait_event("UserEvent", |_| true).await;
     assert_eq!(ev.get("UserEvent"), Some("Hello"));
@@ -172,8 +197,12 @@ async fn user_event_and_command() {
     assert_eq!(r.get("Message"), Some("Command output follows"));
     assert!(r.get("Output").is_some_and(|o| o.starts_with("Asterisk")));
     let r = c.ask("Command", &[("Command", "core show uptime")]).await;
-    assert!(r.get("Output").is_some_and(|o| o.starts_with("System uptime:")));
-    let r = c.ask("Command", &[("Command", "no such cli command")]).await;
+    assert!(r
+        .get("Output")
+        .is_some_and(|o| o.starts_with("System uptime:")));
+    let r = c
+        .ask("Command", &[("Command", "no such cli command")])
+        .await;
     assert_eq!(r.get("Response"), Some("Error"));
 }
 

@@ -135,6 +135,7 @@ impl Shared {
             actions: g(&s.actions),
             events: g(&s.events),
             lagged_drops: g(&s.lagged_drops),
+            burst_pending: self.burst.load(Ordering::Relaxed),
         }
     }
 }

@@ -63,4 +63,7 @@ pub struct SimStats {
     pub events: u64,
     /// Sessions dropped for reading too slowly.
     pub lagged_drops: u64,
+    /// Events of requested bursts not yet generated (0 once a burst is done; a
+    /// burst may overshoot by the rest of its last call step).
+    pub burst_pending: u64,
 }

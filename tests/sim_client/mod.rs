@@ -61,7 +61,12 @@ impl Client {
             Some(Ok(Frame::Banner(b))) => b.to_string(),
             other => panic!("expected a banner, got {other:?}"),
         };
-        Client { framed, banner, n: 0, events: Vec::new() }
+        Client {
+            framed,
+            banner,
+            n: 0,
+            events: Vec::new(),
+        }
     }
 
     /// Sends an action with a fresh ActionID; returns the id.
@@ -90,14 +95,19 @@ impl Client {
 
     /// The next message; fails the test on EOF or timeout.
     pub async fn next(&mut self) -> RawMessage {
-        self.next_within(DEADLINE).await.expect("a message before the deadline")
+        self.next_within(DEADLINE)
+            .await
+            .expect("a message before the deadline")
     }
 
     /// The reply (a `Response`) to `id`; events met on the way are kept in `events`.
     pub async fn reply(&mut self, id: &str) -> RawMessage {
         loop {
             let m = self.next().await;
-            if m.get("Response").is_some() && m.get("Event").is_none() && m.get("ActionID") == Some(id) {
+            if m.get("Response").is_some()
+                && m.get("Event").is_none()
+                && m.get("ActionID") == Some(id)
+            {
                 return m;
             }
             self.events.push(m);
@@ -111,7 +121,11 @@ impl Client {
     }
 
     /// Sends a list action: its reply, the items and the `...Complete` event.
-    pub async fn list(&mut self, action: &str, headers: &[(&str, &str)]) -> (RawMessage, Vec<RawMessage>, RawMessage) {
+    pub async fn list(
+        &mut self,
+        action: &str,
+        headers: &[(&str, &str)],
+    ) -> (RawMessage, Vec<RawMessage>, RawMessage) {
         let id = self.send(action, headers).await;
         let first = self.reply(&id).await;
         let mut items = Vec::new();
@@ -130,7 +144,8 @@ impl Client {
 
     /// Plain login; returns the reply.
     pub async fn login(&mut self, user: &str, secret: &str) -> RawMessage {
-        self.ask("Login", &[("Username", user), ("Secret", secret)]).await
+        self.ask("Login", &[("Username", user), ("Secret", secret)])
+            .await
     }
 
     /// MD5 challenge login; returns the reply.
@@ -138,12 +153,24 @@ impl Client {
         let r = self.ask("Challenge", &[("AuthType", "MD5")]).await;
         let challenge = r.get("Challenge").expect("a challenge").to_string();
         let key = md5_key(&challenge, secret);
-        self.ask("Login", &[("AuthType", "MD5"), ("Username", user), ("Key", &key)]).await
+        self.ask(
+            "Login",
+            &[("AuthType", "MD5"), ("Username", user), ("Key", &key)],
+        )
+        .await
     }
 
     /// The first event (kept or new) named `name` that satisfies `pred`.
-    pub async fn wait_event(&mut self, name: &str, pred: impl Fn(&RawMessage) -> bool) -> RawMessage {
-        if let Some(i) = self.events.iter().position(|m| m.get("Event") == Some(name) && pred(m)) {
+    pub async fn wait_event(
+        &mut self,
+        name: &str,
+        pred: impl Fn(&RawMessage) -> bool,
+    ) -> RawMessage {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|m| m.get("Event") == Some(name) && pred(m))
+        {
             return self.events.remove(i);
         }
         loop {
