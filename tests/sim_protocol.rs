@@ -236,3 +236,17 @@ async fn generated_events_classify_as_events() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_pbx_without_hints_answers_the_list_with_an_error() {
+    let sim = sim_client::sim_with(switchboard::sim::SimConfig {
+        rate: 0.0,
+        extensions: 0,
+        ..Default::default()
+    });
+    let mut c = Client::connect(sim.addr()).await;
+    c.login("admin", "amisecret").await;
+    let r = c.ask("ExtensionStateList", &[]).await;
+    assert_eq!(r.get("Response"), Some("Error"));
+    assert_eq!(r.get("Message"), Some("No dialplan hints are available"));
+}

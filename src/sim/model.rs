@@ -11,7 +11,6 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::truth::{PbxSnapshot, SimCall};
 use super::wire::Wire;
 use super::SimConfig;
 use crate::model::{CallState, Direction};
@@ -359,36 +358,6 @@ impl Pbx {
             }
         }
         self.started = Instant::now();
-    }
-
-    /// The ground truth as plain data.
-    pub fn snapshot(&self) -> PbxSnapshot {
-        let party = |p: &Party| match p {
-            Party::Ext(i) => self.exts[*i].number.clone(),
-            Party::Outside(n) => n.clone(),
-        };
-        PbxSnapshot {
-            extensions: self
-                .exts
-                .iter()
-                .map(|e| (e.number.clone(), e.status))
-                .collect(),
-            calls: self
-                .calls
-                .iter()
-                .map(|c| SimCall {
-                    linkedid: c.linkedid.clone(),
-                    caller: party(&c.caller),
-                    callee: party(&c.callee),
-                    direction: c.direction,
-                    state: c.state,
-                    transfers: c.transfers,
-                })
-                .collect(),
-            finished: self.finished.clone(),
-            finished_total: self.finished.values().sum(),
-            uptime_secs: self.started.elapsed().as_secs(),
-        }
     }
 }
 

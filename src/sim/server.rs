@@ -263,6 +263,8 @@ pub(super) async fn generator_loop(shared: Arc<Shared>) {
             let want = (credit as u64).min(CHUNK_EVENTS);
             let done = shared.with_pbx(|pbx| pbx.generate(want));
             credit -= done.max(1) as f64;
+            // Let the sessions write this chunk before the next one.
+            tokio::task::yield_now().await;
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::model::{Party, Pbx};
 use crate::model::{CallState, Direction};
 
 /// One live call as the PBX sees it.
@@ -66,4 +67,36 @@ pub struct SimStats {
     /// Events of requested bursts not yet generated (0 once a burst is done; a
     /// burst may overshoot by the rest of its last call step).
     pub burst_pending: u64,
+}
+
+impl Pbx {
+    /// The ground truth as plain data.
+    pub fn snapshot(&self) -> PbxSnapshot {
+        let party = |p: &Party| match p {
+            Party::Ext(i) => self.exts[*i].number.clone(),
+            Party::Outside(n) => n.clone(),
+        };
+        PbxSnapshot {
+            extensions: self
+                .exts
+                .iter()
+                .map(|e| (e.number.clone(), e.status))
+                .collect(),
+            calls: self
+                .calls
+                .iter()
+                .map(|c| SimCall {
+                    linkedid: c.linkedid.clone(),
+                    caller: party(&c.caller),
+                    callee: party(&c.callee),
+                    direction: c.direction,
+                    state: c.state,
+                    transfers: c.transfers,
+                })
+                .collect(),
+            finished: self.finished.clone(),
+            finished_total: self.finished.values().sum(),
+            uptime_secs: self.started.elapsed().as_secs(),
+        }
+    }
 }
