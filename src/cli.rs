@@ -65,7 +65,12 @@ pub struct SimArgs {
     #[arg(long, default_value = "admin")]
     pub username: String,
     /// AMI secret accepted (plain or MD5 challenge).
-    #[arg(long, env = "SIM_SECRET", default_value = "amisecret", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SIM_SECRET",
+        default_value = "amisecret",
+        hide_env_values = true
+    )]
     pub secret: String,
     /// Seed: the same seed gives the same calls and state changes.
     #[arg(long, default_value_t = 1)]

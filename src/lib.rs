@@ -7,6 +7,7 @@
 //! - [`store`]: diesel persistence (SQLite or PostgreSQL) and its batching writer.
 //! - [`http`], [`ws`]: the API, WebSocket subscribers and the dashboard.
 //! - [`model`]: the domain shapes every layer and client speaks.
+//! - [`sim`]: the PBX simulator (a real AMI server) behind `switchboard sim`, tests and benchmarks.
 //! - [`config`], [`metrics`], [`secret`], [`logging`]: the service's surroundings.
 //! - [`parse`], [`cli`], [`commands`]: the binary's front.
 
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod secret;
+pub mod sim;
 pub mod state;
 pub mod store;
 pub mod ws;

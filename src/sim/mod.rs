@@ -1,0 +1,139 @@
+//! The PBX simulator: a real AMI server on TCP that speaks like Asterisk 22 and runs
+//! a deterministic, seeded PBX behind it.
+//!
+//! Used by `switchboard sim`, `switchboard demo`, the integration tests and the
+//! benchmarks. It never uses actors (plain tokio on its own thread) and reuses
+//! [`crate::ami`] for framing what clients send.
+//!
+//! # Library API
+//!
+//! ```no_run
+//! use switchboard::sim::{SimConfig, Simulator};
+//!
+//! let cfg = SimConfig { rate: 0.0, ..SimConfig::default() };
+//! let sim = Simulator::spawn("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
+//! let addr = sim.addr();                       // where to connect (port 0 resolved)
+//! let id = sim.place_call("1001", "1002");     // scripted call, rings 1002, returns Linkedid
+//! sim.answer_call(&id);                        // DialEnd ANSWER + bridge
+//! assert_eq!(sim.snapshot().extensions["1002"], 1); // ground truth: 1002 in use
+//! sim.hangup_call(&id);
+//! sim.set_rate(5_000.0);                       // generated traffic, events per second
+//! sim.burst(100_000);                          // or as fast as the clients read
+//! sim.stop();                                  // port freed; spawn again on `addr` works
+//! ```
+//!
+//! Faults for tests: [`SimHandle::drop_connections`], [`SimHandle::freeze`],
+//! [`SimHandle::send_garbage`], [`SimHandle::refuse_logins`], [`SimHandle::restart`].
+//! Counters: [`SimHandle::stats`].
+//!
+//! # What it speaks
+//!
+//! Banner `Asterisk Call Manager/11.0.0`; `Login` (plain or after `Challenge`
+//! AuthType MD5), `Logoff`, `Ping`, `Events`, `ExtensionState`, `ExtensionStateList`,
+//! `DeviceStateList`, `CoreShowChannels`, `Status`, `Originate`, `Hangup`,
+//! `UserEvent`, `Command` (`core show version`, `core show uptime`,
+//! `core show channels`, `core restart now`), `ListCommands`; anything else gets
+//! Asterisk's `Invalid/unknown command` error. A failed login is answered and the
+//! socket closed; actions before login get `Permission denied`. Every logged-in
+//! session receives every event (one broadcast of pre-encoded bytes); one that falls
+//! too far behind is dropped, as Asterisk drops slow clients.
+//!
+//! Decisions: Security events (`SuccessfulAuth`…), `VarSet` noise, `Cdr` and RTCP
+//! events are not simulated; every user may run every action; Originate rings the
+//! callee at once and answers `OriginateResponse` Success (Reason 4) right after
+//! the reply; outside numbers go over a `PJSIP/trunk-…` channel.
+//!
+//! # Layout
+//! [`wire`] writes messages; [`model`] holds the state; `calls.rs`, `transfer.rs` and
+//! `generator.rs` change it; [`truth`] exposes it; `server.rs`, `session.rs`,
+//! `actions.rs`, `control.rs` serve AMI; `handle.rs` is the public handle.
+
+mod actions;
+mod calls;
+mod control;
+mod generator;
+mod handle;
+pub mod model;
+mod server;
+mod session;
+mod transfer;
+pub mod truth;
+pub mod wire;
+
+use std::fmt;
+
+pub use handle::{SimHandle, Simulator};
+pub use truth::{PbxSnapshot, SimCall, SimStats};
+
+use crate::cli::SimArgs;
+
+/// How a simulator is set up.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// AMI user name accepted (case-insensitive, as Asterisk).
+    pub username: String,
+    /// Its secret, plain or through the MD5 challenge.
+    pub secret: String,
+    /// Seed of every random choice: same seed, same calls.
+    pub seed: u64,
+    /// Number of extensions with a hint.
+    pub extensions: u32,
+    /// Number of the first one (the others follow).
+    pub first_extension: u32,
+    /// Generated events per second (0 = only what actions and the handle cause).
+    pub rate: f64,
+    /// `SystemName` of events and prefix of Uniqueids.
+    pub system_name: String,
+    /// Dialplan context of the hints.
+    pub context: String,
+    /// How many event chunks a session may fall behind before it is dropped.
+    pub lag_capacity: usize,
+}
+
+impl Default for SimConfig {
+    /// 50 extensions from 1001, `admin`/`amisecret`, seed 1, 20 events/s.
+    fn default() -> Self {
+        Self {
+            username: "admin".to_string(),
+            secret: "amisecret".to_string(),
+            seed: 1,
+            extensions: 50,
+            first_extension: 1001,
+            rate: 20.0,
+            system_name: "simpbx".to_string(),
+            context: "from-internal".to_string(),
+            lag_capacity: 1024,
+        }
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("username", &self.username)
+            .field("secret", &"***")
+            .field("seed", &self.seed)
+            .field("extensions", &self.extensions)
+            .field("first_extension", &self.first_extension)
+            .field("rate", &self.rate)
+            .field("system_name", &self.system_name)
+            .field("context", &self.context)
+            .field("lag_capacity", &self.lag_capacity)
+            .finish()
+    }
+}
+
+impl From<&SimArgs> for SimConfig {
+    fn from(args: &SimArgs) -> Self {
+        Self {
+            username: args.username.clone(),
+            secret: args.secret.clone(),
+            seed: args.seed,
+            extensions: args.extensions,
+            first_extension: args.first_extension,
+            rate: args.rate,
+            ..Self::default()
+        }
+    }
+}

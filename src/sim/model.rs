@@ -1,0 +1,393 @@
+//! The simulated PBX's state: extensions, calls and their channels.
+//!
+//! This is the ground truth a test compares switchboard's view with, so every change
+//! of state goes through here and is written to the [`Wire`] as the events Asterisk
+//! would send for it. The call life cycle lives in `calls.rs`, the random choice of
+//! what happens next in `generator.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::wire::Wire;
+use super::SimConfig;
+use crate::model::{CallState, Direction};
+
+/// A channel's state as `ChannelState`/`ChannelStateDesc` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChanState {
+    /// 0, not yet signalled.
+    Down,
+    /// 4, the caller side dialling.
+    Ring,
+    /// 5, the callee side alerting.
+    Ringing,
+    /// 6, answered.
+    Up,
+    /// 7, busy.
+    Busy,
+}
+
+impl ChanState {
+    /// The numeric `ChannelState`.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Down => 0,
+            Self::Ring => 4,
+            Self::Ringing => 5,
+            Self::Up => 6,
+            Self::Busy => 7,
+        }
+    }
+
+    /// The `ChannelStateDesc` word.
+    pub fn desc(self) -> &'static str {
+        match self {
+            Self::Down => "Down",
+            Self::Ring => "Ring",
+            Self::Ringing => "Ringing",
+            Self::Up => "Up",
+            Self::Busy => "Busy",
+        }
+    }
+}
+
+/// One channel (leg) of a call, with the fields every channel event repeats.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    /// e.g. `PJSIP/1001-0000000a`.
+    pub name: String,
+    /// `simpbx-<epoch>.<n>`.
+    pub uniqueid: String,
+    /// The call's id (the first channel's Uniqueid).
+    pub linkedid: String,
+    /// Where the channel is.
+    pub state: ChanState,
+    /// Caller ID of this channel.
+    pub cid_num: String,
+    /// Caller ID name.
+    pub cid_name: String,
+    /// The party on the other end, once known.
+    pub conn_num: String,
+    /// Its name.
+    pub conn_name: String,
+    /// Dialplan context.
+    pub context: String,
+    /// Dialplan extension.
+    pub exten: String,
+    /// Index of the local extension this channel belongs to.
+    pub ext: Option<usize>,
+    /// When it was created (for `Duration`).
+    pub created: Instant,
+}
+
+/// Who a call party is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Party {
+    /// A local extension (index into the extension list).
+    Ext(usize),
+    /// An outside number on the trunk.
+    Outside(String),
+}
+
+/// How a generated call will end its ringing phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// The callee answers.
+    Answer,
+    /// Nobody answers before the Dial timeout.
+    NoAnswer,
+    /// The callee is busy (486).
+    Busy,
+    /// The caller gives up while it rings.
+    Cancel,
+}
+
+/// One call, keyed by its Linkedid.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The Linkedid.
+    pub linkedid: String,
+    /// Who called.
+    pub caller: Party,
+    /// Who is called (changes on transfer).
+    pub callee: Party,
+    /// Internal, inbound or outbound.
+    pub direction: Direction,
+    /// Where the call is (`Dialing` = failing to an unavailable device).
+    pub state: CallState,
+    /// The caller's channel.
+    pub a: Channel,
+    /// The callee's channel, once created.
+    pub b: Option<Channel>,
+    /// The consultation target during an attended transfer.
+    pub c: Option<Channel>,
+    /// The bridge of `a` and `b` while talking.
+    pub bridge: Option<String>,
+    /// The consultation bridge during an attended transfer.
+    pub bridge2: Option<String>,
+    /// True when `a` is the party on hold (else `b`).
+    pub held_a: bool,
+    /// How ringing ends (generated calls).
+    pub plan: Plan,
+    /// Scripted by the handle: the generator leaves it alone.
+    pub scripted: bool,
+    /// Transfers done so far.
+    pub transfers: u32,
+}
+
+/// One extension with a hint.
+#[derive(Debug, Clone)]
+pub struct Ext {
+    /// e.g. `1001`.
+    pub number: String,
+    /// e.g. `PJSIP/1001`.
+    pub hint: String,
+    /// Display name, `User 1001`.
+    pub name: String,
+    /// Hint status (see [`crate::model::HintStatus`]).
+    pub status: i32,
+    /// Part of a call right now.
+    pub busy: bool,
+}
+
+/// The whole simulated PBX.
+#[derive(Debug)]
+pub struct Pbx {
+    /// Dialplan context of the hints.
+    pub context: String,
+    /// `SystemName`, prefix of Uniqueids.
+    pub system_name: String,
+    /// The extensions, in number order.
+    pub exts: Vec<Ext>,
+    /// Number -> index.
+    pub by_number: HashMap<String, usize>,
+    /// Live calls.
+    pub calls: Vec<Call>,
+    /// The seeded source of every random choice.
+    pub rng: ChaCha8Rng,
+    /// Where events are written.
+    pub wire: Wire,
+    /// Finished calls by outcome.
+    pub finished: BTreeMap<String, u64>,
+    /// When the PBX (re)started, for Uptime.
+    pub started: Instant,
+    chan_seq: u64,
+    uid_seq: u64,
+}
+
+impl Pbx {
+    /// A PBX with every extension idle and no calls.
+    pub fn new(cfg: &SimConfig) -> Self {
+        let exts: Vec<Ext> = (0..cfg.extensions)
+            .map(|i| {
+                let n = (cfg.first_extension + i).to_string();
+                Ext {
+                    hint: format!("PJSIP/{n}"),
+                    name: format!("User {n}"),
+                    number: n,
+                    status: 0,
+                    busy: false,
+                }
+            })
+            .collect();
+        let by_number = exts
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.number.clone(), i))
+            .collect();
+        Self {
+            context: cfg.context.clone(),
+            system_name: cfg.system_name.clone(),
+            exts,
+            by_number,
+            calls: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            wire: Wire::new(&cfg.system_name, 64 * 1024),
+            finished: BTreeMap::new(),
+            started: Instant::now(),
+            chan_seq: 0,
+            uid_seq: 0,
+        }
+    }
+
+    /// A fresh Uniqueid.
+    pub fn next_uniqueid(&mut self) -> String {
+        let epoch = super::wire::epoch_timestamp();
+        let secs = epoch.split('.').next().unwrap_or("0");
+        let id = format!("{}-{}.{}", self.system_name, secs, self.uid_seq);
+        self.uid_seq += 1;
+        id
+    }
+
+    /// A new channel for `party`; `linkedid` `None` starts a new call.
+    pub fn new_channel(&mut self, party: &Party, linkedid: Option<&str>, exten: &str) -> Channel {
+        let seq = self.chan_seq;
+        self.chan_seq += 1;
+        let uniqueid = self.next_uniqueid();
+        let (tech, cid_num, cid_name, ext, context) = match party {
+            Party::Ext(i) => {
+                let e = &self.exts[*i];
+                (
+                    e.number.clone(),
+                    e.number.clone(),
+                    e.name.clone(),
+                    Some(*i),
+                    self.context.clone(),
+                )
+            }
+            Party::Outside(n) => (
+                "trunk".to_string(),
+                n.clone(),
+                "<unknown>".to_string(),
+                None,
+                "from-trunk".to_string(),
+            ),
+        };
+        Channel {
+            name: format!("PJSIP/{tech}-{seq:08x}"),
+            linkedid: linkedid.map_or_else(|| uniqueid.clone(), str::to_string),
+            uniqueid,
+            state: ChanState::Down,
+            cid_num,
+            cid_name,
+            conn_num: "<unknown>".to_string(),
+            conn_name: "<unknown>".to_string(),
+            context,
+            exten: exten.to_string(),
+            ext,
+            created: Instant::now(),
+        }
+    }
+
+    /// A bridge id shaped like Asterisk's UUIDs, drawn from the seeded generator.
+    pub fn new_bridge_id(&mut self) -> String {
+        use rand::Rng;
+        let a: u32 = self.rng.gen();
+        let b: u16 = self.rng.gen();
+        let c: u16 = self.rng.gen();
+        let d: u16 = self.rng.gen();
+        let e: u64 = self.rng.gen::<u64>() & 0xffff_ffff_ffff;
+        format!("{a:08x}-{b:04x}-{c:04x}-{d:04x}-{e:012x}")
+    }
+
+    /// Sets an extension's hint status, writing `DeviceStateChange` and, when the
+    /// hint status really changes, `ExtensionStatus` (as Asterisk does).
+    pub fn set_status(&mut self, ext: usize, status: i32) {
+        let Some(e) = self.exts.get_mut(ext) else {
+            return;
+        };
+        if e.status == status {
+            return;
+        }
+        e.status = status;
+        let (hint, number) = (e.hint.clone(), e.number.clone());
+        self.wire.stamp();
+        self.wire
+            .event("DeviceStateChange", "call,all")
+            .h("Device", &hint)
+            .h("State", device_state(status))
+            .end();
+        let ctx = self.context.clone();
+        self.wire
+            .event("ExtensionStatus", "call,all")
+            .h("Exten", &number)
+            .h("Context", &ctx)
+            .h("Hint", &hint)
+            .n("Status", i64::from(status))
+            .h("StatusText", status_text(status))
+            .end();
+    }
+
+    /// Index of the call with this Linkedid.
+    pub fn call_index(&self, linkedid: &str) -> Option<usize> {
+        self.calls.iter().position(|c| c.linkedid == linkedid)
+    }
+
+    /// Runs one step of the call at `idx`: `step` gets the call out of the list and
+    /// returns its outcome when the call ended (it is then counted and dropped).
+    pub fn advance<F>(&mut self, idx: usize, step: F)
+    where
+        F: FnOnce(&mut Pbx, &mut Call) -> Option<&'static str>,
+    {
+        if idx >= self.calls.len() {
+            return;
+        }
+        let mut call = self.calls.swap_remove(idx);
+        self.wire.stamp();
+        match step(self, &mut call) {
+            None => self.calls.push(call),
+            Some(outcome) => {
+                for ch in [Some(&call.a), call.b.as_ref(), call.c.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(i) = ch.ext {
+                        self.exts[i].busy = false;
+                    }
+                }
+                *self.finished.entry(outcome.to_string()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Every live channel, for CoreShowChannels and Status.
+    pub fn channels(&self) -> Vec<(&Channel, Option<&str>)> {
+        let mut out = Vec::new();
+        for call in &self.calls {
+            out.push((&call.a, call.bridge.as_deref()));
+            if let Some(b) = &call.b {
+                out.push((b, call.bridge.as_deref()));
+            }
+            if let Some(c) = &call.c {
+                out.push((c, call.bridge2.as_deref()));
+            }
+        }
+        out
+    }
+
+    /// Forgets every call (a restart): no events, extensions in calls become idle.
+    pub fn reset(&mut self) {
+        self.calls.clear();
+        for e in &mut self.exts {
+            e.busy = false;
+            if e.status != 4 {
+                e.status = 0;
+            }
+        }
+        self.started = Instant::now();
+    }
+}
+
+/// The device state name of a hint status.
+pub fn device_state(status: i32) -> &'static str {
+    match status {
+        0 => "NOT_INUSE",
+        1 => "INUSE",
+        2 => "BUSY",
+        4 => "UNAVAILABLE",
+        8 => "RINGING",
+        9 => "RINGINUSE",
+        16 | 17 => "ONHOLD",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The `StatusText` Asterisk gives a hint status.
+pub fn status_text(status: i32) -> &'static str {
+    match status {
+        -2 => "Removed",
+        -1 => "Unknown",
+        0 => "Idle",
+        1 => "InUse",
+        2 => "Busy",
+        4 => "Unavailable",
+        8 => "Ringing",
+        9 => "InUse&Ringing",
+        16 => "Hold",
+        17 => "InUse&Hold",
+        _ => "Unknown",
+    }
+}

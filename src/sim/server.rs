@@ -1,0 +1,270 @@
+//! The simulator's runtime side: shared state, the listener and the traffic generator.
+//!
+//! Everything runs on one current-thread tokio runtime owned by the simulator's
+//! thread. The model sits behind a `std` mutex that is never held across an await,
+//! so the handle (other threads) and the sessions can change and read it directly;
+//! the events each change writes are published, still under the lock, to one
+//! broadcast of pre-encoded chunks, so every session sees one order.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use log::{info, warn};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{broadcast, watch, Notify};
+
+use super::model::Pbx;
+use super::truth::SimStats;
+use super::SimConfig;
+
+/// Control state every task watches; a change of a counter is a one-shot command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Ctl {
+    /// Stop reading, writing and accepting.
+    pub frozen: bool,
+    /// Bumped by `drop_connections`.
+    pub drops: u64,
+    /// Bumped by `restart`.
+    pub restarts: u64,
+    /// Set by `stop`: everything ends.
+    pub stopped: bool,
+}
+
+/// Counters behind [`SimStats`].
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub connections: AtomicU64,
+    pub sessions: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub actions: AtomicU64,
+    pub events: AtomicU64,
+    pub lagged_drops: AtomicU64,
+}
+
+/// State shared by the handle, the sessions and the generator.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub cfg: SimConfig,
+    pbx: Mutex<Pbx>,
+    pub events: broadcast::Sender<Bytes>,
+    pub ctl: watch::Sender<Ctl>,
+    rate_bits: AtomicU64,
+    pub burst: AtomicU64,
+    pub wake: Notify,
+    pub refuse_logins: AtomicBool,
+    pub stats: Counters,
+}
+
+/// Most events the generator writes under one lock (one broadcast chunk).
+const CHUNK_EVENTS: u64 = 256;
+/// A burst waits while this many chunks are still unread by the slowest session.
+const BURST_BACKLOG: usize = 256;
+
+impl Shared {
+    pub fn new(cfg: SimConfig) -> Self {
+        let (events, _) = broadcast::channel(cfg.lag_capacity.max(16));
+        let (ctl, _) = watch::channel(Ctl::default());
+        Self {
+            pbx: Mutex::new(Pbx::new(&cfg)),
+            rate_bits: AtomicU64::new(cfg.rate.max(0.0).to_bits()),
+            cfg,
+            events,
+            ctl,
+            burst: AtomicU64::new(0),
+            wake: Notify::new(),
+            refuse_logins: AtomicBool::new(false),
+            stats: Counters::default(),
+        }
+    }
+
+    /// The model; a panic elsewhere never makes it unreachable.
+    pub fn pbx(&self) -> MutexGuard<'_, Pbx> {
+        self.pbx.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends what the model wrote to every session (call with the lock held).
+    pub fn publish(&self, pbx: &mut Pbx) {
+        if pbx.wire.is_empty() {
+            return;
+        }
+        let (bytes, n) = pbx.wire.take();
+        self.stats.events.fetch_add(n, Ordering::Relaxed);
+        // No receiver (nobody logged in) is fine: the events are simply not seen.
+        let _ = self.events.send(bytes);
+    }
+
+    /// Runs `f` on the model and publishes its events.
+    pub fn with_pbx<T>(&self, f: impl FnOnce(&mut Pbx) -> T) -> T {
+        let mut pbx = self.pbx();
+        let out = f(&mut pbx);
+        self.publish(&mut pbx);
+        out
+    }
+
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
+    }
+
+    pub fn set_rate(&self, rate: f64) {
+        let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+        self.rate_bits.store(rate.to_bits(), Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    pub fn ctl(&self) -> Ctl {
+        *self.ctl.borrow()
+    }
+
+    pub fn update_ctl(&self, f: impl FnOnce(&mut Ctl)) {
+        self.ctl.send_modify(f);
+        self.wake.notify_one();
+    }
+
+    pub fn stats(&self) -> SimStats {
+        let s = &self.stats;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SimStats {
+            connections: g(&s.connections),
+            sessions: g(&s.sessions),
+            logins_ok: g(&s.logins_ok),
+            logins_failed: g(&s.logins_failed),
+            actions: g(&s.actions),
+            events: g(&s.events),
+            lagged_drops: g(&s.lagged_drops),
+            burst_pending: self.burst.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Binds with SO_REUSEADDR so a stopped or restarted simulator can listen on the same
+/// port again at once.
+pub(super) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts clients until stopped; on a restart refuses connections for ~500 ms.
+pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let addr = listener.local_addr().ok();
+    let mut listener = Some(listener);
+    let mut ctl = shared.ctl.subscribe();
+    let mut restarts = ctl.borrow().restarts;
+    loop {
+        let c = *ctl.borrow_and_update();
+        if c.stopped {
+            break;
+        }
+        if c.restarts != restarts {
+            restarts = c.restarts;
+            drop(listener.take()); // refuse connections while "restarting"
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            listener = rebind(&shared, addr).await;
+            continue;
+        }
+        let Some(l) = listener.as_ref().filter(|_| !c.frozen) else {
+            if ctl.changed().await.is_err() {
+                break;
+            }
+            continue;
+        };
+        tokio::select! {
+            accepted = l.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(super::session::run(Arc::clone(&shared), stream, peer));
+                }
+                Err(e) => {
+                    warn!("simulator: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            changed = ctl.changed() => if changed.is_err() { break },
+        }
+    }
+    drop(listener);
+    info!("simulator: listener closed");
+}
+
+/// Listens again on the same address after a restart (a few tries, as the port may
+/// linger for a moment).
+async fn rebind(shared: &Shared, addr: Option<SocketAddr>) -> Option<TcpListener> {
+    let addr = addr?;
+    for _ in 0..50 {
+        if shared.ctl().stopped {
+            return None;
+        }
+        match bind(addr) {
+            Ok(l) => {
+                info!("simulator: PBX restarted, listening again on {addr}");
+                return Some(l);
+            }
+            Err(e) => {
+                warn!("simulator: cannot listen again on {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    None
+}
+
+/// Writes generated traffic at the configured rate, and bursts on request.
+pub(super) async fn generator_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Instant::now();
+    let mut credit = 0.0f64;
+    loop {
+        let c = shared.ctl();
+        if c.stopped {
+            break;
+        }
+        let rate = shared.rate();
+        let pending = shared.burst.load(Ordering::Relaxed);
+        if !c.frozen && pending > 0 {
+            if shared.events.len() > BURST_BACKLOG {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            let want = pending.min(CHUNK_EVENTS);
+            let done = shared.with_pbx(|pbx| pbx.generate(want)).max(1);
+            let _ = shared
+                .burst
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                    Some(p.saturating_sub(done))
+                });
+            tokio::task::yield_now().await;
+            continue;
+        }
+        if c.frozen || rate <= 0.0 {
+            shared.wake.notified().await;
+            last = Instant::now();
+            credit = 0.0;
+            continue;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.wake.notified() => {}
+        }
+        let now = Instant::now();
+        credit += rate * now.duration_since(last).as_secs_f64();
+        credit = credit.min(rate * 0.25 + 1.0);
+        last = now;
+        while credit >= 1.0 {
+            let want = (credit as u64).min(CHUNK_EVENTS);
+            let done = shared.with_pbx(|pbx| pbx.generate(want));
+            credit -= done.max(1) as f64;
+            // Let the sessions write this chunk before the next one.
+            tokio::task::yield_now().await;
+        }
+    }
+}
