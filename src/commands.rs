@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::ami::Limits;
 use crate::cli::{DemoArgs, ParseArgs, ServeArgs, SimArgs};
+use crate::config::Config;
 use crate::parse::count_capture;
 use crate::sim::{SimConfig, Simulator};
 
@@ -75,14 +76,81 @@ async fn wait_for_shutdown() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// `switchboard serve`: the service.
-pub fn serve(_args: &ServeArgs) -> ExitCode {
-    eprintln!("switchboard serve: the service is being built");
-    ExitCode::FAILURE
+/// `switchboard serve`: the service, until SIGTERM or Ctrl-C.
+pub fn serve(args: &ServeArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("switchboard serve: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    run_service(config)
 }
 
-/// `switchboard demo`: the service against the simulator.
-pub fn demo(_args: DemoArgs) -> ExitCode {
-    eprintln!("switchboard demo: the service is being built");
-    ExitCode::FAILURE
+/// Runs the service in an actix system; logs and fails on start-up errors.
+fn run_service(config: Config) -> ExitCode {
+    let result = actix_web::rt::System::new().block_on(async move {
+        let service = crate::app::start(config).await?;
+        crate::app::serve(service).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `switchboard demo`: the service against the built-in simulator on loopback.
+pub fn demo(args: DemoArgs) -> ExitCode {
+    let secret = format!("demo-{:016x}", rand::random::<u64>());
+    let sim_config = SimConfig {
+        username: "demo".to_string(),
+        secret: secret.clone(),
+        seed: args.seed,
+        extensions: args.extensions,
+        rate: args.rate,
+        ..SimConfig::default()
+    };
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = match Simulator::spawn(listen, sim_config) {
+        Ok(sim) => sim,
+        Err(e) => {
+            log::error!("switchboard demo: cannot start the simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = sim.addr();
+    log::info!(
+        "demo: simulated PBX with {} extensions at {addr}, {} events/s",
+        args.extensions,
+        args.rate
+    );
+    let database = args
+        .database_url
+        .unwrap_or_else(|| "sqlite://switchboard-demo.db".to_string());
+    let bind = args.http_bind.to_string();
+    let port = addr.port().to_string();
+    let config = Config::from_lookup(|k| match k {
+        "AMI_HOST" => Some("127.0.0.1".to_string()),
+        "AMI_PORT" => Some(port.clone()),
+        "AMI_USERNAME" => Some("demo".to_string()),
+        "AMI_SECRET" => Some(secret.clone()),
+        "DATABASE_URL" => Some(database.clone()),
+        "HTTP_BIND" => Some(bind.clone()),
+        other => std::env::var(other).ok(),
+    });
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("switchboard demo: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log::info!("demo: open http://{bind}/ for the dashboard");
+    let code = run_service(config);
+    sim.stop();
+    code
 }

@@ -13,6 +13,7 @@
 
 pub mod actors;
 pub mod ami;
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;

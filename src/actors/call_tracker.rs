@@ -53,6 +53,29 @@ impl CallTrackerActor {
         }
     }
 
+    /// A tracker for a call restored from the store after a service restart.
+    pub fn restored(
+        model: CallModel,
+        publish: Recipient<Publish>,
+        finished: Recipient<CallFinished>,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        timeout: Duration,
+    ) -> Self {
+        metrics.calls_active.inc();
+        Self {
+            model,
+            publish,
+            finished,
+            registry,
+            handle: None,
+            metrics,
+            announced: true,
+            last_event: Instant::now(),
+            timeout,
+        }
+    }
+
     fn after(&mut self, change: CallChange, ts: Option<f64>, ctx: &mut Context<Self>) {
         match change {
             CallChange::None => {}

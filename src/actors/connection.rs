@@ -107,15 +107,10 @@ pub struct ConnectionActor {
 }
 
 impl ConnectionActor {
-    /// A connection for `settings`, not yet started (start it under a `Supervisor`).
-    pub fn new(
-        settings: ConnectionSettings,
-        targets: ConnectionTargets,
-        registry: Registry,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        let pbx: Arc<str> = Arc::from(settings.endpoint.pbx.as_str());
-        let status = Arc::new(RwLock::new(ConnectionStatus {
+    /// A fresh status cell for `pbx`, created before the actor (which is built on its
+    /// own arbiter) so other parts can hold it.
+    pub fn status_for(pbx: &str) -> SharedStatus {
+        Arc::new(RwLock::new(ConnectionStatus {
             pbx: pbx.to_string(),
             state: "disconnected".to_string(),
             since: Utc::now(),
@@ -126,7 +121,19 @@ impl ConnectionActor {
             banner: None,
             pbx_uptime_secs: None,
             pbx_restarted: false,
-        }));
+        }))
+    }
+
+    /// A connection for `settings` reporting into `status`, not yet started (start
+    /// it under a `Supervisor`).
+    pub fn new(
+        settings: ConnectionSettings,
+        targets: ConnectionTargets,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        status: SharedStatus,
+    ) -> Self {
+        let pbx: Arc<str> = Arc::from(settings.endpoint.pbx.as_str());
         let (b0, b1) = settings.backoff;
         let (l0, l1) = settings.login_backoff;
         Self {

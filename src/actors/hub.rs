@@ -127,6 +127,8 @@ pub struct Subscribe {
     pub id: u64,
     /// Where to deliver.
     pub client: Recipient<Deliver>,
+    /// Where to say goodbye on shutdown.
+    pub closer: Recipient<crate::ws::session::GoingAway>,
     /// What it wants.
     pub filter: Filter,
     /// The last `seq` it saw, when resuming.
@@ -155,6 +157,7 @@ pub struct Unsubscribe {
 
 struct Client {
     recipient: Recipient<Deliver>,
+    closer: Recipient<crate::ws::session::GoingAway>,
     filter: Filter,
 }
 
@@ -397,6 +400,7 @@ impl Handler<Subscribe> for Hub {
             msg.id,
             Client {
                 recipient: msg.client,
+                closer: msg.closer,
                 filter: msg.filter,
             },
         );
@@ -440,5 +444,22 @@ impl Handler<GetHubStats> for Hub {
 
     fn handle(&mut self, _: GetHubStats, _: &mut Context<Self>) -> Self::Result {
         MessageResult((self.seq, self.clients.len()))
+    }
+}
+
+/// Closes every WebSocket client with 1001 (going away): graceful shutdown.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CloseAll;
+
+impl Handler<CloseAll> for Hub {
+    type Result = usize;
+
+    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) -> usize {
+        self.flush();
+        for client in self.clients.values() {
+            client.closer.do_send(crate::ws::session::GoingAway);
+        }
+        self.clients.len()
     }
 }

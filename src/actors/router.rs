@@ -327,6 +327,38 @@ impl Handler<ConfirmExtensions> for EventRouterActor {
     }
 }
 
+/// Calls that were active when the service last stopped, to track again until the
+/// first resync says whether they still exist.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RestoreCalls(pub Vec<crate::model::Call>);
+
+impl Handler<RestoreCalls> for EventRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RestoreCalls, ctx: &mut Context<Self>) {
+        for call in msg.0 {
+            if self.calls.contains_key(&call.id) {
+                continue;
+            }
+            for leg in call.legs.iter().filter(|l| l.ended_at.is_none()) {
+                self.channels.insert(leg.uniqueid.clone(), call.id.clone());
+            }
+            let id = call.id.clone();
+            let addr = CallTrackerActor::restored(
+                crate::state::call::CallModel::from_call(call),
+                self.publish.clone(),
+                ctx.address().recipient(),
+                self.registry.clone(),
+                self.metrics.clone(),
+                self.call_timeout,
+            )
+            .start();
+            self.calls.insert(id, addr);
+        }
+    }
+}
+
 impl Handler<GetRouterStats> for EventRouterActor {
     type Result = MessageResult<GetRouterStats>;
 

@@ -86,6 +86,20 @@ impl CallModel {
         }
     }
 
+    /// Rebuilds a call that was active when the service stopped (from the store), so
+    /// the first resync after login can keep it or close it as lost.
+    pub fn from_call(call: Call) -> Self {
+        let live = call.legs.iter().filter(|l| l.ended_at.is_none()).count();
+        Self {
+            call,
+            live,
+            dial_status: None,
+            dialed: None,
+            bridged: Vec::new(),
+            holds: Vec::new(),
+        }
+    }
+
     /// The call as clients see it, with durations up to `now` while it is active.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Call {
         let mut call = self.call.clone();

@@ -253,6 +253,7 @@ impl Actor for WsSession {
         let sub = Subscribe {
             id: self.id,
             client: ctx.address().recipient(),
+            closer: ctx.address().recipient(),
             filter: self.filter.clone(),
             last_seq: self.resume_from,
         };

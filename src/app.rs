@@ -1,0 +1,281 @@
+//! Starting and stopping the whole service: the actors on their arbiters, the
+//! store, and the HTTP server.
+//!
+//! Threads: each PBX's ConnectionActor has an arbiter of its own, so the socket
+//! reader never shares a thread with anything slow; the routers, call trackers,
+//! extension actors and the hub share a "pipeline" arbiter (handing an event to a
+//! tracker is then a same-thread queue push); the store writer and the refresh
+//! manager run on the system arbiter and send database work to the blocking pool;
+//! HTTP and WebSocket sessions run on actix-web's workers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context as _;
+use chrono::Utc;
+
+use crate::actors::connection::{
+    ConnectionActor, ConnectionSettings, ConnectionTargets, Shutdown as ConnectionShutdown,
+};
+use crate::actors::hub::{CloseAll, Hub};
+use crate::actors::live::{LiveState, SharedLive};
+use crate::actors::login::AmiEndpoint;
+use crate::actors::refresh_manager::{CloseSessions, RefreshLimits, RefreshManager, RefreshTarget};
+use crate::actors::router::{EventRouterActor, RestoreCalls};
+use crate::actors::status::Registry;
+use crate::ami::Limits;
+use crate::config::Config;
+use crate::http::state::PbxRuntime;
+use crate::http::AppState;
+use crate::metrics::Metrics;
+use crate::store::{Flush, Store, StoreWriter, WriterConfig};
+
+/// A running service (inside an actix `System`).
+pub struct Service {
+    /// What the HTTP layer uses.
+    pub state: web::Data<AppState>,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Where the dashboard lives: `STATIC_DIR`, else `./static`, else the source tree's.
+pub fn static_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("STATIC_DIR") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("static");
+    if local.join("index.html").exists() {
+        return local;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+}
+
+/// Starts every actor for `config`. Must run inside an actix `System`.
+pub async fn start(config: Config) -> anyhow::Result<Service> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let registry = Registry::new();
+    let url = config.database_url.clone();
+    let store = web::block(move || Store::open(&url))
+        .await
+        .context("opening the store")?
+        .context("opening the store")?;
+    log::info!("store: {}", store.describe());
+    let writer_config = WriterConfig {
+        retention: config.retention,
+        ..WriterConfig::default()
+    };
+    let writer_store = store.clone();
+    let writer = StoreWriter::with_config(writer_store, writer_config).start();
+
+    // What the store knew when the service last stopped.
+    let restore_store = store.clone();
+    let (stored_extensions, stored_calls) = web::block(move || {
+        Ok::<_, crate::store::StoreError>((
+            restore_store.list_extensions(None)?,
+            restore_store.list_active_calls(None)?,
+        ))
+    })
+    .await
+    .context("reading the stored state")?
+    .context("reading the stored state")?;
+    let mut live_state = LiveState::default();
+    for e in stored_extensions {
+        live_state
+            .extensions
+            .insert((e.pbx.clone(), e.extension.clone()), Arc::new(e));
+    }
+    let live: SharedLive = Arc::new(RwLock::new(live_state));
+
+    let pipeline = Arbiter::new();
+    let hub = {
+        let (live, metrics, registry) = (live.clone(), metrics.clone(), registry.clone());
+        let history = config.ws_history;
+        let store_rcpt = writer.clone().recipient();
+        Hub::start_in_arbiter(&pipeline.handle(), move |_| {
+            Hub::new(live, history, Some(store_rcpt), metrics, registry)
+        })
+    };
+
+    let instance: u32 = rand::random();
+    let mut arbiters = vec![pipeline];
+    let mut pbxs = Vec::new();
+    let mut targets = HashMap::new();
+    for pbx in &config.pbxs {
+        let endpoint = AmiEndpoint {
+            pbx: pbx.name.clone(),
+            host: pbx.host.clone(),
+            port: pbx.port,
+            username: pbx.username.clone(),
+            secret: pbx.secret.clone(),
+            auth: pbx.auth,
+            connect_timeout: config.connect_timeout,
+            login_timeout: config.login_timeout,
+            limits: Limits::default(),
+        };
+        let router = {
+            let (name, hub, registry, metrics) =
+                (pbx.name.clone(), hub.clone(), registry.clone(), metrics.clone());
+            let timeout = config.call_timeout;
+            Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
+                EventRouterActor::new(
+                    &name,
+                    hub.clone().recipient(),
+                    hub.recipient(),
+                    registry,
+                    metrics,
+                    timeout,
+                )
+            })
+        };
+        let mine: Vec<_> = stored_calls
+            .iter()
+            .filter(|c| c.pbx == pbx.name)
+            .cloned()
+            .collect();
+        if !mine.is_empty() {
+            log::info!("pbx {}: restoring {} calls active at the last stop", pbx.name, mine.len());
+            router.do_send(RestoreCalls(mine));
+        }
+        let settings = ConnectionSettings {
+            endpoint: endpoint.clone(),
+            ping_interval: config.ping_interval,
+            ping_timeout: config.ping_timeout,
+            backoff: config.backoff,
+            login_backoff: config.login_backoff,
+            instance,
+        };
+        let conn_targets = ConnectionTargets {
+            events: router.clone().recipient(),
+            channels: router.clone().recipient(),
+            extensions: router.clone().recipient(),
+            publish: hub.clone().recipient(),
+        };
+        let status = ConnectionActor::status_for(&pbx.name);
+        let arbiter = Arbiter::new();
+        let connection = {
+            let (registry, metrics, status) = (registry.clone(), metrics.clone(), status.clone());
+            Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+                ConnectionActor::new(settings, conn_targets, registry, metrics, status)
+            })
+        };
+        arbiters.push(arbiter);
+        targets.insert(
+            pbx.name.clone(),
+            RefreshTarget {
+                endpoint,
+                router: router.clone(),
+            },
+        );
+        pbxs.push(PbxRuntime {
+            name: pbx.name.clone(),
+            status,
+            connection,
+            router,
+        });
+    }
+    let refresh = RefreshManager::new(
+        targets,
+        live.clone(),
+        hub.clone(),
+        Some(writer.clone().recipient()),
+        RefreshLimits {
+            max_sessions: config.refresh_max_sessions,
+            concurrency: config.refresh_concurrency,
+            idle: config.refresh_idle,
+            reap_every: config.refresh_reap_every,
+            query_timeout: Duration::from_secs(10),
+            instance,
+        },
+        metrics.clone(),
+        registry.clone(),
+    )
+    .start();
+    let state = web::Data::new(AppState {
+        config,
+        live,
+        registry,
+        metrics,
+        hub,
+        refresh,
+        pbxs,
+        store,
+        writer,
+        started_at: Utc::now(),
+        static_dir: static_dir(),
+        next_session: AtomicU64::new(0),
+    });
+    Ok(Service { state, arbiters })
+}
+
+impl Service {
+    /// Stops politely: Logoff on every AMI connection, refresh sessions closed,
+    /// WebSocket clients told 1001 (going away), pending writes flushed.
+    pub async fn shutdown(&self) {
+        let s = &self.state;
+        let logoffs = s.pbxs.iter().map(|p| p.connection.send(ConnectionShutdown));
+        let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
+        let _ = s.refresh.send(CloseSessions).await;
+        let _ = s.hub.send(CloseAll).await;
+        match tokio::time::timeout(Duration::from_secs(5), s.writer.send(Flush)).await {
+            Ok(Ok(_)) => log::info!("store: pending writes flushed"),
+            _ => log::error!("store: pending writes could not be flushed within 5 s"),
+        }
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
+}
+
+/// Runs the HTTP server for `service` until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn serve(service: Service) -> anyhow::Result<()> {
+    let bind = service.state.config.http_bind;
+    let data = service.state.clone();
+    let server = HttpServer::new(move || {
+        let data = data.clone();
+        App::new()
+            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/metrics"))
+            .configure(move |cfg| crate::http::configure(cfg, data))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(3)
+    .bind(bind)
+    .with_context(|| format!("binding HTTP to {bind}"))?
+    .run();
+    log::info!("switchboard listening on http://{bind}");
+    let handle = server.handle();
+    let server_task = actix_web::rt::spawn(server);
+    wait_for_signal().await;
+    log::info!("shutting down: logging off, closing clients, flushing writes");
+    service.shutdown().await;
+    handle.stop(true).await;
+    let _ = server_task.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
