@@ -51,8 +51,7 @@ impl ActionIds {
     /// True when `id` looks like one of ours from any epoch of this instance.
     pub fn is_ours(&self, id: &str) -> bool {
         let instance_prefix = self.prefix.split('-').next().unwrap_or("");
-        id.starts_with(instance_prefix)
-            && id.as_bytes().get(instance_prefix.len()) == Some(&b'-')
+        id.starts_with(instance_prefix) && id.as_bytes().get(instance_prefix.len()) == Some(&b'-')
     }
 }
 

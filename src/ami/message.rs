@@ -84,7 +84,9 @@ impl RawMessage {
 
     /// The value of the first header named `key` (ASCII case-insensitive, as Asterisk matches).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.position(key).and_then(|i| self.field(i)).map(|(_, v)| v)
+        self.position(key)
+            .and_then(|i| self.field(i))
+            .map(|(_, v)| v)
     }
 
     /// Index of the first header named `key`, so hot paths can look it up once.
