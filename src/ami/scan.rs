@@ -96,6 +96,10 @@ pub(crate) fn push_line(
         Some(colon) => {
             let key_end = start + colon;
             let mut vs = key_end + 1;
+            // Asterisk writes exactly one space; anything else takes the loop.
+            if vs < end && buf[vs] == b' ' {
+                vs += 1;
+            }
             while vs < end && (buf[vs] == b' ' || buf[vs] == b'\t') {
                 vs += 1;
             }
