@@ -241,11 +241,8 @@ impl Decoder for AmiCodec {
                     return Ok(Some(Frame::Banner(banner)));
                 }
             }
-            if start == end {
-                if self.body.in_follows() {
-                    self.scan = nl + 1;
-                    continue;
-                }
+            let blank = start == end;
+            if blank && !self.body.in_follows() {
                 if self.fields.is_empty() {
                     src.advance(nl + 1);
                     self.scan = 0;
@@ -253,6 +250,7 @@ impl Decoder for AmiCodec {
                 }
                 return Ok(Some(self.finish(src, nl + 1)));
             }
+            // Every line but the closing blank one counts, blank output lines included.
             if nl + 1 > self.limits.max_message {
                 let limit = self.limits.max_message;
                 return Ok(Some(self.malformed(
@@ -260,6 +258,10 @@ impl Decoder for AmiCodec {
                     Some(nl + 1),
                     FrameError::MessageTooLarge { limit },
                 )));
+            }
+            if blank {
+                self.scan = nl + 1;
+                continue;
             }
             if self.fields.len() >= self.limits.max_headers {
                 let limit = self.limits.max_headers;
