@@ -195,3 +195,26 @@ fn queries_client_blocks_keep_their_odd_shapes() {
         .expect("long Setvar");
     assert_eq!(long.get("Value").map(str::len), Some(5000));
 }
+
+#[test]
+fn every_scenario_has_a_consistent_note() {
+    for scenario in SCENARIOS {
+        let n = note(scenario);
+        let table_total: u64 = n.event_table.values().sum();
+        let response_total: u64 = n.responses.values().sum();
+        assert_eq!(
+            table_total, n.events,
+            "{scenario}: table sums to the events"
+        );
+        assert_eq!(
+            n.events + response_total,
+            n.messages,
+            "{scenario}: events + responses = messages"
+        );
+        assert_eq!(
+            fixture(&format!("{scenario}.server.ami")).len(),
+            n.server_bytes,
+            "{scenario}: fixture is byte-exact (no line-ending normalisation)"
+        );
+    }
+}
