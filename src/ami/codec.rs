@@ -5,7 +5,8 @@
 //! that Asterisk sometimes writes inside a value) ended by an empty line. A
 //! `Response: Follows` message carries raw command output up to a line ending in
 //! `--END COMMAND--`; those lines become `Output` headers, like the `Output:` lines
-//! newer Asterisk versions send.
+//! newer Asterisk versions send (the `Privilege:` and `ActionID:` headers Asterisk
+//! writes before the output stay headers, so the reply still correlates).
 //!
 //! Written by hand because no crate frames AMI; it follows tokio-util's
 //! `LinesCodec`: a scan index so partial reads are never rescanned, and limits on
@@ -20,12 +21,11 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::action::Action;
 use super::error::{AmiError, FrameError};
-use super::message::{Field, RawMessage, OUTPUT_KEY};
+use super::message::{Field, RawMessage};
+use super::scan::{find, index_fields, push_line, Body};
 
 /// The first bytes of an AMI banner line.
 pub const BANNER_PREFIX: &[u8] = b"Asterisk Call Manager/";
-
-const END_COMMAND: &[u8] = b"--END COMMAND--";
 
 /// Hard limits on what one message may be; all configurable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +77,9 @@ pub struct AmiCodec {
     limits: Limits,
     banner_checked: bool,
     scan: usize,
+    /// Headers of the message being read; copied out at its end, so it keeps its capacity.
     fields: Vec<Field>,
-    follows: bool,
+    body: Body,
     discard: Discard,
 }
 
@@ -100,8 +101,8 @@ impl AmiCodec {
             },
             banner_checked: false,
             scan: 0,
-            fields: Vec::with_capacity(16),
-            follows: false,
+            fields: Vec::with_capacity(64),
+            body: Body::Headers,
             discard: Discard::No,
         }
     }
@@ -121,7 +122,7 @@ impl AmiCodec {
     fn reset_message(&mut self) {
         self.scan = 0;
         self.fields.clear();
-        self.follows = false;
+        self.body = Body::Headers;
     }
 
     fn malformed(&mut self, src: &mut BytesMut, upto: Option<usize>, err: FrameError) -> Frame {
@@ -143,7 +144,7 @@ impl AmiCodec {
     /// Drops input of a skipped message; true once the message is fully skipped.
     fn skip(&mut self, src: &mut BytesMut) -> bool {
         loop {
-            let Some(nl) = memchr::memchr(b'\n', src) else {
+            let Some(nl) = find(b'\n', src) else {
                 if self.discard == Discard::ToBlank && src.len() <= self.limits.max_line {
                     return false; // keep the partial line: it may be the blank line
                 }
@@ -164,7 +165,8 @@ impl AmiCodec {
 
     fn finish(&mut self, src: &mut BytesMut, len: usize) -> Frame {
         let bytes = src.split_to(len).freeze();
-        let fields = std::mem::replace(&mut self.fields, Vec::with_capacity(16));
+        // One exact-size allocation per message instead of growing a fresh Vec.
+        let fields = self.fields.as_slice().to_vec();
         self.reset_message();
         Frame::Message(build_message(bytes, fields))
     }
@@ -183,72 +185,6 @@ fn build_message(bytes: Bytes, fields: Vec<Field>) -> RawMessage {
     }
 }
 
-/// Indexes the header lines of a complete message held in `text`.
-pub(crate) fn index_fields(text: &[u8]) -> Vec<Field> {
-    let mut fields = Vec::new();
-    let mut follows = false;
-    let mut start = 0;
-    while start < text.len() {
-        let nl = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
-        let end = if nl > start && text[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
-        if end > start || follows {
-            push_line(text, start, end, &mut fields, &mut follows);
-        }
-        start = nl + 1;
-    }
-    fields
-}
-
-/// Adds one non-empty line to `fields`, tracking `Response: Follows` output mode.
-fn push_line(buf: &[u8], start: usize, end: usize, fields: &mut Vec<Field>, follows: &mut bool) {
-    let line = &buf[start..end];
-    if *follows {
-        if line.ends_with(END_COMMAND) {
-            *follows = false;
-            let text_end = end - END_COMMAND.len();
-            if text_end > start {
-                fields.push(Field {
-                    key: OUTPUT_KEY,
-                    value: (start as u32, text_end as u32),
-                });
-            }
-        } else if end > start {
-            fields.push(Field {
-                key: OUTPUT_KEY,
-                value: (start as u32, end as u32),
-            });
-        }
-        return;
-    }
-    match memchr::memchr(b':', line) {
-        Some(colon) => {
-            let key_end = start + colon;
-            let mut vs = key_end + 1;
-            while vs < end && (buf[vs] == b' ' || buf[vs] == b'\t') {
-                vs += 1;
-            }
-            if colon == 8
-                && line[..8].eq_ignore_ascii_case(b"Response")
-                && buf[vs..end].eq_ignore_ascii_case(b"Follows")
-            {
-                *follows = true;
-            }
-            fields.push(Field {
-                key: (start as u32, key_end as u32),
-                value: (vs as u32, end as u32),
-            });
-        }
-        None => fields.push(Field {
-            key: (start as u32, end as u32),
-            value: (end as u32, end as u32),
-        }),
-    }
-}
-
 impl Decoder for AmiCodec {
     type Item = Frame;
     type Error = std::io::Error;
@@ -258,8 +194,9 @@ impl Decoder for AmiCodec {
             if self.discard != Discard::No && !self.skip(src) {
                 return Ok(None);
             }
-            let Some(rel) = memchr::memchr(b'\n', &src[self.scan..]) else {
-                let partial = src.len() - self.scan;
+            let Some(rel) = find(b'\n', &src[self.scan..]) else {
+                // A CR waiting for its LF is not part of the line.
+                let partial = src.len() - self.scan - usize::from(src.last() == Some(&b'\r'));
                 if partial > self.limits.max_line {
                     let limit = self.limits.max_line;
                     return Ok(Some(self.malformed(
@@ -304,11 +241,8 @@ impl Decoder for AmiCodec {
                     return Ok(Some(Frame::Banner(banner)));
                 }
             }
-            if start == end {
-                if self.follows {
-                    self.scan = nl + 1;
-                    continue;
-                }
+            let blank = start == end;
+            if blank && !self.body.in_follows() {
                 if self.fields.is_empty() {
                     src.advance(nl + 1);
                     self.scan = 0;
@@ -316,6 +250,7 @@ impl Decoder for AmiCodec {
                 }
                 return Ok(Some(self.finish(src, nl + 1)));
             }
+            // Every line but the closing blank one counts, blank output lines included.
             if nl + 1 > self.limits.max_message {
                 let limit = self.limits.max_message;
                 return Ok(Some(self.malformed(
@@ -323,6 +258,10 @@ impl Decoder for AmiCodec {
                     Some(nl + 1),
                     FrameError::MessageTooLarge { limit },
                 )));
+            }
+            if blank {
+                self.scan = nl + 1;
+                continue;
             }
             if self.fields.len() >= self.limits.max_headers {
                 let limit = self.limits.max_headers;
@@ -332,7 +271,7 @@ impl Decoder for AmiCodec {
                     FrameError::TooManyHeaders { limit },
                 )));
             }
-            push_line(src, start, end, &mut self.fields, &mut self.follows);
+            push_line(src, start, end, &mut self.fields, &mut self.body);
             self.scan = nl + 1;
         }
     }
@@ -349,7 +288,7 @@ impl Decoder for AmiCodec {
         let leftover = src.iter().any(|b| !b.is_ascii_whitespace());
         let bytes = src.len();
         src.clear();
-        let had_message = !self.fields.is_empty() || self.follows;
+        let had_message = !self.fields.is_empty() || self.body.in_follows();
         self.reset_message();
         if leftover || had_message {
             return Ok(Some(Frame::Malformed(FrameError::Truncated { bytes })));

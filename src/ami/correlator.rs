@@ -86,15 +86,26 @@ impl<T> Correlator<T> {
     /// Gives `action` a fresh ActionID and waits for its reply until `deadline`.
     pub fn register(&mut self, action: Action, token: T, deadline: Instant) -> Action {
         let id = self.ids.next_id();
-        self.pending.insert(
-            id.clone(),
-            Pending {
-                token,
-                deadline,
-                list: None,
-            },
-        );
+        self.track(id.clone(), token, deadline);
         action.with_id(id)
+    }
+
+    /// Waits until `deadline` for the reply to an action that already went out with
+    /// ActionID `id` (chosen elsewhere, e.g. replaying a recorded session).
+    ///
+    /// The caller keeps `id` unique on the connection; a token already waiting under
+    /// the same ID is displaced and returned, so it can be failed rather than lost.
+    pub fn track(&mut self, id: impl Into<String>, token: T, deadline: Instant) -> Option<T> {
+        self.pending
+            .insert(
+                id.into(),
+                Pending {
+                    token,
+                    deadline,
+                    list: None,
+                },
+            )
+            .map(|p| p.token)
     }
 
     /// How many actions await a reply.

@@ -65,6 +65,20 @@ impl RawMessage {
         s.get(start as usize..end as usize).unwrap_or("")
     }
 
+    /// The key of header `index` as bytes (empty when out of range), for hot paths
+    /// that match keys without building `&str` pairs.
+    pub(crate) fn key_bytes(&self, index: usize) -> &[u8] {
+        match self.fields.get(index) {
+            Some(f) if f.key == OUTPUT_KEY => b"Output",
+            Some(f) => self
+                .text
+                .as_bytes()
+                .get(f.key.0 as usize..f.key.1 as usize)
+                .unwrap_or(b""),
+            None => b"",
+        }
+    }
+
     /// How many headers the message has (repeats counted).
     pub fn len(&self) -> usize {
         self.fields.len()

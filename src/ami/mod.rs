@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod message;
 pub mod response;
+mod scan;
 
 pub use action::{md5_key, Action, ActionIds};
 pub use codec::{AmiCodec, Frame, Limits};
