@@ -118,8 +118,12 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             limits: Limits::default(),
         };
         let router = {
-            let (name, hub, registry, metrics) =
-                (pbx.name.clone(), hub.clone(), registry.clone(), metrics.clone());
+            let (name, hub, registry, metrics) = (
+                pbx.name.clone(),
+                hub.clone(),
+                registry.clone(),
+                metrics.clone(),
+            );
             let timeout = config.call_timeout;
             Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
                 EventRouterActor::new(
@@ -138,7 +142,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             .cloned()
             .collect();
         if !mine.is_empty() {
-            log::info!("pbx {}: restoring {} calls active at the last stop", pbx.name, mine.len());
+            log::info!(
+                "pbx {}: restoring {} calls active at the last stop",
+                pbx.name,
+                mine.len()
+            );
             router.do_send(RestoreCalls(mine));
         }
         let settings = ConnectionSettings {
@@ -218,7 +226,8 @@ impl Service {
     pub async fn shutdown(&self) {
         let s = &self.state;
         let logoffs = s.pbxs.iter().map(|p| p.connection.send(ConnectionShutdown));
-        let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
         let _ = s.refresh.send(CloseSessions).await;
         let _ = s.hub.send(CloseAll).await;
         match tokio::time::timeout(Duration::from_secs(5), s.writer.send(Flush)).await {

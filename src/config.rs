@@ -150,7 +150,11 @@ impl Config {
         let secs = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
             parse_num(key, get(key), default).map(Duration::from_secs)
         };
-        let auth = match get("AMI_AUTH").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let auth = match get("AMI_AUTH")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("md5") => AuthMethod::Md5,
             Some("plain") => AuthMethod::Plain,
             Some(other) => {
@@ -180,23 +184,29 @@ impl Config {
         })?;
         Ok(Self {
             pbxs: vec![pbx],
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string()),
+            database_url: get("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://switchboard.db".to_string()),
             http_bind,
             api_token: get("API_TOKEN").map(Secret::new),
             connect_timeout: ms("AMI_CONNECT_TIMEOUT_MS", 3000)?,
             login_timeout: ms("AMI_LOGIN_TIMEOUT_MS", 5000)?,
             ping_interval: ms("AMI_PING_INTERVAL_MS", 5000)?,
             ping_timeout: ms("AMI_PING_TIMEOUT_MS", 3000)?,
-            backoff: (ms("AMI_BACKOFF_MIN_MS", 100)?, ms("AMI_BACKOFF_MAX_MS", 1000)?),
+            backoff: (
+                ms("AMI_BACKOFF_MIN_MS", 100)?,
+                ms("AMI_BACKOFF_MAX_MS", 1000)?,
+            ),
             login_backoff: (
                 ms("AMI_LOGIN_BACKOFF_MIN_MS", 2000)?,
                 ms("AMI_LOGIN_BACKOFF_MAX_MS", 60_000)?,
             ),
             call_timeout: secs("CALL_TIMEOUT_SECS", 4 * 3600)?,
-            refresh_max_sessions: parse_num("REFRESH_MAX_SESSIONS", get("REFRESH_MAX_SESSIONS"), 4)?.max(1) as usize,
+            refresh_max_sessions: parse_num("REFRESH_MAX_SESSIONS", get("REFRESH_MAX_SESSIONS"), 4)?
+                .max(1) as usize,
             refresh_idle: secs("REFRESH_IDLE_SECS", 300)?,
             refresh_reap_every: secs("REFRESH_REAP_SECS", 120)?,
-            refresh_concurrency: parse_num("REFRESH_CONCURRENCY", get("REFRESH_CONCURRENCY"), 64)?.max(1) as usize,
+            refresh_concurrency: parse_num("REFRESH_CONCURRENCY", get("REFRESH_CONCURRENCY"), 64)?
+                .max(1) as usize,
             retention: secs("RETENTION_DAYS", 30)?.saturating_mul(86_400),
             ws_history: parse_num("WS_HISTORY", get("WS_HISTORY"), 10_000)?.max(1) as usize,
             ws_queue: parse_num("WS_QUEUE", get("WS_QUEUE"), 1024)?.max(1) as usize,
@@ -232,7 +242,10 @@ mod tests {
         })
         .expect("valid");
         assert_eq!(c.pbxs[0].port, 6000);
-        assert!(!format!("{c:?}").contains("s3cret"), "secrets never appear in Debug");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets never appear in Debug"
+        );
     }
 
     #[test]

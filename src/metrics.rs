@@ -167,11 +167,14 @@ impl Metrics {
         m.registry.register(Box::new(m.ws_dropped.clone()))?;
         m.registry.register(Box::new(m.refresh_sessions.clone()))?;
         m.registry.register(Box::new(m.refreshes.clone()))?;
-        m.registry.register(Box::new(m.refresh_corrections.clone()))?;
+        m.registry
+            .register(Box::new(m.refresh_corrections.clone()))?;
         m.registry.register(Box::new(m.calls_active.clone()))?;
         m.registry.register(Box::new(m.calls_finished.clone()))?;
-        m.registry.register(Box::new(m.event_receipt_seconds.clone()))?;
-        m.registry.register(Box::new(m.event_delivery_seconds.clone()))?;
+        m.registry
+            .register(Box::new(m.event_receipt_seconds.clone()))?;
+        m.registry
+            .register(Box::new(m.event_delivery_seconds.clone()))?;
         m.registry.register(Box::new(m.store_pending.clone()))?;
         Ok(m)
     }

@@ -113,7 +113,10 @@ impl Actor for CallTrackerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.handle = Some(self.registry.register("callTracker", self.model.call().id.clone()));
+        self.handle = Some(
+            self.registry
+                .register("callTracker", self.model.call().id.clone()),
+        );
         let check = (self.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
         ctx.run_interval(check, |act, ctx| {
             if !act.model.is_ended() && act.last_event.elapsed() >= act.timeout {

@@ -225,7 +225,10 @@ impl ConnectionActor {
         self.backoff.reset();
         self.login_backoff.reset();
         if self.ever_connected {
-            self.metrics.reconnects.with_label_values(&[&self.pbx]).inc();
+            self.metrics
+                .reconnects
+                .with_label_values(&[&self.pbx])
+                .inc();
             if let Ok(mut s) = self.status.write() {
                 s.reconnects += 1;
             }
@@ -267,7 +270,16 @@ impl ConnectionActor {
                 delay.as_secs_f64()
             );
         }
-        self.schedule_reconnect(delay, if refused { "loginRefused" } else { "backingOff" }, Some(text), ctx);
+        self.schedule_reconnect(
+            delay,
+            if refused {
+                "loginRefused"
+            } else {
+                "backingOff"
+            },
+            Some(text),
+            ctx,
+        );
     }
 
     fn schedule_reconnect(
@@ -297,7 +309,10 @@ impl ConnectionActor {
         if let Some(mut w) = self.writer.take() {
             w.close();
         }
-        for pending in self.correlator.reset(ActionIds::new(self.settings.instance, self.epoch)) {
+        for pending in self
+            .correlator
+            .reset(ActionIds::new(self.settings.instance, self.epoch))
+        {
             fail(pending, AmiError::Closed("the connection was lost"));
         }
         self.ping_outstanding = false;
@@ -315,7 +330,12 @@ impl ConnectionActor {
         self.schedule_reconnect(delay, "backingOff", Some(reason.to_string()), ctx);
     }
 
-    fn send_action(&mut self, action: Action, pending: Pending, timeout: Duration) -> Result<(), AmiError> {
+    fn send_action(
+        &mut self,
+        action: Action,
+        pending: Pending,
+        timeout: Duration,
+    ) -> Result<(), AmiError> {
         let Some(writer) = self.writer.as_mut() else {
             fail(pending, AmiError::Closed("not connected"));
             return Err(AmiError::Closed("not connected"));
@@ -331,8 +351,16 @@ impl ConnectionActor {
 
     fn resync(&mut self, ctx: &mut Context<Self>) {
         let timeout = Duration::from_secs(30);
-        let _ = self.send_action(Action::core_show_channels(), Pending::ResyncChannels, timeout);
-        let _ = self.send_action(Action::extension_state_list(), Pending::ResyncExtensions, timeout);
+        let _ = self.send_action(
+            Action::core_show_channels(),
+            Pending::ResyncChannels,
+            timeout,
+        );
+        let _ = self.send_action(
+            Action::extension_state_list(),
+            Pending::ResyncExtensions,
+            timeout,
+        );
         let _ = ctx;
     }
 
@@ -345,7 +373,10 @@ impl ConnectionActor {
                 Pending::ResyncChannels | Pending::ResyncExtensions => {
                     log::warn!("pbx {}: resync list {id} timed out", self.pbx);
                 }
-                other => fail(other, AmiError::Timeout(Duration::ZERO, "waiting for a reply")),
+                other => fail(
+                    other,
+                    AmiError::Timeout(Duration::ZERO, "waiting for a reply"),
+                ),
             }
         }
         if dead {
@@ -377,7 +408,9 @@ impl ConnectionActor {
         match event.name() {
             "FullyBooted" => self.on_fully_booted(event),
             "Shutdown" => {
-                let restart = event.get("Restart").is_some_and(|r| r.eq_ignore_ascii_case("true"));
+                let restart = event
+                    .get("Restart")
+                    .is_some_and(|r| r.eq_ignore_ascii_case("true"));
                 log::warn!(
                     "pbx {}: PBX is shutting down ({}{})",
                     self.pbx,
@@ -393,7 +426,10 @@ impl ConnectionActor {
     /// Tells a PBX restart from a plain reconnect: after a restart the PBX's uptime is
     /// shorter than the uptime it reported last time plus the time since.
     fn on_fully_booted(&mut self, event: &Event) {
-        let Some(uptime) = event.get("Uptime").and_then(|u| u.trim().parse::<u64>().ok()) else {
+        let Some(uptime) = event
+            .get("Uptime")
+            .and_then(|u| u.trim().parse::<u64>().ok())
+        else {
             return;
         };
         let restarted = match self.last_boot {
@@ -410,7 +446,10 @@ impl ConnectionActor {
             s.pbx_restarted = restarted;
         }
         if restarted {
-            log::warn!("pbx {}: the PBX restarted (uptime {uptime} s); state is being rebuilt", self.pbx);
+            log::warn!(
+                "pbx {}: the PBX restarted (uptime {uptime} s); state is being rebuilt",
+                self.pbx
+            );
         } else {
             log::info!("pbx {}: PBX fully booted, uptime {uptime} s", self.pbx);
         }
@@ -422,7 +461,10 @@ impl ConnectionActor {
         let mut failure = None;
         let now_wall = Utc::now();
         let now_secs = now_wall.timestamp_micros() as f64 / 1e6;
-        let receipt = self.metrics.event_receipt_seconds.with_label_values(&[&self.pbx]);
+        let receipt = self
+            .metrics
+            .event_receipt_seconds
+            .with_label_values(&[&self.pbx]);
         for frame in frames {
             match frame {
                 Ok(Frame::Message(raw)) => match AmiMessage::classify(raw) {
@@ -435,7 +477,9 @@ impl ConnectionActor {
                             self.on_live_event(&event);
                             events.push(event);
                         }
-                        Correlated::Reply { token, response } => self.on_reply(token, AmiReply::Response(response)),
+                        Correlated::Reply { token, response } => {
+                            self.on_reply(token, AmiReply::Response(response))
+                        }
                         Correlated::List {
                             token,
                             response,
@@ -487,7 +531,11 @@ impl ConnectionActor {
                     AmiReply::List { items, .. } => items,
                     AmiReply::Response(_) => Vec::new(),
                 };
-                log::info!("pbx {}: resync: {} channels up on the PBX", self.pbx, items.len());
+                log::info!(
+                    "pbx {}: resync: {} channels up on the PBX",
+                    self.pbx,
+                    items.len()
+                );
                 self.targets.channels.do_send(ResyncChannels {
                     pbx: self.pbx.clone(),
                     items,
@@ -560,12 +608,18 @@ impl Supervised for ConnectionActor {
         if let Some(h) = &self.handle {
             h.restarted();
         }
-        self.metrics.actor_restarts.with_label_values(&["connection"]).inc();
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["connection"])
+            .inc();
         self.reader = None;
         if let Some(mut w) = self.writer.take() {
             w.close();
         }
-        for pending in self.correlator.reset(ActionIds::new(self.settings.instance, self.epoch)) {
+        for pending in self
+            .correlator
+            .reset(ActionIds::new(self.settings.instance, self.epoch))
+        {
             fail(pending, AmiError::Closed("connection actor restarted"));
         }
     }
@@ -573,7 +627,9 @@ impl Supervised for ConnectionActor {
 
 impl StreamHandler<Vec<Result<Frame, std::io::Error>>> for ConnectionActor {
     fn handle(&mut self, frames: Vec<Result<Frame, std::io::Error>>, ctx: &mut Context<Self>) {
-        guarded(self, ctx, "AMI frames", |act, ctx| act.on_frames(frames, ctx));
+        guarded(self, ctx, "AMI frames", |act, ctx| {
+            act.on_frames(frames, ctx)
+        });
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
@@ -620,7 +676,9 @@ impl Handler<InjectPanic> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guarded(self, ctx, "InjectPanic", |_, _| panic!("injected panic (fault test)"));
+        guarded(self, ctx, "InjectPanic", |_, _| {
+            panic!("injected panic (fault test)")
+        });
     }
 }
 
@@ -653,7 +711,11 @@ impl Handler<Shutdown> for ConnectionActor {
     fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         let sent = self
-            .send_action(Action::logoff(), Pending::Caller(tx), Duration::from_millis(500))
+            .send_action(
+                Action::logoff(),
+                Pending::Caller(tx),
+                Duration::from_millis(500),
+            )
             .is_ok();
         Box::pin(
             async move {

@@ -39,7 +39,11 @@ impl Actor for ExtensionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _: &mut Context<Self>) {
-        let name = format!("{}/{}", self.model.extension().pbx, self.model.extension().extension);
+        let name = format!(
+            "{}/{}",
+            self.model.extension().pbx,
+            self.model.extension().extension
+        );
         self.handle = Some(self.registry.register("extension", name));
     }
 }
@@ -66,9 +70,12 @@ impl Handler<ConfirmState> for ExtensionActor {
         }
         let s = msg.state;
         self.model.set_context(&s.context);
-        let (correction, transition) =
-            self.model
-                .confirm(s.status, s.status_text.as_deref(), s.hint.as_deref(), msg.at);
+        let (correction, transition) = self.model.confirm(
+            s.status,
+            s.status_text.as_deref(),
+            s.hint.as_deref(),
+            msg.at,
+        );
         // Publish a correction, and the first confirmation (it sets lastConfirmed).
         if transition.is_some() || correction.is_some() {
             self.publish(None);

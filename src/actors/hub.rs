@@ -47,7 +47,13 @@ struct Wire<'a, T: Serialize> {
 
 /// Serialises a `{seq, type, ts, data}` message.
 pub fn wire_json<T: Serialize>(seq: u64, kind: &str, ts: DateTime<Utc>, data: T) -> String {
-    serde_json::to_string(&Wire { seq, kind, ts, data }).unwrap_or_else(|e| {
+    serde_json::to_string(&Wire {
+        seq,
+        kind,
+        ts,
+        data,
+    })
+    .unwrap_or_else(|e| {
         log::error!("cannot serialise a {kind} message: {e}");
         String::from("{}")
     })
@@ -264,21 +270,30 @@ impl Hub {
         let Ok(live) = self.live.read() else {
             return wire_json(self.seq, "snapshot", Utc::now(), serde_json::json!({}));
         };
-        let ext_ok = |e: &crate::model::Extension| {
-            filter.matches(&Change::Extension(Arc::new(e.clone())))
-        };
+        let ext_ok =
+            |e: &crate::model::Extension| filter.matches(&Change::Extension(Arc::new(e.clone())));
         let call_ok = |c: &Arc<crate::model::Call>| filter.matches(&Change::CallUpdated(c.clone()));
-        let extensions: Vec<&crate::model::Extension> = if filter.kind == crate::ws::protocol::FilterKind::Calls {
-            Vec::new()
-        } else if filter.extensions.is_none() && filter.pbx.is_none() {
-            live.extensions.values().map(|e| e.as_ref()).collect()
-        } else {
-            live.extensions.values().map(|e| e.as_ref()).filter(|e| ext_ok(e)).collect()
-        };
-        let mut calls: Vec<&Arc<crate::model::Call>> = live.calls.values().filter(|c| call_ok(c)).collect();
+        let extensions: Vec<&crate::model::Extension> =
+            if filter.kind == crate::ws::protocol::FilterKind::Calls {
+                Vec::new()
+            } else if filter.extensions.is_none() && filter.pbx.is_none() {
+                live.extensions.values().map(|e| e.as_ref()).collect()
+            } else {
+                live.extensions
+                    .values()
+                    .map(|e| e.as_ref())
+                    .filter(|e| ext_ok(e))
+                    .collect()
+            };
+        let mut calls: Vec<&Arc<crate::model::Call>> =
+            live.calls.values().filter(|c| call_ok(c)).collect();
         calls.sort_by(|a, b| a.started_at.cmp(&b.started_at));
-        let recent: Vec<&crate::model::Call> =
-            live.recent.iter().filter(|c| call_ok(c)).map(|c| c.as_ref()).collect();
+        let recent: Vec<&crate::model::Call> = live
+            .recent
+            .iter()
+            .filter(|c| call_ok(c))
+            .map(|c| c.as_ref())
+            .collect();
         let data = Snapshot {
             extensions,
             calls: calls.into_iter().map(|c| c.as_ref()).collect(),
@@ -323,9 +338,8 @@ impl Hub {
 impl Actor for Hub {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _ctx: &mut Context<Self>) {
         self.handle = Some(self.registry.register("hub", "hub"));
-        ctx.set_mailbox_capacity(65_536);
     }
 }
 
@@ -341,7 +355,8 @@ impl Handler<Publish> for Hub {
             .event_ts
             .and_then(|t| {
                 let secs = t.floor();
-                Utc.timestamp_opt(secs as i64, ((t - secs) * 1e9) as u32).single()
+                Utc.timestamp_opt(secs as i64, ((t - secs) * 1e9) as u32)
+                    .single()
             })
             .unwrap_or_else(Utc::now);
         self.apply_live(&msg.change);
@@ -376,7 +391,10 @@ impl Handler<Confirmed> for Hub {
     fn handle(&mut self, msg: Confirmed, _: &mut Context<Self>) {
         if let Ok(mut live) = self.live.write() {
             for exten in &msg.extensions {
-                if let Some(e) = live.extensions.get_mut(&(msg.pbx.to_string(), exten.clone())) {
+                if let Some(e) = live
+                    .extensions
+                    .get_mut(&(msg.pbx.to_string(), exten.clone()))
+                {
                     let mut updated = e.as_ref().clone();
                     updated.last_confirmed = Some(msg.at);
                     *e = Arc::new(updated);

@@ -48,7 +48,11 @@ impl LiveState {
             .filter(|c| pbx.is_none_or(|p| c.pbx == p))
             .cloned()
             .collect();
-        calls.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
+        calls.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         calls
     }
 }

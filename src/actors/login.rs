@@ -65,7 +65,10 @@ pub struct LoggedIn {
 }
 
 /// Connects to `ep` and logs in, using ActionIDs from `ids`.
-pub async fn connect_and_login(ep: &AmiEndpoint, ids: &mut ActionIds) -> Result<LoggedIn, AmiError> {
+pub async fn connect_and_login(
+    ep: &AmiEndpoint,
+    ids: &mut ActionIds,
+) -> Result<LoggedIn, AmiError> {
     let started = Instant::now();
     let stream = tokio::time::timeout(
         ep.connect_timeout,

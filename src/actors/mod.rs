@@ -5,16 +5,16 @@
 //! [`crate::state`]; these actors only move events and state between threads.
 
 pub mod backoff;
-pub mod connection;
-pub mod guard;
-pub mod login;
-pub mod messages;
-pub mod status;
 pub mod call_tracker;
+pub mod connection;
 pub mod extension;
-pub mod router;
+pub mod guard;
 pub mod hub;
 pub mod live;
+pub mod login;
+pub mod messages;
+pub mod persist;
 pub mod refresh;
 pub mod refresh_manager;
-pub mod persist;
+pub mod router;
+pub mod status;

@@ -21,13 +21,19 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
                 device_state: e.device_state.clone(),
                 at: e.last_change,
             };
-            vec![WriteOp::Extension(e.as_ref().clone()), WriteOp::Transition(t)]
+            vec![
+                WriteOp::Extension(e.as_ref().clone()),
+                WriteOp::Transition(t),
+            ]
         }
         Persist::Change(Change::CallStarted(c) | Change::CallUpdated(c)) => {
             vec![WriteOp::ActiveCall(c.as_ref().clone())]
         }
         Persist::Change(Change::CallEnded(c)) => vec![WriteOp::FinishedCall(c.as_ref().clone())],
-        Persist::Change(Change::RefreshCompleted(v)) => refresh_record(&v).map(WriteOp::Refresh).into_iter().collect(),
+        Persist::Change(Change::RefreshCompleted(v)) => refresh_record(&v)
+            .map(WriteOp::Refresh)
+            .into_iter()
+            .collect(),
         Persist::Change(Change::Connection(_)) => Vec::new(),
         Persist::Confirmed(c) => vec![WriteOp::Confirmed {
             pbx: c.pbx.to_string(),
@@ -59,7 +65,10 @@ fn refresh_record(v: &serde_json::Value) -> Option<RefreshRecord> {
         extensions_checked: num("extensionsChecked", ""),
         successful: num("statistics", "successfulQueries"),
         failed: num("statistics", "failedQueries"),
-        corrections: v.get("corrections").cloned().unwrap_or(serde_json::Value::Null),
+        corrections: v
+            .get("corrections")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null),
         error: None,
     })
 }

@@ -192,7 +192,8 @@ impl Actor for RefreshSessionActor {
         let info = self.info.clone();
         let started = Instant::now();
         let work = async move {
-            let mut ids = ActionIds::new(job.instance, 0x5EF0_0000 + u64::from(rand::random::<u16>()));
+            let mut ids =
+                ActionIds::new(job.instance, 0x5EF0_0000 + u64::from(rand::random::<u16>()));
             let session = connect_and_login(&job.endpoint, &mut ids).await?;
             touch(&info, "querying", true);
             let mut framed = session.framed;
@@ -213,7 +214,8 @@ impl Actor for RefreshSessionActor {
             async move {
                 let results = res?;
                 let at = Utc::now();
-                let states: Vec<ReadState> = results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
+                let states: Vec<ReadState> =
+                    results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
                 let corrections = router
                     .send(ConfirmExtensions {
                         pbx: Arc::from(pbx.as_str()),
@@ -222,14 +224,30 @@ impl Actor for RefreshSessionActor {
                     })
                     .await
                     .unwrap_or_default();
-                Ok(build_report(id, pbx, checked.len(), results, corrections, at, started))
+                Ok(build_report(
+                    id,
+                    pbx,
+                    checked.len(),
+                    results,
+                    corrections,
+                    at,
+                    started,
+                ))
             }
             .into_actor(act)
             .map(|res: Result<RefreshReport, RefreshError>, act, ctx| {
                 let healthy = res.is_ok();
-                touch(&act.info, if healthy { "closed" } else { "failed" }, healthy);
+                touch(
+                    &act.info,
+                    if healthy { "closed" } else { "failed" },
+                    healthy,
+                );
                 if let Err(e) = &res {
-                    log::warn!("refresh {} of pbx {} failed: {e}", act.job.id, act.job.endpoint.pbx);
+                    log::warn!(
+                        "refresh {} of pbx {} failed: {e}",
+                        act.job.id,
+                        act.job.endpoint.pbx
+                    );
                 }
                 if let Some(tx) = act.reply.take() {
                     let _ = tx.send(res);
@@ -267,7 +285,10 @@ fn build_report(
                     extension: exten,
                     success: true,
                     status: Some(s.status),
-                    status_text: Some(s.status_text.unwrap_or_else(|| status_text(s.status).to_string())),
+                    status_text: Some(
+                        s.status_text
+                            .unwrap_or_else(|| status_text(s.status).to_string()),
+                    ),
                     state: Some(s.status.kind().to_string()),
                     error: None,
                 }
@@ -315,9 +336,12 @@ async fn read_list(
             .await
             .map_err(|_| RefreshError::Unreachable("the extension list timed out".into()))?;
         let Some(frame) = frame else {
-            return Err(RefreshError::Unreachable("the PBX closed the refresh connection".into()));
+            return Err(RefreshError::Unreachable(
+                "the PBX closed the refresh connection".into(),
+            ));
         };
-        let Ok(Frame::Message(raw)) = frame.map_err(|e| RefreshError::Unreachable(e.to_string())) else {
+        let Ok(Frame::Message(raw)) = frame.map_err(|e| RefreshError::Unreachable(e.to_string()))
+        else {
             continue;
         };
         match AmiMessage::classify(raw) {
@@ -328,7 +352,9 @@ async fn read_list(
                 }
             }
             Ok(AmiMessage::Event(e)) if e.action_id() == Some(id.as_str()) => {
-                if e.event_list().is_some_and(|v| v.eq_ignore_ascii_case("Complete")) {
+                if e.event_list()
+                    .is_some_and(|v| v.eq_ignore_ascii_case("Complete"))
+                {
                     return Ok(out);
                 }
                 if let Some(s) = read_state_fields(|k| e.get(k)) {
@@ -373,7 +399,11 @@ async fn read_each(
         let frame = match tokio::time::timeout_at(deadline, framed.next()).await {
             Ok(Some(Ok(frame))) => frame,
             Ok(Some(Err(e))) => return Err(RefreshError::Unreachable(e.to_string())),
-            Ok(None) => return Err(RefreshError::Unreachable("the PBX closed the refresh connection".into())),
+            Ok(None) => {
+                return Err(RefreshError::Unreachable(
+                    "the PBX closed the refresh connection".into(),
+                ))
+            }
             Err(_) => break,
         };
         let Frame::Message(raw) = frame else {
@@ -393,7 +423,10 @@ async fn read_each(
                 })
                 .ok_or_else(|| "the PBX's answer had no Status".to_string())
         } else {
-            Err(r.message().unwrap_or("the PBX answered an error").to_string())
+            Err(r
+                .message()
+                .unwrap_or("the PBX answered an error")
+                .to_string())
         };
         answers.insert(exten.to_string(), answer);
         if answers.len() % 64 == 0 {
@@ -421,7 +454,11 @@ impl Handler<CloseSession> for RefreshSessionActor {
     type Result = ();
 
     fn handle(&mut self, _: CloseSession, ctx: &mut Context<Self>) {
-        touch(&self.info, "closed", self.info.lock().map(|i| i.is_healthy).unwrap_or(false));
+        touch(
+            &self.info,
+            "closed",
+            self.info.lock().map(|i| i.is_healthy).unwrap_or(false),
+        );
         ctx.stop();
     }
 }

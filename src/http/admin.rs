@@ -8,7 +8,10 @@ use super::error::ApiError;
 use super::state::AppState;
 
 /// Every live actor with kind, name, state, start, restarts, messages and last message.
-pub async fn actors(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn actors(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require(&req, state.config.api_token.as_ref(), false)?;
     let actors = state.registry.snapshot();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();

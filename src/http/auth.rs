@@ -10,7 +10,11 @@ use super::error::ApiError;
 use crate::secret::Secret;
 
 /// Checks the request's bearer token (or, when `allow_query`, its `token` parameter).
-pub fn require(req: &HttpRequest, token: Option<&Secret>, allow_query: bool) -> Result<(), ApiError> {
+pub fn require(
+    req: &HttpRequest,
+    token: Option<&Secret>,
+    allow_query: bool,
+) -> Result<(), ApiError> {
     let Some(expected) = token else {
         return Ok(());
     };
@@ -18,7 +22,10 @@ pub fn require(req: &HttpRequest, token: Option<&Secret>, allow_query: bool) -> 
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let query = allow_query
         .then(|| url_query_param(req.query_string(), "token"))
@@ -68,8 +75,14 @@ mod tests {
 
     #[test]
     fn decodes_query_values() {
-        assert_eq!(url_query_param("a=1&token=ab%20c%2B", "token").as_deref(), Some("ab c+"));
-        assert_eq!(url_query_param("token=%zz", "token").as_deref(), Some("%zz"));
+        assert_eq!(
+            url_query_param("a=1&token=ab%20c%2B", "token").as_deref(),
+            Some("ab c+")
+        );
+        assert_eq!(
+            url_query_param("token=%zz", "token").as_deref(),
+            Some("%zz")
+        );
         assert_eq!(url_query_param("x=1", "token"), None);
     }
 }

@@ -11,7 +11,10 @@ use super::state::AppState;
 use crate::store::CallHistoryQuery;
 
 /// Active calls from the live view.
-pub async fn active(state: web::Data<AppState>, params: web::Query<PbxParam>) -> Result<HttpResponse, ApiError> {
+pub async fn active(
+    state: web::Data<AppState>,
+    params: web::Query<PbxParam>,
+) -> Result<HttpResponse, ApiError> {
     let calls = state
         .live
         .read()
@@ -40,7 +43,10 @@ pub struct HistoryParams {
 }
 
 /// Finished calls, newest first.
-pub async fn history(state: web::Data<AppState>, params: web::Query<HistoryParams>) -> Result<HttpResponse, ApiError> {
+pub async fn history(
+    state: web::Data<AppState>,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let page = p.page.unwrap_or(1);
     let size = p.page_size.unwrap_or(50);
@@ -48,11 +54,17 @@ pub async fn history(state: web::Data<AppState>, params: web::Query<HistoryParam
         return Err(ApiError::bad_request("INVALID_QUERY", "page starts at 1"));
     }
     if !(1..=500).contains(&size) {
-        return Err(ApiError::bad_request("INVALID_QUERY", "pageSize must be between 1 and 500"));
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "pageSize must be between 1 and 500",
+        ));
     }
     if let (Some(f), Some(t)) = (p.from, p.to) {
         if f > t {
-            return Err(ApiError::bad_request("INVALID_QUERY", "from must not be after to"));
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "from must not be after to",
+            ));
         }
     }
     let query = CallHistoryQuery {

@@ -23,10 +23,21 @@ pub struct ListParams {
     pub q: Option<String>,
 }
 
-const STATES: &[&str] = &["idle", "ringing", "inUse", "busy", "onHold", "unavailable", "unknown"];
+const STATES: &[&str] = &[
+    "idle",
+    "ringing",
+    "inUse",
+    "busy",
+    "onHold",
+    "unavailable",
+    "unknown",
+];
 
 /// Every extension's live state.
-pub async fn list(state: web::Data<AppState>, params: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
     if let Some(s) = &params.state {
         if !STATES.contains(&s.as_str()) {
             return Err(ApiError::bad_request(
@@ -46,8 +57,12 @@ pub async fn list(state: web::Data<AppState>, params: web::Query<ListParams>) ->
         .filter(|e| {
             q.as_deref().is_none_or(|q| {
                 e.extension.to_lowercase().contains(q)
-                    || e.name.as_deref().is_some_and(|n| n.to_lowercase().contains(q))
-                    || e.hint.as_deref().is_some_and(|h| h.to_lowercase().contains(q))
+                    || e.name
+                        .as_deref()
+                        .is_some_and(|n| n.to_lowercase().contains(q))
+                    || e.hint
+                        .as_deref()
+                        .is_some_and(|h| h.to_lowercase().contains(q))
             })
         })
         .collect();
@@ -72,7 +87,10 @@ fn pbx_name(state: &AppState, pbx: Option<&str>) -> Result<String, ApiError> {
 
 fn check_exten(exten: &str) -> Result<(), ApiError> {
     if exten.is_empty() || exten.len() > 80 || exten.chars().any(|c| c.is_control()) {
-        return Err(ApiError::bad_request("INVALID_PATH", "not an extension number"));
+        return Err(ApiError::bad_request(
+            "INVALID_PATH",
+            "not an extension number",
+        ));
     }
     Ok(())
 }
@@ -102,7 +120,9 @@ pub async fn get(
         .map_err(|e| ApiError::internal("reading an extension", e))?;
     match stored {
         Some(e) => Ok(super::error::ok(e)),
-        None => Err(ApiError::not_found(format!("no extension {exten} on PBX {pbx}"))),
+        None => Err(ApiError::not_found(format!(
+            "no extension {exten} on PBX {pbx}"
+        ))),
     }
 }
 
@@ -133,12 +153,18 @@ pub async fn history(
     let params = params.into_inner();
     if let (Some(f), Some(t)) = (params.from, params.to) {
         if f > t {
-            return Err(ApiError::bad_request("INVALID_QUERY", "from must not be after to"));
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                "from must not be after to",
+            ));
         }
     }
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("INVALID_QUERY", "limit must be between 1 and 1000"));
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "limit must be between 1 and 1000",
+        ));
     }
     let pbx = pbx_name(&state, params.pbx.as_deref())?;
     let store = state.store.clone();

@@ -23,7 +23,11 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .collect();
     let all_connected = connections.iter().all(|c| c.state == "connected");
     let store_ok = store.as_ref().is_some_and(|s| s.state == "ok");
-    let status = if all_connected && store_ok { "ok" } else { "degraded" };
+    let status = if all_connected && store_ok {
+        "ok"
+    } else {
+        "degraded"
+    };
     let (active, extensions) = state
         .live
         .read()

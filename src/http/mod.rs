@@ -110,7 +110,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 .route(web::get().to(admin::metrics))
                 .default_service(web::to(not_allowed)),
         )
-        .service(web::resource("/ws").route(web::get().to(ws::connect)).default_service(web::to(not_allowed)))
+        .service(
+            web::resource("/ws")
+                .route(web::get().to(ws::connect))
+                .default_service(web::to(not_allowed)),
+        )
         .service(web::scope("/api").default_service(web::to(api_not_found)))
         .service(
             actix_files::Files::new("/", state.static_dir.clone())
@@ -122,14 +126,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
 fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request body is too large")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                "the request body is too large",
+            )
         }
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
             "send JSON with Content-Type: application/json",
         ),
-        other => ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {other}")),
+        other => ApiError::bad_request(
+            "INVALID_JSON",
+            format!("the body is not valid JSON: {other}"),
+        ),
     }
 }
 
@@ -144,9 +155,11 @@ fn path_error(err: PathError) -> ApiError {
 /// Maps a body read failure (size limit, broken stream) to an API error.
 pub fn payload_error(err: PayloadError) -> ApiError {
     match err {
-        PayloadError::Overflow => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request body is too large")
-        }
+        PayloadError::Overflow => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            "the request body is too large",
+        ),
         other => ApiError::bad_request("BAD_BODY", format!("cannot read the body: {other}")),
     }
 }

@@ -65,8 +65,12 @@ pub async fn start(
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("INVALID_JSON", format!("the body is not a valid refresh request: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "INVALID_JSON",
+                format!("the body is not a valid refresh request: {e}"),
+            )
+        })?
     };
     let pbx = match body.pbx {
         Some(p) => Some(p),
@@ -91,7 +95,10 @@ pub async fn start(
 }
 
 /// Lists the refresh sessions open now.
-pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require(&req, state.config.api_token.as_ref(), false)?;
     let sessions = state
         .refresh

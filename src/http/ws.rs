@@ -36,10 +36,9 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
             .collect::<HashSet<String>>()
     });
     let last_seq = match url_query_param(query, "lastSeq") {
-        Some(s) => Some(
-            s.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("INVALID_QUERY", "lastSeq must be a whole number"))?,
-        ),
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::bad_request("INVALID_QUERY", "lastSeq must be a whole number")
+        })?),
         None => None,
     };
     Ok((

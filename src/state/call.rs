@@ -389,7 +389,8 @@ impl CallModel {
             Some(i) => i,
             None if !uid.is_empty() => {
                 let chan = ev.channel().unwrap_or("");
-                self.ensure_leg(uid, chan, ev.get("CallerIDNum"), "Down", at).0
+                self.ensure_leg(uid, chan, ev.get("CallerIDNum"), "Down", at)
+                    .0
             }
             None => return Change::None,
         };
@@ -475,7 +476,8 @@ impl CallModel {
             self.call.legs[i].answered_at.get_or_insert(started);
             self.mark_answered(started);
         }
-        if item.get("BridgeId").is_some_and(|b| !b.is_empty()) && !self.bridged.iter().any(|u| u == uid)
+        if item.get("BridgeId").is_some_and(|b| !b.is_empty())
+            && !self.bridged.iter().any(|u| u == uid)
         {
             self.bridged.push(uid.to_string());
         }
@@ -535,7 +537,9 @@ fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 /// Parses CoreShowChannel's `Duration: HH:MM:SS` into seconds.
 fn parse_hms(s: &str) -> i64 {
     s.split(':')
-        .try_fold(0i64, |acc, p| p.trim().parse::<i64>().ok().map(|v| acc * 60 + v))
+        .try_fold(0i64, |acc, p| {
+            p.trim().parse::<i64>().ok().map(|v| acc * 60 + v)
+        })
         .unwrap_or(0)
 }
 

@@ -135,12 +135,12 @@ pub fn route(event: &Event) -> Route<'_> {
         "ExtensionStatus" => event
             .get("Exten")
             .map_or(Route::Ignored, |e| Route::Extension(ExtensionKey::Exten(e))),
-        "DeviceStateChange" => event
-            .get("Device")
-            .map_or(Route::Ignored, |d| Route::Extension(ExtensionKey::Device(d))),
-        "PeerStatus" => event
-            .get("Peer")
-            .map_or(Route::Ignored, |d| Route::Extension(ExtensionKey::Device(d))),
+        "DeviceStateChange" => event.get("Device").map_or(Route::Ignored, |d| {
+            Route::Extension(ExtensionKey::Device(d))
+        }),
+        "PeerStatus" => event.get("Peer").map_or(Route::Ignored, |d| {
+            Route::Extension(ExtensionKey::Device(d))
+        }),
         "ContactStatus" => event
             .get("AOR")
             .map_or(Route::Ignored, |a| Route::Extension(ExtensionKey::Aor(a))),

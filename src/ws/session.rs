@@ -18,7 +18,9 @@ use chrono::Utc;
 
 use super::protocol::{ClientMessage, Filter};
 use super::transport::{Outbox, SendError};
-use crate::actors::hub::{wire_json, Catchup, Deliver, Envelope, Hub, Resubscribe, Subscribe, Unsubscribe};
+use crate::actors::hub::{
+    wire_json, Catchup, Deliver, Envelope, Hub, Resubscribe, Subscribe, Unsubscribe,
+};
 use crate::actors::status::{ActorHandle, Registry};
 use crate::metrics::Metrics;
 
@@ -169,7 +171,11 @@ impl WsSession {
                 self.backlog.len()
             );
             self.backlog.clear();
-            self.close(CloseCode::Policy, "too slow: cannot keep up with the change rate", ctx);
+            self.close(
+                CloseCode::Policy,
+                "too slow: cannot keep up with the change rate",
+                ctx,
+            );
         }
     }
 
@@ -249,7 +255,11 @@ impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.handle = Some(self.settings.registry.register("wsSession", format!("client-{}", self.id)));
+        self.handle = Some(
+            self.settings
+                .registry
+                .register("wsSession", format!("client-{}", self.id)),
+        );
         let sub = Subscribe {
             id: self.id,
             client: ctx.address().recipient(),
@@ -318,9 +328,11 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
             }
             Ok(Frame::Pong(_)) => {}
             Ok(Frame::Close(_)) => self.close(CloseCode::Normal, "bye", ctx),
-            Ok(Frame::Binary(_)) | Ok(Frame::Continuation(_)) => {
-                self.close(CloseCode::Unsupported, "only JSON text messages are accepted", ctx)
-            }
+            Ok(Frame::Binary(_)) | Ok(Frame::Continuation(_)) => self.close(
+                CloseCode::Unsupported,
+                "only JSON text messages are accepted",
+                ctx,
+            ),
             Err(ProtocolError::Overflow) => self.close(CloseCode::Size, "frame too large", ctx),
             Err(e) => self.close(CloseCode::Protocol, &format!("protocol error: {e}"), ctx),
         }

@@ -65,7 +65,14 @@ pub fn accept(
     req: &HttpRequest,
     payload: web::Payload,
     queue: usize,
-) -> Result<(HttpResponse, Outbox, impl Stream<Item = Result<Frame, ProtocolError>>), actix_web::Error> {
+) -> Result<
+    (
+        HttpResponse,
+        Outbox,
+        impl Stream<Item = Result<Frame, ProtocolError>>,
+    ),
+    actix_web::Error,
+> {
     let mut response = actix_web_actors::ws::handshake(req)?;
     let (tx, rx) = mpsc::channel::<Bytes>(queue.max(1));
     let body = futures::stream::unfold(rx, |mut rx| async move {
