@@ -39,7 +39,11 @@ fn call(id: &str, at: chrono::DateTime<Utc>, ended: bool) -> Call {
         id: id.into(),
         pbx: "bench".into(),
         direction: Direction::Internal,
-        state: if ended { CallState::Ended } else { CallState::Bridged },
+        state: if ended {
+            CallState::Ended
+        } else {
+            CallState::Bridged
+        },
         caller: Party {
             number: Some("1001".into()),
             name: Some("Agent 1001".into()),
@@ -66,7 +70,10 @@ fn call(id: &str, at: chrono::DateTime<Utc>, ended: bool) -> Call {
 /// One batch of a busy call centre's writes: 200 transitions, 150 extension
 /// upserts, 100 live-call upserts, 40 finished calls (2 legs each), 10 confirms.
 fn batch(round: u64) -> Vec<WriteOp> {
-    let at = Utc.timestamp_opt(1_767_600_000, 0).single().unwrap_or_default()
+    let at = Utc
+        .timestamp_opt(1_767_600_000, 0)
+        .single()
+        .unwrap_or_default()
         + chrono::Duration::seconds(round as i64);
     let mut ops = Vec::with_capacity(BATCH);
     for i in 0..200u64 {
@@ -98,15 +105,25 @@ fn batch(round: u64) -> Vec<WriteOp> {
         }));
     }
     for i in 0..100u64 {
-        ops.push(WriteOp::ActiveCall(call(&format!("{round}.{i}"), at, false)));
+        ops.push(WriteOp::ActiveCall(call(
+            &format!("{round}.{i}"),
+            at,
+            false,
+        )));
     }
     for i in 0..40u64 {
-        ops.push(WriteOp::FinishedCall(call(&format!("{round}.{i}"), at, true)));
+        ops.push(WriteOp::FinishedCall(call(
+            &format!("{round}.{i}"),
+            at,
+            true,
+        )));
     }
     for i in 0..10u64 {
         ops.push(WriteOp::Confirmed {
             pbx: "bench".into(),
-            extensions: (0..20).map(|e| format!("{}", 1000 + (i * 20 + e) % 400)).collect(),
+            extensions: (0..20)
+                .map(|e| format!("{}", 1000 + (i * 20 + e) % 400))
+                .collect(),
             at,
         });
     }
@@ -164,7 +181,9 @@ fn postgres(c: &mut Criterion) {
         eprintln!("skipping PostgreSQL bench: cannot create a database: {e}");
         return;
     }
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
     match Store::open(&format!("{base}/{name}")) {
         Ok(store) => {
             bench_store(c, "postgres", &store);
