@@ -43,6 +43,9 @@ impl Default for CallHistoryQuery {
 
 type Db = <DbConnection as Connection>::Backend;
 
+/// A finished call's row with its legs, in order.
+pub type CallWithLegs = (CallRow, Vec<LegRow>);
+
 /// Rows per statement: far below both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 1000;
 
@@ -214,7 +217,7 @@ fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<Leg
 pub fn history(
     conn: &mut DbConnection,
     q: &CallHistoryQuery,
-) -> QueryResult<(Vec<(CallRow, Vec<LegRow>)>, i64)> {
+) -> QueryResult<(Vec<CallWithLegs>, i64)> {
     let total: i64 = filtered(q).count().get_result(conn)?;
     let rows: Vec<CallRow> = filtered(q)
         .order((calls::started_at.desc(), calls::id.desc()))
@@ -231,7 +234,7 @@ pub fn get_finished(
     conn: &mut DbConnection,
     pbx: Option<&str>,
     id: &str,
-) -> QueryResult<Option<(CallRow, Vec<LegRow>)>> {
+) -> QueryResult<Option<CallWithLegs>> {
     let mut query = calls::table
         .filter(calls::id.eq(id))
         .select(CallRow::as_select())

@@ -35,7 +35,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    calls (pbx, id) {
+    calls (id, pbx) {
         pbx -> Text,
         id -> Text,
         direction -> Text,
