@@ -257,7 +257,9 @@ impl Actor for StoreWriter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        // No `set_mailbox_capacity` here: actix panics on any later `Addr::clone` once
+        // the capacity exceeds its internal maximum (`usize::MAX` does). Writers use
+        // `do_send`, which is never bounded by the capacity anyway.
         self.prune(ctx);
         ctx.run_interval(self.config.prune_every, |act, ctx| act.prune(ctx));
     }
