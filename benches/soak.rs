@@ -94,8 +94,23 @@ fn main() {
             .await
             .expect("websocket");
         actix_web::rt::spawn(async move {
-            while let Some(Ok(_)) = ws.next().await {
-                counter.fetch_add(1, Ordering::Relaxed);
+            use futures::SinkExt;
+            while let Some(Ok(frame)) = ws.next().await {
+                match frame {
+                    awc::ws::Frame::Ping(p) => {
+                        if ws.send(awc::ws::Message::Pong(p)).await.is_err() {
+                            break;
+                        }
+                    }
+                    awc::ws::Frame::Text(_) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    awc::ws::Frame::Close(reason) => {
+                        eprintln!("soak: the subscriber was closed: {reason:?}");
+                        break;
+                    }
+                    _ => {}
+                }
             }
         });
 
@@ -151,11 +166,13 @@ fn main() {
         }
         // Wind down: no new calls, hang up every call still up, wait for the trackers to end.
         sim.set_rate(0.0);
-        for call in sim.snapshot().calls {
-            sim.hangup_call(&call.linkedid);
-        }
         let settle = Instant::now();
-        while state.registry.count("callTracker") > 0 && settle.elapsed() < Duration::from_secs(30) {
+        while (state.registry.count("callTracker") > 0 || !sim.snapshot().calls.is_empty())
+            && settle.elapsed() < Duration::from_secs(30)
+        {
+            for call in sim.snapshot().calls {
+                sim.hangup_call(&call.linkedid);
+            }
             actix_web::rt::time::sleep(Duration::from_millis(200)).await;
         }
         let _ = state.writer.send(switchboard::store::Flush).await;
