@@ -8,6 +8,7 @@
 //! | `AMI_SECRET` | (empty) | AMI secret — never logged or returned |
 //! | `AMI_AUTH` | `md5` | `md5` (challenge, secret stays off the wire) or `plain` |
 //! | `AMI_PBX_NAME` | `default` | the name this PBX carries in the API |
+//! | `AMI_PBXS` | (unset) | several PBXs: a comma list of names; each name `N` then reads `AMI_N_HOST`, `AMI_N_PORT`, `AMI_N_USERNAME`, `AMI_N_SECRET`, `AMI_N_AUTH` (`N` upper-cased, other characters as `_`), falling back to the single-PBX variables |
 //! | `AMI_CONNECT_TIMEOUT_MS` | `3000` | TCP connect limit |
 //! | `AMI_LOGIN_TIMEOUT_MS` | `5000` | banner + login limit |
 //! | `AMI_PING_INTERVAL_MS` | `5000` | keep-alive period |
@@ -150,32 +151,32 @@ impl Config {
         let secs = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
             parse_num(key, get(key), default).map(Duration::from_secs)
         };
-        let auth = match get("AMI_AUTH")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("md5") => AuthMethod::Md5,
-            Some("plain") => AuthMethod::Plain,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "AMI_AUTH",
-                    message: format!("expected md5 or plain, got {other:?}"),
-                })
+        let pbxs = match get("AMI_PBXS") {
+            None => vec![pbx_config(
+                &get,
+                get("AMI_PBX_NAME").unwrap_or_else(|| DEFAULT_PBX.to_string()),
+                None,
+            )?],
+            Some(list) => {
+                let mut pbxs: Vec<PbxConfig> = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    if pbxs.iter().any(|p| p.name == name) {
+                        return Err(ConfigError::Invalid {
+                            key: "AMI_PBXS",
+                            message: format!("PBX {name:?} is listed twice"),
+                        });
+                    }
+                    let prefix = format!("AMI_{}_", env_name(name));
+                    pbxs.push(pbx_config(&get, name.to_string(), Some(&prefix))?);
+                }
+                if pbxs.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        key: "AMI_PBXS",
+                        message: "names no PBX".to_string(),
+                    });
+                }
+                pbxs
             }
-        };
-        let port = parse_num("AMI_PORT", get("AMI_PORT"), 5038)?;
-        let port = u16::try_from(port).map_err(|_| ConfigError::Invalid {
-            key: "AMI_PORT",
-            message: format!("{port} is not a TCP port"),
-        })?;
-        let pbx = PbxConfig {
-            name: get("AMI_PBX_NAME").unwrap_or_else(|| DEFAULT_PBX.to_string()),
-            host: get("AMI_HOST").unwrap_or_else(|| "127.0.0.1".to_string()),
-            port,
-            username: get("AMI_USERNAME").unwrap_or_else(|| "admin".to_string()),
-            secret: Secret::new(get("AMI_SECRET").unwrap_or_default()),
-            auth,
         };
         let bind = get("HTTP_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string());
         let http_bind = bind.parse().map_err(|e| ConfigError::Invalid {
@@ -183,7 +184,7 @@ impl Config {
             message: format!("{bind:?} is not an address: {e}"),
         })?;
         Ok(Self {
-            pbxs: vec![pbx],
+            pbxs,
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "sqlite://switchboard.db".to_string()),
             http_bind,
@@ -213,6 +214,62 @@ impl Config {
             http_body_limit: parse_num("HTTP_BODY_LIMIT", get("HTTP_BODY_LIMIT"), 65_536)? as usize,
         })
     }
+}
+
+/// `branch-1` → `BRANCH_1`: the part of a per-PBX variable name.
+fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One PBX's settings from `AMI_<prefix>…` variables, falling back to the plain `AMI_…` ones.
+fn pbx_config(
+    get: &impl Fn(&str) -> Option<String>,
+    name: String,
+    prefix: Option<&str>,
+) -> Result<PbxConfig, ConfigError> {
+    let var = |suffix: &str| {
+        prefix
+            .and_then(|p| get(&format!("{p}{suffix}")))
+            .or_else(|| get(&format!("AMI_{suffix}")))
+    };
+    let auth = match var("AUTH")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("md5") => AuthMethod::Md5,
+        Some("plain") => AuthMethod::Plain,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "AMI_AUTH",
+                message: format!("PBX {name}: expected md5 or plain, got {other:?}"),
+            })
+        }
+    };
+    let port = parse_num("AMI_PORT", var("PORT"), 5038)?;
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| ConfigError::Invalid {
+            key: "AMI_PORT",
+            message: format!("PBX {name}: {port} is not a TCP port"),
+        })?;
+    Ok(PbxConfig {
+        host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_string()),
+        port,
+        username: var("USERNAME").unwrap_or_else(|| "admin".to_string()),
+        secret: Secret::new(var("SECRET").unwrap_or_default()),
+        auth,
+        name,
+    })
 }
 
 fn parse_num(key: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
@@ -246,6 +303,27 @@ mod tests {
             !format!("{c:?}").contains("s3cret"),
             "secrets never appear in Debug"
         );
+    }
+
+    #[test]
+    fn several_pbxs() {
+        let c = Config::from_lookup(|k| match k {
+            "AMI_PBXS" => Some("north, south-2".into()),
+            "AMI_NORTH_PORT" => Some("5001".into()),
+            "AMI_SOUTH_2_HOST" => Some("10.0.0.2".into()),
+            "AMI_SECRET" => Some("shared".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(c.pbxs.len(), 2);
+        assert_eq!((c.pbxs[0].name.as_str(), c.pbxs[0].port), ("north", 5001));
+        assert_eq!(
+            (c.pbxs[1].name.as_str(), c.pbxs[1].host.as_str()),
+            ("south-2", "10.0.0.2")
+        );
+        assert_eq!(c.pbxs[1].secret.expose(), "shared");
+        let dup = Config::from_lookup(|k| (k == "AMI_PBXS").then(|| "a,a".to_string()));
+        assert!(dup.is_err());
     }
 
     #[test]
