@@ -30,6 +30,8 @@ pub struct Options {
     pub env: HashMap<&'static str, String>,
     /// Wait until the main connection is up and every extension is known.
     pub wait_ready: bool,
+    /// HTTP worker threads (`serve` uses 2).
+    pub http_workers: usize,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             },
             env: HashMap::new(),
             wait_ready: true,
+            http_workers: 1,
         }
     }
 }
@@ -112,7 +115,7 @@ impl TestService {
                 .wrap(switchboard::http::access_logger())
                 .configure(move |cfg| switchboard::http::configure(cfg, data))
         })
-        .workers(1)
+        .workers(opts.http_workers.max(1))
         .disable_signals()
         .shutdown_timeout(1)
         .bind("127.0.0.1:0")
