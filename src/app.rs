@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::Utc;
 
@@ -247,7 +247,7 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
     let server = HttpServer::new(move || {
         let data = data.clone();
         App::new()
-            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/metrics"))
+            .wrap(crate::http::access_logger())
             .configure(move |cfg| crate::http::configure(cfg, data))
     })
     .workers(2)

@@ -80,12 +80,12 @@ impl Envelope {
 
     /// Changes with the same key supersede each other for a lagging client (the
     /// latest state of an extension or call is all it needs); `None` is never merged.
-    pub fn conflation_key(&self) -> Option<(u8, String, String)> {
+    pub fn conflation_key(&self) -> Option<(u8, &str, &str)> {
         match &self.change {
-            Change::Extension(e) => Some((0, e.pbx.clone(), e.extension.clone())),
+            Change::Extension(e) => Some((0, e.pbx.as_str(), e.extension.as_str())),
             Change::CallStarted(_) | Change::CallEnded(_) => None,
-            Change::CallUpdated(c) => Some((1, c.pbx.clone(), c.id.clone())),
-            Change::Connection(s) => Some((2, s.pbx.clone(), String::new())),
+            Change::CallUpdated(c) => Some((1, c.pbx.as_str(), c.id.as_str())),
+            Change::Connection(s) => Some((2, s.pbx.as_str(), "")),
             Change::RefreshCompleted(_) => None,
         }
     }

@@ -15,8 +15,10 @@ pub mod refresh;
 pub mod state;
 pub mod ws;
 
+use actix_web::dev::ServiceRequest;
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Logger;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub use error::ApiError;
@@ -36,6 +38,38 @@ async fn not_allowed() -> Result<HttpResponse, ApiError> {
 
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found(format!("no route {}", req.path())))
+}
+
+/// The access log: client, request line, status, size, time. The request line is
+/// written with the value of any `token` query parameter replaced by `***`, since
+/// browsers pass the API token to `/ws` that way and it must never reach a log.
+pub fn access_logger() -> Logger {
+    Logger::new("%a \"%{r}xi\" %s %b %Dms")
+        .custom_request_replace("r", redacted_request_line)
+        .exclude("/metrics")
+}
+
+fn redacted_request_line(req: &ServiceRequest) -> String {
+    let query = req.query_string();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k == "token" => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        format!("?{}", parts.join("&"))
+    };
+    format!(
+        "{} {}{} {:?}",
+        req.method(),
+        req.path(),
+        query,
+        req.version()
+    )
 }
 
 /// Registers every route; `static_dir` holds the dashboard.

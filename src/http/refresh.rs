@@ -59,9 +59,16 @@ fn merge(mut reports: Vec<RefreshReport>) -> Option<RefreshReport> {
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require(&req, state.config.api_token.as_ref(), false)?;
+    // Read here rather than by the `Bytes` extractor, whose over-limit error is a
+    // plain-text 413 outside the API's JSON error shape.
+    let body = payload
+        .to_bytes_limited(state.config.http_body_limit)
+        .await
+        .map_err(|_| super::payload_error(actix_web::error::PayloadError::Overflow))?
+        .map_err(|e| ApiError::bad_request("BAD_BODY", format!("cannot read the body: {e}")))?;
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {

@@ -28,8 +28,9 @@ use crate::metrics::Metrics;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A client silent this long is closed.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a backlog is retried.
-const RETRY: Duration = Duration::from_millis(5);
+/// A client with a backlog that took nothing from its queue this long is lagging:
+/// its backlog is conflated from then on.
+pub const STALL: Duration = Duration::from_secs(1);
 
 /// Settings of one session.
 #[derive(Clone)]
@@ -56,6 +57,8 @@ pub struct WsSession {
     floor: u64,
     backlog: VecDeque<Arc<Envelope>>,
     retry_scheduled: bool,
+    /// When the client last took something from its queue.
+    last_progress: Instant,
     last_heard: Instant,
     handle: Option<ActorHandle>,
 }
@@ -80,6 +83,7 @@ impl WsSession {
             floor: 0,
             backlog: VecDeque::new(),
             retry_scheduled: false,
+            last_progress: Instant::now(),
             last_heard: Instant::now(),
             handle: None,
         }
@@ -113,6 +117,7 @@ impl WsSession {
                 for env in changes {
                     self.enqueue(env, ctx);
                 }
+                self.check_backlog(ctx);
                 self.notice("resumed", serde_json::json!({ "replayed": n, "seq": seq }));
             }
         }
@@ -123,21 +128,40 @@ impl WsSession {
                 self.enqueue(env, ctx);
             }
         }
+        self.check_backlog(ctx);
     }
 
     fn enqueue(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) {
         if !self.backlog.is_empty() {
             self.backlog.push_back(env);
-            self.conflate(ctx);
             return;
         }
         match self.outbox.text(&env.json()) {
-            Ok(()) => self.settings.metrics.ws_messages.inc(),
+            Ok(()) => {
+                self.last_progress = Instant::now();
+                self.settings.metrics.ws_messages.inc();
+            }
             Err(SendError::Full) => {
                 self.backlog.push_back(env);
                 self.schedule_retry(ctx);
             }
             Err(SendError::Closed) => ctx.stop(),
+        }
+    }
+
+    /// Conflates (and maybe drops) once per delivered batch, not per change: done
+    /// per change, a lagging client's O(backlog) pass ran for every change it was
+    /// sent, and on a busy stream that starved the other clients sharing its worker.
+    /// Only a client that took nothing from its queue for [`STALL`] is conflated (or
+    /// one whose backlog is far over the limit): a batch larger than the queue is
+    /// not a sign of a slow reader, and conflating it made a prompt reader miss
+    /// changes.
+    fn check_backlog(&mut self, ctx: &mut Context<Self>) {
+        let limit = self.settings.backlog_limit;
+        let stuck = self.last_progress.elapsed() > STALL;
+        let len = self.backlog.len();
+        if len > limit && (stuck || len > limit.saturating_mul(16)) {
+            self.conflate(ctx);
         }
     }
 
@@ -148,17 +172,24 @@ impl WsSession {
         if self.backlog.len() <= limit {
             return;
         }
-        let mut latest: HashMap<(u8, String, String), u64> = HashMap::new();
-        for env in &self.backlog {
-            if let Some(key) = env.conflation_key() {
-                latest.insert(key, env.seq);
+        let keep: Vec<bool> = {
+            let mut latest: HashMap<(u8, &str, &str), u64> = HashMap::new();
+            for env in &self.backlog {
+                if let Some(key) = env.conflation_key() {
+                    latest.insert(key, env.seq);
+                }
             }
-        }
+            self.backlog
+                .iter()
+                .map(|env| {
+                    env.conflation_key()
+                        .is_none_or(|key| latest.get(&key) == Some(&env.seq))
+                })
+                .collect()
+        };
         let before = self.backlog.len();
-        self.backlog.retain(|env| {
-            env.conflation_key()
-                .is_none_or(|key| latest.get(&key) == Some(&env.seq))
-        });
+        let mut keep = keep.into_iter();
+        self.backlog.retain(|_| keep.next().unwrap_or(true));
         self.settings
             .metrics
             .ws_conflated
@@ -179,13 +210,21 @@ impl WsSession {
         }
     }
 
+    /// Drains the backlog as soon as the queue has room again. (Polling it on a
+    /// timer capped a client at one queue-full per tick: with a small `WS_QUEUE` even
+    /// a client reading promptly fell behind, was conflated and dropped.)
     fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
         if !self.retry_scheduled {
             self.retry_scheduled = true;
-            ctx.run_later(RETRY, |act, ctx| {
+            let room = self.outbox.room(self.backlog.len());
+            ctx.spawn(room.into_actor(self).map(|open, act, ctx| {
                 act.retry_scheduled = false;
-                act.drain(ctx);
-            });
+                if open {
+                    act.drain(ctx);
+                } else {
+                    ctx.stop();
+                }
+            }));
         }
     }
 
@@ -193,6 +232,7 @@ impl WsSession {
         while let Some(env) = self.backlog.front() {
             match self.outbox.text(&env.json()) {
                 Ok(()) => {
+                    self.last_progress = Instant::now();
                     self.settings.metrics.ws_messages.inc();
                     self.backlog.pop_front();
                 }
@@ -312,6 +352,7 @@ impl Handler<Deliver> for WsSession {
                 self.enqueue(env, ctx);
             }
         }
+        self.check_backlog(ctx);
     }
 }
 

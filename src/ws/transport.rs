@@ -19,6 +19,11 @@ use tokio_util::codec::{Decoder, Encoder};
 /// Largest frame accepted from a client (filters and resume requests are tiny).
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 
+/// Places of the queue kept for control frames (close, ping, pong): data messages
+/// never take them, so a client that is dropped for being slow still finds the
+/// close frame with its reason after what was already queued.
+const CONTROL_RESERVE: usize = 2;
+
 /// Sends encoded frames to one client without ever waiting.
 #[derive(Debug)]
 pub struct Outbox {
@@ -48,14 +53,30 @@ impl Outbox {
         })
     }
 
-    /// Queues a text message.
+    /// Queues a text message (never into the places kept for control frames).
     pub fn text(&mut self, text: &str) -> Result<(), SendError> {
+        if self.tx.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if self.tx.capacity() <= CONTROL_RESERVE {
+            return Err(SendError::Full);
+        }
         self.send(Message::Text(text.to_string().into()))
     }
 
-    /// Free places in the queue.
+    /// Free places in the queue for data messages.
     pub fn capacity(&self) -> usize {
-        self.tx.capacity()
+        self.tx.capacity().saturating_sub(CONTROL_RESERVE)
+    }
+
+    /// Resolves once `wanted` data messages (at least one, at most a quarter of the
+    /// queue) fit again — `true` — or the client is gone — `false`. A session with a
+    /// backlog waits on this instead of polling the queue on a timer.
+    pub fn room(&self, wanted: usize) -> impl std::future::Future<Output = bool> + 'static {
+        let tx = self.tx.clone();
+        let queue = tx.max_capacity().saturating_sub(CONTROL_RESERVE);
+        let n = wanted.clamp(1, (queue / 4).max(1)) + CONTROL_RESERVE;
+        async move { tx.reserve_many(n).await.is_ok() }
     }
 }
 
@@ -74,7 +95,7 @@ pub fn accept(
     actix_web::Error,
 > {
     let mut response = actix_web_actors::ws::handshake(req)?;
-    let (tx, rx) = mpsc::channel::<Bytes>(queue.max(1));
+    let (tx, rx) = mpsc::channel::<Bytes>(queue.max(1) + CONTROL_RESERVE);
     let body = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
     });

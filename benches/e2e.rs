@@ -1,0 +1,427 @@
+//! End-to-end load: simulator (AMI over loopback) → service actors → WebSocket
+//! subscribers, everything in this process like the integration tests, built in
+//! release by `cargo bench`.
+//!
+//! ```text
+//! cargo bench --bench e2e                      # every scenario (~2-3 min)
+//! cargo bench --bench e2e -- refresh latency   # some of them
+//! ```
+//!
+//! Scenarios: `refresh` (1,000 extensions vs one-at-a-time ExtensionState over its
+//! own login), `throughput` (10 subscribers, rising simulator rates), `fanout`
+//! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt). Figures
+//! are printed as tables; nothing is asserted about speed.
+//!
+//! The WebSocket client is awc (already a dev-dependency, runs on the same actix
+//! runtime); each subscriber parses only `seq`, `type` and `ts` of each message.
+
+#[path = "../tests/common/service.rs"]
+#[allow(dead_code)]
+mod service;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use service::{Options, TestService};
+use switchboard::actors::login::{connect_and_login, AmiEndpoint, AuthMethod};
+use switchboard::ami::{Action, ActionIds, AmiMessage, Frame, Limits};
+use switchboard::secret::Secret;
+use switchboard::sim::SimConfig;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let sys = actix_rt::System::new();
+    sys.block_on(async {
+        if want("refresh") {
+            refresh().await;
+        }
+        if want("throughput") {
+            throughput().await;
+        }
+        if want("fanout") {
+            fanout().await;
+        }
+        if want("latency") {
+            latency().await;
+        }
+    });
+}
+
+fn sim(extensions: u32) -> SimConfig {
+    SimConfig {
+        extensions,
+        rate: 0.0,
+        lag_capacity: 4096,
+        ..SimConfig::default()
+    }
+}
+
+async fn service(extensions: u32, workers: usize) -> TestService {
+    TestService::with(Options {
+        sim: sim(extensions),
+        http_workers: workers,
+        ..Options::default()
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- refresh
+
+async fn refresh() {
+    let ts = service(1000, 2).await;
+    let mut hybrid = Vec::new();
+    let mut server_ms = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (status, body) = ts.post("/api/extensions/hybrid-refresh").await;
+        hybrid.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 200, "refresh failed: {body}");
+        assert_eq!(body["data"]["statistics"]["successfulQueries"], 1000);
+        server_ms.push(body["data"]["durationMs"].as_f64().unwrap_or(f64::NAN));
+    }
+    let mut baseline = Vec::new();
+    for _ in 0..2 {
+        baseline.push(one_at_a_time(&ts, 1000).await);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (h, s, b) = (med(&mut hybrid), med(&mut server_ms), med(&mut baseline));
+    println!("\n## refresh of 1,000 extensions (simulator, loopback)");
+    println!("| method | median ms | runs |");
+    println!("|---|---:|---:|");
+    println!(
+        "| POST /api/extensions/hybrid-refresh (HTTP round trip) | {h:.1} | {} |",
+        hybrid.len()
+    );
+    println!(
+        "| … of which the session (login → logoff, durationMs) | {s:.1} | {} |",
+        server_ms.len()
+    );
+    println!(
+        "| one-at-a-time ExtensionState baseline (own login) | {b:.1} | {} |",
+        baseline.len()
+    );
+    println!("| speed-up (baseline / hybrid) | {:.1}x | |", b / h);
+    ts.stop().await;
+}
+
+/// One ExtensionState per extension, each waiting for its reply; login excluded.
+async fn one_at_a_time(ts: &TestService, n: u32) -> f64 {
+    let ep = AmiEndpoint {
+        pbx: "baseline".into(),
+        host: "127.0.0.1".into(),
+        port: ts.sim.addr().port(),
+        username: "admin".into(),
+        secret: Secret::new("amisecret".to_string()),
+        auth: AuthMethod::Md5,
+        connect_timeout: Duration::from_secs(3),
+        login_timeout: Duration::from_secs(5),
+        limits: Limits::default(),
+    };
+    let mut ids = ActionIds::new(7, 7);
+    let mut framed = connect_and_login(&ep, &mut ids)
+        .await
+        .expect("baseline login")
+        .framed;
+    let t = Instant::now();
+    for i in 0..n {
+        let id = ids.next_id();
+        let exten = (1001 + i).to_string();
+        framed
+            .send(&Action::extension_state(&exten, "from-internal").with_id(id.clone()))
+            .await
+            .expect("send");
+        loop {
+            match framed.next().await {
+                Some(Ok(Frame::Message(raw))) => {
+                    if let Ok(AmiMessage::Response(r)) = AmiMessage::classify(raw) {
+                        if r.action_id() == Some(id.as_str()) {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("baseline connection failed: {other:?}"),
+            }
+        }
+    }
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+// ---------------------------------------------------------------- subscribers
+
+/// What one subscriber saw.
+#[derive(Default)]
+struct Seen {
+    count: u64,
+    first: u64,
+    last: u64,
+    gaps: u64,
+    closed: bool,
+    /// Receipt − event time, in microseconds (only while `record` is set).
+    lat_us: Vec<i64>,
+}
+
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    seq: u64,
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    ts: &'a str,
+}
+
+type Shared = Rc<RefCell<Seen>>;
+
+async fn subscribe(
+    ts: &TestService,
+    client: &awc::Client,
+    n: usize,
+    record: Rc<RefCell<bool>>,
+) -> Vec<Shared> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (_, mut framed) = client
+            .ws(ts.ws_url("/ws"))
+            .max_frame_size(64 << 20)
+            .connect()
+            .await
+            .expect("websocket");
+        let seen: Shared = Rc::default();
+        let mine = seen.clone();
+        let record = record.clone();
+        actix_rt::spawn(async move {
+            while let Some(frame) = framed.next().await {
+                let Ok(awc::ws::Frame::Text(b)) = frame else {
+                    if let Ok(awc::ws::Frame::Ping(p)) = frame {
+                        let _ = framed.send(awc::ws::Message::Pong(p)).await;
+                        continue;
+                    }
+                    break;
+                };
+                let Ok(h) = serde_json::from_slice::<Head<'_>>(&b) else {
+                    continue;
+                };
+                let mut s = mine.borrow_mut();
+                if h.kind == "snapshot" {
+                    s.first = h.seq;
+                    s.last = h.seq;
+                    continue;
+                }
+                if h.seq != s.last + 1 {
+                    s.gaps += 1;
+                }
+                s.last = h.seq;
+                s.count += 1;
+                if *record.borrow() {
+                    if let Ok(t) = h.ts.parse::<DateTime<Utc>>() {
+                        s.lat_us
+                            .push((Utc::now() - t).num_microseconds().unwrap_or(i64::MAX));
+                    }
+                }
+            }
+            mine.borrow_mut().closed = true;
+        });
+        all.push(seen);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while all
+        .iter()
+        .any(|s| s.borrow().last == 0 && !s.borrow().closed)
+        && Instant::now() < deadline
+    {
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    all
+}
+
+fn ws_client() -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(5000))
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+/// One run at `rate` events/s for `secs`: the table row.
+struct Row {
+    target: f64,
+    events_per_s: f64,
+    changes_per_s: f64,
+    delivered: u64,
+    lost_subs: usize,
+    conflated: f64,
+    dropped: f64,
+    ami_lagged: u64,
+    deliveries_per_s: f64,
+}
+
+async fn run_rate(ts: &TestService, subs: &[Shared], rate: f64, secs: f64) -> Row {
+    let m0 = (
+        ts.metric("switchboard_ws_conflated_total").await,
+        ts.metric("switchboard_ws_dropped_clients_total").await,
+    );
+    let s0 = ts.sim.stats();
+    let seq0 = ts.hub_seq().await;
+    let c0: Vec<u64> = subs.iter().map(|s| s.borrow().count).collect();
+    let t = Instant::now();
+    ts.sim.set_rate(rate);
+    actix_rt::time::sleep(Duration::from_secs_f64(secs)).await;
+    ts.sim.set_rate(0.0);
+    let gen_secs = t.elapsed().as_secs_f64();
+    let s1 = ts.sim.stats();
+    // Let the pipeline and the subscribers finish (bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seq1 = ts.hub_seq().await;
+    loop {
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+        let now = ts.hub_seq().await;
+        let caught_up = subs.iter().all(|s| {
+            let s = s.borrow();
+            s.closed || s.last >= now
+        });
+        if (now == seq1 && caught_up) || Instant::now() > deadline {
+            seq1 = now;
+            break;
+        }
+        seq1 = now;
+    }
+    let all_secs = t.elapsed().as_secs_f64();
+    let published = seq1 - seq0;
+    let mut delivered = 0;
+    let mut lost = 0;
+    for (s, c) in subs.iter().zip(c0) {
+        let s = s.borrow();
+        let got = s.count - c;
+        delivered += got;
+        if got != published || s.gaps > 0 || s.closed {
+            lost += 1;
+        }
+    }
+    Row {
+        target: rate,
+        events_per_s: (s1.events - s0.events) as f64 / gen_secs,
+        changes_per_s: published as f64 / gen_secs,
+        delivered,
+        lost_subs: lost,
+        conflated: ts.metric("switchboard_ws_conflated_total").await - m0.0,
+        dropped: ts.metric("switchboard_ws_dropped_clients_total").await - m0.1,
+        ami_lagged: s1.lagged_drops - s0.lagged_drops,
+        deliveries_per_s: delivered as f64 / all_secs,
+    }
+}
+
+fn print_rows(title: &str, subs: usize, rows: &[Row]) {
+    println!("\n## {title}");
+    println!("| target ev/s | sim ev/s | changes/s | subscribers | delivered | deliveries/s | subs with loss | conflated | dropped | AMI lag drops | nothing lost |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
+    for r in rows {
+        let ok = r.lost_subs == 0 && r.conflated == 0.0 && r.dropped == 0.0 && r.ami_lagged == 0;
+        println!(
+            "| {:.0} | {:.0} | {:.0} | {subs} | {} | {:.0} | {} | {:.0} | {:.0} | {} | {} |",
+            r.target,
+            r.events_per_s,
+            r.changes_per_s,
+            r.delivered,
+            r.deliveries_per_s,
+            r.lost_subs,
+            r.conflated,
+            r.dropped,
+            r.ami_lagged,
+            if ok { "yes" } else { "NO" }
+        );
+    }
+    let best = rows
+        .iter()
+        .filter(|r| r.lost_subs == 0 && r.conflated == 0.0 && r.dropped == 0.0 && r.ami_lagged == 0)
+        .map(|r| r.events_per_s)
+        .fold(0.0, f64::max);
+    println!("highest simulator rate with nothing lost: {best:.0} events/s");
+}
+
+async fn throughput() {
+    let ts = service(500, 2).await;
+    let rec = Rc::new(RefCell::new(false));
+    let subs = subscribe(&ts, &ws_client(), 10, rec).await;
+    let mut rows = Vec::new();
+    for rate in [25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0] {
+        let row = run_rate(&ts, &subs, rate, 3.0).await;
+        let failed = row.dropped > 0.0 || row.ami_lagged > 0;
+        rows.push(row);
+        if failed {
+            break; // subscribers or the AMI connection are gone; higher rates say nothing more
+        }
+    }
+    print_rows("AMI socket → 10 WebSocket subscribers", 10, &rows);
+    ts.stop().await;
+}
+
+async fn fanout() {
+    let ts = service(500, 2).await;
+    let rec = Rc::new(RefCell::new(false));
+    let t = Instant::now();
+    let subs = subscribe(&ts, &ws_client(), 1000, rec).await;
+    println!(
+        "\n(1,000 subscribers connected in {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let mut rows = Vec::new();
+    for rate in [1_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0] {
+        let row = run_rate(&ts, &subs, rate, 2.0).await;
+        let failed = row.dropped > 0.0 || row.ami_lagged > 0;
+        rows.push(row);
+        if failed {
+            break;
+        }
+    }
+    print_rows("fan-out to 1,000 subscribers", 1000, &rows);
+    ts.stop().await;
+}
+
+async fn latency() {
+    println!("\n## latency: event Timestamp → subscriber receipt");
+    println!("| rate ev/s | subscribers | samples | p50 ms | p99 ms | p99.9 ms | max ms | nothing lost |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|:---:|");
+    for (rate, n) in [(20_000.0, 10usize), (5_000.0, 100usize)] {
+        let ts = service(500, 2).await;
+        let rec = Rc::new(RefCell::new(false));
+        let subs = subscribe(&ts, &ws_client(), n, rec.clone()).await;
+        // Warm up one second, then record three.
+        ts.sim.set_rate(rate);
+        actix_rt::time::sleep(Duration::from_secs(1)).await;
+        *rec.borrow_mut() = true;
+        let row = run_rate(&ts, &subs, rate, 3.0).await;
+        *rec.borrow_mut() = false;
+        let mut all: Vec<i64> = subs
+            .iter()
+            .flat_map(|s| s.borrow().lat_us.clone())
+            .collect();
+        all.sort_unstable();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        let ok =
+            row.lost_subs == 0 && row.conflated == 0.0 && row.dropped == 0.0 && row.ami_lagged == 0;
+        println!(
+            "| {rate:.0} | {n} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            all.len(),
+            pct(0.50),
+            pct(0.99),
+            pct(0.999),
+            all.last().copied().unwrap_or(0) as f64 / 1000.0,
+            if ok { "yes" } else { "NO" }
+        );
+        ts.stop().await;
+    }
+}

@@ -1,0 +1,6 @@
+//! Shared helpers of the integration tests. Each helper lives in its own file;
+//! this file only lists them.
+
+#![allow(dead_code)]
+
+pub mod service;
