@@ -253,11 +253,17 @@ impl StoreWriter {
     }
 }
 
+/// The writer's mailbox capacity (see `started`).
+const WRITER_MAILBOX: usize = 1 << 20;
+
 impl Actor for StoreWriter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        // Large, so `send` from many producers rarely waits; not `usize::MAX`: actix
+        // computes `MAX_CAPACITY - capacity` when an `Addr` is cloned, which
+        // underflows (a panic in debug builds) above its own limit of `usize::MAX >> 1`.
+        ctx.set_mailbox_capacity(WRITER_MAILBOX);
         self.prune(ctx);
         ctx.run_interval(self.config.prune_every, |act, ctx| act.prune(ctx));
     }
