@@ -154,7 +154,10 @@ impl CallModel {
             hangup_cause_text: None,
         });
         self.live += 1;
-        if self.call.legs.len() == 1 && at < self.call.started_at {
+        // The call starts with its first channel, in PBX time: not when the tracker
+        // was made (our clock), which may be behind the PBX's. A later leg stamped
+        // earlier (Asterisk writes events slightly out of Timestamp order) moves it.
+        if self.call.legs.len() == 1 || at < self.call.started_at {
             self.call.started_at = at;
         }
         (self.call.legs.len() - 1, true)
