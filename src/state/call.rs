@@ -36,6 +36,9 @@ pub struct CallModel {
     dialed: Option<String>,
     bridged: Vec<String>,
     holds: Vec<String>,
+    /// The party answering a consultation call (attended transfer) while the
+    /// transferee waits on hold: the callee only once the transfer completes.
+    consulted: Option<Party>,
 }
 
 fn party(number: Option<&str>, name: Option<&str>) -> Party {
@@ -83,6 +86,7 @@ impl CallModel {
             dialed: None,
             bridged: Vec::new(),
             holds: Vec::new(),
+            consulted: None,
         }
     }
 
@@ -97,6 +101,7 @@ impl CallModel {
             dialed: None,
             bridged: Vec::new(),
             holds: Vec::new(),
+            consulted: None,
         }
     }
 
@@ -280,6 +285,16 @@ impl CallModel {
                         "attended"
                     };
                     self.call.transfers.push(kind.to_string());
+                    if kind == "attended" {
+                        self.on_attended_transfer(ev);
+                    } else if let Some(target) = known(ev.get("Extension")) {
+                        // The transferee now reaches the target; its Dial (if any)
+                        // names the answering party later.
+                        self.call.callee = Party {
+                            number: Some(target.to_string()),
+                            name: None,
+                        };
+                    }
                     true
                 } else {
                     false
@@ -377,12 +392,35 @@ impl CallModel {
         if answered {
             let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
             if dest.number.is_some() && ev.channel().is_some() {
-                self.call.callee = dest;
+                if self.call.answered_at.is_some() && !self.holds.is_empty() {
+                    // A consultation (Atxfer) while the other party waits on hold: the
+                    // callee changes only if the transfer completes (CancelAtxfer
+                    // brings the original parties back together).
+                    self.consulted = Some(dest);
+                } else {
+                    self.call.callee = dest;
+                }
             }
             self.mark_answered(at);
             return true;
         }
         false
+    }
+
+    /// A completed attended transfer: the transferee now talks to the target.
+    fn on_attended_transfer(&mut self, ev: &Event) {
+        let target = party(
+            ev.get("TransferTargetCallerIDNum"),
+            ev.get("TransferTargetCallerIDName"),
+        );
+        let target_is_local = ev
+            .get("TransferTargetChannel")
+            .is_some_and(|c| c.starts_with("Local/"));
+        if let Some(consulted) = self.consulted.take() {
+            self.call.callee = consulted;
+        } else if target.number.is_some() && !target_is_local {
+            self.call.callee = target;
+        }
     }
 
     fn on_hangup(&mut self, ev: &Event, uid: &str, at: DateTime<Utc>) -> Change {
