@@ -36,6 +36,11 @@ pub struct CallModel {
     dialed: Option<String>,
     bridged: Vec<String>,
     holds: Vec<String>,
+    /// The first channel's own caller ID (before an Originate's `CallerID` replaces it).
+    origin: Party,
+    /// True when the first channel was dialled by an Originate (its Dial events have
+    /// no caller `Channel`): that device is the caller, whatever caller ID it shows.
+    originated: bool,
     /// The party answering a consultation call (attended transfer) while the
     /// transferee waits on hold: the callee only once the transfer completes.
     consulted: Option<Party>,
@@ -86,6 +91,8 @@ impl CallModel {
             dialed: None,
             bridged: Vec::new(),
             holds: Vec::new(),
+            origin: Party::default(),
+            originated: false,
             consulted: None,
         }
     }
@@ -101,6 +108,8 @@ impl CallModel {
             dialed: None,
             bridged: Vec::new(),
             holds: Vec::new(),
+            origin: Party::default(),
+            originated: false,
             consulted: None,
         }
     }
@@ -323,6 +332,7 @@ impl CallModel {
         let (i, added) = self.ensure_leg(uid, channel, ev.get("CallerIDNum"), state, at);
         if i == 0 && added {
             self.call.caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
+            self.origin = self.call.caller.clone();
             self.dialed = known(ev.get("Exten"))
                 .filter(|e| *e != "s")
                 .map(str::to_string);
@@ -359,7 +369,7 @@ impl CallModel {
         };
         let number = known(ev.get("CallerIDNum")).map(str::to_string);
         self.call.legs[i].number = number;
-        if i == 0 {
+        if i == 0 && !(self.originated && self.origin.number.is_some()) {
             self.call.caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
         }
         true
@@ -372,7 +382,22 @@ impl CallModel {
         }
         // An Originate's Dial events have no caller Channel: the dialled device is the
         // first channel, and the call's other party is what it was asked to reach.
-        if self.call.callee.number.is_none() || self.call.callee.number == self.dialed {
+        let first = self.call.legs.first().map(|l| l.uniqueid.as_str());
+        if ev.channel().is_none() && first.is_some() && ev.get("DestUniqueid") == first {
+            self.originated = true;
+            // The Originate's CallerID (usually the number to reach) replaced the
+            // device's own; the device is still the one calling. (A channel with no
+            // caller ID of its own, such as a Local one, keeps the Originate's.)
+            if self.origin.number.is_some() {
+                self.call.caller = self.origin.clone();
+            }
+            if self.call.callee.number.is_none() {
+                let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
+                if dest.number != self.call.caller.number {
+                    self.call.callee = dest;
+                }
+            }
+        } else if self.call.callee.number.is_none() || self.call.callee.number == self.dialed {
             let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
             if dest.number.is_some() && ev.channel().is_some() {
                 self.call.callee = dest;
