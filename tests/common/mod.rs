@@ -1,0 +1,3 @@
+pub mod pipeline;
+pub mod replay;
+pub mod store;
