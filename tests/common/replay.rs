@@ -139,6 +139,7 @@ struct Counters {
     logins_ok: AtomicU64,
     logins_failed: AtomicU64,
     pings: AtomicU64,
+    challenges: AtomicU64,
     events_written: AtomicU64,
     played: AtomicBool,
 }
@@ -215,6 +216,11 @@ impl ReplayServer {
     /// Refused logins so far.
     pub fn logins_failed(&self) -> u64 {
         self.counters.logins_failed.load(Ordering::Relaxed)
+    }
+
+    /// MD5 challenges handed out so far.
+    pub fn challenges(&self) -> u64 {
+        self.counters.challenges.load(Ordering::Relaxed)
     }
 
     /// Pings answered so far.
@@ -307,6 +313,7 @@ async fn session(
         let action = m.get("Action").unwrap_or("").to_ascii_lowercase();
         let out = match action.as_str() {
             "challenge" => {
+                counters.challenges.fetch_add(1, Ordering::Relaxed);
                 let c = "418235179".to_string();
                 challenge = Some(c.clone());
                 reply("Success", id, &[("Challenge", &c)])
