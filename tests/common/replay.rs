@@ -121,6 +121,9 @@ pub struct ReplayOptions {
     pub secret: String,
     /// Answer `ExtensionStateList` with Asterisk's error instead of an empty list.
     pub hints_error: bool,
+    /// Written to every later session just ahead of its `CoreShowChannels` list, in
+    /// the same socket write (events that happened while the client was away).
+    pub on_reconnect: Option<Bytes>,
 }
 
 impl Default for ReplayOptions {
@@ -129,6 +132,7 @@ impl Default for ReplayOptions {
             username: "admin".to_string(),
             secret: "amisecret".to_string(),
             hints_error: false,
+            on_reconnect: None,
         }
     }
 }
@@ -149,6 +153,7 @@ pub struct ReplayServer {
     addr: SocketAddr,
     counters: Arc<Counters>,
     stop: watch::Sender<bool>,
+    drops: Arc<watch::Sender<u64>>,
     thread: Option<JoinHandle<()>>,
     /// How many events the capture has (and the server writes).
     pub events: usize,
@@ -159,6 +164,8 @@ impl ReplayServer {
     pub fn start(capture: Capture, options: ReplayOptions) -> Self {
         let counters = Arc::new(Counters::default());
         let (stop, stop_rx) = watch::channel(false);
+        let drops = Arc::new(watch::channel(0u64).0);
+        let drops_tx = drops.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let events = capture.events.len();
         let shared = Arc::new((capture, options));
@@ -181,7 +188,8 @@ impl ReplayServer {
                                 let Ok((stream, _)) = accepted else { continue };
                                 c.connections.fetch_add(1, Ordering::Relaxed);
                                 let (shared, c, stop) = (shared.clone(), c.clone(), stop_rx.clone());
-                                tokio::spawn(session(stream, shared, c, stop));
+                                let drop_rx = drops_tx.subscribe();
+                                tokio::spawn(session(stream, shared, c, stop, drop_rx));
                             }
                         }
                     }
@@ -193,6 +201,7 @@ impl ReplayServer {
             addr,
             counters,
             stop,
+            drops,
             thread: Some(thread),
             events,
         }
@@ -221,6 +230,11 @@ impl ReplayServer {
     /// MD5 challenges handed out so far.
     pub fn challenges(&self) -> u64 {
         self.counters.challenges.load(Ordering::Relaxed)
+    }
+
+    /// Closes every session now (the listener stays open).
+    pub fn drop_sessions(&self) {
+        self.drops.send_modify(|n| *n += 1);
     }
 
     /// Pings answered so far.
@@ -271,7 +285,9 @@ async fn session(
     shared: Arc<(Capture, ReplayOptions)>,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
+    mut drops: watch::Receiver<u64>,
 ) {
+    drops.mark_unchanged();
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Option<Bytes>>();
@@ -301,6 +317,7 @@ async fn session(
     loop {
         let frame = tokio::select! {
             _ = stop.changed() => break,
+            _ = drops.changed() => break,
             f = frames.next() => f,
         };
         let Some(Ok(Frame::Message(m))) = frame else {
@@ -352,7 +369,18 @@ async fn session(
             }
             "coreshowchannels" => {
                 channels_asked = true;
-                empty_list(id, "Channels will follow", "CoreShowChannelsComplete")
+                let list = empty_list(id, "Channels will follow", "CoreShowChannelsComplete");
+                match (
+                    &options.on_reconnect,
+                    counters.played.load(Ordering::SeqCst),
+                ) {
+                    (Some(before), true) => {
+                        let mut both = BytesMut::from(&before[..]);
+                        both.extend_from_slice(&list);
+                        both.freeze()
+                    }
+                    _ => list,
+                }
             }
             "extensionstatelist" => {
                 hints_asked = true;
