@@ -286,29 +286,7 @@ impl CallModel {
                 self.holds.retain(|u| u != uid);
                 self.settle_state()
             }
-            "BlindTransfer" | "AttendedTransfer" => {
-                if ev.get("Result").is_none_or(|r| r == "Success") {
-                    let kind = if ev.name() == "BlindTransfer" {
-                        "blind"
-                    } else {
-                        "attended"
-                    };
-                    self.call.transfers.push(kind.to_string());
-                    if kind == "attended" {
-                        self.on_attended_transfer(ev);
-                    } else if let Some(target) = known(ev.get("Extension")) {
-                        // The transferee now reaches the target; its Dial (if any)
-                        // names the answering party later.
-                        self.call.callee = Party {
-                            number: Some(target.to_string()),
-                            name: None,
-                        };
-                    }
-                    true
-                } else {
-                    false
-                }
-            }
+            "BlindTransfer" | "AttendedTransfer" => self.on_transfer(ev),
             "QueueCallerJoin" => {
                 self.call.queue = ev.get("Queue").map(str::to_string);
                 true
@@ -430,6 +408,28 @@ impl CallModel {
             return true;
         }
         false
+    }
+
+    /// A transfer event: recorded when it succeeded; the callee follows it.
+    fn on_transfer(&mut self, ev: &Event) -> bool {
+        if ev.get("Result").is_some_and(|r| r != "Success") {
+            return false;
+        }
+        if ev.name() == "BlindTransfer" {
+            self.call.transfers.push("blind".to_string());
+            if let Some(target) = known(ev.get("Extension")) {
+                // The transferee now reaches the target; its Dial (if any) names
+                // the answering party later.
+                self.call.callee = Party {
+                    number: Some(target.to_string()),
+                    name: None,
+                };
+            }
+        } else {
+            self.call.transfers.push("attended".to_string());
+            self.on_attended_transfer(ev);
+        }
+        true
     }
 
     /// A completed attended transfer: the transferee now talks to the target.
