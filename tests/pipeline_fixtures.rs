@@ -204,6 +204,17 @@ fn cause_of(c: &Call, ext: &str) -> Option<i32> {
         .and_then(|l| l.hangup_cause)
 }
 
+/// (caller, callee, outcome, call cause, callee leg cause, legs, direction)
+type Outcome<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    i32,
+    Option<i32>,
+    usize,
+    Direction,
+);
+
 #[actix_rt::test]
 async fn calls_outcomes_end_as_the_capture_notes_say() {
     let r = replay("calls-outcomes").await;
@@ -211,7 +222,7 @@ async fn calls_outcomes_end_as_the_capture_notes_say() {
     let h = &r.history;
     assert_eq!(h.len(), 10);
     // (caller, callee, outcome, call cause, callee leg cause, legs, direction)
-    let expected: [(&str, &str, &str, i32, Option<i32>, usize, Direction); 10] = [
+    let expected: [Outcome; 10] = [
         (
             "1001",
             "1002",
