@@ -101,10 +101,8 @@ fn main() {
             use futures::SinkExt;
             while let Some(Ok(frame)) = ws.next().await {
                 match frame {
-                    awc::ws::Frame::Ping(p) => {
-                        if ws.send(awc::ws::Message::Pong(p)).await.is_err() {
-                            break;
-                        }
+                    awc::ws::Frame::Ping(p) if ws.send(awc::ws::Message::Pong(p.clone())).await.is_err() => {
+                        break;
                     }
                     awc::ws::Frame::Text(_) => {
                         counter.fetch_add(1, Ordering::Relaxed);

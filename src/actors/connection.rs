@@ -478,6 +478,7 @@ impl ConnectionActor {
                             events.push(event);
                         }
                         Correlated::Reply { token, response } => {
+                            self.send_events(&mut events);
                             self.on_reply(token, AmiReply::Response(response))
                         }
                         Correlated::List {
@@ -485,7 +486,10 @@ impl ConnectionActor {
                             response,
                             items,
                             ..
-                        } => self.on_reply(token, AmiReply::List { response, items }),
+                        } => {
+                            self.send_events(&mut events);
+                            self.on_reply(token, AmiReply::List { response, items })
+                        }
                         Correlated::Absorbed | Correlated::Stale(_) => {}
                     },
                     Err(e) => {
@@ -501,23 +505,33 @@ impl ConnectionActor {
                 Err(e) => failure = Some(e),
             }
         }
-        if !events.is_empty() {
-            if let Ok(mut s) = self.status.write() {
-                s.last_event = Some(now_wall);
-            }
-            if let Some(h) = &self.handle {
-                h.handled_n(events.len() as u64);
-            }
-            let batch = EventBatch {
-                pbx: self.pbx.clone(),
-                events,
-            };
-            // do_send: the router's mailbox absorbs bursts; the reader never waits.
-            self.targets.events.do_send(batch);
-        }
+        self.send_events(&mut events);
         if let Some(e) = failure {
             self.disconnected(&format!("read error: {e}"), ctx);
         }
+    }
+
+    /// Hands the events read so far to the router as one batch. Called before any
+    /// reply is dispatched too: a resync list must reach the router after the events
+    /// that came before it on the wire (a Hangup read just ahead of the channel list
+    /// would otherwise arrive after the resync had closed its call as lost, and start
+    /// a new, never-ending call).
+    fn send_events(&mut self, events: &mut Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.status.write() {
+            s.last_event = Some(Utc::now());
+        }
+        if let Some(h) = &self.handle {
+            h.handled_n(events.len() as u64);
+        }
+        let batch = EventBatch {
+            pbx: self.pbx.clone(),
+            events: std::mem::take(events),
+        };
+        // do_send: the router's mailbox absorbs bursts; the reader never waits.
+        self.targets.events.do_send(batch);
     }
 
     fn on_reply(&mut self, token: Pending, reply: AmiReply) {

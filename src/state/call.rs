@@ -36,6 +36,14 @@ pub struct CallModel {
     dialed: Option<String>,
     bridged: Vec<String>,
     holds: Vec<String>,
+    /// The first channel's own caller ID (before an Originate's `CallerID` replaces it).
+    origin: Party,
+    /// True when the first channel was dialled by an Originate (its Dial events have
+    /// no caller `Channel`): that device is the caller, whatever caller ID it shows.
+    originated: bool,
+    /// The party answering a consultation call (attended transfer) while the
+    /// transferee waits on hold: the callee only once the transfer completes.
+    consulted: Option<Party>,
 }
 
 fn party(number: Option<&str>, name: Option<&str>) -> Party {
@@ -83,6 +91,9 @@ impl CallModel {
             dialed: None,
             bridged: Vec::new(),
             holds: Vec::new(),
+            origin: Party::default(),
+            originated: false,
+            consulted: None,
         }
     }
 
@@ -97,6 +108,9 @@ impl CallModel {
             dialed: None,
             bridged: Vec::new(),
             holds: Vec::new(),
+            origin: Party::default(),
+            originated: false,
+            consulted: None,
         }
     }
 
@@ -154,7 +168,10 @@ impl CallModel {
             hangup_cause_text: None,
         });
         self.live += 1;
-        if self.call.legs.len() == 1 && at < self.call.started_at {
+        // The call starts with its first channel, in PBX time: not when the tracker
+        // was made (our clock), which may be behind the PBX's. A later leg stamped
+        // earlier (Asterisk writes events slightly out of Timestamp order) moves it.
+        if self.call.legs.len() == 1 || at < self.call.started_at {
             self.call.started_at = at;
         }
         (self.call.legs.len() - 1, true)
@@ -269,17 +286,7 @@ impl CallModel {
                 self.holds.retain(|u| u != uid);
                 self.settle_state()
             }
-            "BlindTransfer" | "AttendedTransfer"
-                if ev.get("Result").is_none_or(|r| r == "Success") =>
-            {
-                let kind = if ev.name() == "BlindTransfer" {
-                    "blind"
-                } else {
-                    "attended"
-                };
-                self.call.transfers.push(kind.to_string());
-                true
-            }
+            "BlindTransfer" | "AttendedTransfer" => self.on_transfer(ev),
             "QueueCallerJoin" => {
                 self.call.queue = ev.get("Queue").map(str::to_string);
                 true
@@ -303,6 +310,7 @@ impl CallModel {
         let (i, added) = self.ensure_leg(uid, channel, ev.get("CallerIDNum"), state, at);
         if i == 0 && added {
             self.call.caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
+            self.origin = self.call.caller.clone();
             self.dialed = known(ev.get("Exten"))
                 .filter(|e| *e != "s")
                 .map(str::to_string);
@@ -339,7 +347,7 @@ impl CallModel {
         };
         let number = known(ev.get("CallerIDNum")).map(str::to_string);
         self.call.legs[i].number = number;
-        if i == 0 {
+        if i == 0 && !(self.originated && self.origin.number.is_some()) {
             self.call.caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
         }
         true
@@ -352,7 +360,22 @@ impl CallModel {
         }
         // An Originate's Dial events have no caller Channel: the dialled device is the
         // first channel, and the call's other party is what it was asked to reach.
-        if self.call.callee.number.is_none() || self.call.callee.number == self.dialed {
+        let first = self.call.legs.first().map(|l| l.uniqueid.as_str());
+        if ev.channel().is_none() && first.is_some() && ev.get("DestUniqueid") == first {
+            self.originated = true;
+            // The Originate's CallerID (usually the number to reach) replaced the
+            // device's own; the device is still the one calling. (A channel with no
+            // caller ID of its own, such as a Local one, keeps the Originate's.)
+            if self.origin.number.is_some() {
+                self.call.caller = self.origin.clone();
+            }
+            if self.call.callee.number.is_none() {
+                let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
+                if dest.number != self.call.caller.number {
+                    self.call.callee = dest;
+                }
+            }
+        } else if self.call.callee.number.is_none() || self.call.callee.number == self.dialed {
             let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
             if dest.number.is_some() && ev.channel().is_some() {
                 self.call.callee = dest;
@@ -372,12 +395,57 @@ impl CallModel {
         if answered {
             let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
             if dest.number.is_some() && ev.channel().is_some() {
-                self.call.callee = dest;
+                if self.call.answered_at.is_some() && !self.holds.is_empty() {
+                    // A consultation (Atxfer) while the other party waits on hold: the
+                    // callee changes only if the transfer completes (CancelAtxfer
+                    // brings the original parties back together).
+                    self.consulted = Some(dest);
+                } else {
+                    self.call.callee = dest;
+                }
             }
             self.mark_answered(at);
             return true;
         }
         false
+    }
+
+    /// A transfer event: recorded when it succeeded; the callee follows it.
+    fn on_transfer(&mut self, ev: &Event) -> bool {
+        if ev.get("Result").is_some_and(|r| r != "Success") {
+            return false;
+        }
+        if ev.name() == "BlindTransfer" {
+            self.call.transfers.push("blind".to_string());
+            if let Some(target) = known(ev.get("Extension")) {
+                // The transferee now reaches the target; its Dial (if any) names
+                // the answering party later.
+                self.call.callee = Party {
+                    number: Some(target.to_string()),
+                    name: None,
+                };
+            }
+        } else {
+            self.call.transfers.push("attended".to_string());
+            self.on_attended_transfer(ev);
+        }
+        true
+    }
+
+    /// A completed attended transfer: the transferee now talks to the target.
+    fn on_attended_transfer(&mut self, ev: &Event) {
+        let target = party(
+            ev.get("TransferTargetCallerIDNum"),
+            ev.get("TransferTargetCallerIDName"),
+        );
+        let target_is_local = ev
+            .get("TransferTargetChannel")
+            .is_some_and(|c| c.starts_with("Local/"));
+        if let Some(consulted) = self.consulted.take() {
+            self.call.callee = consulted;
+        } else if target.number.is_some() && !target_is_local {
+            self.call.callee = target;
+        }
     }
 
     fn on_hangup(&mut self, ev: &Event, uid: &str, at: DateTime<Utc>) -> Change {

@@ -18,9 +18,10 @@ pub fn event_time(event: &Event, fallback: DateTime<Utc>) -> DateTime<Utc> {
     event
         .timestamp()
         .and_then(|t| {
-            let secs = t.floor();
-            let nanos = ((t - secs) * 1e9).round().clamp(0.0, 999_999_999.0) as u32;
-            Utc.timestamp_opt(secs as i64, nanos).single()
+            // Asterisk stamps microseconds; an f64 of ~1.8e9 s cannot hold them all
+            // exactly, so round to the microsecond rather than keep the float noise
+            // (which truncates to 1 µs less when stored).
+            Utc.timestamp_micros((t * 1e6).round() as i64).single()
         })
         .unwrap_or(fallback)
 }

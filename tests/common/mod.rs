@@ -3,4 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod pipeline;
+pub mod replay;
 pub mod service;
+pub mod store;
