@@ -257,7 +257,9 @@ impl Actor for StoreWriter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        // Effectively unbounded, but no more than actix's largest buffer
+        // (`usize::MAX >> 2`): a larger one overflows when the `Addr` is cloned.
+        ctx.set_mailbox_capacity(usize::MAX >> 2);
         self.prune(ctx);
         ctx.run_interval(self.config.prune_every, |act, ctx| act.prune(ctx));
     }
