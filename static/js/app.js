@@ -229,6 +229,7 @@ setInterval(() => {
   banner.render(store.connections, wsStatus, store.now());
 }, 1000);
 
+// For the console and the browser test: the state, the socket's counters, a drop.
 window.switchboard = {
   store,
   get ws() {
@@ -237,6 +238,10 @@ window.switchboard = {
   get lastSeq() {
     return socket.lastSeq;
   },
+  get counts() {
+    return { ...socket.counts };
+  },
+  drop: () => socket.drop(),
 };
 
 drawStatus();

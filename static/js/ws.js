@@ -28,6 +28,8 @@ export class LiveSocket {
     this.lastHeard = 0;
     this.nextAttempt = null;
     this.closeReason = '';
+    /** How many snapshots and successful resumes this page has had. */
+    this.counts = { snapshot: 0, resumed: 0, connects: 0 };
   }
 
   start() {
@@ -36,6 +38,11 @@ export class LiveSocket {
       if (document.visibilityState === 'visible' && !this.ws) this.reconnectNow();
     });
     this.connect();
+  }
+
+  /** Closes the socket as a network drop would (the page then resumes). */
+  drop() {
+    if (this.ws) this.ws.close(4001, 'dropped by the page');
   }
 
   /** Skips the remaining backoff and connects at once. */
@@ -68,6 +75,7 @@ export class LiveSocket {
     this.ws = ws;
     ws.onopen = () => {
       this.attempts = 0;
+      this.counts.connects += 1;
       this.closeReason = '';
       this.lastHeard = Date.now();
       this.status('open');
@@ -96,8 +104,10 @@ export class LiveSocket {
 
   track(msg) {
     if (msg.type === 'snapshot' && typeof msg.seq === 'number') {
+      this.counts.snapshot += 1;
       this.lastSeq = msg.seq;
     } else if (msg.type === 'resumed' && msg.data && typeof msg.data.seq === 'number') {
+      this.counts.resumed += 1;
       this.lastSeq = Math.max(this.lastSeq ?? 0, msg.data.seq);
     } else if (msg.type && msg.type.includes('.') && typeof msg.seq === 'number') {
       this.lastSeq = Math.max(this.lastSeq ?? 0, msg.seq);
