@@ -56,12 +56,12 @@ function renderHealth(h) {
       p.lastEvent ? `last event ${ago(p.lastEvent)}` : '',
       p.lastError ? `error: ${p.lastError}` : '',
     ].filter(Boolean).join(' · ');
-    cards.push(card(`AMI ${p.pbx || ''}`.trim(), p.state || 'unknown', detail, level));
+    cards.push(card(p.pbx ? `AMI · ${p.pbx}` : 'AMI', p.state || 'unknown', detail, level));
   }
   cards.push(card('Store', store.state || 'unknown',
     `${store.backend || ''} · ${store.pending ?? 0} pending · ${store.writesTotal ?? 0} writes${store.lastError ? ` · ${store.lastError}` : ''}`,
     store.state === 'ok' ? 'ok' : 'warn'));
-  cards.push(card('WebSocket', `${ws.subscribers ?? 0} clients`, `sequence ${ws.seq ?? 0}`, 'neutral'));
+  cards.push(card('WebSocket', `${ws.subscribers ?? 0} ${ws.subscribers === 1 ? 'client' : 'clients'}`, `sequence ${ws.seq ?? 0}`, 'neutral'));
   cards.push(card('Live state', `${st.activeCalls ?? 0} calls`, `${st.extensions ?? 0} extensions`, 'neutral'));
   $('health-cards').replaceChildren(...cards);
   const pill = $('health-pill');
