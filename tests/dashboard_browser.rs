@@ -257,12 +257,22 @@ async fn dashboard_in_a_real_browser() {
              return r ? {{ text: r.textContent, duration: r.querySelector('.duration').textContent }} : null;"
         )
     };
-    let first = b.wait_js("the talking call's row", SOON, &row(&talking)).await;
+    let first = b
+        .wait_js("the talking call's row", SOON, &row(&talking))
+        .await;
     let text = first["text"].as_str().unwrap_or_default();
-    assert!(text.contains("1001") && text.contains("1002"), "parties: {text}");
+    assert!(
+        text.contains("1001") && text.contains("1002"),
+        "parties: {text}"
+    );
     assert!(text.contains("talking"), "state: {text}");
-    assert!(text.to_lowercase().contains("internal"), "direction: {text}");
-    let inbound = b.wait_js("the ringing call's row", SOON, &row(&ringing)).await;
+    assert!(
+        text.to_lowercase().contains("internal"),
+        "direction: {text}"
+    );
+    let inbound = b
+        .wait_js("the ringing call's row", SOON, &row(&ringing))
+        .await;
     let text = inbound["text"].as_str().unwrap_or_default();
     assert!(
         text.contains("0301234567") && text.contains("ringing"),
@@ -343,7 +353,11 @@ async fn dashboard_in_a_real_browser() {
         )
         .await;
     assert_eq!(stats["checked"], EXTENSIONS.to_string(), "checked: {stats}");
-    assert_eq!(stats["succeeded"], EXTENSIONS.to_string(), "succeeded: {stats}");
+    assert_eq!(
+        stats["succeeded"],
+        EXTENSIONS.to_string(),
+        "succeeded: {stats}"
+    );
     assert_eq!(stats["failed"], "0", "failed: {stats}");
     assert!(stats.get("corrected").is_some(), "corrected: {stats}");
     let enabled = b
@@ -405,6 +419,26 @@ async fn dashboard_in_a_real_browser() {
         "const t = document.getElementById('banner').textContent; return /reconnecting|Connecting/i.test(t);",
     )
     .await;
+    // A refresh now fails: the page says why and reloads the stored states.
+    b.click("#refresh-btn").await;
+    let failed = b
+        .wait_js(
+            "the refresh failure and the reload",
+            Duration::from_secs(30),
+            "const r = document.getElementById('refresh-result');
+             return !r.hidden && r.dataset.kind === 'error' && /as last stored/.test(r.textContent) ? r.textContent : null;",
+        )
+        .await;
+    let failed = failed.as_str().unwrap_or_default();
+    assert!(
+        failed.contains("Refresh failed") && failed.contains("PBX_UNREACHABLE"),
+        "the failure says why: {failed}"
+    );
+    assert!(
+        failed.contains(&format!("{EXTENSIONS} extensions")),
+        "reloaded from the store: {failed}"
+    );
+    assert_eq!(card_count(&b).await, u64::from(EXTENSIONS));
     b.screenshot("dashboard-pbx-down.png").await;
     let sim = Simulator::spawn(sim_addr, sim_config()).expect("restarting the simulator");
     wait_live(&b, "the banner to clear once the PBX is back").await;
@@ -469,7 +503,10 @@ async fn dashboard_in_a_real_browser() {
     )
     .await;
     let errors = b.console_errors().await;
-    assert!(errors.is_empty(), "console errors on the admin page: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "console errors on the admin page: {errors:#?}"
+    );
     b.screenshot("admin.png").await;
 
     b.quit().await;
@@ -478,7 +515,14 @@ async fn dashboard_in_a_real_browser() {
     eprintln!("dashboard browser test took {:?}", started.elapsed());
 }
 
-async fn set_and_wait(sim: &SimHandle, b: &Browser, exten: &str, status: i32, state: &str, word: &str) {
+async fn set_and_wait(
+    sim: &SimHandle,
+    b: &Browser,
+    exten: &str,
+    status: i32,
+    state: &str,
+    word: &str,
+) {
     sim.set_extension_state(exten, status);
     wait_card_state(b, exten, state, word).await;
 }

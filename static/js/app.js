@@ -226,7 +226,7 @@ refresh.button.addEventListener('click', () => refresh.run());
 setInterval(() => {
   grid.tick();
   calls.tick();
-  banner.render(store.connections, wsStatus, store.now());
+  drawStatus();
 }, 1000);
 
 // For the console and the browser test: the state, the socket's counters, a drop.
