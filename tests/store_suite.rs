@@ -226,7 +226,9 @@ fn finishing_moves_a_call_to_history_once(db: &TestDb) {
         .upsert_active_calls(&[live.clone(), other.clone()])
         .expect("upsert");
     let done = finished(live);
-    store.finish_calls(&[done.clone()]).expect("finish");
+    store
+        .finish_calls(std::slice::from_ref(&done))
+        .expect("finish");
     assert_eq!(store.list_active_calls(None).expect("active"), vec![other]);
     let (page, total) = store
         .call_history(&CallHistoryQuery::default())
@@ -234,7 +236,9 @@ fn finishing_moves_a_call_to_history_once(db: &TestDb) {
     assert_eq!((page, total), (vec![done.clone()], 1));
 
     // The same call finished again (a replayed write) leaves one copy.
-    store.finish_calls(&[done.clone()]).expect("finish again");
+    store
+        .finish_calls(std::slice::from_ref(&done))
+        .expect("finish again");
     let (page, total) = store
         .call_history(&CallHistoryQuery::default())
         .expect("history");
@@ -329,7 +333,9 @@ fn get_call_finds_active_then_finished(db: &TestDb) {
     let live = active_call("pbx1", "shared-id", "1001", "1002", t(0));
     let ended = finished(active_call("pbx2", "shared-id", "2001", "2002", t(1)));
     let only_ended = finished(active_call("pbx1", "old", "1003", "1004", t(2)));
-    store.upsert_active_calls(&[live.clone()]).expect("upsert");
+    store
+        .upsert_active_calls(std::slice::from_ref(&live))
+        .expect("upsert");
     store
         .finish_calls(&[ended.clone(), only_ended.clone()])
         .expect("finish");

@@ -287,7 +287,7 @@ impl Hub {
             };
         let mut calls: Vec<&Arc<crate::model::Call>> =
             live.calls.values().filter(|c| call_ok(c)).collect();
-        calls.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        calls.sort_by_key(|c| c.started_at);
         let recent: Vec<&crate::model::Call> = live
             .recent
             .iter()

@@ -345,11 +345,11 @@ async fn read_list(
             continue;
         };
         match AmiMessage::classify(raw) {
-            Ok(AmiMessage::Response(r)) if r.action_id() == Some(id.as_str()) => {
-                if !r.is_success() {
-                    // Asterisk answers an error when there are no hints at all.
-                    return Ok(out);
-                }
+            // Asterisk answers an error when there are no hints at all.
+            Ok(AmiMessage::Response(r))
+                if r.action_id() == Some(id.as_str()) && !r.is_success() =>
+            {
+                return Ok(out);
             }
             Ok(AmiMessage::Event(e)) if e.action_id() == Some(id.as_str()) => {
                 if e.event_list()

@@ -271,7 +271,7 @@ impl Handler<ListSessions> for RefreshManager {
             .values()
             .filter_map(|o| o.info.lock().ok().map(|i| i.clone()))
             .collect();
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        list.sort_by_key(|i| i.created_at);
         MessageResult(list)
     }
 }

@@ -269,18 +269,16 @@ impl CallModel {
                 self.holds.retain(|u| u != uid);
                 self.settle_state()
             }
-            "BlindTransfer" | "AttendedTransfer" => {
-                if ev.get("Result").is_none_or(|r| r == "Success") {
-                    let kind = if ev.name() == "BlindTransfer" {
-                        "blind"
-                    } else {
-                        "attended"
-                    };
-                    self.call.transfers.push(kind.to_string());
-                    true
+            "BlindTransfer" | "AttendedTransfer"
+                if ev.get("Result").is_none_or(|r| r == "Success") =>
+            {
+                let kind = if ev.name() == "BlindTransfer" {
+                    "blind"
                 } else {
-                    false
-                }
+                    "attended"
+                };
+                self.call.transfers.push(kind.to_string());
+                true
             }
             "QueueCallerJoin" => {
                 self.call.queue = ev.get("Queue").map(str::to_string);

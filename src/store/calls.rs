@@ -209,12 +209,12 @@ fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<Leg
     Ok(grouped)
 }
 
+/// A page of finished calls with their legs, and the number of matching calls.
+pub type HistoryPage = (Vec<(CallRow, Vec<LegRow>)>, i64);
+
 /// A page of finished calls (newest first) with their legs, and how many calls
 /// match in all.
-pub fn history(
-    conn: &mut DbConnection,
-    q: &CallHistoryQuery,
-) -> QueryResult<(Vec<(CallRow, Vec<LegRow>)>, i64)> {
+pub fn history(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<HistoryPage> {
     let total: i64 = filtered(q).count().get_result(conn)?;
     let rows: Vec<CallRow> = filtered(q)
         .order((calls::started_at.desc(), calls::id.desc()))

@@ -222,6 +222,19 @@ pub(crate) fn open_pool(
     Ok((pool, backend))
 }
 
+/// Runs `$body` with `$c` bound to the inner connection of whichever backend
+/// `$conn` is, for the few statements outside the `MultiConnection` subset
+/// (`ON CONFLICT`). The body is type-checked once per backend.
+macro_rules! with_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::connection::DbConnection::Sqlite($c) => $body,
+            $crate::store::connection::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+pub(crate) use with_backend;
+
 #[cfg(test)]
 mod tests {
     use super::{Backend, Target};
@@ -245,16 +258,3 @@ mod tests {
         }
     }
 }
-
-/// Runs `$body` with `$c` bound to the inner connection of whichever backend
-/// `$conn` is, for the few statements outside the `MultiConnection` subset
-/// (`ON CONFLICT`). The body is type-checked once per backend.
-macro_rules! with_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            $crate::store::connection::DbConnection::Sqlite($c) => $body,
-            $crate::store::connection::DbConnection::Pg($c) => $body,
-        }
-    };
-}
-pub(crate) use with_backend;
