@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -352,12 +353,38 @@ impl Browser {
     }
 
     /// Ends the session (the browser exits; ChromeDriver is killed on drop).
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         let _ = self
             .client
             .delete(format!("{}/session/{}", self.base, self.session))
             .send()
             .await;
+        self.session.clear();
+    }
+}
+
+impl Drop for Browser {
+    /// A test that panics never reaches `quit`: end the session here, blocking, so
+    /// ChromeDriver closes Chromium before it is killed itself (a killed ChromeDriver
+    /// leaves its browser running).
+    fn drop(&mut self) {
+        if self.session.is_empty() {
+            return;
+        }
+        let Some(addr) = self.base.strip_prefix("http://") else {
+            return;
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session
+        );
+        let _ = stream.write_all(request.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
     }
 }
 
