@@ -27,6 +27,7 @@ const calls = new CallsView(store, {
   body: $('calls'),
   count: $('calls-count'),
   empty: $('calls-empty'),
+  more: $('calls-more'),
   recentBody: $('recent'),
   recentEmpty: $('recent-empty'),
 });

@@ -2,6 +2,10 @@
 
 import { callStateLabel, clock, hangupCause, ms, outcomeLabel, timeOfDay } from './format.js';
 
+const CALLS_MIN_MS = 250;
+/** Rows drawn at most: the longest-running calls (a big call centre has hundreds). */
+const ACTIVE_MAX = 150;
+
 const DIRECTIONS = { internal: 'internal', inbound: 'inbound', outbound: 'outbound', unknown: '—' };
 
 function party(p) {
@@ -39,8 +43,9 @@ function badge(text, kind) {
 }
 
 export class CallsView {
-  constructor(store, { body, count, empty, recentBody, recentEmpty }) {
+  constructor(store, { body, count, empty, more, recentBody, recentEmpty }) {
     this.store = store;
+    this.more = more;
     this.body = body;
     this.count = count;
     this.empty = empty;
@@ -48,34 +53,53 @@ export class CallsView {
     this.recentEmpty = recentEmpty;
     /** call key → {row, duration, started} */
     this.rows = new Map();
+    this.lastDraw = -Infinity;
+    this.pending = 0;
   }
 
+  /** Fills a row for call `c` (only when the call object changed). */
+  fillRow(entry, c, now) {
+    if (entry.call === c) return;
+    entry.call = c;
+    const tr = entry.row;
+    tr.dataset.callId = c.id;
+    const state = c.onHold ? 'onHold' : c.state;
+    entry.duration = cell('', 'num duration');
+    entry.text = '';
+    entry.started = ms(c.startedAt);
+    tr.replaceChildren(
+      party(c.caller),
+      party(c.callee),
+      cell(DIRECTIONS[c.direction] || c.direction || '—', 'direction'),
+      badge(callStateLabel(c.state, c.onHold), state),
+      entry.duration,
+    );
+    this.tickRow(entry, now);
+  }
+
+  /** Updates changed rows in place; moves rows only when calls came or went. */
   renderActive() {
-    const frag = document.createDocumentFragment();
     const rows = new Map();
     const now = this.store.now();
-    for (const c of this.store.sortedCalls()) {
+    const order = [];
+    const all = this.store.sortedCalls();
+    for (const c of all.slice(0, ACTIVE_MAX)) {
       const key = `${c.pbx}\u0000${c.id}`;
-      const tr = document.createElement('tr');
-      tr.dataset.callId = c.id;
-      const state = c.onHold ? 'onHold' : c.state;
-      const duration = cell('', 'num duration');
-      tr.append(
-        party(c.caller),
-        party(c.callee),
-        cell(DIRECTIONS[c.direction] || c.direction || '—', 'direction'),
-        badge(callStateLabel(c.state, c.onHold), state),
-        duration,
-      );
-      const entry = { row: tr, duration, started: ms(c.startedAt), text: '' };
-      this.tickRow(entry, now);
+      const entry = this.rows.get(key) || { row: document.createElement('tr'), call: null };
+      this.fillRow(entry, c, now);
       rows.set(key, entry);
-      frag.append(tr);
+      order.push(entry.row);
     }
+    const current = this.body.children;
+    const same = current.length === order.length && order.every((r, i) => current[i] === r);
+    if (!same) this.body.replaceChildren(...order);
     this.rows = rows;
-    this.body.replaceChildren(frag);
-    this.count.textContent = String(rows.size);
-    this.empty.hidden = rows.size > 0;
+    const n = String(all.length);
+    if (this.count.textContent !== n) this.count.textContent = n;
+    this.empty.hidden = all.length > 0;
+    this.more.hidden = all.length <= ACTIVE_MAX;
+    const more = `Showing the ${ACTIVE_MAX} longest of ${all.length} active calls.`;
+    if (!this.more.hidden && this.more.textContent !== more) this.more.textContent = more;
   }
 
   tickRow(entry, now) {
@@ -109,9 +133,22 @@ export class CallsView {
     this.recentEmpty.hidden = this.store.recent.length > 0;
   }
 
-  /** Redraws what the store marked. */
+  /** Redraws what the store marked, at most every CALLS_MIN_MS (a busy PBX changes
+   * calls many times a second; the timers tick on their own). */
   render() {
     const d = this.store.dirty;
+    if (!d.calls && !d.recent) return;
+    const wait = this.lastDraw + CALLS_MIN_MS - performance.now();
+    if (wait > 0) {
+      if (!this.pending) {
+        this.pending = setTimeout(() => {
+          this.pending = 0;
+          this.render();
+        }, wait);
+      }
+      return;
+    }
+    this.lastDraw = performance.now();
     if (d.calls) {
       d.calls = false;
       this.renderActive();

@@ -84,14 +84,18 @@ export class Grid {
   fill(card, e, showPbx) {
     const kind = stateKind(e.state);
     const label = stateLabel(e.status, e.state);
-    card.el.dataset.ext = e.extension;
-    card.el.dataset.pbx = e.pbx;
-    card.el.dataset.state = kind;
-    card.num.textContent = showPbx ? `${e.extension} · ${e.pbx}` : e.extension;
+    // Writes only what changed: an unchanged write still costs a style and layout pass.
+    const set = (node, text) => {
+      if (node.textContent !== text) node.textContent = text;
+    };
+    const data = card.el.dataset;
+    if (data.ext !== e.extension) data.ext = e.extension;
+    if (data.pbx !== e.pbx) data.pbx = e.pbx;
+    if (data.state !== kind) data.state = kind;
+    set(card.num, showPbx ? `${e.extension} · ${e.pbx}` : e.extension);
     const name = this.store.nameOf(e);
-    card.name.textContent = name || '\u00a0';
-    card.name.classList.toggle('unknown', !name);
-    card.badge.textContent = label;
+    set(card.name, name || '\u00a0');
+    set(card.badge, label);
     card.changed = ms(e.lastChange);
     const details = [
       `Extension ${e.extension}${name ? ` (${name})` : ''}: ${label}`,
@@ -100,9 +104,11 @@ export class Grid {
       e.deviceState ? `device ${e.deviceState}` : '',
       e.lastConfirmed ? `confirmed by the PBX at ${timeOfDay(e.lastConfirmed)}` : '',
     ].filter(Boolean);
-    card.el.title = details.join('\n');
+    const title = details.join('\n');
+    if (card.el.title !== title) card.el.title = title;
     this.tickCard(card, this.store.now());
-    card.el.hidden = !this.matches(e);
+    const hidden = !this.matches(e);
+    if (card.el.hidden !== hidden) card.el.hidden = hidden;
   }
 
   tickCard(card, now) {
@@ -161,18 +167,20 @@ export class Grid {
     const all = this.store.extensions.size;
     for (const [state, chip] of this.chips) {
       const n = state ? counts.get(state) : all;
-      chip.count.textContent = String(n);
+      if (chip.count.textContent !== String(n)) chip.count.textContent = String(n);
       // Unknown is only offered when something is in that state.
       if (state === 'unknown') chip.el.hidden = n === 0 && this.stateFilter !== 'unknown';
     }
-    this.total.textContent = shown === all ? `${all}` : `${shown} of ${all}`;
+    const total = shown === all ? `${all}` : `${shown} of ${all}`;
+    if (this.total.textContent !== total) this.total.textContent = total;
     this.empty.hidden = shown > 0 || all === 0;
   }
 
   applyFilter() {
     for (const [key, card] of this.cards) {
       const e = this.store.extensions.get(key);
-      if (e) card.el.hidden = !this.matches(e);
+      const hidden = e ? !this.matches(e) : card.el.hidden;
+      if (card.el.hidden !== hidden) card.el.hidden = hidden;
     }
     this.renderCounts();
     this.tick();
