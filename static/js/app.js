@@ -1,0 +1,249 @@
+// The dashboard: wires the live socket, the store and the views together.
+//
+// Changes are applied to the store as they arrive and drawn at most once per
+// animation frame; timers (time in state, call durations, countdowns) tick once a
+// second. Test hook: `window.switchboard` exposes the store and socket state.
+
+import { api, ApiError } from './api.js';
+import { Banner } from './banner.js';
+import { CallsView } from './calls.js';
+import { Grid } from './grid.js';
+import { Store } from './store.js';
+import { LiveSocket } from './ws.js';
+
+const $ = (id) => document.getElementById(id);
+
+const store = new Store();
+let wsStatus = { state: 'connecting', attempts: 0, nextAttempt: null, reason: '' };
+
+const grid = new Grid(store, {
+  list: $('extensions'),
+  search: $('ext-search'),
+  stateFilter: $('state-filter'),
+  empty: $('ext-empty'),
+  total: $('ext-total'),
+});
+const calls = new CallsView(store, {
+  body: $('calls'),
+  count: $('calls-count'),
+  empty: $('calls-empty'),
+  more: $('calls-more'),
+  recentBody: $('recent'),
+  recentEmpty: $('recent-empty'),
+});
+const socket = new LiveSocket({ onMessage, onStatus });
+const banner = new Banner($('banner'), () => socket.reconnectNow());
+
+// Drawn on the next animation frame; the timer covers pages that get no frames
+// (hidden tabs, some headless modes) so the view never falls far behind.
+let frame = 0;
+let fallback = 0;
+function schedule() {
+  if (frame) return;
+  frame = requestAnimationFrame(draw);
+  fallback = setTimeout(draw, 250);
+}
+
+function draw() {
+  cancelAnimationFrame(frame);
+  clearTimeout(fallback);
+  frame = 0;
+  grid.render();
+  calls.render();
+  if (store.dirty.conn) {
+    store.dirty.conn = false;
+    drawStatus();
+  }
+}
+
+function drawStatus() {
+  banner.render(store.connections, wsStatus, store.now());
+  const pbxs = [...store.connections.values()];
+  const amiOk = pbxs.length > 0 && pbxs.every((s) => s.state === 'connected');
+  const live = wsStatus.state === 'open' && amiOk;
+  const pill = $('live-pill');
+  pill.dataset.state = live ? 'live' : wsStatus.state === 'open' ? 'degraded' : 'offline';
+  $('live-text').textContent = live ? 'Live' : wsStatus.state !== 'open' ? 'Offline' : 'PBX disconnected';
+  document.body.dataset.ws = wsStatus.state;
+  $('main').classList.toggle('stale', !live);
+  const names = pbxs.map((s) => s.pbx).filter((n) => n && n !== 'default');
+  const banners = pbxs.map((s) => s.banner).filter(Boolean);
+  $('pbx-name').textContent = names.length ? names.join(', ') : banners[0] || 'PBX';
+}
+
+function onStatus(status) {
+  wsStatus = status;
+  drawStatus();
+}
+
+function onMessage(msg) {
+  const data = msg.data;
+  switch (msg.type) {
+    case 'snapshot':
+      store.applySnapshot(data || {}, msg.ts);
+      if (!store.recent.length) loadRecent();
+      if (!store.connections.size) loadConnections();
+      break;
+    case 'extension.status':
+      store.applyExtension(data);
+      break;
+    case 'call.started':
+    case 'call.updated':
+    case 'call.ended':
+      store.applyCall(msg.type, data);
+      break;
+    case 'ami.connection':
+      store.applyConnection(data);
+      break;
+    case 'refresh.completed':
+      refresh.announce(data);
+      break;
+    case 'error':
+      console.warn('switchboard: the server rejected a message', data);
+      break;
+    default:
+      break;
+  }
+  schedule();
+}
+
+/** After a service restart the live list of finished calls is empty: read the store. */
+async function loadRecent() {
+  try {
+    const body = await api('/api/calls/history?pageSize=30');
+    if (!store.recent.length) {
+      store.setRecent(body.data || []);
+      schedule();
+    }
+  } catch {
+    /* the recent list stays empty; the live feed fills it */
+  }
+}
+
+/** A snapshot taken before the PBX connection said anything: ask health. */
+async function loadConnections() {
+  try {
+    const body = await api('/api/health');
+    if (!store.connections.size) {
+      for (const s of (body.data && body.data.pbxs) || []) store.applyConnection(s);
+      schedule();
+    }
+  } catch {
+    /* the banner keeps saying what it knows */
+  }
+}
+
+/** The refresh button: POST, progress, statistics; on failure why, then reload. */
+const refresh = {
+  button: $('refresh-btn'),
+  result: $('refresh-result'),
+  running: false,
+
+  show(kind, parts) {
+    this.result.dataset.kind = kind;
+    this.result.replaceChildren(...parts);
+    this.result.hidden = false;
+  },
+
+  stats(report, heading) {
+    const s = report.statistics || {};
+    const items = [
+      ['Checked', report.extensionsChecked, 'checked'],
+      ['Succeeded', s.successfulQueries, 'succeeded'],
+      ['Failed', s.failedQueries, 'failed'],
+      ['Corrected', (report.corrections || []).length, 'corrected'],
+    ];
+    const title = document.createElement('strong');
+    title.textContent = heading;
+    const dl = document.createElement('dl');
+    dl.className = 'stats';
+    for (const [label, value, key] of items) {
+      const div = document.createElement('div');
+      div.dataset.stat = key;
+      if (key === 'failed' && value > 0) div.className = 'bad';
+      const dt = document.createElement('dt');
+      dt.textContent = label;
+      const dd = document.createElement('dd');
+      dd.textContent = String(value ?? 0);
+      div.append(dt, dd);
+      dl.append(div);
+    }
+    const parts = [title, dl];
+    if (typeof report.durationMs === 'number') {
+      const took = document.createElement('span');
+      took.className = 'muted';
+      took.textContent = `in ${report.durationMs < 1000 ? `${Math.round(report.durationMs)} ms` : `${(report.durationMs / 1000).toFixed(1)} s`}`;
+      parts.push(took);
+    }
+    return parts;
+  },
+
+  async run() {
+    if (this.running) return;
+    this.running = true;
+    this.button.disabled = true;
+    this.button.setAttribute('aria-busy', 'true');
+    this.button.querySelector('.btn-label').textContent = 'Refreshing…';
+    this.show('progress', [document.createTextNode('Re-reading every extension from the PBX over a separate login…')]);
+    try {
+      const body = await api('/api/extensions/hybrid-refresh', { method: 'POST', body: {}, timeoutMs: 60000 });
+      const now = new Date().toLocaleTimeString();
+      this.show('ok', this.stats(body.data || {}, `Refresh done at ${now}`));
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(0, 'ERROR', String(e));
+      const title = document.createElement('strong');
+      title.textContent = 'Refresh failed: ';
+      const why = document.createTextNode(`${err.message} (${err.code}). `);
+      const reload = document.createElement('span');
+      reload.textContent = 'Reloading the last known states…';
+      this.show('error', [title, why, reload]);
+      try {
+        const list = await api('/api/extensions');
+        store.replaceExtensions(list.data || []);
+        schedule();
+        reload.textContent = `Showing the ${list.count ?? (list.data || []).length} extensions as last stored.`;
+      } catch (e2) {
+        reload.textContent = `Reloading also failed: ${e2.message}.`;
+      }
+    } finally {
+      this.running = false;
+      this.button.disabled = false;
+      this.button.removeAttribute('aria-busy');
+      this.button.querySelector('.btn-label').textContent = 'Refresh from PBX';
+    }
+  },
+
+  /** A refresh finished elsewhere (another supervisor, or ours echoed). */
+  announce(report) {
+    if (this.running || !report || typeof report !== 'object' || !report.statistics) return;
+    const at = report.lastQueryTime ? new Date(report.lastQueryTime).toLocaleTimeString() : 'just now';
+    this.show('ok', this.stats(report, `Refreshed at ${at}`));
+  },
+};
+
+refresh.button.addEventListener('click', () => refresh.run());
+
+// Once a second: time in state, call durations, countdowns in the banner.
+setInterval(() => {
+  grid.tick();
+  calls.tick();
+  drawStatus();
+}, 1000);
+
+// For the console and the browser test: the state, the socket's counters, a drop.
+window.switchboard = {
+  store,
+  get ws() {
+    return wsStatus.state;
+  },
+  get lastSeq() {
+    return socket.lastSeq;
+  },
+  get counts() {
+    return { ...socket.counts };
+  },
+  drop: () => socket.drop(),
+};
+
+drawStatus();
+socket.start();
