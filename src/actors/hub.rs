@@ -34,6 +34,7 @@ pub struct Envelope {
     /// What changed.
     pub change: Change,
     json: OnceLock<Arc<str>>,
+    frame: OnceLock<bytes::Bytes>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +76,14 @@ impl Envelope {
                 };
                 Arc::from(s)
             })
+            .clone()
+    }
+
+    /// The message as one encoded WebSocket text frame, built once and shared by
+    /// every subscriber.
+    pub fn frame(&self) -> bytes::Bytes {
+        self.frame
+            .get_or_init(|| crate::ws::transport::text_frame(&self.json()))
             .clone()
     }
 
@@ -370,6 +379,7 @@ impl Handler<Publish> for Hub {
             ts,
             change: msg.change,
             json: OnceLock::new(),
+            frame: OnceLock::new(),
         });
         if self.history.len() >= self.history_cap {
             self.history.pop_front();

@@ -136,7 +136,7 @@ impl WsSession {
             self.backlog.push_back(env);
             return;
         }
-        match self.outbox.text(&env.json()) {
+        match self.outbox.frame(env.frame()) {
             Ok(()) => {
                 self.last_progress = Instant::now();
                 self.settings.metrics.ws_messages.inc();
@@ -230,7 +230,7 @@ impl WsSession {
 
     fn drain(&mut self, ctx: &mut Context<Self>) {
         while let Some(env) = self.backlog.front() {
-            match self.outbox.text(&env.json()) {
+            match self.outbox.frame(env.frame()) {
                 Ok(()) => {
                     self.last_progress = Instant::now();
                     self.settings.metrics.ws_messages.inc();

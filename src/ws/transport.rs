@@ -64,6 +64,22 @@ impl Outbox {
         self.send(Message::Text(text.to_string().into()))
     }
 
+    /// Queues a text frame encoded once for every client (see [`text_frame`]): a
+    /// change fanned out to many subscribers is then a reference-count increment per
+    /// client, not a copy and an encode.
+    pub fn frame(&mut self, frame: Bytes) -> Result<(), SendError> {
+        if self.tx.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if self.tx.capacity() <= CONTROL_RESERVE {
+            return Err(SendError::Full);
+        }
+        self.tx.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
     /// Free places in the queue for data messages.
     pub fn capacity(&self) -> usize {
         self.tx.capacity().saturating_sub(CONTROL_RESERVE)
@@ -77,6 +93,16 @@ impl Outbox {
         let queue = tx.max_capacity().saturating_sub(CONTROL_RESERVE);
         let n = wanted.clamp(1, (queue / 4).max(1)) + CONTROL_RESERVE;
         async move { tx.reserve_many(n).await.is_ok() }
+    }
+}
+
+/// Encodes `text` as one server-to-client text frame. Server frames are never
+/// masked, so the bytes are the same for every client and can be shared.
+pub fn text_frame(text: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(text.len() + 10);
+    match Codec::new().encode(Message::Text(text.to_string().into()), &mut buf) {
+        Ok(()) => buf.freeze(),
+        Err(_) => Bytes::new(),
     }
 }
 
