@@ -47,7 +47,11 @@ impl Outbox {
         if self.codec.encode(msg, &mut buf).is_err() {
             return Err(SendError::Closed);
         }
-        self.tx.try_send(buf.freeze()).map_err(|e| match e {
+        self.push(buf.freeze())
+    }
+
+    fn push(&mut self, bytes: Bytes) -> Result<(), SendError> {
+        self.tx.try_send(bytes).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })
@@ -55,13 +59,7 @@ impl Outbox {
 
     /// Queues a text message (never into the places kept for control frames).
     pub fn text(&mut self, text: &str) -> Result<(), SendError> {
-        if self.tx.is_closed() {
-            return Err(SendError::Closed);
-        }
-        if self.tx.capacity() <= CONTROL_RESERVE {
-            return Err(SendError::Full);
-        }
-        self.send(Message::Text(text.to_string().into()))
+        self.frame(text_frame(text))
     }
 
     /// Queues a text frame encoded once for every client (see [`text_frame`]): a
@@ -74,10 +72,7 @@ impl Outbox {
         if self.tx.capacity() <= CONTROL_RESERVE {
             return Err(SendError::Full);
         }
-        self.tx.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        self.push(frame)
     }
 
     /// Free places in the queue for data messages.
