@@ -1,11 +1,13 @@
 //! The whole service against the PBX simulator over TCP: a seeded burst whose
 //! outcome the simulator knows (its `snapshot()` is the ground truth), a reconnect
 //! in the middle of calls (resync closes what vanished and adopts what appeared), a
-//! PBX restart, and one run on PostgreSQL.
+//! PBX restart, a call whose hangup never comes (closed as timed out), and one run
+//! on PostgreSQL.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::pipeline::{start, wait_for, Running, Setup};
 use common::store::Kind;
@@ -264,4 +266,50 @@ async fn a_burst_through_the_pipeline_into_postgresql() {
         "live calls stored as active"
     );
     r.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_call_whose_hangup_never_comes_is_closed_as_timed_out_and_others_are_not() {
+    let sim = sim(11, 10);
+    let r = start(
+        Setup::new(sim.addr())
+            .with("CALL_TIMEOUT_SECS", 1)
+            .with("AMI_PING_INTERVAL_MS", 200),
+    )
+    .await
+    .expect("SQLite");
+    r.wait_state("connected").await;
+    // The PBX never sends this call's hangup: it stays up in the simulator.
+    let silent = sim.place_call("1001", "1002");
+    sim.answer_call(&silent);
+    wait_for("the call to be tracked", || {
+        r.live_calls().iter().any(|c| c.id == silent)
+    })
+    .await;
+    // A call that keeps sending events (hold on and off) stays open past the timeout.
+    let busy = sim.place_call("1003", "1004");
+    sim.answer_call(&busy);
+    for i in 0..8 {
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        sim.hold_call(&busy, i % 2 == 0);
+    }
+    wait_for("the silent call to be closed", || {
+        !r.live_calls().iter().any(|c| c.id == silent)
+    })
+    .await;
+    assert!(
+        r.live_calls().iter().any(|c| c.id == busy),
+        "a call with recent events is not timed out"
+    );
+    r.flush().await;
+    let closed = r
+        .history()
+        .into_iter()
+        .find(|c| c.id == silent)
+        .expect("the timed-out call is in the history");
+    assert_eq!(closed.outcome.as_deref(), Some("timedOut"));
+    assert!(closed.ended_at.is_some());
+    assert!(closed.legs.iter().all(|l| l.ended_at.is_some()));
+    r.stop().await;
+    sim.stop();
 }

@@ -3,10 +3,11 @@
 //! Created by the router on a call's first event; applies each event to a
 //! [`CallModel`], publishes every visible change, and when the last channel hangs up
 //! publishes the final record (the hub stores it in history) and stops itself. A call
-//! whose hangup never arrives is closed after a configurable timeout.
+//! whose hangup never arrives is closed after a configurable timeout: the router
+//! watches every call's last event with one timer and sends [`CloseCall`], so an
+//! idle tracker costs no timer of its own.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -25,8 +26,6 @@ pub struct CallTrackerActor {
     handle: Option<ActorHandle>,
     metrics: Arc<Metrics>,
     announced: bool,
-    last_event: Instant,
-    timeout: Duration,
 }
 
 impl CallTrackerActor {
@@ -38,7 +37,6 @@ impl CallTrackerActor {
         finished: Recipient<CallFinished>,
         registry: Registry,
         metrics: Arc<Metrics>,
-        timeout: Duration,
     ) -> Self {
         Self {
             model: CallModel::new(pbx, id, Utc::now()),
@@ -48,8 +46,6 @@ impl CallTrackerActor {
             handle: None,
             metrics,
             announced: false,
-            last_event: Instant::now(),
-            timeout,
         }
     }
 
@@ -60,7 +56,6 @@ impl CallTrackerActor {
         finished: Recipient<CallFinished>,
         registry: Registry,
         metrics: Arc<Metrics>,
-        timeout: Duration,
     ) -> Self {
         metrics.calls_active.inc();
         Self {
@@ -71,8 +66,6 @@ impl CallTrackerActor {
             handle: None,
             metrics,
             announced: true,
-            last_event: Instant::now(),
-            timeout,
         }
     }
 
@@ -80,7 +73,7 @@ impl CallTrackerActor {
         match change {
             CallChange::None => {}
             CallChange::Updated => {
-                let call = Arc::new(self.model.call().clone());
+                let call = self.model.shared();
                 let change = if self.announced {
                     Change::CallUpdated(call)
                 } else {
@@ -99,9 +92,8 @@ impl CallTrackerActor {
             self.metrics.calls_active.dec();
         }
         self.metrics.calls_finished.inc();
-        let call = Arc::new(self.model.call().clone());
         self.publish
-            .do_send(Publish::new(Change::CallEnded(call), ts));
+            .do_send(Publish::new(Change::CallEnded(self.model.shared()), ts));
         self.finished.do_send(CallFinished {
             id: self.model.call().id.clone(),
         });
@@ -112,24 +104,11 @@ impl CallTrackerActor {
 impl Actor for CallTrackerActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _: &mut Context<Self>) {
         self.handle = Some(
             self.registry
                 .register("callTracker", self.model.call().id.clone()),
         );
-        let check = (self.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
-        ctx.run_interval(check, |act, ctx| {
-            if !act.model.is_ended() && act.last_event.elapsed() >= act.timeout {
-                log::warn!(
-                    "pbx {}: call {} had no event for {:?}; closing it as timed out",
-                    act.model.call().pbx,
-                    act.model.call().id,
-                    act.timeout
-                );
-                act.model.close("timedOut", Utc::now());
-                act.end(None, ctx);
-            }
-        });
     }
 }
 
@@ -140,7 +119,6 @@ impl Handler<CallEvent> for CallTrackerActor {
         if let Some(h) = &self.handle {
             h.handled();
         }
-        self.last_event = Instant::now();
         let change = self.model.apply(&event, Utc::now());
         self.after(change, event.timestamp(), ctx);
     }
@@ -153,7 +131,6 @@ impl Handler<ResyncCall> for CallTrackerActor {
         if let Some(h) = &self.handle {
             h.handled();
         }
-        self.last_event = Instant::now();
         let change = self.model.resync(&msg.items, Utc::now());
         self.after(change, None, ctx);
     }

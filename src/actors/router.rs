@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -56,10 +56,18 @@ pub struct RouterStats {
     pub unknown: u64,
 }
 
+/// A live call's tracker and when the router last handed it something.
+struct Tracked {
+    addr: Addr<CallTrackerActor>,
+    last_event: Instant,
+}
+
 /// The router of one PBX.
 pub struct EventRouterActor {
     pbx: Arc<str>,
-    calls: HashMap<String, Addr<CallTrackerActor>>,
+    calls: HashMap<String, Tracked>,
+    /// The time of the batch being routed: one clock read per batch, not per event.
+    now: Instant,
     extensions: HashMap<String, Addr<ExtensionActor>>,
     devices: HashMap<String, String>,
     channels: HashMap<String, String>,
@@ -87,6 +95,7 @@ impl EventRouterActor {
         Self {
             pbx: Arc::from(pbx),
             calls: HashMap::new(),
+            now: Instant::now(),
             extensions: HashMap::new(),
             devices: HashMap::new(),
             channels: HashMap::new(),
@@ -101,10 +110,13 @@ impl EventRouterActor {
         }
     }
 
+    /// The tracker of call `id` (started on first sight), marked as just used.
     fn tracker(&mut self, id: &str, ctx: &mut Context<Self>) -> Addr<CallTrackerActor> {
-        if let Some(addr) = self.calls.get(id) {
-            if addr.connected() {
-                return addr.clone();
+        let now = self.now;
+        if let Some(t) = self.calls.get_mut(id) {
+            if t.addr.connected() {
+                t.last_event = now;
+                return t.addr.clone();
             }
         }
         let addr = CallTrackerActor::new(
@@ -114,11 +126,33 @@ impl EventRouterActor {
             ctx.address().recipient(),
             self.registry.clone(),
             self.metrics.clone(),
-            self.call_timeout,
         )
         .start();
-        self.calls.insert(id.to_string(), addr.clone());
+        self.calls.insert(
+            id.to_string(),
+            Tracked {
+                addr: addr.clone(),
+                last_event: now,
+            },
+        );
         addr
+    }
+
+    /// Closes, as timed out, every call that has had no event for `call_timeout`.
+    fn sweep_timed_out(&mut self) {
+        let now = Instant::now();
+        for (id, t) in &self.calls {
+            if now.duration_since(t.last_event) >= self.call_timeout {
+                log::warn!(
+                    "pbx {}: call {id} had no event for {:?}; closing it as timed out",
+                    self.pbx,
+                    self.call_timeout
+                );
+                t.addr.do_send(CloseCall {
+                    outcome: "timedOut",
+                });
+            }
+        }
     }
 
     fn extension(&mut self, exten: &str) -> Addr<ExtensionActor> {
@@ -141,9 +175,8 @@ impl EventRouterActor {
     fn route_one(&mut self, event: Event, ctx: &mut Context<Self>) {
         match route(&event) {
             Route::Call(key) => {
-                let key = key.to_string();
-                self.track_channel(&event, &key);
-                let tracker = self.tracker(&key, ctx);
+                self.track_channel(&event, key);
+                let tracker = self.tracker(key, ctx);
                 tracker.do_send(CallEvent(event));
             }
             Route::Extension(key) => {
@@ -190,7 +223,7 @@ impl EventRouterActor {
                 if let Some(old) = self.channels.remove(uid) {
                     if old != key {
                         if let Some(t) = self.calls.get(&old) {
-                            t.do_send(CallEvent(event.clone()));
+                            t.addr.do_send(CallEvent(event.clone()));
                         }
                     }
                 }
@@ -213,10 +246,13 @@ impl EventRouterActor {
 impl Actor for EventRouterActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         if self.handle.is_none() {
             self.handle = Some(self.registry.register("router", self.pbx.to_string()));
         }
+        let every =
+            (self.call_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(60));
+        ctx.run_interval(every, |act, _| act.sweep_timed_out());
     }
 }
 
@@ -240,6 +276,7 @@ impl Handler<EventBatch> for EventRouterActor {
         if let Some(h) = &self.handle {
             h.handled_n(batch.events.len() as u64);
         }
+        self.now = Instant::now();
         for event in batch.events {
             guarded(self, ctx, "an event", |act, ctx| act.route_one(event, ctx));
         }
@@ -285,15 +322,15 @@ impl Handler<ResyncChannels> for EventRouterActor {
         }
         for id in gone {
             if let Some(t) = self.calls.remove(&id) {
-                t.do_send(CloseCall {
+                t.addr.do_send(CloseCall {
                     outcome: "lostWhileDisconnected",
                 });
             }
         }
         self.channels.retain(|_, call| by_call.contains_key(call));
+        self.now = Instant::now();
         for (id, items) in by_call {
-            let tracker = self.tracker(&id, ctx);
-            tracker.do_send(ResyncCall { items });
+            self.tracker(&id, ctx).do_send(ResyncCall { items });
         }
     }
 }
@@ -367,10 +404,15 @@ impl Handler<RestoreCalls> for EventRouterActor {
                 ctx.address().recipient(),
                 self.registry.clone(),
                 self.metrics.clone(),
-                self.call_timeout,
             )
             .start();
-            self.calls.insert(id, addr);
+            self.calls.insert(
+                id,
+                Tracked {
+                    addr,
+                    last_event: Instant::now(),
+                },
+            );
         }
     }
 }

@@ -9,6 +9,8 @@
 //! no Dial events and cause 17, a caller's CANCEL gives cause 127, an unregistered
 //! endpoint gives no callee channel and cause 3.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::event_time;
@@ -30,7 +32,9 @@ pub enum Change {
 /// The state of one call, built from its events.
 #[derive(Debug, Clone)]
 pub struct CallModel {
-    call: Call,
+    /// Shared with the live view and the published changes until the next write
+    /// (copy on write), so an idle call is held once, not once per holder.
+    call: Arc<Call>,
     live: usize,
     dial_status: Option<String>,
     dialed: Option<String>,
@@ -66,7 +70,7 @@ impl CallModel {
     /// A call first seen at `at`, keyed by `id` (its Linkedid) on `pbx`.
     pub fn new(pbx: &str, id: &str, at: DateTime<Utc>) -> Self {
         Self {
-            call: Call {
+            call: Arc::new(Call {
                 id: id.to_string(),
                 pbx: pbx.to_string(),
                 direction: Direction::Unknown,
@@ -85,7 +89,7 @@ impl CallModel {
                 outcome: None,
                 hangup_cause: None,
                 hangup_cause_text: None,
-            },
+            }),
             live: 0,
             dial_status: None,
             dialed: None,
@@ -102,7 +106,7 @@ impl CallModel {
     pub fn from_call(call: Call) -> Self {
         let live = call.legs.iter().filter(|l| l.ended_at.is_none()).count();
         Self {
-            call,
+            call: Arc::new(call),
             live,
             dial_status: None,
             dialed: None,
@@ -116,7 +120,7 @@ impl CallModel {
 
     /// The call as clients see it, with durations up to `now` while it is active.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Call {
-        let mut call = self.call.clone();
+        let mut call = Call::clone(&self.call);
         if call.ended_at.is_none() {
             call.duration_secs = secs(call.started_at, now);
             call.talk_secs = call.answered_at.map_or(0.0, |a| secs(a, now));
@@ -127,6 +131,16 @@ impl CallModel {
     /// The call without copying (durations as of the last change).
     pub fn call(&self) -> &Call {
         &self.call
+    }
+
+    /// The call as a shared handle: publishing it costs a reference count, and the
+    /// next change copies it only then (`Arc::make_mut`).
+    pub fn shared(&self) -> Arc<Call> {
+        Arc::clone(&self.call)
+    }
+
+    fn call_mut(&mut self) -> &mut Call {
+        Arc::make_mut(&mut self.call)
     }
 
     /// True once every channel has hung up.
@@ -155,7 +169,7 @@ impl CallModel {
         if let Some(i) = self.leg_index(uniqueid) {
             return (i, false);
         }
-        self.call.legs.push(Leg {
+        self.call_mut().legs.push(Leg {
             uniqueid: uniqueid.to_string(),
             channel: channel.to_string(),
             number: known(number).map(str::to_string),
@@ -172,7 +186,7 @@ impl CallModel {
         // was made (our clock), which may be behind the PBX's. A later leg stamped
         // earlier (Asterisk writes events slightly out of Timestamp order) moves it.
         if self.call.legs.len() == 1 || at < self.call.started_at {
-            self.call.started_at = at;
+            self.call_mut().started_at = at;
         }
         (self.call.legs.len() - 1, true)
     }
@@ -181,9 +195,9 @@ impl CallModel {
         if self.call.answered_at.is_some() {
             return false;
         }
-        self.call.answered_at = Some(at);
+        self.call_mut().answered_at = Some(at);
         if matches!(self.call.state, CallState::Dialing | CallState::Ringing) {
-            self.call.state = CallState::Answered;
+            self.call_mut().state = CallState::Answered;
         }
         true
     }
@@ -192,7 +206,7 @@ impl CallModel {
         if self.call.state == state || self.call.state == CallState::Ended {
             return false;
         }
-        self.call.state = state;
+        self.call_mut().state = state;
         true
     }
 
@@ -210,7 +224,9 @@ impl CallModel {
         };
         let hold = !self.holds.is_empty();
         let changed = self.call.on_hold != hold;
-        self.call.on_hold = hold;
+        if changed {
+            self.call_mut().on_hold = hold;
+        }
         self.set_state(state) || changed
     }
 
@@ -232,7 +248,7 @@ impl CallModel {
             .as_deref()
             .or(self.call.callee.number.as_deref())
             .is_some_and(is_external_number);
-        self.call.direction = match (caller_ext, callee_ext) {
+        let direction = match (caller_ext, callee_ext) {
             (true, true) => Direction::Internal,
             (true, false) if external => Direction::Outbound,
             (true, false) => Direction::Internal,
@@ -245,6 +261,9 @@ impl CallModel {
             }
             (false, _) => Direction::Inbound,
         };
+        if self.call.direction != direction {
+            self.call_mut().direction = direction;
+        }
     }
 
     /// Applies one event of this call, received at `now` (the event's own Timestamp wins).
@@ -288,7 +307,7 @@ impl CallModel {
             }
             "BlindTransfer" | "AttendedTransfer" => self.on_transfer(ev),
             "QueueCallerJoin" => {
-                self.call.queue = ev.get("Queue").map(str::to_string);
+                self.call_mut().queue = ev.get("Queue").map(str::to_string);
                 true
             }
             "Hangup" => return self.on_hangup(ev, uid, at),
@@ -309,13 +328,13 @@ impl CallModel {
         let channel = ev.channel().unwrap_or("");
         let (i, added) = self.ensure_leg(uid, channel, ev.get("CallerIDNum"), state, at);
         if i == 0 && added {
-            self.call.caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
+            self.call_mut().caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
             self.origin = self.call.caller.clone();
             self.dialed = known(ev.get("Exten"))
                 .filter(|e| *e != "s")
                 .map(str::to_string);
             if self.call.callee.number.is_none() {
-                self.call.callee.number = self.dialed.clone();
+                self.call_mut().callee.number = self.dialed.clone();
             }
         }
         self.update_direction();
@@ -327,10 +346,10 @@ impl CallModel {
             return self.on_newchannel(ev, uid, at);
         };
         let desc = ev.get("ChannelStateDesc").unwrap_or("");
-        let leg = &mut self.call.legs[i];
-        if leg.state == desc {
+        if self.call.legs[i].state == desc {
             return false;
         }
+        let leg = &mut self.call_mut().legs[i];
         leg.state = desc.to_string();
         if desc == "Up" {
             leg.answered_at.get_or_insert(at);
@@ -346,9 +365,9 @@ impl CallModel {
             return false;
         };
         let number = known(ev.get("CallerIDNum")).map(str::to_string);
-        self.call.legs[i].number = number;
+        self.call_mut().legs[i].number = number;
         if i == 0 && !(self.originated && self.origin.number.is_some()) {
-            self.call.caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
+            self.call_mut().caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
         }
         true
     }
@@ -367,18 +386,18 @@ impl CallModel {
             // device's own; the device is still the one calling. (A channel with no
             // caller ID of its own, such as a Local one, keeps the Originate's.)
             if self.origin.number.is_some() {
-                self.call.caller = self.origin.clone();
+                self.call_mut().caller = self.origin.clone();
             }
             if self.call.callee.number.is_none() {
                 let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
                 if dest.number != self.call.caller.number {
-                    self.call.callee = dest;
+                    self.call_mut().callee = dest;
                 }
             }
         } else if self.call.callee.number.is_none() || self.call.callee.number == self.dialed {
             let dest = party(ev.get("DestCallerIDNum"), ev.get("DestCallerIDName"));
             if dest.number.is_some() && ev.channel().is_some() {
-                self.call.callee = dest;
+                self.call_mut().callee = dest;
             }
         }
         self.update_direction();
@@ -401,7 +420,7 @@ impl CallModel {
                     // brings the original parties back together).
                     self.consulted = Some(dest);
                 } else {
-                    self.call.callee = dest;
+                    self.call_mut().callee = dest;
                 }
             }
             self.mark_answered(at);
@@ -416,17 +435,17 @@ impl CallModel {
             return false;
         }
         if ev.name() == "BlindTransfer" {
-            self.call.transfers.push("blind".to_string());
+            self.call_mut().transfers.push("blind".to_string());
             if let Some(target) = known(ev.get("Extension")) {
                 // The transferee now reaches the target; its Dial (if any) names
                 // the answering party later.
-                self.call.callee = Party {
+                self.call_mut().callee = Party {
                     number: Some(target.to_string()),
                     name: None,
                 };
             }
         } else {
-            self.call.transfers.push("attended".to_string());
+            self.call_mut().transfers.push("attended".to_string());
             self.on_attended_transfer(ev);
         }
         true
@@ -442,9 +461,9 @@ impl CallModel {
             .get("TransferTargetChannel")
             .is_some_and(|c| c.starts_with("Local/"));
         if let Some(consulted) = self.consulted.take() {
-            self.call.callee = consulted;
+            self.call_mut().callee = consulted;
         } else if target.number.is_some() && !target_is_local {
-            self.call.callee = target;
+            self.call_mut().callee = target;
         }
     }
 
@@ -460,10 +479,10 @@ impl CallModel {
             }
             None => return Change::None,
         };
-        let leg = &mut self.call.legs[index];
-        if leg.ended_at.is_some() {
+        if self.call.legs[index].ended_at.is_some() {
             return Change::None;
         }
+        let leg = &mut self.call_mut().legs[index];
         leg.ended_at = Some(at);
         leg.hangup_cause = cause;
         leg.hangup_cause_text = text.clone();
@@ -471,8 +490,8 @@ impl CallModel {
         self.bridged.retain(|u| u != uid);
         self.holds.retain(|u| u != uid);
         if index == 0 || self.call.hangup_cause.is_none() {
-            self.call.hangup_cause = cause;
-            self.call.hangup_cause_text = text;
+            self.call_mut().hangup_cause = cause;
+            self.call_mut().hangup_cause_text = text;
         }
         if self.live == 0 {
             let outcome = self.outcome();
@@ -503,23 +522,28 @@ impl CallModel {
     /// disconnected, timed out); returns the final call.
     pub fn close(&mut self, outcome: &str, at: DateTime<Utc>) -> Call {
         if !self.is_ended() {
-            for leg in self.call.legs.iter_mut().filter(|l| l.ended_at.is_none()) {
+            for leg in self
+                .call_mut()
+                .legs
+                .iter_mut()
+                .filter(|l| l.ended_at.is_none())
+            {
                 leg.ended_at = Some(at);
             }
             self.live = 0;
             self.finish(outcome, at);
         }
-        self.call.clone()
+        Call::clone(&self.call)
     }
 
     fn finish(&mut self, outcome: &str, at: DateTime<Utc>) {
         let end = at.max(self.call.started_at);
-        self.call.ended_at = Some(end);
-        self.call.state = CallState::Ended;
-        self.call.on_hold = false;
-        self.call.duration_secs = secs(self.call.started_at, end);
-        self.call.talk_secs = self.call.answered_at.map_or(0.0, |a| secs(a, end));
-        self.call.outcome = Some(outcome.to_string());
+        self.call_mut().ended_at = Some(end);
+        self.call_mut().state = CallState::Ended;
+        self.call_mut().on_hold = false;
+        self.call_mut().duration_secs = secs(self.call.started_at, end);
+        self.call_mut().talk_secs = self.call.answered_at.map_or(0.0, |a| secs(a, end));
+        self.call_mut().outcome = Some(outcome.to_string());
     }
 
     /// Adopts a channel reported by `CoreShowChannels` after a (re)login: a call that
@@ -534,12 +558,13 @@ impl CallModel {
         let chan = item.channel().unwrap_or("");
         let (i, added) = self.ensure_leg(uid, chan, item.get("CallerIDNum"), state, started);
         if i == 0 && added {
-            self.call.caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
+            self.call_mut().caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
             self.dialed = known(item.get("Exten")).map(str::to_string);
-            self.call.callee = party(item.get("ConnectedLineNum"), item.get("ConnectedLineName"));
+            self.call_mut().callee =
+                party(item.get("ConnectedLineNum"), item.get("ConnectedLineName"));
         }
         if state == "Up" {
-            self.call.legs[i].answered_at.get_or_insert(started);
+            self.call_mut().legs[i].answered_at.get_or_insert(started);
             self.mark_answered(started);
         }
         if item.get("BridgeId").is_some_and(|b| !b.is_empty())
@@ -565,7 +590,7 @@ impl CallModel {
             changed |= self.adopt(item, now) == Change::Updated;
         }
         let listed: Vec<&str> = items.iter().filter_map(|i| i.uniqueid()).collect();
-        for leg in self.call.legs.iter_mut() {
+        for leg in Arc::make_mut(&mut self.call).legs.iter_mut() {
             if leg.ended_at.is_none() && !listed.contains(&leg.uniqueid.as_str()) {
                 leg.ended_at = Some(now);
                 self.live = self.live.saturating_sub(1);
