@@ -6,6 +6,12 @@
 //!   calls-transfer captures, repeated; every call ends before its repeat starts)
 //!   fed to an in-process router; timed until the hub's `seq` reaches what one
 //!   warm-up pass per repetition produced.
+//! - socket→router→trackers (replay): the whole service (`app::start`, SQLite)
+//!   against a replay AMI server writing the real calls-local and calls-transfer
+//!   captures, repeated, as pre-encoded bytes (so the load source costs almost
+//!   nothing); timed from the first routed event until the router has routed every
+//!   event and every call tracker has finished. `PIPELINE_BENCH_ONLY=replay` runs
+//!   just this one (for profiling).
 //! - socket→router: the whole service (`app::start`, SQLite) against the simulator;
 //!   `burst(n)` at full speed, timed until the router has routed n events.
 //! - socket→store (SQLite / PostgreSQL): the same, timed until every change is
@@ -35,6 +41,10 @@ use switchboard::metrics::Metrics;
 use switchboard::sim::{SimConfig, Simulator};
 use switchboard::store::Flush;
 use tokio_util::codec::Decoder;
+
+#[path = "../tests/common/replay.rs"]
+#[allow(dead_code)]
+mod replay;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -72,6 +82,11 @@ fn live_heap() -> i64 {
 
 fn quick() -> bool {
     std::env::var("PIPELINE_BENCH_QUICK").is_ok()
+}
+
+/// `PIPELINE_BENCH_ONLY=replay` (for profiling) runs just that measurement.
+fn only_replay() -> bool {
+    std::env::var("PIPELINE_BENCH_ONLY").is_ok_and(|v| v == "replay")
 }
 
 fn fixture_events(name: &str) -> Vec<Event> {
@@ -276,6 +291,48 @@ async fn memory_per_call() -> (u64, f64, f64, usize) {
     )
 }
 
+/// The whole service against a replay of real captures repeated `reps` times:
+/// (events, events/s from socket through router and trackers).
+async fn replay_run(db_url: &str, reps: usize) -> (u64, f64) {
+    let mut capture = replay::load("calls-local");
+    capture.events.extend(replay::load("calls-transfer").events);
+    let one = capture.events.clone();
+    for _ in 1..reps {
+        capture.events.extend(one.iter().cloned());
+    }
+    let total = capture.events.len() as u64;
+    let server = replay::ReplayServer::start(capture, replay::ReplayOptions::default());
+    let mut vars: HashMap<&str, String> = HashMap::new();
+    vars.insert("AMI_PORT", server.addr().port().to_string());
+    vars.insert("AMI_SECRET", "amisecret".into());
+    vars.insert("DATABASE_URL", db_url.to_string());
+    vars.insert("AMI_PING_INTERVAL_MS", "60000".into());
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let service = app::start(config).await.expect("service");
+    let router = service.state.pbxs[0].router.clone();
+    let end = Instant::now() + DEADLINE;
+    let (t0, routed0) = loop {
+        let s = router.send(GetRouterStats).await.expect("router");
+        if s.routed > 0 {
+            break (Instant::now(), s.routed);
+        }
+        assert!(Instant::now() < end, "replay never started");
+        actix_rt::time::sleep(Duration::from_micros(100)).await;
+    };
+    loop {
+        let s = router.send(GetRouterStats).await.expect("router");
+        if s.routed >= total && s.calls == 0 {
+            break;
+        }
+        assert!(Instant::now() < end, "replay never drained");
+        actix_rt::time::sleep(Duration::from_micros(200)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    service.shutdown().await;
+    drop(server);
+    (total, (total - routed0) as f64 / secs)
+}
+
 struct SocketRun {
     events: u64,
     routed_per_s: f64,
@@ -377,6 +434,15 @@ fn main() {
     let sys = actix_rt::System::new();
     sys.block_on(async move {
         let mut rows: Vec<(String, String)> = Vec::new();
+        if only_replay() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let db = format!("sqlite://{}", dir.path().join("replay.db").display());
+            let (ev, rate) = replay_run(&db, 400).await;
+            println!(
+                "socket (replayed captures) → router → trackers: {ev} events, {rate:.0} events/s"
+            );
+            return;
+        }
         // First, while the heap is fresh: later runs leave freed memory the
         // allocator would reuse, hiding the growth.
         let (calls, per_call, heap_per_call, trackers) = memory_per_call().await;
@@ -397,6 +463,14 @@ fn main() {
         ));
         let dir = tempfile::tempdir().expect("tempdir");
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let replay_db = format!("sqlite://{}", dir.path().join("replay.db").display());
+        let (ev, rate) = replay_run(&replay_db, if quick() { 100 } else { 400 }).await;
+        rows.push((
+            format!(
+                "socket (replayed captures) → router → trackers ({ev} events) [SQLite service]"
+            ),
+            format!("{rate:>12.0} events/s"),
+        ));
         let run = socket_run(&sqlite, n).await;
         rows.push((
             format!("socket → router, burst({}) [SQLite service]", run.events),
