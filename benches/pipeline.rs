@@ -43,7 +43,6 @@ use switchboard::store::Flush;
 use tokio_util::codec::Decoder;
 
 #[path = "../tests/common/replay.rs"]
-#[allow(dead_code)]
 mod replay;
 
 const DEADLINE: Duration = Duration::from_secs(120);

@@ -90,7 +90,7 @@ fn batch(round: u64) -> Vec<WriteOp> {
     }
     for i in 0..150u64 {
         let s = HintStatus(((i + round) % 3) as i32);
-        ops.push(WriteOp::Extension(Extension {
+        ops.push(WriteOp::Extension(std::sync::Arc::new(Extension {
             pbx: "bench".into(),
             extension: format!("{}", 1000 + (i + round * 150) % 400),
             context: "ext-local".into(),
@@ -102,21 +102,21 @@ fn batch(round: u64) -> Vec<WriteOp> {
             device_state: None,
             last_change: at,
             last_confirmed: None,
-        }));
+        })));
     }
     for i in 0..100u64 {
-        ops.push(WriteOp::ActiveCall(call(
+        ops.push(WriteOp::ActiveCall(std::sync::Arc::new(call(
             &format!("{round}.{i}"),
             at,
             false,
-        )));
+        ))));
     }
     for i in 0..40u64 {
-        ops.push(WriteOp::FinishedCall(call(
+        ops.push(WriteOp::FinishedCall(std::sync::Arc::new(call(
             &format!("{round}.{i}"),
             at,
             true,
-        )));
+        ))));
     }
     for i in 0..10u64 {
         ops.push(WriteOp::Confirmed {

@@ -419,10 +419,10 @@ fn apply_writes_a_mixed_batch_in_order(db: &TestDb) {
     let store = db.open();
     let call = active_call("pbx1", "c1", "1001", "1002", t(0));
     let ops = vec![
-        WriteOp::Extension(extension("pbx1", "1001", 0, t(0))),
+        WriteOp::Extension(std::sync::Arc::new(extension("pbx1", "1001", 0, t(0)))),
         WriteOp::Transition(transition("pbx1", "1001", 0, t(0))),
-        WriteOp::ActiveCall(call.clone()),
-        WriteOp::Extension(extension("pbx1", "1001", 1, t(1))),
+        WriteOp::ActiveCall(std::sync::Arc::new(call.clone())),
+        WriteOp::Extension(std::sync::Arc::new(extension("pbx1", "1001", 1, t(1)))),
         WriteOp::Transition(transition("pbx1", "1001", 1, t(1))),
         WriteOp::Transition(transition("pbx1", "1002", 8, t(1))),
         WriteOp::Confirmed {
@@ -430,7 +430,7 @@ fn apply_writes_a_mixed_batch_in_order(db: &TestDb) {
             extensions: vec!["1001".into()],
             at: t(2),
         },
-        WriteOp::FinishedCall(finished(call.clone())),
+        WriteOp::FinishedCall(std::sync::Arc::new(finished(call.clone()))),
         WriteOp::Refresh(refresh_record(3, None)),
     ];
     store.apply(&ops).expect("apply");
@@ -468,22 +468,22 @@ fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
     store
         .apply(&[
             // A call that ends and then (same id, a new live version) comes back.
-            WriteOp::ActiveCall(first.clone()),
-            WriteOp::FinishedCall(finished(first.clone())),
-            WriteOp::ActiveCall(second.clone()),
+            WriteOp::ActiveCall(std::sync::Arc::new(first.clone())),
+            WriteOp::FinishedCall(std::sync::Arc::new(finished(first.clone()))),
+            WriteOp::ActiveCall(std::sync::Arc::new(second.clone())),
             // A call updated after it finished (a late event) stays finished.
-            WriteOp::ActiveCall(gone.clone()),
-            WriteOp::FinishedCall(finished(gone.clone())),
+            WriteOp::ActiveCall(std::sync::Arc::new(gone.clone())),
+            WriteOp::FinishedCall(std::sync::Arc::new(finished(gone.clone()))),
             // Extension upserts around a confirmation keep their order.
-            WriteOp::Extension(ext_before),
+            WriteOp::Extension(std::sync::Arc::new(ext_before)),
             WriteOp::Confirmed {
                 pbx: "pbx1".into(),
                 extensions: vec!["1001".into()],
                 at: t(2),
             },
-            WriteOp::Extension(ext_after.clone()),
-            WriteOp::Extension(extension("pbx1", "1002", 0, t(0))),
-            WriteOp::Extension(extension("pbx1", "1002", 4, t(4))),
+            WriteOp::Extension(std::sync::Arc::new(ext_after.clone())),
+            WriteOp::Extension(std::sync::Arc::new(extension("pbx1", "1002", 0, t(0)))),
+            WriteOp::Extension(std::sync::Arc::new(extension("pbx1", "1002", 4, t(4)))),
         ])
         .expect("apply");
     assert_eq!(store.list_active_calls(None).expect("active"), vec![second]);

@@ -78,12 +78,12 @@ fn workload() -> Vec<WriteOp> {
     for round in 0..3 {
         for e in 0..100 {
             let exten = format!("{}", 1000 + e);
-            ops.push(WriteOp::Extension(extension(
+            ops.push(WriteOp::Extension(std::sync::Arc::new(extension(
                 "pbx1",
                 &exten,
                 round,
                 t(round.into()),
-            )));
+            ))));
         }
     }
     for i in 0..2000 {
@@ -92,22 +92,22 @@ fn workload() -> Vec<WriteOp> {
         ops.push(WriteOp::Transition(transition("pbx1", &exten, i % 3, at)));
     }
     for c in 0..50 {
-        ops.push(WriteOp::ActiveCall(active_call(
-            "pbx1",
-            &format!("call-{c}"),
-            "1001",
-            "1002",
-            t(c),
-        )));
-    }
-    for c in 0..20 {
-        ops.push(WriteOp::FinishedCall(finished(active_call(
+        ops.push(WriteOp::ActiveCall(std::sync::Arc::new(active_call(
             "pbx1",
             &format!("call-{c}"),
             "1001",
             "1002",
             t(c),
         ))));
+    }
+    for c in 0..20 {
+        ops.push(WriteOp::FinishedCall(std::sync::Arc::new(finished(active_call(
+            "pbx1",
+            &format!("call-{c}"),
+            "1001",
+            "1002",
+            t(c),
+        )))));
     }
     ops
 }

@@ -22,14 +22,14 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
                 at: e.last_change,
             };
             vec![
-                WriteOp::Extension(e.as_ref().clone()),
+                WriteOp::Extension(e),
                 WriteOp::Transition(t),
             ]
         }
         Persist::Change(Change::CallStarted(c) | Change::CallUpdated(c)) => {
-            vec![WriteOp::ActiveCall(c.as_ref().clone())]
+            vec![WriteOp::ActiveCall(c)]
         }
-        Persist::Change(Change::CallEnded(c)) => vec![WriteOp::FinishedCall(c.as_ref().clone())],
+        Persist::Change(Change::CallEnded(c)) => vec![WriteOp::FinishedCall(c)],
         Persist::Change(Change::RefreshCompleted(v)) => refresh_record(&v)
             .map(WriteOp::Refresh)
             .into_iter()

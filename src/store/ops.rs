@@ -3,6 +3,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -15,14 +16,15 @@ use crate::model::{Call, Extension, ExtensionTransition};
 /// One write, as the actors produce them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    /// An extension's current state (insert or overwrite).
-    Extension(Extension),
+    /// An extension's current state (insert or overwrite). Shared with the live
+    /// view: persisting a change costs a reference count, not a copy.
+    Extension(Arc<Extension>),
     /// A state change to append to an extension's history.
     Transition(ExtensionTransition),
-    /// A live call's current state (insert or overwrite).
-    ActiveCall(Call),
+    /// A live call's current state (insert or overwrite), shared like `Extension`.
+    ActiveCall(Arc<Call>),
     /// A call that ended: into history, out of the live calls.
-    FinishedCall(Call),
+    FinishedCall(Arc<Call>),
     /// A refresh run that finished.
     Refresh(RefreshRecord),
     /// The PBX confirmed these extensions' state at `at`.

@@ -113,7 +113,7 @@ mod tests {
     use crate::store::ops::WriteOp;
 
     fn ext(exten: &str, status: i32) -> WriteOp {
-        WriteOp::Extension(Extension {
+        WriteOp::Extension(std::sync::Arc::new(Extension {
             pbx: "p".into(),
             extension: exten.into(),
             context: "c".into(),
@@ -125,7 +125,7 @@ mod tests {
             device_state: None,
             last_change: Utc.timestamp_opt(0, 0).single().unwrap_or_default(),
             last_confirmed: None,
-        })
+        }))
     }
 
     fn confirmed(exten: &str) -> WriteOp {
