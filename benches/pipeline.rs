@@ -11,7 +11,8 @@
 //!   captures, repeated, as pre-encoded bytes (so the load source costs almost
 //!   nothing); timed from the first routed event until the router has routed every
 //!   event and every call tracker has finished. `PIPELINE_BENCH_ONLY=replay` runs
-//!   just this one (for profiling).
+//!   just this one (for profiling; `PIPELINE_BENCH_REPS=N` repeats the captures N
+//!   times instead of 400, e.g. 10 under `valgrind --tool=callgrind`).
 //! - socket→router: the whole service (`app::start`, SQLite) against the simulator;
 //!   `burst(n)` at full speed, timed until the router has routed n events.
 //! - socket→store (SQLite / PostgreSQL): the same, timed until every change is
@@ -436,7 +437,12 @@ fn main() {
         if only_replay() {
             let dir = tempfile::tempdir().expect("tempdir");
             let db = format!("sqlite://{}", dir.path().join("replay.db").display());
-            let (ev, rate) = replay_run(&db, 400).await;
+            // PIPELINE_BENCH_REPS: fewer repeats for instruction counting under valgrind.
+            let reps = std::env::var("PIPELINE_BENCH_REPS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(400);
+            let (ev, rate) = replay_run(&db, reps).await;
             println!(
                 "socket (replayed captures) → router → trackers: {ev} events, {rate:.0} events/s"
             );

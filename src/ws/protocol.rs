@@ -2,7 +2,7 @@
 //!
 //! Server → client: `snapshot` (on connect, or when a resume gap is too old:
 //! `{extensions, calls, connections}` with `seq` = the last change it includes),
-//! `replay.complete` after a successful resume, then changes: `extension.status`,
+//! `resumed` (`{replayed, seq}`) after a successful resume, then changes: `extension.status`,
 //! `call.started`, `call.updated`, `call.ended`, `ami.connection`,
 //! `refresh.completed`. Client → server (JSON text):
 //! `{"type":"subscribe","filter":{"kind":"all"|"extensions"|"calls","extensions":["1001"],"pbx":"default"}}`,
