@@ -296,3 +296,44 @@ fn end_command_glued_to_the_last_output_line() {
         [vec!["only line".to_string()], vec!["text".to_string()]]
     );
 }
+
+/// Every `Status:`/`StatusText:` pair a real Asterisk printed in the captures
+/// (`ExtensionStatus` events, list items and `ExtensionState` replies, status -1
+/// included) is
+/// what switchboard's one status table says, so the simulator — which prints the same
+/// table — cannot drift from Asterisk either.
+#[test]
+fn the_status_table_names_every_status_as_asterisk_does() {
+    let mut checked = std::collections::BTreeSet::new();
+    for scenario in [
+        "queries",
+        "devstate",
+        "calls-hold",
+        "calls-sip",
+        "calls-outcomes",
+    ] {
+        for m in classified(scenario) {
+            let (status, text) = match &m {
+                AmiMessage::Event(e) => (e.get("Status"), e.get("StatusText")),
+                AmiMessage::Response(r) => (r.get("Status"), r.get("StatusText")),
+            };
+            let (Some(status), Some(text)) = (status, text) else {
+                continue;
+            };
+            let Ok(status) = status.parse::<i32>() else {
+                continue;
+            };
+            let ours =
+                switchboard::state::extension::status_text(switchboard::model::HintStatus(status));
+            assert_eq!(ours, text, "{scenario}: status {status}");
+            assert_eq!(switchboard::sim::model::status_text(status), text);
+            checked.insert(status);
+        }
+    }
+    // The captures hold idle, in use, busy, unavailable, ringing, hold and -1.
+    assert!(
+        checked.contains(&-1),
+        "no status -1 in the captures: {checked:?}"
+    );
+    assert!(checked.len() >= 6, "too few statuses checked: {checked:?}");
+}

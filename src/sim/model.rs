@@ -375,19 +375,8 @@ pub fn device_state(status: i32) -> &'static str {
     }
 }
 
-/// The `StatusText` Asterisk gives a hint status.
+/// The `StatusText` Asterisk gives a hint status: the state model's table, so the
+/// simulator and switchboard can never disagree about a name.
 pub fn status_text(status: i32) -> &'static str {
-    match status {
-        -2 => "Removed",
-        -1 => "Unknown",
-        0 => "Idle",
-        1 => "InUse",
-        2 => "Busy",
-        4 => "Unavailable",
-        8 => "Ringing",
-        9 => "InUse&Ringing",
-        16 => "Hold",
-        17 => "InUse&Hold",
-        _ => "Unknown",
-    }
+    crate::state::extension::status_text(crate::model::HintStatus(status))
 }

@@ -13,11 +13,16 @@ use super::event_time;
 use crate::ami::Event;
 use crate::model::{Extension, ExtensionTransition, HintStatus};
 
-/// What Asterisk calls each plain hint status in `StatusText`.
+/// What Asterisk calls each hint status in `StatusText` (`ast_extension_state2str`).
+///
+/// The one table for both sides: the simulator prints it and the state model falls
+/// back to it when a reply carries no `StatusText`. A real Asterisk prints `Unknown`
+/// for status -1 (captured in `tests/fixtures/queries.server.ami`), not the enum's
+/// name `DEACTIVATED`.
 pub fn status_text(status: HintStatus) -> &'static str {
     match status.0 {
         -2 => "Removed",
-        -1 => "Deactivated",
+        -1 => "Unknown",
         0 => "Idle",
         1 => "InUse",
         2 => "Busy",
