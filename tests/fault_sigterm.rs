@@ -4,8 +4,9 @@
 //! Writes are kept pending on purpose when the signal arrives (another connection
 //! holds a lock on the database, released a second later), so "pending writes
 //! flushed" is really exercised. Asserted: the WebSocket client is closed with 1001
-//! (going away), the simulator received exactly one `Logoff` on the one AMI
-//! connection, the process exits with status 0 (a generous bound, as an
+//! (going away), the simulator received exactly one `Logoff` on each AMI
+//! connection (the main one, and a refresh's own login) and no login after the
+//! signal, the process exits with status 0 (a generous bound, as an
 //! "eventually"), and the store afterwards holds the extension states and calls
 //! the service showed before the signal — the PBX's truth.
 
@@ -197,6 +198,18 @@ async fn sigterm_logs_off_closes_clients_flushes_and_exits_0(kind: Kind) {
     })
     .await;
 
+    // A refresh from the PBX: a second AMI connection (its own login and Logoff).
+    let mut res = client
+        .post(format!("{base}/api/extensions/hybrid-refresh"))
+        .send()
+        .await
+        .expect("refresh answered");
+    assert_eq!(res.status().as_u16(), 200, "{:?}", res.body().await);
+    wait_until("the refresh connection's Logoff", DEADLINE, || async {
+        sim.stats().logoffs == 1 && sim.stats().sessions == 1
+    })
+    .await;
+
     // More changes while the database makes every write wait: pending at SIGTERM.
     let lock = Lock::take(kind, &db.url);
     let ringing = sim.place_call("1005", "1006");
@@ -222,12 +235,17 @@ async fn sigterm_logs_off_closes_clients_flushes_and_exits_0(kind: Kind) {
         },
     )
     .await;
-    assert_eq!(sim.stats().logoffs, 0);
+    assert_eq!(sim.stats().logoffs, 1, "only the refresh connection's so far");
 
     service.sigterm();
+    let signalled = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     lock.release();
     let status = service.wait_exit(EXIT_WITHIN).await;
+    eprintln!(
+        "{kind:?}: exited {:.2} s after SIGTERM (the database lock held for the first 1 s)",
+        signalled.elapsed().as_secs_f64()
+    );
     let log = service.log();
     let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
     assert!(status.success(), "exit status {status}; log:\n{log}");
@@ -239,8 +257,12 @@ async fn sigterm_logs_off_closes_clients_flushes_and_exits_0(kind: Kind) {
     .await;
     assert_eq!(ws.close_code(), Some(Some(1001)), "going away");
     let stats = sim.stats();
-    assert_eq!(stats.logoffs, 1, "one Logoff for the one AMI connection");
-    assert_eq!(stats.logins_ok, 1, "and that connection was the only login");
+    assert_eq!(
+        (stats.logins_ok, stats.logoffs),
+        (2, 2),
+        "one Logoff on each AMI connection (the main one and the refresh's), \
+         and no login after the signal"
+    );
     wait_until("the AMI session to close", DEADLINE, || async {
         sim.stats().sessions == 0
     })
