@@ -235,7 +235,11 @@ async fn sigterm_logs_off_closes_clients_flushes_and_exits_0(kind: Kind) {
         },
     )
     .await;
-    assert_eq!(sim.stats().logoffs, 1, "only the refresh connection's so far");
+    assert_eq!(
+        sim.stats().logoffs,
+        1,
+        "only the refresh connection's so far"
+    );
 
     service.sigterm();
     let signalled = Instant::now();

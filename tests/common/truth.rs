@@ -14,7 +14,9 @@ use super::service::TestService;
 /// One active call as both sides can describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallView {
+    /// The caller's number.
     pub caller: String,
+    /// The callee's number.
     pub callee: String,
     /// `direction` as JSON (`"internal"`…).
     pub direction: String,
@@ -25,7 +27,9 @@ pub struct CallView {
 /// Extension number → hint status, and call id → [`CallView`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct View {
+    /// Extension number → hint status.
     pub extensions: BTreeMap<String, i32>,
+    /// Active call id (Linkedid) → what both sides can say about it.
     pub calls: BTreeMap<String, CallView>,
 }
 
