@@ -104,6 +104,9 @@ pub struct ConnectionActor {
     shutdown_seen: bool,
     counters: HashMap<String, prometheus::IntCounter>,
     ever_connected: bool,
+    /// Set by [`Shutdown`]: the service is stopping, so never connect again (not
+    /// after the PBX closes the socket on our Logoff, not after a supervisor restart).
+    shut_down: bool,
 }
 
 impl ConnectionActor {
@@ -155,6 +158,7 @@ impl ConnectionActor {
             shutdown_seen: false,
             counters: HashMap::new(),
             ever_connected: false,
+            shut_down: false,
         }
     }
 
@@ -189,6 +193,9 @@ impl ConnectionActor {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.shut_down {
+            return;
+        }
         self.epoch += 1;
         let ids = ActionIds::new(self.settings.instance, self.epoch);
         for pending in self.correlator.reset(ids.clone()) {
@@ -206,6 +213,10 @@ impl ConnectionActor {
     }
 
     fn logged_in(&mut self, session: LoggedIn, ctx: &mut Context<Self>) {
+        if self.shut_down {
+            // A login that finished after the service began stopping: drop it.
+            return;
+        }
         let LoggedIn {
             framed,
             banner,
@@ -248,6 +259,9 @@ impl ConnectionActor {
     }
 
     fn connect_failed(&mut self, err: AmiError, ctx: &mut Context<Self>) {
+        if self.shut_down {
+            return;
+        }
         let refused = matches!(err, AmiError::LoginRefused(_));
         let delay = if refused {
             self.login_backoff.next_delay()
@@ -316,6 +330,11 @@ impl ConnectionActor {
             fail(pending, AmiError::Closed("the connection was lost"));
         }
         self.ping_outstanding = false;
+        if self.shut_down {
+            // Our own Logoff closed it: the service is stopping, no reconnect.
+            self.set_state("disconnected", None);
+            return;
+        }
         let delay = if self.shutdown_seen {
             // A restarting Asterisk accepts connections again after about half a second.
             self.backoff.next_delay().max(Duration::from_millis(200))
@@ -459,6 +478,7 @@ impl ConnectionActor {
     fn on_frames(&mut self, frames: Vec<Result<Frame, std::io::Error>>, ctx: &mut Context<Self>) {
         let mut events = Vec::with_capacity(frames.len());
         let mut failure = None;
+        let mut going_away = false;
         let now_wall = Utc::now();
         let now_secs = now_wall.timestamp_micros() as f64 / 1e6;
         let receipt = self
@@ -475,6 +495,7 @@ impl ConnectionActor {
                                 receipt.observe((now_secs - ts).max(0.0));
                             }
                             self.on_live_event(&event);
+                            going_away |= event.name() == "Shutdown";
                             events.push(event);
                         }
                         Correlated::Reply { token, response } => {
@@ -508,6 +529,10 @@ impl ConnectionActor {
         self.send_events(&mut events);
         if let Some(e) = failure {
             self.disconnected(&format!("read error: {e}"), ctx);
+        } else if going_away {
+            // The PBX is going away: nothing more is sent on this socket (no Ping, no
+            // login), even if the peer keeps it open; reconnect with backoff instead.
+            self.disconnected("the PBX announced a shutdown", ctx);
         }
     }
 
@@ -723,6 +748,7 @@ impl Handler<Shutdown> for ConnectionActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        self.shut_down = true;
         let (tx, rx) = oneshot::channel();
         let sent = self
             .send_action(
@@ -746,7 +772,9 @@ impl Handler<Shutdown> for ConnectionActor {
                     w.close();
                 }
                 act.set_state("disconnected", None);
-                ctx.stop();
+                // Not `ctx.stop()`: the supervisor would restart the actor, and a
+                // restarted connection logs in again. It stays idle until its
+                // arbiter stops.
             }),
         )
     }

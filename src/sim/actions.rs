@@ -40,6 +40,7 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
         "login" => close = !login(shared, s, m, &mut w),
         "challenge" => challenge(s, m, &mut w),
         "logoff" => {
+            shared.stats.logoffs.fetch_add(1, Ordering::Relaxed);
             w.reply("Goodbye", id, "Thanks for all the fish.");
             close = true;
         }

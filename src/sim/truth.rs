@@ -58,6 +58,8 @@ pub struct SimStats {
     pub logins_ok: u64,
     /// Refused logins.
     pub logins_failed: u64,
+    /// `Logoff` actions received (a polite client sends one per connection when it stops).
+    pub logoffs: u64,
     /// Actions answered (logins included).
     pub actions: u64,
     /// Async events emitted to the session fan-out.

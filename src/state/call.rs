@@ -557,6 +557,13 @@ impl CallModel {
         let state = item.get("ChannelStateDesc").unwrap_or("Down");
         let chan = item.channel().unwrap_or("");
         let (i, added) = self.ensure_leg(uid, chan, item.get("CallerIDNum"), state, started);
+        // A known leg may have moved on while we were away (answered, bridged):
+        // what the PBX lists now wins, and the change is published.
+        let mut moved = false;
+        if !added && self.call.legs[i].state != state {
+            self.call_mut().legs[i].state = state.to_string();
+            moved = true;
+        }
         if i == 0 && added {
             self.call_mut().caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
             self.dialed = known(item.get("Exten")).map(str::to_string);
@@ -564,8 +571,10 @@ impl CallModel {
                 party(item.get("ConnectedLineNum"), item.get("ConnectedLineName"));
         }
         if state == "Up" {
-            self.call_mut().legs[i].answered_at.get_or_insert(started);
-            self.mark_answered(started);
+            if self.call.legs[i].answered_at.is_none() {
+                self.call_mut().legs[i].answered_at = Some(started);
+            }
+            moved |= self.mark_answered(started);
         }
         if item.get("BridgeId").is_some_and(|b| !b.is_empty())
             && !self.bridged.iter().any(|u| u == uid)
@@ -573,8 +582,8 @@ impl CallModel {
             self.bridged.push(uid.to_string());
         }
         self.update_direction();
-        self.settle_state();
-        if added {
+        moved |= self.settle_state();
+        if added || moved {
             Change::Updated
         } else {
             Change::None

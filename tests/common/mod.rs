@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod health_recorder;
 pub mod pipeline;
 pub mod replay;
 pub mod service;
 pub mod store;
+pub mod truth;
+pub mod ws_recorder;

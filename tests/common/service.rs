@@ -316,6 +316,21 @@ pub enum WsEvent {
 }
 
 impl WsClient {
+    /// Opens a WebSocket at a full `ws://` URL (a service this process did not start,
+    /// such as the real binary).
+    pub async fn connect(url: &str) -> Self {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        let (_, framed) = client
+            .ws(url)
+            .max_frame_size(64 << 20)
+            .connect()
+            .await
+            .expect("websocket upgrade");
+        Self { framed }
+    }
+
     /// The next message or close (pings are answered and skipped); `None` after `limit`.
     pub async fn next_within(&mut self, limit: Duration) -> Option<WsEvent> {
         let deadline = tokio::time::Instant::now() + limit;

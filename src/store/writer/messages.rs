@@ -31,8 +31,12 @@ pub struct GetStoreHealth;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreHealth {
-    /// `ok`, or `degraded` while writes are failing and being retried.
+    /// `ok`, or `degraded` while writes are failing and being retried or stalled.
     pub state: &'static str,
+    /// A write attempt has been in flight longer than the writer's `stall_after`
+    /// (a lock held elsewhere, a server that stopped answering): not failed yet,
+    /// but nothing is being committed.
+    pub stalled: bool,
     /// The engine.
     pub backend: Backend,
     /// Writes accepted but not yet committed.

@@ -10,6 +10,11 @@
 //! [`WriterConfig::warn_pending`] ops the writer logs loudly (but still keeps
 //! them). It also prunes extension history older than the retention period.
 //!
+//! A write that neither succeeds nor fails (a SQLite lock held by another
+//! connection, a PostgreSQL server that stopped answering) would otherwise look
+//! healthy until the driver's own timeout: an attempt in flight longer than
+//! [`WriterConfig::stall_after`] counts as `stalled`, and health says `degraded`.
+//!
 //! Send [`Flush`] before stopping the system: writes still buffered when the actor
 //! stops are lost, and the writer logs how many.
 
@@ -17,7 +22,7 @@ mod buffer;
 mod messages;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -45,6 +50,9 @@ pub struct WriterConfig {
     pub retention: Duration,
     /// How often pruning runs.
     pub prune_every: Duration,
+    /// A batch attempt in flight longer than this is reported as stalled (health
+    /// `degraded`), so a stuck write is noticed before the driver gives up.
+    pub stall_after: Duration,
 }
 
 impl Default for WriterConfig {
@@ -57,6 +65,7 @@ impl Default for WriterConfig {
             warn_pending: 1_000_000,
             retention: Duration::from_secs(30 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
+            stall_after: Duration::from_secs(2),
         }
     }
 }
@@ -69,6 +78,8 @@ pub struct StoreWriter {
     /// Taken from the buffer, not yet committed: in flight, or waiting to retry.
     batch: Option<Arc<Batch>>,
     in_flight: bool,
+    /// When the attempt in flight started.
+    attempt_started: Option<Instant>,
     flush_timer: Option<SpawnHandle>,
     backoff: Duration,
     committed_slot: u64,
@@ -97,6 +108,7 @@ impl StoreWriter {
             buffer: WriteBuffer::default(),
             batch: None,
             in_flight: false,
+            attempt_started: None,
             flush_timer: None,
             committed_slot: 0,
             waiters: Vec::new(),
@@ -166,10 +178,12 @@ impl StoreWriter {
             }
         };
         self.in_flight = true;
+        self.attempt_started = Some(Instant::now());
         let store = self.store.clone();
         let job = tokio::task::spawn_blocking(move || store.apply(&batch.ops));
         ctx.spawn(job.into_actor(self).map(|joined, act, ctx| {
             act.in_flight = false;
+            act.attempt_started = None;
             let result = joined.unwrap_or_else(|e| {
                 Err(StoreError::Decode {
                     what: "write batch",
@@ -219,6 +233,14 @@ impl StoreWriter {
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(self.config.max_backoff);
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
+    }
+
+    /// True while the attempt in flight has been running longer than `stall_after`.
+    fn stalled(&self) -> bool {
+        self.in_flight
+            && self
+                .attempt_started
+                .is_some_and(|t| t.elapsed() >= self.config.stall_after)
     }
 
     fn wake_waiters(&mut self) {
@@ -318,8 +340,14 @@ impl Handler<GetStoreHealth> for StoreWriter {
     type Result = MessageResult<GetStoreHealth>;
 
     fn handle(&mut self, _msg: GetStoreHealth, _ctx: &mut Self::Context) -> Self::Result {
+        let stalled = self.stalled();
         MessageResult(StoreHealth {
-            state: if self.degraded { "degraded" } else { "ok" },
+            state: if self.degraded || stalled {
+                "degraded"
+            } else {
+                "ok"
+            },
+            stalled,
             backend: self.store.backend(),
             pending: self.pending(),
             last_error: self.last_error.clone(),
