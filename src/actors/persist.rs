@@ -21,10 +21,7 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
                 device_state: e.device_state.clone(),
                 at: e.last_change,
             };
-            vec![
-                WriteOp::Extension(e),
-                WriteOp::Transition(t),
-            ]
+            vec![WriteOp::Extension(e), WriteOp::Transition(t)]
         }
         Persist::Change(Change::CallStarted(c) | Change::CallUpdated(c)) => {
             vec![WriteOp::ActiveCall(c)]

@@ -48,6 +48,9 @@ pub struct CallModel {
     /// The party answering a consultation call (attended transfer) while the
     /// transferee waits on hold: the callee only once the transfer completes.
     consulted: Option<Party>,
+    /// Fingerprints of the transfer events counted, so a duplicated one (the same
+    /// bytes again) is not counted twice; transfers are the one non-idempotent event.
+    transfer_prints: Vec<u64>,
 }
 
 fn party(number: Option<&str>, name: Option<&str>) -> Party {
@@ -98,6 +101,7 @@ impl CallModel {
             origin: Party::default(),
             originated: false,
             consulted: None,
+            transfer_prints: Vec::new(),
         }
     }
 
@@ -115,6 +119,7 @@ impl CallModel {
             origin: Party::default(),
             originated: false,
             consulted: None,
+            transfer_prints: Vec::new(),
         }
     }
 
@@ -434,6 +439,11 @@ impl CallModel {
         if ev.get("Result").is_some_and(|r| r != "Success") {
             return false;
         }
+        let print = fingerprint(ev.raw().as_text());
+        if self.transfer_prints.contains(&print) {
+            return false;
+        }
+        self.transfer_prints.push(print);
         if ev.name() == "BlindTransfer" {
             self.call_mut().transfers.push("blind".to_string());
             if let Some(target) = known(ev.get("Extension")) {
@@ -619,6 +629,15 @@ impl CallModel {
             .filter(|l| l.ended_at.is_none())
             .map(|l| l.uniqueid.as_str())
     }
+}
+
+/// A hash of an event's bytes: equal for a duplicated event (Asterisk stamps each
+/// event with its own `Timestamp` and channel ids, so two real transfers differ).
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {

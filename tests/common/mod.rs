@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod mangle;
 pub mod pipeline;
 pub mod replay;
 pub mod service;
 pub mod store;
+pub mod truth;
