@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod body;
 pub mod calls;
 pub mod error;
 pub mod extensions;

@@ -5,6 +5,7 @@
 
 pub mod mangle;
 pub mod pipeline;
+pub mod raw;
 pub mod replay;
 pub mod service;
 pub mod store;
