@@ -200,6 +200,9 @@ impl CallModel {
         if self.call.answered_at.is_some() {
             return false;
         }
+        // Never before the call started (events stamped out of order would make
+        // the talk time longer than the call).
+        let at = at.max(self.call.started_at);
         self.call_mut().answered_at = Some(at);
         if matches!(self.call.state, CallState::Dialing | CallState::Ringing) {
             self.call_mut().state = CallState::Answered;
