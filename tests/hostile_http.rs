@@ -326,6 +326,12 @@ async fn path_tricks_never_leave_static_and_errors_are_json() {
         let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
         let res = request(ts.addr, req.as_bytes()).await;
         let body = String::from_utf8_lossy(&res.body);
+        eprintln!(
+            "path {:?}: {} {}",
+            &path[..path.len().min(40)],
+            res.status,
+            res.json()["error"]["code"]
+        );
         for secret in outside {
             assert!(
                 !body.contains(secret),
@@ -366,6 +372,7 @@ async fn non_utf8_and_huge_request_lines_and_headers_are_refused_and_the_service
         b"GET /api/extensions/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     .await;
+    eprintln!("non-UTF-8 request line: {} {}", res.status, res.json());
     assert!(matches!(res.status, 400 | 404), "{res:?}");
     let res = request(
         ts.addr,
@@ -380,6 +387,7 @@ async fn non_utf8_and_huge_request_lines_and_headers_are_refused_and_the_service
         "b".repeat(64 * 1024)
     );
     let res = request(ts.addr, huge_line.as_bytes()).await;
+    eprintln!("64 KB request line: {}", res.status);
     assert!((400..500).contains(&res.status), "{}", res.status);
     let mut huge_head = String::from("GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for i in 0..256 {
@@ -387,6 +395,7 @@ async fn non_utf8_and_huge_request_lines_and_headers_are_refused_and_the_service
     }
     huge_head.push_str("Connection: close\r\n\r\n");
     let res = request(ts.addr, huge_head.as_bytes()).await;
+    eprintln!("256 KB of headers: {}", res.status);
     assert!((400..500).contains(&res.status), "{}", res.status);
     // Not HTTP at all.
     let res = request(
@@ -394,6 +403,7 @@ async fn non_utf8_and_huge_request_lines_and_headers_are_refused_and_the_service
         b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n",
     )
     .await;
+    eprintln!("TLS hello to the HTTP port: {}", res.status);
     assert!(
         res.status == 0 || (400..500).contains(&res.status),
         "{res:?}"
