@@ -203,6 +203,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         registry.clone(),
     )
     .start();
+    let ws_slots = crate::ws::slots::ClientSlots::new(config.ws_max_clients);
     let state = web::Data::new(AppState {
         config,
         live,
@@ -215,6 +216,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         writer,
         started_at: Utc::now(),
         static_dir: static_dir(),
+        ws_slots,
         next_session: AtomicU64::new(0),
     });
     Ok(Service { state, arbiters })

@@ -26,6 +26,7 @@
 //! | `WS_HISTORY` | `10000` | changes kept for resuming clients |
 //! | `WS_QUEUE` | `1024` | messages queued per client before conflation starts |
 //! | `HTTP_BODY_LIMIT` | `65536` | largest request body, bytes |
+//! | `WS_MAX_CLIENTS` | `10000` | open WebSocket clients at most; more get 503 `TOO_MANY_CLIENTS` |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
 
 use std::collections::HashMap;
@@ -118,6 +119,8 @@ pub struct Config {
     pub ws_queue: usize,
     /// Largest request body.
     pub http_body_limit: usize,
+    /// Open WebSocket clients at most (a flood of upgrades cannot grow memory).
+    pub ws_max_clients: usize,
 }
 
 impl Config {
@@ -212,6 +215,7 @@ impl Config {
             ws_history: parse_num("WS_HISTORY", get("WS_HISTORY"), 10_000)?.max(1) as usize,
             ws_queue: parse_num("WS_QUEUE", get("WS_QUEUE"), 1024)?.max(1) as usize,
             http_body_limit: parse_num("HTTP_BODY_LIMIT", get("HTTP_BODY_LIMIT"), 65_536)? as usize,
+            ws_max_clients: parse_num("WS_MAX_CLIENTS", get("WS_MAX_CLIENTS"), 10_000)? as usize,
         })
     }
 }

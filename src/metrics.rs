@@ -24,6 +24,11 @@ pub struct Metrics {
     pub malformed: IntCounterVec,
     /// Events the router did not know (counted, never silently dropped).
     pub unrouted: IntCounterVec,
+    /// Call events dropped by the router, by PBX and reason: `late` (the call
+    /// already ended) or `orphan` (a call never seen, and the event cannot start one).
+    pub call_events_dropped: IntCounterVec,
+    /// WebSocket upgrades refused, by reason (`tooManyClients`).
+    pub ws_refused: IntCounterVec,
     /// Reconnections after a lost connection.
     pub reconnects: IntCounterVec,
     /// 1 for the current AMI connection state of each PBX, 0 for the others.
@@ -80,6 +85,16 @@ impl Metrics {
                 "switchboard_unrouted_events_total",
                 "AMI events of unknown kind",
                 &["event"],
+            )?,
+            call_events_dropped: counter_vec(
+                "switchboard_call_events_dropped_total",
+                "Call events dropped: late (call already ended) or orphan (unknown call)",
+                &["pbx", "reason"],
+            )?,
+            ws_refused: counter_vec(
+                "switchboard_ws_refused_total",
+                "WebSocket upgrades refused",
+                &["reason"],
             )?,
             reconnects: counter_vec(
                 "switchboard_ami_reconnects_total",
@@ -157,6 +172,9 @@ impl Metrics {
         m.registry.register(Box::new(m.events.clone()))?;
         m.registry.register(Box::new(m.malformed.clone()))?;
         m.registry.register(Box::new(m.unrouted.clone()))?;
+        m.registry
+            .register(Box::new(m.call_events_dropped.clone()))?;
+        m.registry.register(Box::new(m.ws_refused.clone()))?;
         m.registry.register(Box::new(m.reconnects.clone()))?;
         m.registry.register(Box::new(m.ami_state.clone()))?;
         m.registry.register(Box::new(m.login_seconds.clone()))?;

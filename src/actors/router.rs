@@ -23,6 +23,7 @@ use super::messages::{
 use super::status::{ActorHandle, Registry};
 use crate::ami::Event;
 use crate::metrics::Metrics;
+use crate::state::admit::{admit, Admission, RecentlyEnded};
 use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
 
 /// Extensions whose state a refresh or resync confirmed (no state change to fan out).
@@ -54,6 +55,10 @@ pub struct RouterStats {
     pub routed: u64,
     /// Events of unknown kind since start.
     pub unknown: u64,
+    /// Events of calls that had already ended, dropped (duplicated or late input).
+    pub late: u64,
+    /// Events of calls never seen that cannot start one (a lone `Hangup`), dropped.
+    pub orphaned: u64,
 }
 
 /// A live call's tracker and when the router last handed it something.
@@ -79,6 +84,10 @@ pub struct EventRouterActor {
     call_timeout: Duration,
     routed: u64,
     unknown: u64,
+    /// Calls that ended lately, so their late events cannot start them again.
+    ended: RecentlyEnded,
+    late: u64,
+    orphaned: u64,
 }
 
 impl EventRouterActor {
@@ -107,6 +116,9 @@ impl EventRouterActor {
             call_timeout,
             routed: 0,
             unknown: 0,
+            ended: RecentlyEnded::default(),
+            late: 0,
+            orphaned: 0,
         }
     }
 
@@ -175,9 +187,12 @@ impl EventRouterActor {
     fn route_one(&mut self, event: Event, ctx: &mut Context<Self>) {
         match route(&event) {
             Route::Call(key) => {
-                self.track_channel(&event, key);
-                let tracker = self.tracker(key, ctx);
-                tracker.do_send(CallEvent(event));
+                let admitted = self.admitted(&event, key);
+                self.track_channel(&event, key, admitted);
+                if admitted {
+                    let tracker = self.tracker(key, ctx);
+                    tracker.do_send(CallEvent(event));
+                }
             }
             Route::Extension(key) => {
                 let exten = match key {
@@ -208,15 +223,51 @@ impl EventRouterActor {
         self.routed += 1;
     }
 
+    /// True when `event` goes to a tracker: the call is live, or the event may start
+    /// it (see [`crate::state::admit`]); otherwise it is counted and dropped.
+    fn admitted(&mut self, event: &Event, key: &str) -> bool {
+        match self.calls.get(key) {
+            Some(t) if t.addr.connected() => return true,
+            // Its tracker stopped (the call ended) and its `CallFinished` is still
+            // on the way: the call is over.
+            Some(_) => {
+                self.calls.remove(key);
+                self.ended.insert(key);
+            }
+            None => {}
+        }
+        let reason = match admit(event, key, &self.ended) {
+            Admission::Start => return true,
+            Admission::Late => {
+                self.late += 1;
+                "late"
+            }
+            Admission::Orphan => {
+                self.orphaned += 1;
+                "orphan"
+            }
+        };
+        log::debug!(
+            "pbx {}: {} for call {key} dropped ({reason})",
+            self.pbx,
+            event.name()
+        );
+        self.metrics
+            .call_events_dropped
+            .with_label_values(&[&self.pbx, reason])
+            .inc();
+        false
+    }
+
     /// Remembers which call each live channel belongs to, so a channel that moves to
     /// another call (the target of a SIP REFER with Replaces changes Linkedid) still
     /// ends in the call that knew it first.
-    fn track_channel(&mut self, event: &Event, key: &str) {
+    fn track_channel(&mut self, event: &Event, key: &str, admitted: bool) {
         let Some(uid) = event.uniqueid() else {
             return;
         };
         match event.name() {
-            "Newchannel" => {
+            "Newchannel" if admitted => {
                 self.channels.insert(uid.to_string(), key.to_string());
             }
             "Hangup" => {
@@ -288,6 +339,7 @@ impl Handler<CallFinished> for EventRouterActor {
 
     fn handle(&mut self, msg: CallFinished, _: &mut Context<Self>) {
         self.calls.remove(&msg.id);
+        self.ended.insert(&msg.id);
         self.channels.retain(|_, call| *call != msg.id);
     }
 }
@@ -296,6 +348,9 @@ impl Handler<ResyncChannels> for EventRouterActor {
     type Result = ();
 
     fn handle(&mut self, msg: ResyncChannels, ctx: &mut Context<Self>) {
+        // A new session: what the PBX lists now is the truth, and a PBX that
+        // restarted may reuse ids of calls that ended before.
+        self.ended = RecentlyEnded::default();
         let mut by_call: HashMap<String, Vec<Event>> = HashMap::new();
         for item in msg.items {
             if let Some(key) = call_key(&item) {
@@ -426,6 +481,8 @@ impl Handler<GetRouterStats> for EventRouterActor {
             extensions: self.extensions.len(),
             routed: self.routed,
             unknown: self.unknown,
+            late: self.late,
+            orphaned: self.orphaned,
         })
     }
 }

@@ -7,12 +7,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod body;
 pub mod calls;
 pub mod error;
 pub mod extensions;
 pub mod health;
 pub mod refresh;
 pub mod state;
+pub mod static_files;
 pub mod ws;
 
 use actix_web::dev::ServiceRequest;
@@ -150,11 +152,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 .default_service(web::to(not_allowed)),
         )
         .service(web::scope("/api").default_service(web::to(api_not_found)))
-        .service(
-            actix_files::Files::new("/", state.static_dir.clone())
-                .index_file("index.html")
-                .default_handler(web::to(api_not_found)),
-        );
+        .service(static_files::service(state.static_dir.clone()));
 }
 
 fn json_error(err: JsonPayloadError) -> ApiError {

@@ -62,6 +62,7 @@ pub async fn start(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require(&req, state.config.api_token.as_ref(), false)?;
+    super::body::check_declared_length(&req, state.config.http_body_limit)?;
     // Read here rather than by the `Bytes` extractor, whose over-limit error is a
     // plain-text 413 outside the API's JSON error shape.
     let body = payload
@@ -72,6 +73,7 @@ pub async fn start(
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {
+        super::body::require_json_type(&req)?;
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::bad_request(
                 "INVALID_JSON",

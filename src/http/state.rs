@@ -56,6 +56,8 @@ pub struct AppState {
     pub static_dir: PathBuf,
     /// Next WebSocket session id.
     pub next_session: AtomicU64,
+    /// Open WebSocket clients against `WS_MAX_CLIENTS`.
+    pub ws_slots: crate::ws::slots::ClientSlots,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
 
 use super::auth::{require, url_query_param};
 use super::error::ApiError;
@@ -59,7 +60,29 @@ pub async fn connect(
 ) -> Result<HttpResponse, actix_web::Error> {
     require(&req, state.config.api_token.as_ref(), true)?;
     let (filter, last_seq) = filter_from_query(req.query_string())?;
+    let Some(slot) = state.ws_slots.try_take() else {
+        state
+            .metrics
+            .ws_refused
+            .with_label_values(&["tooManyClients"])
+            .inc();
+        log::warn!(
+            "websocket upgrade refused: {} clients open (WS_MAX_CLIENTS)",
+            state.ws_slots.max()
+        );
+        return Err(ApiError::unavailable(
+            "TOO_MANY_CLIENTS",
+            "too many WebSocket clients are connected; try again later",
+        )
+        .into());
+    };
     let (response, outbox, frames) = accept(&req, payload, state.config.ws_queue)?;
+    // The slot lives as long as the session's frame stream, which the session
+    // drops when it stops.
+    let frames = frames.map(move |frame| {
+        let _held = &slot;
+        frame
+    });
     let settings = SessionSettings {
         hub: state.hub.clone(),
         metrics: state.metrics.clone(),

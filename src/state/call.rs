@@ -48,6 +48,9 @@ pub struct CallModel {
     /// The party answering a consultation call (attended transfer) while the
     /// transferee waits on hold: the callee only once the transfer completes.
     consulted: Option<Party>,
+    /// Fingerprints of the transfer events counted, so a duplicated one (the same
+    /// bytes again) is not counted twice; transfers are the one non-idempotent event.
+    transfer_prints: Vec<u64>,
 }
 
 fn party(number: Option<&str>, name: Option<&str>) -> Party {
@@ -98,6 +101,7 @@ impl CallModel {
             origin: Party::default(),
             originated: false,
             consulted: None,
+            transfer_prints: Vec::new(),
         }
     }
 
@@ -115,6 +119,7 @@ impl CallModel {
             origin: Party::default(),
             originated: false,
             consulted: None,
+            transfer_prints: Vec::new(),
         }
     }
 
@@ -195,6 +200,9 @@ impl CallModel {
         if self.call.answered_at.is_some() {
             return false;
         }
+        // Never before the call started (events stamped out of order would make
+        // the talk time longer than the call).
+        let at = at.max(self.call.started_at);
         self.call_mut().answered_at = Some(at);
         if matches!(self.call.state, CallState::Dialing | CallState::Ringing) {
             self.call_mut().state = CallState::Answered;
@@ -434,6 +442,11 @@ impl CallModel {
         if ev.get("Result").is_some_and(|r| r != "Success") {
             return false;
         }
+        let print = fingerprint(ev.raw().as_text());
+        if self.transfer_prints.contains(&print) {
+            return false;
+        }
+        self.transfer_prints.push(print);
         if ev.name() == "BlindTransfer" {
             self.call_mut().transfers.push("blind".to_string());
             if let Some(target) = known(ev.get("Extension")) {
@@ -628,6 +641,15 @@ impl CallModel {
             .filter(|l| l.ended_at.is_none())
             .map(|l| l.uniqueid.as_str())
     }
+}
+
+/// A hash of an event's bytes: equal for a duplicated event (Asterisk stamps each
+/// event with its own `Timestamp` and channel ids, so two real transfers differ).
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {

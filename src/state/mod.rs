@@ -5,6 +5,7 @@
 //! decides *what the state is* lives here, with no actors and no IO, so it can be
 //! tested against the real captures and fuzzed on its own.
 
+pub mod admit;
 pub mod call;
 pub mod extension;
 pub mod route;

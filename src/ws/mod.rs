@@ -5,4 +5,5 @@
 
 pub mod protocol;
 pub mod session;
+pub mod slots;
 pub mod transport;

@@ -138,6 +138,11 @@ fn client_frames(payload: web::Payload) -> impl Stream<Item = Result<Frame, Prot
                 return None;
             }
             loop {
+                // Refuse a frame by the length its header declares, before its payload
+                // is buffered (the codec itself checks only once the whole frame is in).
+                if declared_len(&buf).is_some_and(|n| n > MAX_CLIENT_FRAME as u64) {
+                    return Some((Err(ProtocolError::Overflow), (payload, buf, codec, true)));
+                }
                 match codec.decode(&mut buf) {
                     Ok(Some(frame)) => return Some((Ok(frame), (payload, buf, codec, false))),
                     Ok(None) => {}
@@ -150,4 +155,38 @@ fn client_frames(payload: web::Payload) -> impl Stream<Item = Result<Frame, Prot
             }
         },
     )
+}
+
+/// The payload length a frame's header declares (RFC 6455 §5.2), once enough of the
+/// header is in `buf` to tell.
+pub fn declared_len(buf: &[u8]) -> Option<u64> {
+    let len = *buf.get(1)? & 0x7f;
+    match len {
+        126 => {
+            let b = buf.get(2..4)?;
+            Some(u64::from(u16::from_be_bytes([b[0], b[1]])))
+        }
+        127 => {
+            let b: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
+            Some(u64::from_be_bytes(b))
+        }
+        n => Some(u64::from(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declared_len;
+
+    #[test]
+    fn reads_the_three_length_forms() {
+        assert_eq!(declared_len(&[0x81]), None);
+        assert_eq!(declared_len(&[0x81, 0x85]), Some(5));
+        assert_eq!(declared_len(&[0x81, 0xfe, 0x01]), None);
+        assert_eq!(declared_len(&[0x81, 0xfe, 0x01, 0x00]), Some(256));
+        let mut long = vec![0x82, 0xff];
+        long.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        assert_eq!(declared_len(&long), Some(1 << 40));
+        assert_eq!(declared_len(&long[..9]), None);
+    }
 }

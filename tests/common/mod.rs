@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 pub mod health_recorder;
+pub mod live_truth;
+pub mod mangle;
 pub mod pipeline;
+pub mod raw;
 pub mod replay;
 pub mod service;
 pub mod store;
