@@ -27,6 +27,9 @@
 //! | `WS_QUEUE` | `1024` | messages queued per client before conflation starts |
 //! | `HTTP_BODY_LIMIT` | `65536` | largest request body, bytes |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
+//!
+//! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
+//! see [`crate::cluster::settings`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -118,6 +121,8 @@ pub struct Config {
     pub ws_queue: usize,
     /// Largest request body.
     pub http_body_limit: usize,
+    /// Several instances on one PostgreSQL.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 impl Config {
@@ -183,10 +188,13 @@ impl Config {
             key: "HTTP_BIND",
             message: format!("{bind:?} is not an address: {e}"),
         })?;
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
+        let cluster = crate::cluster::ClusterConfig::from_lookup(get, &database_url)?;
         Ok(Self {
             pbxs,
-            database_url: get("DATABASE_URL")
-                .unwrap_or_else(|| "sqlite://switchboard.db".to_string()),
+            cluster,
+            database_url,
             http_bind,
             api_token: get("API_TOKEN").map(Secret::new),
             connect_timeout: ms("AMI_CONNECT_TIMEOUT_MS", 3000)?,

@@ -101,13 +101,9 @@ fn workload() -> Vec<WriteOp> {
         ))));
     }
     for c in 0..20 {
-        ops.push(WriteOp::FinishedCall(std::sync::Arc::new(finished(active_call(
-            "pbx1",
-            &format!("call-{c}"),
-            "1001",
-            "1002",
-            t(c),
-        )))));
+        ops.push(WriteOp::FinishedCall(std::sync::Arc::new(finished(
+            active_call("pbx1", &format!("call-{c}"), "1001", "1002", t(c)),
+        ))));
     }
     ops
 }

@@ -56,6 +56,8 @@ pub struct AppState {
     pub static_dir: PathBuf,
     /// Next WebSocket session id.
     pub next_session: AtomicU64,
+    /// Cluster mode: who holds which PBX (`None` for a single instance).
+    pub cluster: Option<Arc<crate::cluster::ClusterView>>,
 }
 
 impl AppState {

@@ -45,6 +45,9 @@ pub struct WriterConfig {
     pub retention: Duration,
     /// How often pruning runs.
     pub prune_every: Duration,
+    /// Cluster mode: the instance name written with every change into the
+    /// change feed (`None`: no feed, a single instance).
+    pub feed_instance: Option<Arc<str>>,
 }
 
 impl Default for WriterConfig {
@@ -57,6 +60,7 @@ impl Default for WriterConfig {
             warn_pending: 1_000_000,
             retention: Duration::from_secs(30 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
+            feed_instance: None,
         }
     }
 }
@@ -106,6 +110,11 @@ impl StoreWriter {
             writes_total: 0,
             retries: 0,
         }
+    }
+
+    /// The instance name feed rows carry, when this writer feeds other instances.
+    pub fn feed_instance(&self) -> Option<&str> {
+        self.config.feed_instance.as_deref()
     }
 
     fn pending(&self) -> usize {
