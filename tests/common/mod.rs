@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod pipeline;
 pub mod replay;
 pub mod service;
