@@ -40,6 +40,7 @@ pub struct Service {
     /// What the HTTP layer uses.
     pub state: web::Data<AppState>,
     arbiters: Vec<Arbiter>,
+    cluster: Option<crate::cluster::ClusterRuntime>,
 }
 
 /// Where the dashboard lives: `STATIC_DIR`, else `./static`, else the source tree's.
@@ -65,12 +66,38 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         .context("opening the store")?
         .context("opening the store")?;
     log::info!("store: {}", store.describe());
-    let writer_config = WriterConfig {
+    let clustered = config.cluster.enabled;
+    let mut writer_config = WriterConfig {
         retention: config.retention,
         ..WriterConfig::default()
     };
+    if clustered {
+        writer_config.flush_interval = config.cluster.flush;
+        writer_config.feed_instance = Some(Arc::from(config.cluster.instance_id.as_str()));
+    }
     let writer_store = store.clone();
     let writer = StoreWriter::with_config(writer_store, writer_config).start();
+    // Cluster mode: the feed session is positioned before the state is read, so
+    // every change committed after the read is replayed.
+    let prepared = {
+        let (cluster, url) = (config.cluster.clone(), config.database_url.clone());
+        web::block(move || crate::cluster::prepare(&cluster, &url))
+            .await
+            .context("opening the change-feed session")?
+            .context("opening the change-feed session")?
+    };
+    if clustered {
+        log::info!(
+            "cluster: instance {} on {} (PBX leases and change feed)",
+            config.cluster.instance_id,
+            store.describe()
+        );
+    }
+    let gate = clustered.then(|| crate::cluster::gate::PersistGate::new(writer.clone()).start());
+    let persist: Recipient<crate::actors::hub::Persist> = match &gate {
+        Some(g) => g.clone().recipient(),
+        None => writer.clone().recipient(),
+    };
 
     // What the store knew when the service last stopped.
     let restore_store = store.clone();
@@ -84,6 +111,14 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     .context("reading the stored state")?
     .context("reading the stored state")?;
     let mut live_state = LiveState::default();
+    if clustered {
+        // Whoever holds a PBX tracks its calls; here they are only shown.
+        for c in &stored_calls {
+            live_state
+                .calls
+                .insert((c.pbx.clone(), c.id.clone()), Arc::new(c.clone()));
+        }
+    }
     for e in stored_extensions {
         live_state
             .extensions
@@ -95,7 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let hub = {
         let (live, metrics, registry) = (live.clone(), metrics.clone(), registry.clone());
         let history = config.ws_history;
-        let store_rcpt = writer.clone().recipient();
+        let store_rcpt = persist.clone();
         Hub::start_in_arbiter(&pipeline.handle(), move |_| {
             Hub::new(live, history, Some(store_rcpt), metrics, registry)
         })
@@ -141,7 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             .filter(|c| c.pbx == pbx.name)
             .cloned()
             .collect();
-        if !mine.is_empty() {
+        if !mine.is_empty() && !clustered {
             log::info!(
                 "pbx {}: restoring {} calls active at the last stop",
                 pbx.name,
@@ -168,7 +203,12 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         let connection = {
             let (registry, metrics, status) = (registry.clone(), metrics.clone(), status.clone());
             Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-                ConnectionActor::new(settings, conn_targets, registry, metrics, status)
+                let actor = ConnectionActor::new(settings, conn_targets, registry, metrics, status);
+                if clustered {
+                    actor.on_standby()
+                } else {
+                    actor
+                }
             })
         };
         arbiters.push(arbiter);
@@ -190,7 +230,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         targets,
         live.clone(),
         hub.clone(),
-        Some(writer.clone().recipient()),
+        Some(persist.clone()),
         RefreshLimits {
             max_sessions: config.refresh_max_sessions,
             concurrency: config.refresh_concurrency,
@@ -204,7 +244,31 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     )
     .start();
     let ws_slots = crate::ws::slots::ClientSlots::new(config.ws_max_clients);
+    let cluster = match (prepared, gate) {
+        (Some(prepared), Some(gate)) => {
+            let members = pbxs
+                .iter()
+                .map(|p| crate::cluster::controller::Member {
+                    name: p.name.clone(),
+                    router: p.router.clone(),
+                    connection: p.connection.clone(),
+                })
+                .collect();
+            Some(
+                crate::cluster::ClusterRuntime::start(
+                    prepared,
+                    gate,
+                    hub.clone(),
+                    store.clone(),
+                    members,
+                )
+                .context("starting the cluster thread")?,
+            )
+        }
+        _ => None,
+    };
     let state = web::Data::new(AppState {
+        cluster: cluster.as_ref().map(|c| c.view.clone()),
         config,
         live,
         registry,
@@ -219,7 +283,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         ws_slots,
         next_session: AtomicU64::new(0),
     });
-    Ok(Service { state, arbiters })
+    Ok(Service {
+        state,
+        arbiters,
+        cluster,
+    })
 }
 
 impl Service {
@@ -230,6 +298,9 @@ impl Service {
         let logoffs = s.pbxs.iter().map(|p| p.connection.send(ConnectionShutdown));
         let _ =
             tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
+        if let Some(c) = &self.cluster {
+            c.stop();
+        }
         let _ = s.refresh.send(CloseSessions).await;
         let _ = s.hub.send(CloseAll).await;
         match tokio::time::timeout(Duration::from_secs(5), s.writer.send(Flush)).await {

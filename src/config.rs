@@ -28,6 +28,9 @@
 //! | `HTTP_BODY_LIMIT` | `65536` | largest request body, bytes |
 //! | `WS_MAX_CLIENTS` | `10000` | open WebSocket clients at most; more get 503 `TOO_MANY_CLIENTS` |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
+//!
+//! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
+//! see [`crate::cluster::settings`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -121,6 +124,8 @@ pub struct Config {
     pub http_body_limit: usize,
     /// Open WebSocket clients at most (a flood of upgrades cannot grow memory).
     pub ws_max_clients: usize,
+    /// Several instances on one PostgreSQL.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 impl Config {
@@ -186,10 +191,13 @@ impl Config {
             key: "HTTP_BIND",
             message: format!("{bind:?} is not an address: {e}"),
         })?;
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
+        let cluster = crate::cluster::ClusterConfig::from_lookup(get, &database_url)?;
         Ok(Self {
             pbxs,
-            database_url: get("DATABASE_URL")
-                .unwrap_or_else(|| "sqlite://switchboard.db".to_string()),
+            cluster,
+            database_url,
             http_bind,
             api_token: get("API_TOKEN").map(Secret::new),
             connect_timeout: ms("AMI_CONNECT_TIMEOUT_MS", 3000)?,

@@ -5,6 +5,7 @@
 //! - [`state`]: event-to-state logic (calls, extensions, routing) as plain code.
 //! - [`actors`]: the moving parts — connection, router, trackers, hub, refresh.
 //! - [`store`]: diesel persistence (SQLite or PostgreSQL) and its batching writer.
+//! - [`cluster`]: several instances on one PostgreSQL (PBX leases, change feed).
 //! - [`http`], [`ws`]: the API, WebSocket subscribers and the dashboard.
 //! - [`model`]: the domain shapes every layer and client speaks.
 //! - [`sim`]: the PBX simulator (a real AMI server) behind `switchboard sim`, tests and benchmarks.
@@ -15,6 +16,7 @@ pub mod actors;
 pub mod ami;
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod http;

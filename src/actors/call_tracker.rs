@@ -147,3 +147,20 @@ impl Handler<CloseCall> for CallTrackerActor {
         self.end(None, ctx);
     }
 }
+
+/// Cluster mode: another instance now tracks this call (or will, from the store);
+/// the tracker stops without publishing anything.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Discard;
+
+impl Handler<Discard> for CallTrackerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Discard, ctx: &mut Context<Self>) {
+        if self.announced {
+            self.metrics.calls_active.dec();
+        }
+        ctx.stop();
+    }
+}

@@ -107,6 +107,12 @@ pub struct ConnectionActor {
     /// Set by [`Shutdown`]: the service is stopping, so never connect again (not
     /// after the PBX closes the socket on our Logoff, not after a supervisor restart).
     shut_down: bool,
+    /// Cluster mode, another instance holds this PBX: no socket at all.
+    standby: bool,
+    /// A login in progress (its result is dropped if standby came meanwhile).
+    connecting: bool,
+    /// The pending reconnect timer, cancelled when going standby.
+    retry: Option<SpawnHandle>,
 }
 
 impl ConnectionActor {
@@ -159,7 +165,17 @@ impl ConnectionActor {
             counters: HashMap::new(),
             ever_connected: false,
             shut_down: false,
+            standby: false,
+            connecting: false,
+            retry: None,
         }
+    }
+
+    /// Starts on standby (cluster mode: another instance may hold this PBX's lease);
+    /// [`SetActive`] brings the connection up.
+    pub fn on_standby(mut self) -> Self {
+        self.standby = true;
+        self
     }
 
     /// The shared status cell (read by health and admin endpoints).
@@ -186,6 +202,10 @@ impl ConnectionActor {
             h.set_state(state);
         }
         self.metrics.set_ami_state(&self.pbx, state);
+        if state == "standby" {
+            // The holder's connection state reaches subscribers through the feed.
+            return;
+        }
         let _ = self
             .targets
             .publish
@@ -193,9 +213,11 @@ impl ConnectionActor {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.shut_down {
+        self.retry = None;
+        if self.shut_down || self.standby || self.connecting {
             return;
         }
+        self.connecting = true;
         self.epoch += 1;
         let ids = ActionIds::new(self.settings.instance, self.epoch);
         for pending in self.correlator.reset(ids.clone()) {
@@ -206,9 +228,15 @@ impl ConnectionActor {
         let endpoint = self.settings.endpoint.clone();
         let mut login_ids = ActionIds::new(self.settings.instance, self.epoch * 1_000_000);
         let fut = async move { connect_and_login(&endpoint, &mut login_ids).await };
-        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| match res {
-            Ok(session) => act.logged_in(session, ctx),
-            Err(err) => act.connect_failed(err, ctx),
+        ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
+            act.connecting = false;
+            match res {
+                // Fenced while logging in: the session is dropped unused.
+                Ok(_) if act.standby => {}
+                Ok(session) => act.logged_in(session, ctx),
+                Err(_) if act.standby => {}
+                Err(err) => act.connect_failed(err, ctx),
+            }
         }));
     }
 
@@ -309,7 +337,7 @@ impl ConnectionActor {
                 .map(|d| Utc::now() + d);
         }
         self.set_state(state, error);
-        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+        self.retry = Some(ctx.run_later(delay, |act, ctx| act.connect(ctx)));
     }
 
     /// Drops the current socket and schedules a reconnect.
@@ -638,7 +666,12 @@ impl Actor for ConnectionActor {
         });
         let every = self.settings.ping_interval;
         ctx.run_interval(every, |act, _| act.ping());
-        self.connect(ctx);
+        self.connecting = false;
+        if self.standby {
+            self.set_state("standby", None);
+        } else {
+            self.connect(ctx);
+        }
     }
 }
 
@@ -777,5 +810,58 @@ impl Handler<Shutdown> for ConnectionActor {
                 // arbiter stops.
             }),
         )
+    }
+}
+
+/// Cluster mode: this instance took (`true`) or lost (`false`) the PBX's lease.
+/// Going standby stops reading at once (no event of a fenced instance reaches the
+/// router), sends Logoff and closes the socket; going active connects and logs in
+/// (the login's resync then rebuilds the state).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetActive(pub bool);
+
+impl Handler<SetActive> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetActive, ctx: &mut Context<Self>) {
+        if msg.0 {
+            if self.standby {
+                log::info!("pbx {}: lease held here; connecting", self.pbx);
+                self.standby = false;
+                self.backoff.reset();
+                self.connect(ctx);
+            }
+            return;
+        }
+        if self.standby {
+            return;
+        }
+        self.standby = true;
+        if let Some(handle) = self.retry.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(handle) = self.reader.take() {
+            ctx.cancel_future(handle);
+        }
+        let _ = self.send_action(Action::logoff(), Pending::Ping, Duration::from_millis(500));
+        if let Some(mut w) = self.writer.take() {
+            w.close();
+        }
+        for pending in self
+            .correlator
+            .reset(ActionIds::new(self.settings.instance, self.epoch))
+        {
+            fail(
+                pending,
+                AmiError::Closed("standing by: another instance holds the PBX"),
+            );
+        }
+        self.ping_outstanding = false;
+        log::warn!(
+            "pbx {}: standing by (lease not held here); logged off",
+            self.pbx
+        );
+        self.set_state("standby", None);
     }
 }

@@ -74,7 +74,15 @@ impl Handler<Persist> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, msg: Persist, ctx: &mut Self::Context) {
-        for op in write_ops(msg) {
+        // Cluster mode: the change goes into the feed with its state writes.
+        let feed = self.feed_instance().and_then(|instance| {
+            crate::cluster::payload::encode(&msg, instance)
+                .map_err(|e| log::error!("cannot encode a change for the feed: {e}"))
+                .ok()
+                .flatten()
+        });
+        let ops = write_ops(msg).into_iter().chain(feed.map(WriteOp::Feed));
+        for op in ops {
             <Self as Handler<Write>>::handle(self, Write(op), ctx);
         }
     }

@@ -496,3 +496,22 @@ impl Handler<InjectPanic> for EventRouterActor {
         });
     }
 }
+
+/// Cluster mode: forgets every call and extension of the PBX without publishing
+/// anything — on losing the lease (the new holder owns them now) and before taking
+/// over (the store and the login's resync rebuild them).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ResetPbx;
+
+impl Handler<ResetPbx> for EventRouterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ResetPbx, _: &mut Context<Self>) {
+        for (_, t) in self.calls.drain() {
+            t.addr.do_send(super::call_tracker::Discard);
+        }
+        self.channels.clear();
+        self.extensions.clear();
+    }
+}

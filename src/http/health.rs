@@ -21,7 +21,10 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .iter()
         .filter_map(|p| p.status.read().ok().map(|s| s.clone()))
         .collect();
-    let all_connected = connections.iter().all(|c| c.state == "connected");
+    // On standby, another instance holds the PBX: that is the expected state here.
+    let all_connected = connections
+        .iter()
+        .all(|c| c.state == "connected" || c.state == "standby");
     let store_ok = store.as_ref().is_some_and(|s| s.state == "ok");
     let status = if all_connected && store_ok {
         "ok"
@@ -44,10 +47,35 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                 "uptimeSecs": (Utc::now() - state.started_at).num_seconds(),
             },
             "ami": connections.first(),
-            "pbxs": connections,
+            "pbxs": with_leases(&state, &connections),
+            "cluster": state.cluster.as_ref().map(|v| json!({
+                "instance": v.instance,
+                "leaseSession": v.lease_session(),
+            })),
             "store": store,
             "websocket": { "subscribers": subscribers, "seq": seq },
             "state": { "activeCalls": active, "extensions": extensions },
         }
     })))
+}
+
+/// Each PBX's connection, with its lease (`heldBy`, `heldHere`, `instance`) in
+/// cluster mode.
+fn with_leases(
+    state: &AppState,
+    connections: &[crate::model::ConnectionStatus],
+) -> Vec<serde_json::Value> {
+    connections
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({ "pbx": c.pbx }));
+            if let (Some(view), Some(obj)) = (&state.cluster, v.as_object_mut()) {
+                let h = view.holding(&c.pbx);
+                obj.insert("heldBy".into(), json!(h.held_by));
+                obj.insert("heldHere".into(), json!(h.held_here));
+                obj.insert("instance".into(), json!(h.instance));
+            }
+            v
+        })
+        .collect()
 }

@@ -86,6 +86,7 @@ pub async fn start(
         None if state.pbxs.len() == 1 => state.pbxs.first().map(|p| p.name.clone()),
         None => None,
     };
+    not_held_here(&state, pbx.as_deref())?;
     let reports = state
         .refresh
         .send(StartRefresh { pbx })
@@ -101,6 +102,37 @@ pub async fn start(
         report.corrections.len()
     );
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": message, "data": report })))
+}
+
+/// Cluster mode: a refresh corrects the state through the PBX's router, which only
+/// the lease holder runs, so another instance answers 409 naming the holder.
+fn not_held_here(state: &AppState, pbx: Option<&str>) -> Result<(), ApiError> {
+    let Some(view) = &state.cluster else {
+        return Ok(());
+    };
+    let elsewhere: Vec<String> = state
+        .pbxs
+        .iter()
+        .filter(|p| pbx.is_none_or(|n| n == p.name))
+        .map(|p| (p.name.as_str(), view.holding(&p.name)))
+        .filter(|(_, h)| !h.held_here)
+        .map(|(name, h)| match h.held_by {
+            Some(by) => format!("{name} (held by instance {by})"),
+            None => format!("{name} (held by no instance right now)"),
+        })
+        .collect();
+    if elsewhere.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "NOT_HOLDER",
+        format!(
+            "instance {} does not hold {}; send the refresh to the holder",
+            view.instance,
+            elsewhere.join(", ")
+        ),
+    ))
 }
 
 /// Lists the refresh sessions open now.

@@ -58,6 +58,8 @@ pub struct AppState {
     pub next_session: AtomicU64,
     /// Open WebSocket clients against `WS_MAX_CLIENTS`.
     pub ws_slots: crate::ws::slots::ClientSlots,
+    /// Cluster mode: who holds which PBX (`None` for a single instance).
+    pub cluster: Option<Arc<crate::cluster::ClusterView>>,
 }
 
 impl AppState {

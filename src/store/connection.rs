@@ -212,7 +212,7 @@ pub(crate) fn open_pool(
     let mut conn = pool.get()?;
     let migrated = match &mut *conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+        DbConnection::Pg(c) => migrate_postgres(c),
     };
     migrated.map_err(|e| StoreError::Migration {
         url: redacted,
@@ -220,6 +220,20 @@ pub(crate) fn open_pool(
     })?;
     drop(conn);
     Ok((pool, backend))
+}
+
+/// The advisory lock migrations run under, so instances starting together on one
+/// PostgreSQL database take turns instead of racing to create the same tables.
+const MIGRATION_LOCK: i64 = 0x5357_4244_4d49_4752; // "SWBDMIGR"
+
+/// Runs the PostgreSQL migrations while holding [`MIGRATION_LOCK`].
+fn migrate_postgres(c: &mut PgConnection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+    let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+    result?;
+    unlocked?;
+    Ok(())
 }
 
 /// Runs `$body` with `$c` bound to the inner connection of whichever backend

@@ -36,6 +36,9 @@ pub enum WriteOp {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A change for the other instances (cluster mode, PostgreSQL only): appended to
+    /// `change_feed` in the same transaction as the state writes of its batch.
+    Feed(crate::cluster::FeedRow),
 }
 
 /// Identifies the row an upsert overwrites, so a writer may keep only the
@@ -120,8 +123,10 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
     let mut last_finish: HashMap<(String, String), (usize, &Call)> = HashMap::new();
     let mut active_order: Vec<(String, String)> = Vec::new();
     let mut finish_order: Vec<(String, String)> = Vec::new();
+    let mut feed: Vec<&crate::cluster::FeedRow> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         match op {
+            WriteOp::Feed(row) => feed.push(row),
             WriteOp::Transition(t) => transitions.push(t),
             WriteOp::Refresh(r) => refresh::insert(conn, r)?,
             WriteOp::Extension(e) => upserts.push(e),
@@ -162,7 +167,12 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
             }
         })
         .collect();
-    calls::upsert_active_many(conn, &live, now)
+    calls::upsert_active_many(conn, &live, now)?;
+    match conn {
+        DbConnection::Pg(pg) => crate::cluster::feed::append(pg, &feed),
+        // No instance shares a SQLite file: the feed is never written there.
+        DbConnection::Sqlite(_) => Ok(()),
+    }
 }
 
 /// Runs [`apply`] in one transaction.

@@ -125,7 +125,10 @@ async function loadConnections() {
   try {
     const body = await api('/api/health');
     if (!store.connections.size) {
-      for (const s of (body.data && body.data.pbxs) || []) store.applyConnection(s);
+      // On standby another instance holds the PBX; its state comes over the WebSocket.
+      for (const s of (body.data && body.data.pbxs) || []) {
+        if (s.state !== 'standby') store.applyConnection(s);
+      }
       schedule();
     }
   } catch {

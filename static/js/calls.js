@@ -42,6 +42,14 @@ function badge(text, kind) {
   return td;
 }
 
+/** With several PBXs, a row says which one the call belongs to. */
+function withPbx(td, c, store) {
+  if (c.pbx && store.pbxCount() > 1) {
+    td.append(Object.assign(document.createElement('span'), { className: 'pbx', textContent: ` · ${c.pbx}` }));
+  }
+  return td;
+}
+
 export class CallsView {
   constructor(store, { body, count, empty, more, recentBody, recentEmpty }) {
     this.store = store;
@@ -70,7 +78,7 @@ export class CallsView {
     tr.replaceChildren(
       party(c.caller),
       party(c.callee),
-      cell(DIRECTIONS[c.direction] || c.direction || '—', 'direction'),
+      withPbx(cell(DIRECTIONS[c.direction] || c.direction || '—', 'direction'), c, this.store),
       badge(callStateLabel(c.state, c.onHold), state),
       entry.duration,
     );
@@ -126,7 +134,7 @@ export class CallsView {
       cause.className = 'cause';
       cause.textContent = hangupCause(c.hangupCauseText, c.hangupCause);
       outcome.append(cause);
-      tr.append(cell(timeOfDay(c.endedAt), 'time'), party(c.caller), party(c.callee), duration, outcome);
+      tr.append(withPbx(cell(timeOfDay(c.endedAt), 'time'), c, this.store), party(c.caller), party(c.callee), duration, outcome);
       frag.append(tr);
     }
     this.recentBody.replaceChildren(frag);

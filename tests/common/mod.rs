@@ -6,6 +6,7 @@
 pub mod health_recorder;
 pub mod live_truth;
 pub mod mangle;
+pub mod cluster;
 pub mod pipeline;
 pub mod raw;
 pub mod replay;

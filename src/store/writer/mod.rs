@@ -53,6 +53,9 @@ pub struct WriterConfig {
     /// A batch attempt in flight longer than this is reported as stalled (health
     /// `degraded`), so a stuck write is noticed before the driver gives up.
     pub stall_after: Duration,
+    /// Cluster mode: the instance name written with every change into the
+    /// change feed (`None`: no feed, a single instance).
+    pub feed_instance: Option<Arc<str>>,
 }
 
 impl Default for WriterConfig {
@@ -66,6 +69,7 @@ impl Default for WriterConfig {
             retention: Duration::from_secs(30 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
             stall_after: Duration::from_secs(2),
+            feed_instance: None,
         }
     }
 }
@@ -118,6 +122,11 @@ impl StoreWriter {
             writes_total: 0,
             retries: 0,
         }
+    }
+
+    /// The instance name feed rows carry, when this writer feeds other instances.
+    pub fn feed_instance(&self) -> Option<&str> {
+        self.config.feed_instance.as_deref()
     }
 
     fn pending(&self) -> usize {

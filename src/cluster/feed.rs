@@ -1,0 +1,115 @@
+//! The `change_feed` table: every state change a lease holder commits, in the same
+//! transaction as the state itself, for the other instances to replay.
+//!
+//! Rows are appended with a `bigserial` id; only the holder of a PBX writes that
+//! PBX's rows, one transaction at a time, so per PBX the ids are in commit order.
+//! Each transaction ends with `pg_notify('switchboard_feed', <pbx>)` per PBX it
+//! wrote, which PostgreSQL delivers on commit.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text, Timestamp};
+
+/// The notification channel.
+pub const CHANNEL: &str = "switchboard_feed";
+
+/// One change as stored in the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRow {
+    /// The PBX it belongs to.
+    pub pbx: String,
+    /// The change's WebSocket type (`call.updated`…) or `confirmed`.
+    pub kind: String,
+    /// The JSON payload (see `payload.rs`).
+    pub payload: String,
+    /// The instance that wrote it.
+    pub instance: String,
+}
+
+/// A stored row read back.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StoredRow {
+    /// Position in the feed.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The PBX.
+    #[diesel(sql_type = Text)]
+    pub pbx: String,
+    /// The change's type.
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    /// Its payload.
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    /// Who wrote it.
+    #[diesel(sql_type = Text)]
+    pub instance: String,
+}
+
+#[derive(QueryableByName)]
+struct MaxId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Appends `rows` in order (one statement) and notifies once per PBX. Runs in
+/// the caller's transaction, so the rows and the notification are committed with
+/// the state writes or not at all.
+pub fn append(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&FeedRow) -> &str| rows.iter().map(|r| f(r).to_string()).collect::<Vec<_>>();
+    diesel::sql_query(
+        "INSERT INTO change_feed (pbx, kind, payload, instance) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+    )
+    .bind::<Array<Text>, _>(col(|r| &r.pbx))
+    .bind::<Array<Text>, _>(col(|r| &r.kind))
+    .bind::<Array<Text>, _>(col(|r| &r.payload))
+    .bind::<Array<Text>, _>(col(|r| &r.instance))
+    .execute(conn)?;
+    let mut pbxs: Vec<&str> = rows.iter().map(|r| r.pbx.as_str()).collect();
+    pbxs.sort_unstable();
+    pbxs.dedup();
+    for pbx in pbxs {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<Text, _>(CHANNEL)
+            .bind::<Text, _>(pbx)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Up to `limit` rows of `pbx` after `after`, oldest first.
+pub fn read_after(
+    conn: &mut PgConnection,
+    pbx: &str,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<StoredRow>> {
+    diesel::sql_query(
+        "SELECT id, pbx, kind, payload, instance FROM change_feed \
+         WHERE pbx = $1 AND id > $2 ORDER BY id LIMIT $3",
+    )
+    .bind::<Text, _>(pbx)
+    .bind::<BigInt, _>(after)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+}
+
+/// The last id written so far (0 for an empty feed): where a starting instance
+/// begins to follow, having read the state tables after this.
+pub fn last_id(conn: &mut PgConnection) -> QueryResult<i64> {
+    let row: MaxId =
+        diesel::sql_query("SELECT COALESCE(MAX(id), 0)::bigint AS id FROM change_feed")
+            .get_result(conn)?;
+    Ok(row.id)
+}
+
+/// Deletes rows created before `cutoff`; returns how many went.
+pub fn prune(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM change_feed WHERE created_at < $1")
+        .bind::<Timestamp, _>(cutoff.naive_utc())
+        .execute(conn)
+}

@@ -1,0 +1,258 @@
+//! [`Worker`]: the cluster's one blocking thread — leases and the feed tap.
+//!
+//! Every `CLUSTER_FEED_POLL_MS` it polls the notification socket and reads the
+//! PBXs notified; once a second it reads every followed PBX anyway (a missed
+//! notification costs at most a second); every `CLUSTER_LEASE_MS` it checks the
+//! lease session (one query that also says who holds what) and tries the free
+//! PBXs. A failed lease session fences this instance at once: every PBX it held
+//! is reported lost before anything else happens.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::lease::Leases;
+use super::payload::Replayed;
+use super::tap::Tap;
+use super::view::ClusterView;
+use super::ClusterConfig;
+use crate::actors::hub::Hub;
+use crate::actors::messages::Publish;
+
+/// How often every followed PBX is read even without a notification.
+const SAFETY_READ: Duration = Duration::from_secs(1);
+/// How often old feed rows are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Lease ticks a PBX may stay free before an instance above its fair share takes it.
+const FREE_TICKS: u32 = 2;
+
+/// What the worker tells the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// This instance now holds the PBX; the feed was read to its end first.
+    Acquired(String),
+    /// These leases are gone (the lease session failed): stand by at once.
+    Lost(Vec<String>),
+}
+
+/// The leases and the tap, driven by one thread.
+pub struct Worker {
+    /// Database URL.
+    pub url: String,
+    /// Timings and the instance name.
+    pub config: ClusterConfig,
+    /// Every configured PBX.
+    pub pbxs: Vec<String>,
+    /// The feed follower.
+    pub tap: Tap,
+    /// Where replayed changes go.
+    pub hub: Addr<Hub>,
+    /// Where verdicts go.
+    pub verdicts: UnboundedSender<Verdict>,
+    /// What health shows.
+    pub view: Arc<ClusterView>,
+    /// Set to end the thread.
+    pub stop: Arc<AtomicBool>,
+}
+
+struct Loop {
+    leases: Option<Leases>,
+    held: HashSet<String>,
+    free: HashMap<String, u32>,
+    tap_ok: bool,
+    lease_error_logged: bool,
+}
+
+impl Worker {
+    /// Runs until `stop` is set.
+    pub fn run(mut self) {
+        let mut st = Loop {
+            leases: None,
+            held: HashSet::new(),
+            free: HashMap::new(),
+            tap_ok: true,
+            lease_error_logged: false,
+        };
+        let mut next_lease = Instant::now();
+        let mut next_safety = Instant::now();
+        let mut next_prune = Instant::now() + PRUNE_EVERY;
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next_lease {
+                next_lease = now + self.config.lease_every;
+                self.lease_tick(&mut st);
+            }
+            if st.tap_ok {
+                let mut to_read: HashSet<String> = match self.tap.notified() {
+                    Ok(set) => set,
+                    Err(e) => {
+                        self.tap_failed(&mut st, &e);
+                        HashSet::new()
+                    }
+                };
+                if now >= next_safety {
+                    next_safety = now + SAFETY_READ;
+                    to_read.extend(self.pbxs.iter().cloned());
+                }
+                for pbx in to_read {
+                    if st.held.contains(&pbx) || !self.pbxs.contains(&pbx) {
+                        continue;
+                    }
+                    self.follow(&mut st, &pbx);
+                }
+            }
+            if now >= next_prune {
+                next_prune = now + PRUNE_EVERY;
+                self.prune(&st);
+            }
+            std::thread::sleep(self.config.feed_poll);
+        }
+        log::info!(
+            "cluster: instance {} stops following",
+            self.config.instance_id
+        );
+    }
+
+    /// Reads `pbx`'s new rows and hands them to the hub, in order.
+    fn follow(&mut self, st: &mut Loop, pbx: &str) -> bool {
+        match self.tap.read(pbx) {
+            Ok(rows) => {
+                for r in rows {
+                    match r {
+                        Replayed::Change(change) => self.hub.do_send(Publish::new(change, None)),
+                        Replayed::Confirmed(c) => self.hub.do_send(c),
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                self.tap_failed(st, &e);
+                false
+            }
+        }
+    }
+
+    fn tap_failed(&mut self, st: &mut Loop, e: &super::ClusterError) {
+        if st.tap_ok {
+            log::warn!("cluster: change-feed session failed ({e}); reconnecting");
+        }
+        st.tap_ok = false;
+    }
+
+    fn lease_tick(&mut self, st: &mut Loop) {
+        if !st.tap_ok {
+            match self.tap.reconnect(&self.url) {
+                Ok(()) => {
+                    log::info!("cluster: change-feed session back");
+                    st.tap_ok = true;
+                }
+                Err(e) => log::debug!("cluster: change-feed session still down: {e}"),
+            }
+        }
+        if st.leases.is_none() {
+            match Leases::connect(&self.url, &self.config.instance_id) {
+                Ok(l) => {
+                    log::info!(
+                        "cluster: lease session of instance {} open",
+                        self.config.instance_id
+                    );
+                    st.leases = Some(l);
+                    st.lease_error_logged = false;
+                }
+                Err(e) => {
+                    if !st.lease_error_logged {
+                        log::error!("cluster: cannot open the lease session: {e}");
+                        st.lease_error_logged = true;
+                    }
+                    self.view.update(&st.held, HashMap::new(), false);
+                    return;
+                }
+            }
+        }
+        let Some(leases) = st.leases.as_mut() else {
+            return;
+        };
+        let (holders, sessions) = match leases.holders(&self.pbxs) {
+            Ok(h) => h,
+            Err(e) => {
+                self.fence(st, &e.to_string());
+                return;
+            }
+        };
+        let fair = self.pbxs.len().div_ceil(sessions.max(1));
+        let mut by = holders;
+        let free: Vec<String> = self
+            .pbxs
+            .iter()
+            .filter(|p| !st.held.contains(*p) && !by.contains_key(*p))
+            .cloned()
+            .collect();
+        st.free.retain(|p, _| free.contains(p));
+        for pbx in free {
+            let ticks = st.free.entry(pbx.clone()).or_insert(0);
+            *ticks += 1;
+            if st.held.len() >= fair && *ticks <= FREE_TICKS {
+                continue;
+            }
+            let Some(leases) = st.leases.as_mut() else {
+                return;
+            };
+            match leases.try_acquire(&pbx) {
+                Ok(true) => {
+                    st.free.remove(&pbx);
+                    // Everything the previous holder committed is applied before
+                    // this instance starts writing its own changes.
+                    if !self.follow(st, &pbx) {
+                        log::warn!("pbx {pbx}: feed not read to its end before taking over");
+                    }
+                    st.held.insert(pbx.clone());
+                    by.insert(pbx.clone(), self.config.instance_id.clone());
+                    log::info!(
+                        "pbx {pbx}: lease acquired by instance {}",
+                        self.config.instance_id
+                    );
+                    let _ = self.verdicts.send(Verdict::Acquired(pbx));
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.fence(st, &e.to_string());
+                    return;
+                }
+            }
+        }
+        self.view.update(&st.held, by, true);
+    }
+
+    /// The lease session failed: every lease is gone; stand by at once.
+    fn fence(&mut self, st: &mut Loop, why: &str) {
+        st.leases = None;
+        let lost: Vec<String> = st.held.drain().collect();
+        if !lost.is_empty() {
+            log::error!(
+                "cluster: lease session lost ({why}); standing by for {}",
+                lost.join(", ")
+            );
+            let _ = self.verdicts.send(Verdict::Lost(lost));
+        } else {
+            log::warn!("cluster: lease session lost ({why}); reconnecting");
+        }
+        self.view.update(&st.held, HashMap::new(), false);
+    }
+
+    fn prune(&mut self, st: &Loop) {
+        if !st.tap_ok {
+            return;
+        }
+        let keep = chrono::Duration::from_std(self.config.feed_retention)
+            .unwrap_or_else(|_| chrono::Duration::hours(1));
+        match self.tap.prune(chrono::Utc::now() - keep) {
+            Ok(0) => {}
+            Ok(n) => log::info!("cluster: pruned {n} change-feed rows"),
+            Err(e) => log::warn!("cluster: pruning the change feed failed: {e}"),
+        }
+    }
+}
