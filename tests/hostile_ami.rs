@@ -14,10 +14,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::live_truth::{history_mismatch, mismatch, wait_matches};
 use common::mangle::{Cmd, Mangler};
 use common::pipeline::{start, wait_for, wait_for_async, Running, Setup};
 use common::service::{capture_logs, captured_logs};
-use common::live_truth::{history_mismatch, mismatch, wait_matches};
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 const PBX: &str = "default";

@@ -3,10 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod health_recorder;
 pub mod live_truth;
 pub mod mangle;
-pub mod cluster;
 pub mod pipeline;
 pub mod raw;
 pub mod replay;
