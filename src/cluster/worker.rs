@@ -5,7 +5,12 @@
 //! notification costs at most a second); every `CLUSTER_LEASE_MS` it checks the
 //! lease session (one query that also says who holds what) and tries the free
 //! PBXs. A failed lease session fences this instance at once: every PBX it held
-//! is reported lost before anything else happens.
+//! is reported lost before anything else happens — unless no other instance was
+//! connected at the last check. A lone instance keeps monitoring through a database
+//! outage (its writes wait in the store writer, as without a cluster) and re-takes
+//! its leases when PostgreSQL answers again; should another instance have taken one
+//! meanwhile, that PBX is reported lost then. Fencing a lone instance would protect
+//! nobody and leave every PBX unmonitored until the database came back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +67,11 @@ pub struct Worker {
 struct Loop {
     leases: Option<Leases>,
     held: HashSet<String>,
+    /// Held PBXs whose lock went with a failed session of a lone instance: to be
+    /// taken again (or given up) once a new lease session is open.
+    retake: HashSet<String>,
+    /// Another instance's lease session was connected at the last check.
+    others_seen: bool,
     free: HashMap<String, u32>,
     tap_ok: bool,
     lease_error_logged: bool,
@@ -73,6 +83,8 @@ impl Worker {
         let mut st = Loop {
             leases: None,
             held: HashSet::new(),
+            retake: HashSet::new(),
+            others_seen: true,
             free: HashMap::new(),
             tap_ok: true,
             lease_error_logged: false,
@@ -183,8 +195,12 @@ impl Worker {
                 return;
             }
         };
-        let fair = self.pbxs.len().div_ceil(sessions.max(1));
+        st.others_seen = sessions > 1;
         let mut by = holders;
+        if !st.retake.is_empty() && !self.retake(st, &mut by) {
+            return;
+        }
+        let fair = self.pbxs.len().div_ceil(sessions.max(1));
         let free: Vec<String> = self
             .pbxs
             .iter()
@@ -227,9 +243,60 @@ impl Worker {
         self.view.update(&st.held, by, true);
     }
 
-    /// The lease session failed: every lease is gone; stand by at once.
+    /// A lone instance's leases after its session came back: each is taken again,
+    /// or given up (stand by) when another instance took it meanwhile. False when
+    /// the new session failed too.
+    fn retake(&mut self, st: &mut Loop, by: &mut HashMap<String, String>) -> bool {
+        let mut lost = Vec::new();
+        for pbx in std::mem::take(&mut st.retake) {
+            if by.contains_key(&pbx) {
+                lost.push(pbx);
+                continue;
+            }
+            let Some(leases) = st.leases.as_mut() else {
+                return false;
+            };
+            match leases.try_acquire(&pbx) {
+                Ok(true) => {
+                    log::info!("pbx {pbx}: lease taken again after the database came back");
+                    by.insert(pbx, self.config.instance_id.clone());
+                }
+                Ok(false) => lost.push(pbx),
+                Err(e) => {
+                    st.retake.insert(pbx);
+                    self.fence(st, &e.to_string());
+                    return false;
+                }
+            }
+        }
+        if !lost.is_empty() {
+            log::warn!(
+                "cluster: another instance took {} while the database was away; standing by",
+                lost.join(", ")
+            );
+            for pbx in &lost {
+                st.held.remove(pbx);
+            }
+            let _ = self.verdicts.send(Verdict::Lost(lost));
+        }
+        true
+    }
+
+    /// The lease session failed: every lease is gone; stand by at once (a lone
+    /// instance keeps its PBXs and re-takes them later, see the module docs).
     fn fence(&mut self, st: &mut Loop, why: &str) {
         st.leases = None;
+        if !st.others_seen && !st.held.is_empty() {
+            log::warn!(
+                "cluster: lease session lost ({why}); no other instance was connected, so \
+                 this one keeps monitoring {} and takes the leases again when the database answers",
+                st.held.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            st.retake.extend(st.held.iter().cloned());
+            self.view.update(&st.held, HashMap::new(), false);
+            return;
+        }
+        st.retake.clear();
         let lost: Vec<String> = st.held.drain().collect();
         if !lost.is_empty() {
             log::error!(
