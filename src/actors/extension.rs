@@ -38,7 +38,11 @@ impl ExtensionActor {
 impl Actor for ExtensionActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Events arrive with `do_send` (no capacity check) and confirmations with
+        // `send`: past the default capacity of 16 a confirmation would be queued
+        // behind events read after it, and its older state would win.
+        ctx.set_mailbox_capacity(1 << 16);
         let name = format!(
             "{}/{}",
             self.model.extension().pbx,

@@ -405,12 +405,12 @@ impl Handler<ConfirmExtensions> for EventRouterActor {
             let exten = state.exten.clone();
             let addr = self.extension(&exten);
             names.push(exten.clone());
+            // Queued now, not when the reply future is first polled: an event read
+            // after this list must reach the extension after its confirmation, or
+            // the (older) listed state would overwrite the event's.
+            let ask = addr.send(ConfirmState { state, at: msg.at });
             asks.push(async move {
-                let correction = addr
-                    .send(ConfirmState { state, at: msg.at })
-                    .await
-                    .ok()
-                    .flatten();
+                let correction = ask.await.ok().flatten();
                 correction.map(|c| ExtensionCorrection::new(&exten, c))
             });
         }

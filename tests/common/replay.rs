@@ -124,6 +124,10 @@ pub struct ReplayOptions {
     /// Written to every later session just ahead of its `CoreShowChannels` list, in
     /// the same socket write (events that happened while the client was away).
     pub on_reconnect: Option<Bytes>,
+    /// The `ExtensionStateList` answer of every session: one hint (exten, status),
+    /// followed in the same socket write by these bytes (an event the PBX wrote
+    /// right after the list).
+    pub hint_then: Option<((String, i32), Bytes)>,
 }
 
 impl Default for ReplayOptions {
@@ -133,6 +137,7 @@ impl Default for ReplayOptions {
             secret: "amisecret".to_string(),
             hints_error: false,
             on_reconnect: None,
+            hint_then: None,
         }
     }
 }
@@ -384,7 +389,31 @@ async fn session(
             }
             "extensionstatelist" => {
                 hints_asked = true;
-                if options.hints_error {
+                if let Some(((exten, status), after)) = &options.hint_then {
+                    let mut b = BytesMut::from(
+                        &reply(
+                            "Success",
+                            id,
+                            &[
+                                ("EventList", "start"),
+                                ("Message", "Extension Statuses will follow"),
+                            ],
+                        )[..],
+                    );
+                    let id_line = id.map(|i| format!("ActionID: {i}\r\n")).unwrap_or_default();
+                    b.extend_from_slice(
+                        format!(
+                            "Event: ExtensionStatus\r\n{id_line}Exten: {exten}\r\n\
+                             Context: from-internal\r\nHint: PJSIP/{exten}\r\n\
+                             Status: {status}\r\nStatusText: Idle\r\n\r\n\
+                             Event: ExtensionStateListComplete\r\n{id_line}\
+                             EventList: Complete\r\nListItems: 1\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    b.extend_from_slice(after);
+                    b.freeze()
+                } else if options.hints_error {
                     reply(
                         "Error",
                         id,
