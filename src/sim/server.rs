@@ -182,6 +182,13 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         tokio::select! {
             accepted = l.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // A client that got in after `restart` was called but before this
+                    // loop saw it is refused like the ones that come during the restart:
+                    // under load the wake-up can lag the call by a scheduling slice.
+                    if shared.ctl().restarts != restarts || shared.ctl().stopped {
+                        drop(stream);
+                        continue;
+                    }
                     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(super::session::run(Arc::clone(&shared), stream, peer));
                 }
