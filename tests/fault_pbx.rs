@@ -45,6 +45,13 @@ async fn start(env: &[(&'static str, &str)]) -> (TestService, WsRecorder, Health
     let ts = TestService::with(opts).await;
     let ws = WsRecorder::start(ts.ws("/ws").await);
     let health = HealthRecorder::start(ts.addr);
+    wait_until("the health poller's first answer", DEADLINE, || async {
+        health
+            .samples()
+            .first()
+            .is_some_and(|s| s.ami == "connected")
+    })
+    .await;
     (ts, ws, health)
 }
 

@@ -36,6 +36,10 @@ async fn start(database_url: &str) -> (TestService, HealthRecorder) {
     )
     .await;
     let rec = HealthRecorder::start(ts.addr);
+    wait_until("the health poller's first answer", DEADLINE, || async {
+        rec.samples().first().is_some_and(|s| s.store == "ok")
+    })
+    .await;
     (ts, rec)
 }
 
