@@ -355,6 +355,23 @@ async fn path_tricks_never_leave_static_and_errors_are_json() {
     .await;
     assert_eq!(res.status, 200);
     assert!(String::from_utf8_lossy(&res.body).contains("<html"));
+    // The dashboard itself is still served, with its types.
+    for (path, ty) in [
+        ("/js/app.js", "javascript"),
+        ("/css/", ""),
+        ("/admin.html", "text/html"),
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        let res = request(ts.addr, req.as_bytes()).await;
+        if ty.is_empty() {
+            // A directory without an index is not listed.
+            assert_ne!(res.status, 200, "{path}");
+            assert_eq!(res.json()["success"], false, "{path}");
+        } else {
+            assert_eq!(res.status, 200, "{path}");
+            assert!(res.head.contains(ty), "{path}: {}", res.head);
+        }
+    }
     // A wrong method on a dashboard file is a JSON 405.
     let res = request(ts.addr, &post("/index.html", Some("text/plain"), b"x")).await;
     assert_eq!(res.status, 405);

@@ -13,7 +13,9 @@
 //!   `Hold` a call with no channel that lived until the call timeout.
 //!
 //! [`RecentlyEnded`] remembers the ids of the last calls that ended, bounded, so
-//! memory stays flat however many calls go by.
+//! memory stays flat however many calls go by. The router starts it afresh at each
+//! resync: the PBX's channel list is then the truth, and a PBX that restarted may
+//! reuse the ids of calls that ended before.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -87,13 +89,6 @@ impl RecentlyEnded {
         self.ids.contains(id)
     }
 
-    /// Forgets call `id` (the PBX lists it as live again after a resync).
-    pub fn remove(&mut self, id: &str) {
-        if self.ids.remove(id) {
-            self.order.retain(|i| i != id);
-        }
-    }
-
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.order.len()
@@ -134,8 +129,5 @@ mod tests {
         }
         assert_eq!(ended.len(), 2);
         assert!(!ended.contains("a") && ended.contains("b") && ended.contains("c"));
-        ended.remove("b");
-        assert_eq!(ended.len(), 1);
-        assert!(!ended.contains("b"));
     }
 }
