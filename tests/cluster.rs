@@ -112,6 +112,30 @@ async fn two_instances_hold_each_pbx_once_and_every_subscriber_sees_every_change
     }
     c.wait_truth().await;
 
+    // Sequence numbers are per instance: resuming on the same instance replays,
+    // resuming with them on another instance gets a fresh snapshot instead.
+    let last = |sub: &Subscriber| {
+        sub.seen
+            .iter()
+            .filter_map(|v| v["seq"].as_u64())
+            .max()
+            .expect("numbered changes")
+    };
+    for (from, to) in [(0, 1), (1, 0)] {
+        let path = format!("/ws?lastSeq={}", last(&subs[from]));
+        let (_, same) = Subscriber::open(&c.instances[from], &path).await;
+        assert_ne!(
+            same["type"], "snapshot",
+            "resume on the same instance: {same}"
+        );
+        let (_, other) = Subscriber::open(&c.instances[to], &path).await;
+        assert_eq!(
+            other["type"], "snapshot",
+            "a seq of {} resumed on {}",
+            c.instances[from].id, c.instances[to].id
+        );
+    }
+
     // A refresh runs on the holder; another instance answers 409 naming the holder.
     let holder = holders["north"];
     let (status, body) = refresh(&c.instances[holder], "north").await;

@@ -405,7 +405,14 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects to `/ws` of `inst` and reads the opening snapshot.
     pub async fn connect(inst: &Instance) -> Self {
-        let url = format!("ws://{}/ws", inst.http);
+        let (s, first) = Self::open(inst, "/ws").await;
+        assert_eq!(first["type"], "snapshot", "first message is the snapshot");
+        s
+    }
+
+    /// Connects to `path` (e.g. `/ws?lastSeq=5`) of `inst`; answers the first message.
+    pub async fn open(inst: &Instance, path: &str) -> (Self, Value) {
+        let url = format!("ws://{}{path}", inst.http);
         let (_, framed) = awc::Client::new()
             .ws(url)
             .max_frame_size(64 << 20)
@@ -416,9 +423,8 @@ impl Subscriber {
             framed,
             seen: Vec::new(),
         };
-        let first = s.next(EVENTUALLY).await.expect("a snapshot");
-        assert_eq!(first["type"], "snapshot", "first message is the snapshot");
-        s
+        let first = s.next(EVENTUALLY).await.expect("a first message");
+        (s, first)
     }
 
     /// The next JSON message within `limit` (pings answered).
