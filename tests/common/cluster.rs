@@ -245,6 +245,27 @@ impl Cluster {
         })
     }
 
+    /// Ends instance `i`'s lease session from the database side (as a failover of
+    /// the database, a network cut or an administrator would); answers how many
+    /// sessions were terminated.
+    pub fn cut_lease_session(&self, i: usize) -> usize {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Done {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
+        let done: Done = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid))::bigint AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(format!("switchboard:{}", self.instances[i].id))
+        .get_result(&mut conn)
+        .expect("terminate the lease session");
+        done.n as usize
+    }
+
     /// The simulator of `pbx`.
     pub fn sim(&self, pbx: &str) -> &SimHandle {
         let i = PBXS.iter().position(|p| *p == pbx).expect("known PBX");
