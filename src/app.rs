@@ -131,8 +131,15 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         let (live, metrics, registry) = (live.clone(), metrics.clone(), registry.clone());
         let history = config.ws_history;
         let store_rcpt = persist.clone();
+        // Cluster mode: each instance numbers its changes from its start time in
+        // microseconds, so a `lastSeq` from another instance gets a snapshot.
+        let first_seq = if clustered {
+            u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0)
+        } else {
+            0
+        };
         Hub::start_in_arbiter(&pipeline.handle(), move |_| {
-            Hub::new(live, history, Some(store_rcpt), metrics, registry)
+            Hub::new(live, history, Some(store_rcpt), metrics, registry).starting_at(first_seq)
         })
     };
 

@@ -112,6 +112,30 @@ async fn two_instances_hold_each_pbx_once_and_every_subscriber_sees_every_change
     }
     c.wait_truth().await;
 
+    // Sequence numbers are per instance: resuming on the same instance replays,
+    // resuming with them on another instance gets a fresh snapshot instead.
+    let last = |sub: &Subscriber| {
+        sub.seen
+            .iter()
+            .filter_map(|v| v["seq"].as_u64())
+            .max()
+            .expect("numbered changes")
+    };
+    for (from, to) in [(0, 1), (1, 0)] {
+        let path = format!("/ws?lastSeq={}", last(&subs[from]));
+        let (_, same) = Subscriber::open(&c.instances[from], &path).await;
+        assert_ne!(
+            same["type"], "snapshot",
+            "resume on the same instance: {same}"
+        );
+        let (_, other) = Subscriber::open(&c.instances[to], &path).await;
+        assert_eq!(
+            other["type"], "snapshot",
+            "a seq of {} resumed on {}",
+            c.instances[from].id, c.instances[to].id
+        );
+    }
+
     // A refresh runs on the holder; another instance answers 409 naming the holder.
     let holder = holders["north"];
     let (status, body) = refresh(&c.instances[holder], "north").await;
@@ -181,4 +205,41 @@ async fn killing_the_holder_of_two_moves_its_pbxs_and_loses_nothing() {
 #[actix_rt::test]
 async fn killing_the_holder_of_three_moves_its_pbxs_and_loses_nothing() {
     killing_the_holder_loses_nothing(3).await;
+}
+
+/// The holder's lease session is cut from the database side while its AMI socket
+/// is fine: it fences itself (stands by, stops writing) at once; a lease holder is
+/// found again and every instance ends with the simulators' state.
+#[actix_rt::test]
+async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost() {
+    let Some(mut c) = Cluster::start(30.0) else {
+        return;
+    };
+    c.add_instance().await;
+    c.add_instance().await;
+    let before = c.settled_leases().await;
+    let holder = before["north"];
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        c.cut_lease_session(holder),
+        1,
+        "one lease session per instance"
+    );
+
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !c.instances[holder].log_tail(400).contains("standing by") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never stood by after losing its lease session",
+            c.instances[holder].id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = c.settled_leases().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for s in &c.sims {
+        s.set_rate(0.0);
+    }
+    c.wait_truth().await;
+    let _ = c.settled_leases().await;
 }

@@ -125,3 +125,46 @@ fn a_consultation_that_is_cancelled_leaves_the_original_callee() {
     assert_eq!(call.call().callee.number.as_deref(), Some("1003"));
     assert_eq!(call.call().transfers, vec!["attended".to_string()]);
 }
+
+/// After a gap (a reconnect, or another instance taking over) the PBX lists a call
+/// whose callee answered meanwhile: no leg is new, but the call changed, so the
+/// resync reports it (and the tracker publishes it).
+#[test]
+fn a_resync_reports_a_call_answered_during_the_gap() {
+    let now = Utc::now();
+    let mut call = CallModel::new("default", "pbx-1.1", now);
+    let caller = channel("Newchannel", "1795315581.0", "PJSIP/1001-1", "pbx-1.1", &[]);
+    call.apply(&caller, now);
+    let callee = channel(
+        "Newchannel",
+        "1795315581.1",
+        "PJSIP/1002-2",
+        "pbx-1.2",
+        &[("CallerIDNum", "1002")],
+    );
+    call.apply(&callee, now);
+    let before = call.call().state;
+    let listed = |chan: &str, uid: &str| {
+        ev(&[
+            ("Event", "CoreShowChannel"),
+            ("Channel", chan),
+            ("Uniqueid", uid),
+            ("Linkedid", "pbx-1.1"),
+            ("ChannelStateDesc", "Up"),
+            ("BridgeId", "bridge-1"),
+            ("Duration", "00:00:05"),
+        ])
+    };
+    let items = [
+        listed("PJSIP/1001-1", "pbx-1.1"),
+        listed("PJSIP/1002-2", "pbx-1.2"),
+    ];
+    assert_eq!(call.resync(&items, now), Change::Updated);
+    assert_ne!(call.call().state, before, "the call's state moved on");
+    assert!(call.call().answered_at.is_some(), "answered during the gap");
+    assert_eq!(
+        call.resync(&items, now),
+        Change::None,
+        "nothing new the second time"
+    );
+}

@@ -215,6 +215,15 @@ impl Hub {
         }
     }
 
+    /// Numbers changes from `seq + 1` instead of 1. Cluster mode starts each
+    /// instance at its start time in microseconds, so a `lastSeq` from another
+    /// instance falls outside this one's history and gets a snapshot, never a
+    /// replay of unrelated changes.
+    pub fn starting_at(mut self, seq: u64) -> Self {
+        self.seq = seq;
+        self
+    }
+
     fn apply_live(&mut self, change: &Change) {
         let Ok(mut live) = self.live.write() else {
             return;

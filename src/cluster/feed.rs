@@ -56,6 +56,7 @@ struct MaxId {
 /// the caller's transaction, so the rows and the notification are committed with
 /// the state writes or not at all.
 pub fn append(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<()> {
+    let rows = held_rows(conn, rows)?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -79,6 +80,59 @@ pub fn append(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<()> {
             .execute(conn)?;
     }
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = Text)]
+    pbx: String,
+}
+
+/// The rows whose writer still holds their PBX's lease, checked inside the writing
+/// transaction: an instance fenced a moment ago (its lease session gone, the PBX
+/// perhaps already taken over) does not feed the others its last batch.
+fn held_rows<'a>(conn: &mut PgConnection, rows: &[&'a FeedRow]) -> QueryResult<Vec<&'a FeedRow>> {
+    let mut pairs: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.pbx.as_str(), r.instance.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let held: Vec<Held> = diesel::sql_query(
+        "SELECT t.pbx FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(pbx, key, app) \
+         WHERE EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND ((l.classid::bigint << 32) | l.objid::bigint) = t.key \
+             AND a.application_name = t.app)",
+    )
+    .bind::<Array<Text>, _>(pairs.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(
+        pairs
+            .iter()
+            .map(|(p, _)| super::lease::lock_key(p))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(
+        pairs
+            .iter()
+            .map(|(_, i)| format!("{}{i}", super::lease::LEASE_APP))
+            .collect::<Vec<_>>(),
+    )
+    .load(conn)?;
+    let held: std::collections::HashSet<String> = held.into_iter().map(|h| h.pbx).collect();
+    let (kept, dropped): (Vec<&FeedRow>, Vec<&FeedRow>) =
+        rows.iter().partition(|r| held.contains(&r.pbx));
+    if !dropped.is_empty() {
+        log::warn!(
+            "change feed: {} changes not fed: this instance no longer holds their PBX",
+            dropped.len()
+        );
+    }
+    Ok(kept)
 }
 
 /// Up to `limit` rows of `pbx` after `after`, oldest first.

@@ -21,10 +21,15 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .iter()
         .filter_map(|p| p.status.read().ok().map(|s| s.clone()))
         .collect();
-    // On standby, another instance holds the PBX: that is the expected state here.
-    let all_connected = connections
-        .iter()
-        .all(|c| c.state == "connected" || c.state == "standby");
+    // On standby another instance holds the PBX: fine, as long as one does.
+    let all_connected = connections.iter().all(|c| {
+        c.state == "connected"
+            || (c.state == "standby"
+                && state
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|v| v.holding(&c.pbx).held_by.is_some()))
+    });
     let store_ok = store.as_ref().is_some_and(|s| s.state == "ok");
     let status = if all_connected && store_ok {
         "ok"

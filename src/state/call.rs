@@ -607,10 +607,14 @@ impl CallModel {
     /// adopts the listed ones, ends the legs that vanished while we were away, and
     /// reports `Ended` when none is left.
     pub fn resync(&mut self, items: &[Event], now: DateTime<Utc>) -> Change {
+        // A leg may have been answered or bridged while we were away: that changes
+        // the call without adding a leg, and must be published too.
+        let before = Arc::clone(&self.call);
         let mut changed = false;
         for item in items {
             changed |= self.adopt(item, now) == Change::Updated;
         }
+        changed |= *self.call != *before;
         let listed: Vec<&str> = items.iter().filter_map(|i| i.uniqueid()).collect();
         for leg in Arc::make_mut(&mut self.call).legs.iter_mut() {
             if leg.ended_at.is_none() && !listed.contains(&leg.uniqueid.as_str()) {

@@ -245,6 +245,27 @@ impl Cluster {
         })
     }
 
+    /// Ends instance `i`'s lease session from the database side (as a failover of
+    /// the database, a network cut or an administrator would); answers how many
+    /// sessions were terminated.
+    pub fn cut_lease_session(&self, i: usize) -> usize {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Done {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
+        let done: Done = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid))::bigint AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(format!("switchboard:{}", self.instances[i].id))
+        .get_result(&mut conn)
+        .expect("terminate the lease session");
+        done.n as usize
+    }
+
     /// The simulator of `pbx`.
     pub fn sim(&self, pbx: &str) -> &SimHandle {
         let i = PBXS.iter().position(|p| *p == pbx).expect("known PBX");
@@ -405,7 +426,14 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects to `/ws` of `inst` and reads the opening snapshot.
     pub async fn connect(inst: &Instance) -> Self {
-        let url = format!("ws://{}/ws", inst.http);
+        let (s, first) = Self::open(inst, "/ws").await;
+        assert_eq!(first["type"], "snapshot", "first message is the snapshot");
+        s
+    }
+
+    /// Connects to `path` (e.g. `/ws?lastSeq=5`) of `inst`; answers the first message.
+    pub async fn open(inst: &Instance, path: &str) -> (Self, Value) {
+        let url = format!("ws://{}{path}", inst.http);
         let (_, framed) = awc::Client::new()
             .ws(url)
             .max_frame_size(64 << 20)
@@ -416,9 +444,8 @@ impl Subscriber {
             framed,
             seen: Vec::new(),
         };
-        let first = s.next(EVENTUALLY).await.expect("a snapshot");
-        assert_eq!(first["type"], "snapshot", "first message is the snapshot");
-        s
+        let first = s.next(EVENTUALLY).await.expect("a first message");
+        (s, first)
     }
 
     /// The next JSON message within `limit` (pings answered).
