@@ -56,6 +56,8 @@ pub struct WsSession {
     held: Vec<Arc<Envelope>>,
     floor: u64,
     backlog: VecDeque<Arc<Envelope>>,
+    /// Backlog length left by the last conflation (0: none since it was empty).
+    conflated_len: usize,
     retry_scheduled: bool,
     /// When the client last took something from its queue.
     last_progress: Instant,
@@ -82,6 +84,7 @@ impl WsSession {
             held: Vec::new(),
             floor: 0,
             backlog: VecDeque::new(),
+            conflated_len: 0,
             retry_scheduled: false,
             last_progress: Instant::now(),
             last_heard: Instant::now(),
@@ -104,6 +107,7 @@ impl WsSession {
 
     fn apply_catchup(&mut self, catchup: Catchup, ctx: &mut Context<Self>) {
         self.backlog.clear();
+        self.conflated_len = 0;
         match catchup {
             Catchup::Snapshot { json, seq } => {
                 self.floor = seq;
@@ -156,12 +160,20 @@ impl WsSession {
     /// one whose backlog is far over the limit): a batch larger than the queue is
     /// not a sign of a slow reader, and conflating it made a prompt reader miss
     /// changes.
+    ///
+    /// A conflated backlog can stay over the limit (more distinct extensions and calls
+    /// than the limit): conflating it again on every batch was O(backlog) per batch,
+    /// and with a thousand lagging clients that kept the HTTP workers so busy that
+    /// `/api/health` went unanswered for 30 s. So the next pass waits until the
+    /// backlog has doubled since the last one — amortised O(1) per change.
     fn check_backlog(&mut self, ctx: &mut Context<Self>) {
         let limit = self.settings.backlog_limit;
         let stuck = self.last_progress.elapsed() > STALL;
         let len = self.backlog.len();
-        if len > limit && (stuck || len > limit.saturating_mul(16)) {
+        let due = limit.max(self.conflated_len.saturating_mul(2));
+        if len > due && (stuck || len > limit.saturating_mul(16)) {
             self.conflate(ctx);
+            self.conflated_len = self.backlog.len();
         }
     }
 
@@ -243,7 +255,9 @@ impl WsSession {
                 }
             }
         }
-        if !self.backlog.is_empty() {
+        if self.backlog.is_empty() {
+            self.conflated_len = 0;
+        } else {
             self.schedule_retry(ctx);
         }
     }
