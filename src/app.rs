@@ -332,6 +332,9 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
     })
     .workers(2)
     .disable_signals()
+    // WebSocket changes are small frames pushed as they happen: with Nagle on, a
+    // frame written while the previous one is unacknowledged waits for the ACK.
+    .tcp_nodelay(true)
     .shutdown_timeout(3)
     .bind(bind)
     .with_context(|| format!("binding HTTP to {bind}"))?

@@ -117,6 +117,9 @@ impl TestService {
         })
         .workers(opts.http_workers.max(1))
         .disable_signals()
+        // WebSocket changes are small frames pushed as they happen: with Nagle on, a
+        // frame written while the previous one is unacknowledged waits for the ACK.
+        .tcp_nodelay(true)
         .shutdown_timeout(1)
         .bind("127.0.0.1:0")
         .expect("bind an ephemeral port");
