@@ -7,6 +7,10 @@
 //! cargo bench --bench e2e -- refresh latency   # some of them
 //! ```
 //!
+//! `E2E_STAGES=1` also prints, after each latency run, the service's own histograms
+//! (event `Timestamp:` → receipt by the connection, → flush by the hub), which
+//! split the path into AMI, pipeline and fan-out.
+//!
 //! Scenarios: `refresh` (1,000 extensions vs one-at-a-time ExtensionState over its
 //! own login), `throughput` (10 subscribers, rising simulator rates), `fanout`
 //! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt). Figures
@@ -452,6 +456,15 @@ async fn latency() {
             all.last().copied().unwrap_or(0) as f64 / 1000.0,
             if ok { "yes" } else { "NO" }
         );
+        if std::env::var("E2E_STAGES").is_ok() {
+            let text = ts.get_text("/metrics").await.1;
+            for l in text
+                .lines()
+                .filter(|l| l.contains("latency_seconds_bucket"))
+            {
+                eprintln!("{l}");
+            }
+        }
         ts.stop().await;
     }
 }
