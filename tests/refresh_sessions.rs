@@ -96,6 +96,55 @@ async fn refresh_reads_every_extension_and_answers_the_documented_shape() {
     ts.stop().await;
 }
 
+/// The refresh reads the PBX's hint list in one action and asks `ExtensionState` only
+/// for a known extension the list does not name (here one the PBX announced but has
+/// no hint for): every known extension gets the PBX's own answer, with a fraction of
+/// the actions one query per extension would take.
+#[actix_rt::test]
+async fn one_list_then_single_queries_only_for_what_the_list_lacks() {
+    let ts = TestService::start().await;
+    let context = ts.extension("1001").await["context"]
+        .as_str()
+        .expect("context")
+        .to_string();
+    // An ExtensionStatus the PBX sends for an extension it lists no hint for.
+    ts.sim.send_garbage(
+        format!(
+            "Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: 7777\r\nContext: {context}\r\n\
+             Hint: PJSIP/7777\r\nStatus: 1\r\nStatusText: InUse\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    ts.wait_extension_status("7777", 1).await;
+    let actions = ts.sim.stats().actions;
+
+    let (status, body) = ts.post(REFRESH).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["extensionsChecked"], 51, "{body}");
+    assert_eq!(d["statistics"]["successfulQueries"], 51, "{body}");
+    let results = d["results"].as_array().expect("results");
+    let lone = results
+        .iter()
+        .find(|r| r["extension"] == "7777")
+        .expect("7777 answered");
+    assert_eq!(lone["status"], -1, "the PBX's own answer for it: {lone}");
+    let truth = ts.sim.snapshot().extensions;
+    for r in results.iter().filter(|r| r["extension"] != "7777") {
+        let n = r["extension"].as_str().expect("number");
+        assert_eq!(
+            r["status"].as_i64(),
+            truth.get(n).map(|s| i64::from(*s)),
+            "{r}"
+        );
+    }
+    // Challenge, Login, ExtensionStateList, one ExtensionState, Logoff — not 51 queries.
+    let used = ts.sim.stats().actions - actions;
+    assert!(used <= 6, "{used} actions for the refresh");
+    ts.wait_extension_status("7777", -1).await;
+    ts.stop().await;
+}
+
 #[actix_rt::test]
 async fn status_shows_an_open_session_and_close_ends_it() {
     let ts = TestService::with(Options::default().env("AMI_LOGIN_TIMEOUT_MS", "15000")).await;

@@ -200,7 +200,7 @@ impl Actor for RefreshSessionActor {
             let states = if job.extensions.is_empty() {
                 read_list(&mut framed, &mut ids, job.query_timeout).await?
             } else {
-                read_each(&mut framed, &mut ids, &job, &info).await?
+                read_known(&mut framed, &mut ids, &job, &info).await?
             };
             touch(&info, "loggingOff", true);
             logoff(&mut framed, &mut ids).await;
@@ -366,14 +366,65 @@ async fn read_list(
     }
 }
 
-/// Reads each extension with `ExtensionState`, `job.concurrency` actions in flight.
-async fn read_each(
+/// Reads every known extension: one `ExtensionStateList` first (a single action whose
+/// answer streams every hint — on loopback a thousand extensions take a few
+/// milliseconds, where even pipelined `ExtensionState` actions cost a reply each),
+/// then `ExtensionState` only for the known extensions the list did not name (a hint
+/// removed since, or a PBX without the list action), so each still gets the PBX's
+/// own answer or error. Answers come back in the job's order.
+async fn read_known(
     framed: &mut Framed<TcpStream, AmiCodec>,
     ids: &mut ActionIds,
     job: &RefreshJob,
     info: &SharedInfo,
 ) -> Result<Answers, RefreshError> {
-    let mut todo: VecDeque<&(String, String)> = job.extensions.iter().collect();
+    let listed = read_list(framed, ids, job.query_timeout).await?;
+    let mut by_key: HashMap<(String, String), ReadState> = HashMap::with_capacity(listed.len());
+    for (_, state) in listed {
+        if let Ok(s) = state {
+            by_key.insert((s.exten.clone(), s.context.clone()), s);
+        }
+    }
+    let missing: Vec<(String, String)> = job
+        .extensions
+        .iter()
+        .filter(|k| !by_key.contains_key(*k))
+        .cloned()
+        .collect();
+    touch(info, "querying", true);
+    let mut asked: HashMap<String, Result<ReadState, String>> = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        read_each(framed, ids, &missing, job, info)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    Ok(job
+        .extensions
+        .iter()
+        .map(|key| {
+            let answer = match by_key.remove(key) {
+                Some(s) => Ok(s),
+                None => asked
+                    .remove(&key.0)
+                    .unwrap_or_else(|| Err("no answer before the refresh timed out".into())),
+            };
+            (key.0.clone(), answer)
+        })
+        .collect())
+}
+
+/// Reads each of `extensions` with `ExtensionState`, `job.concurrency` actions in
+/// flight.
+async fn read_each(
+    framed: &mut Framed<TcpStream, AmiCodec>,
+    ids: &mut ActionIds,
+    extensions: &[(String, String)],
+    job: &RefreshJob,
+    info: &SharedInfo,
+) -> Result<Answers, RefreshError> {
+    let mut todo: VecDeque<&(String, String)> = extensions.iter().collect();
     let mut inflight: HashMap<String, &str> = HashMap::new();
     let mut answers: HashMap<String, Result<ReadState, String>> = HashMap::new();
     let deadline = tokio::time::Instant::now() + job.query_timeout;
@@ -433,8 +484,7 @@ async fn read_each(
             touch(info, "querying", true);
         }
     }
-    Ok(job
-        .extensions
+    Ok(extensions
         .iter()
         .map(|(exten, _)| {
             let answer = answers
