@@ -16,24 +16,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::live_truth::{history_mismatch, mismatch, wait_matches};
 use common::mangle::{Cmd, Mangler};
-use common::pipeline::{start, wait_for, wait_for_async, Running, Setup};
+use common::pipeline::{quiet_sim as sim, start, wait_for, wait_for_async, Running, Setup};
 use common::service::{capture_logs, captured_logs};
-use switchboard::sim::{SimConfig, SimHandle, Simulator};
+use switchboard::sim::SimHandle;
 
 const PBX: &str = "default";
-
-fn sim(seed: u64, extensions: u32) -> SimHandle {
-    Simulator::spawn(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimConfig {
-            seed,
-            extensions,
-            rate: 0.0,
-            ..SimConfig::default()
-        },
-    )
-    .expect("simulator starts")
-}
 
 /// Simulator, proxy in front of it, service behind the proxy, connected and in sync.
 async fn setup(seed: u64, extensions: u32) -> (SimHandle, Mangler, Running) {

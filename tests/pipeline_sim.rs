@@ -9,77 +9,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::pipeline::{start, wait_for, Running, Setup};
+use common::live_truth::{mismatch, wait_matches};
+use common::pipeline::{quiet_sim as sim, start, wait_for, Setup};
 use common::store::Kind;
 use switchboard::model::CallState;
-use switchboard::sim::{PbxSnapshot, SimConfig, SimHandle, Simulator};
-
-fn sim(seed: u64, extensions: u32) -> SimHandle {
-    Simulator::spawn(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimConfig {
-            seed,
-            extensions,
-            rate: 0.0,
-            ..SimConfig::default()
-        },
-    )
-    .expect("simulator starts")
-}
-
-/// Waits until switchboard's live view equals the simulator's truth: extension
-/// states and active calls (id, parties, direction, state, transfers).
-async fn wait_matches(r: &Running, sim: &SimHandle) {
-    wait_for("the live view to match the simulator's snapshot", || {
-        mismatch(r, &sim.snapshot()).is_none()
-    })
-    .await;
-}
-
-fn mismatch(r: &Running, truth: &PbxSnapshot) -> Option<String> {
-    let live = r.live_extensions();
-    for (exten, status) in &truth.extensions {
-        let got = live.get(exten).map(|e| e.status.0);
-        if got != Some(*status) {
-            return Some(format!("extension {exten}: {got:?} vs {status}"));
-        }
-    }
-    let calls: BTreeMap<String, _> = r
-        .live_calls()
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
-    if calls.len() != truth.calls.len() {
-        return Some(format!(
-            "{} active calls vs {}",
-            calls.len(),
-            truth.calls.len()
-        ));
-    }
-    for t in &truth.calls {
-        let Some(c) = calls.get(&t.linkedid) else {
-            return Some(format!("call {} missing", t.linkedid));
-        };
-        let got = (
-            c.caller.number.clone().unwrap_or_default(),
-            c.callee.number.clone().unwrap_or_default(),
-            c.direction,
-            c.state,
-            c.transfers.len() as u32,
-        );
-        let want = (
-            t.caller.clone(),
-            t.callee.clone(),
-            t.direction,
-            t.state,
-            t.transfers,
-        );
-        if got != want {
-            return Some(format!("call {}: {got:?} vs {want:?}", t.linkedid));
-        }
-    }
-    None
-}
 
 #[actix_rt::test]
 async fn a_seeded_burst_ends_in_the_state_the_simulator_knows() {

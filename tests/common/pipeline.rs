@@ -329,3 +329,18 @@ impl Running {
         changes
     }
 }
+
+/// A simulator on an ephemeral loopback port with no background traffic: the test
+/// drives every call and state change itself (bursts, placed calls).
+pub fn quiet_sim(seed: u64, extensions: u32) -> switchboard::sim::SimHandle {
+    switchboard::sim::Simulator::spawn(
+        "127.0.0.1:0".parse().expect("addr"),
+        switchboard::sim::SimConfig {
+            seed,
+            extensions,
+            rate: 0.0,
+            ..switchboard::sim::SimConfig::default()
+        },
+    )
+    .expect("simulator starts")
+}
