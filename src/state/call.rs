@@ -561,9 +561,10 @@ impl CallModel {
 
     /// Adopts a channel reported by `CoreShowChannels` after a (re)login: a call that
     /// was already up when we connected, or that we missed while disconnected.
-    pub fn adopt(&mut self, item: &Event, now: DateTime<Utc>) -> Change {
+    /// [`Self::resync`] compares the call before and after to decide what to publish.
+    fn adopt(&mut self, item: &Event, now: DateTime<Utc>) {
         let Some(uid) = item.uniqueid().filter(|u| !u.is_empty()) else {
-            return Change::None;
+            return;
         };
         let age = item.get("Duration").map_or(0, parse_hms);
         let started = now - chrono::Duration::seconds(age);
@@ -571,11 +572,9 @@ impl CallModel {
         let chan = item.channel().unwrap_or("");
         let (i, added) = self.ensure_leg(uid, chan, item.get("CallerIDNum"), state, started);
         // A known leg may have moved on while we were away (answered, bridged):
-        // what the PBX lists now wins, and the change is published.
-        let mut moved = false;
+        // what the PBX lists now wins.
         if !added && self.call.legs[i].state != state {
             self.call_mut().legs[i].state = state.to_string();
-            moved = true;
         }
         if i == 0 && added {
             self.call_mut().caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
@@ -587,7 +586,7 @@ impl CallModel {
             if self.call.legs[i].answered_at.is_none() {
                 self.call_mut().legs[i].answered_at = Some(started);
             }
-            moved |= self.mark_answered(started);
+            self.mark_answered(started);
         }
         if item.get("BridgeId").is_some_and(|b| !b.is_empty())
             && !self.bridged.iter().any(|u| u == uid)
@@ -595,26 +594,20 @@ impl CallModel {
             self.bridged.push(uid.to_string());
         }
         self.update_direction();
-        moved |= self.settle_state();
-        if added || moved {
-            Change::Updated
-        } else {
-            Change::None
-        }
+        self.settle_state();
     }
 
     /// Brings the call in line with the channels the PBX listed after a (re)login:
     /// adopts the listed ones, ends the legs that vanished while we were away, and
     /// reports `Ended` when none is left.
     pub fn resync(&mut self, items: &[Event], now: DateTime<Utc>) -> Change {
-        // A leg may have been answered or bridged while we were away: that changes
-        // the call without adding a leg, and must be published too.
+        // Whatever the listed channels changed is published: a leg added, or one
+        // answered or bridged while we were away (which adds no leg).
         let before = Arc::clone(&self.call);
-        let mut changed = false;
         for item in items {
-            changed |= self.adopt(item, now) == Change::Updated;
+            self.adopt(item, now);
         }
-        changed |= *self.call != *before;
+        let mut changed = *self.call != *before;
         let listed: Vec<&str> = items.iter().filter_map(|i| i.uniqueid()).collect();
         for leg in Arc::make_mut(&mut self.call).legs.iter_mut() {
             if leg.ended_at.is_none() && !listed.contains(&leg.uniqueid.as_str()) {
