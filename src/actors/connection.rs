@@ -106,7 +106,7 @@ pub struct ConnectionActor {
     ever_connected: bool,
     /// Set by [`Shutdown`]: the service is stopping, so never connect again (not
     /// after the PBX closes the socket on our Logoff, not after a supervisor restart).
-    shut_down: bool,
+    stopping: bool,
     /// Cluster mode, another instance holds this PBX: no socket at all.
     standby: bool,
     /// A login in progress (its result is dropped if standby came meanwhile).
@@ -164,7 +164,7 @@ impl ConnectionActor {
             shutdown_seen: false,
             counters: HashMap::new(),
             ever_connected: false,
-            shut_down: false,
+            stopping: false,
             standby: false,
             connecting: false,
             retry: None,
@@ -214,7 +214,7 @@ impl ConnectionActor {
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.retry = None;
-        if self.shut_down || self.standby || self.connecting {
+        if self.stopping || self.standby || self.connecting {
             return;
         }
         self.connecting = true;
@@ -241,7 +241,7 @@ impl ConnectionActor {
     }
 
     fn logged_in(&mut self, session: LoggedIn, ctx: &mut Context<Self>) {
-        if self.shut_down {
+        if self.stopping {
             // A login that finished after the service began stopping: drop it.
             return;
         }
@@ -287,7 +287,7 @@ impl ConnectionActor {
     }
 
     fn connect_failed(&mut self, err: AmiError, ctx: &mut Context<Self>) {
-        if self.shut_down {
+        if self.stopping {
             return;
         }
         let refused = matches!(err, AmiError::LoginRefused(_));
@@ -358,7 +358,7 @@ impl ConnectionActor {
             fail(pending, AmiError::Closed("the connection was lost"));
         }
         self.ping_outstanding = false;
-        if self.shut_down {
+        if self.stopping {
             // Our own Logoff closed it: the service is stopping, no reconnect.
             self.set_state("disconnected", None);
             return;
@@ -781,7 +781,7 @@ impl Handler<Shutdown> for ConnectionActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
-        self.shut_down = true;
+        self.stopping = true;
         let (tx, rx) = oneshot::channel();
         let sent = self
             .send_action(

@@ -81,8 +81,7 @@ pub struct StoreWriter {
     buffer: WriteBuffer,
     /// Taken from the buffer, not yet committed: in flight, or waiting to retry.
     batch: Option<Arc<Batch>>,
-    in_flight: bool,
-    /// When the attempt in flight started.
+    /// When the attempt in flight started (`None`: no attempt in flight).
     attempt_started: Option<Instant>,
     flush_timer: Option<SpawnHandle>,
     backoff: Duration,
@@ -111,7 +110,6 @@ impl StoreWriter {
             config,
             buffer: WriteBuffer::default(),
             batch: None,
-            in_flight: false,
             attempt_started: None,
             flush_timer: None,
             committed_slot: 0,
@@ -134,7 +132,7 @@ impl StoreWriter {
     }
 
     fn waiting_to_retry(&self) -> bool {
-        self.batch.is_some() && !self.in_flight
+        self.batch.is_some() && !self.in_flight()
     }
 
     fn accept(&mut self, op: WriteOp, ctx: &mut Context<Self>) {
@@ -154,7 +152,7 @@ impl StoreWriter {
 
     /// Starts a batch now if one is full, else makes sure a timer will.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight || self.waiting_to_retry() || self.buffer.is_empty() {
+        if self.in_flight() || self.waiting_to_retry() || self.buffer.is_empty() {
             return;
         }
         if self.buffer.len() >= self.config.batch_size || !self.waiters.is_empty() {
@@ -168,7 +166,7 @@ impl StoreWriter {
     }
 
     fn start_flush(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight {
+        if self.in_flight() {
             return;
         }
         if let Some(handle) = self.flush_timer.take() {
@@ -186,12 +184,10 @@ impl StoreWriter {
                 batch
             }
         };
-        self.in_flight = true;
         self.attempt_started = Some(Instant::now());
         let store = self.store.clone();
         let job = tokio::task::spawn_blocking(move || store.apply(&batch.ops));
         ctx.spawn(job.into_actor(self).map(|joined, act, ctx| {
-            act.in_flight = false;
             act.attempt_started = None;
             let result = joined.unwrap_or_else(|e| {
                 Err(StoreError::Decode {
@@ -244,12 +240,15 @@ impl StoreWriter {
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
     }
 
+    /// True while a batch attempt runs.
+    fn in_flight(&self) -> bool {
+        self.attempt_started.is_some()
+    }
+
     /// True while the attempt in flight has been running longer than `stall_after`.
     fn stalled(&self) -> bool {
-        self.in_flight
-            && self
-                .attempt_started
-                .is_some_and(|t| t.elapsed() >= self.config.stall_after)
+        self.attempt_started
+            .is_some_and(|t| t.elapsed() >= self.config.stall_after)
     }
 
     fn wake_waiters(&mut self) {
@@ -335,7 +334,7 @@ impl Handler<Flush> for StoreWriter {
         let (tx, rx) = oneshot::channel();
         self.waiters.push((self.buffer.last_slot(), tx));
         self.wake_waiters();
-        if !self.in_flight && !self.waiting_to_retry() {
+        if !self.in_flight() && !self.waiting_to_retry() {
             self.start_flush(ctx);
         }
         Box::pin(async move {
