@@ -12,7 +12,7 @@ use actix_web::body::EitherBody;
 use actix_web::dev::{HttpServiceFactory, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, ResponseError};
 
 use super::error::ApiError;
 
@@ -23,12 +23,8 @@ pub fn service(dir: PathBuf) -> impl HttpServiceFactory {
         .service(
             actix_files::Files::new("/", dir)
                 .index_file("index.html")
-                .default_handler(web::to(not_found)),
+                .default_handler(web::to(super::api_not_found)),
         )
-}
-
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!("no route {}", req.path())))
 }
 
 /// Replaces a non-JSON error answer by the API's error shape.
