@@ -284,7 +284,12 @@ fn pbx_config(
     })
 }
 
-fn parse_num(key: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+/// A whole-number setting: `default` when unset, a clear error naming `key` otherwise.
+pub(crate) fn parse_num(
+    key: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<u64, ConfigError> {
     match value {
         None => Ok(default),
         Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {

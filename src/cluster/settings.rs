@@ -30,10 +30,6 @@ pub struct ClusterConfig {
     pub feed_retention: Duration,
 }
 
-fn is_postgres(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
 fn default_instance_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -49,17 +45,7 @@ fn ms(
     key: &'static str,
     default: u64,
 ) -> Result<Duration, ConfigError> {
-    match get(key) {
-        None => Ok(Duration::from_millis(default)),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(|n| Duration::from_millis(n.max(1)))
-            .map_err(|_| ConfigError::Invalid {
-                key,
-                message: format!("expected a whole number, got {v:?}"),
-            }),
-    }
+    crate::config::parse_num(key, get(key), default).map(|n| Duration::from_millis(n.max(1)))
 }
 
 impl ClusterConfig {
@@ -68,7 +54,8 @@ impl ClusterConfig {
         get: impl Fn(&str) -> Option<String>,
         database_url: &str,
     ) -> Result<Self, ConfigError> {
-        let postgres = is_postgres(database_url);
+        let postgres =
+            crate::store::Backend::of_url(database_url) == crate::store::Backend::Postgres;
         let enabled = match get("CLUSTER")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()

@@ -42,6 +42,12 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The engine a `DATABASE_URL` names (the store's own reading of it), for
+    /// settings that depend on the backend, such as `CLUSTER=auto`.
+    pub fn of_url(url: &str) -> Self {
+        Target::parse(url).backend
+    }
+
     /// Lower-case name for logs and health (`sqlite`, `postgres`).
     pub fn as_str(self) -> &'static str {
         match self {
