@@ -168,3 +168,33 @@ fn a_resync_reports_a_call_answered_during_the_gap() {
         "nothing new the second time"
     );
 }
+
+/// A call first seen in the PBX's channel list while its callee is being rung (the
+/// service logged in, or took the PBX over, mid-call) is ringing, as the events
+/// would have said — not dialing until some later event, which may never come.
+#[test]
+fn a_call_adopted_while_its_callee_rings_is_ringing() {
+    use switchboard::model::CallState;
+    let now = Utc::now();
+    let mut call = CallModel::new("default", "pbx-1.1", now);
+    let listed = |chan: &str, uid: &str, state: &str| {
+        ev(&[
+            ("Event", "CoreShowChannel"),
+            ("Channel", chan),
+            ("Uniqueid", uid),
+            ("Linkedid", "pbx-1.1"),
+            ("ChannelStateDesc", state),
+            ("Duration", "00:00:03"),
+        ])
+    };
+    let caller_only = [listed("PJSIP/1001-1", "pbx-1.1", "Ring")];
+    assert_eq!(call.resync(&caller_only, now), Change::Updated);
+    assert_eq!(call.call().state, CallState::Dialing, "nobody rings yet");
+    let items = [
+        listed("PJSIP/1001-1", "pbx-1.1", "Ring"),
+        listed("PJSIP/1002-2", "pbx-1.2", "Ringing"),
+    ];
+    assert_eq!(call.resync(&items, now), Change::Updated);
+    assert_eq!(call.call().state, CallState::Ringing);
+    assert!(call.call().answered_at.is_none());
+}

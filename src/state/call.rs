@@ -587,6 +587,9 @@ impl CallModel {
                 self.call_mut().legs[i].answered_at = Some(started);
             }
             self.mark_answered(started);
+        } else if state == "Ringing" && self.call.answered_at.is_none() {
+            // A listed callee being rung: the call rings, as a `Newstate` would say.
+            self.set_state(CallState::Ringing);
         }
         if item.get("BridgeId").is_some_and(|b| !b.is_empty())
             && !self.bridged.iter().any(|u| u == uid)
