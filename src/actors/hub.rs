@@ -20,6 +20,7 @@ use super::live::{SharedLive, RECENT_CALLS};
 use super::messages::{Change, Publish};
 use super::router::Confirmed;
 use super::status::{ActorHandle, Registry};
+use crate::cluster::snapshot::SyncCalls;
 use crate::metrics::Metrics;
 use crate::ws::protocol::Filter;
 
@@ -112,6 +113,9 @@ pub enum Persist {
     Change(Change),
     /// Extensions confirmed by the PBX at a time.
     Confirmed(Confirmed),
+    /// A PBX's calls as the store holds them, for the other instances (cluster
+    /// mode: the new holder's snapshot at a take-over; no state is written).
+    Snapshot(Arc<crate::cluster::snapshot::CallsSnapshot>),
 }
 
 /// What a new or resuming subscriber receives first.
@@ -417,6 +421,33 @@ impl Handler<FlushPending> for Hub {
 
     fn handle(&mut self, _: FlushPending, _: &mut Context<Self>) {
         self.flush();
+    }
+}
+
+impl Handler<SyncCalls> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: SyncCalls, ctx: &mut Context<Self>) {
+        let current = match self.live.read() {
+            Ok(live) => live.calls(Some(&msg.snapshot.pbx)),
+            Err(_) => return,
+        };
+        let changes = msg.snapshot.changes(&current);
+        if !changes.is_empty() {
+            log::info!(
+                "pbx {}: {} call changes to match the take-over snapshot",
+                msg.snapshot.pbx,
+                changes.len()
+            );
+        }
+        for change in changes {
+            <Self as Handler<Publish>>::handle(self, Publish::new(change, None), ctx);
+        }
+        if msg.feed {
+            if let Some(store) = &self.store {
+                store.do_send(Persist::Snapshot(msg.snapshot));
+            }
+        }
     }
 }
 

@@ -31,7 +31,8 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
             .map(WriteOp::Refresh)
             .into_iter()
             .collect(),
-        Persist::Change(Change::Connection(_)) => Vec::new(),
+        // Only the feed carries a snapshot; the state it describes is stored already.
+        Persist::Change(Change::Connection(_)) | Persist::Snapshot(_) => Vec::new(),
         Persist::Confirmed(c) => vec![WriteOp::Confirmed {
             pbx: c.pbx.to_string(),
             extensions: c.extensions,

@@ -4,8 +4,9 @@
 //!
 //! Taking over a PBX: the feed is read to its end (by the worker), the hub has
 //! applied it, the gate starts passing the PBX's writes, the router forgets what it
-//! had and restores the calls the store says are live, and the ConnectionActor
-//! logs in — whose resync closes the calls that ended meanwhile and adopts the
+//! had and restores the calls the store says are live, every instance's view of
+//! the calls is set to the store's (a [`super::snapshot::CallsSnapshot`] through
+//! the feed), and the ConnectionActor logs in — whose resync closes the calls that ended meanwhile and adopts the
 //! ones it did not know. Losing a PBX: the ConnectionActor stands by at once, the
 //! gate stops its writes, the router forgets it.
 
@@ -16,6 +17,7 @@ use actix::prelude::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::gate::{Hold, PersistGate};
+use super::snapshot::{CallsSnapshot, SyncCalls, RECENT_ENDED};
 use super::tap::Tap;
 use super::view::ClusterView;
 use super::worker::{Verdict, Worker};
@@ -23,7 +25,7 @@ use super::{ClusterConfig, ClusterError};
 use crate::actors::connection::{ConnectionActor, SetActive};
 use crate::actors::hub::{GetHubStats, Hub};
 use crate::actors::router::{EventRouterActor, ResetPbx, RestoreCalls};
-use crate::store::Store;
+use crate::store::{CallHistoryQuery, Store};
 
 /// The feed session, opened (and positioned) before the stored state is read.
 pub struct Prepared {
@@ -144,17 +146,40 @@ async fn take_over(parts: &Parts, pbx: &str) {
     let _ = m.router.send(ResetPbx).await;
     let store = parts.store.clone();
     let name = pbx.to_string();
-    let calls = tokio::task::spawn_blocking(move || store.list_active_calls(Some(&name))).await;
-    match calls {
-        Ok(Ok(calls)) => {
+    let read = tokio::task::spawn_blocking(move || {
+        let live = store.list_active_calls(Some(&name))?;
+        let (ended, _) = store.call_history(&CallHistoryQuery {
+            pbx: Some(name),
+            limit: RECENT_ENDED,
+            ..CallHistoryQuery::default()
+        })?;
+        Ok::<_, crate::store::StoreError>((live, ended))
+    })
+    .await;
+    match read {
+        Ok(Ok((live, ended))) => {
             log::info!(
                 "pbx {pbx}: taking over with {} calls live in the store; logging in to resynchronise",
-                calls.len()
+                live.len()
             );
-            let _ = m.router.send(RestoreCalls(calls)).await;
+            let snapshot = CallsSnapshot {
+                pbx: pbx.to_string(),
+                live: live.iter().cloned().map(Arc::new).collect(),
+                ended: ended.into_iter().map(Arc::new).collect(),
+            };
+            let _ = m.router.send(RestoreCalls(live)).await;
+            // Every instance's view of the calls is brought to the store's before
+            // the resync's corrections (see `snapshot.rs` for why).
+            let _ = parts
+                .hub
+                .send(SyncCalls {
+                    snapshot: Arc::new(snapshot),
+                    feed: true,
+                })
+                .await;
         }
-        Ok(Err(e)) => log::error!("pbx {pbx}: cannot read its live calls to take over: {e}"),
-        Err(e) => log::error!("pbx {pbx}: cannot read its live calls to take over: {e}"),
+        Ok(Err(e)) => log::error!("pbx {pbx}: cannot read its calls to take over: {e}"),
+        Err(e) => log::error!("pbx {pbx}: cannot read its calls to take over: {e}"),
     }
     m.connection.do_send(SetActive(true));
 }

@@ -9,6 +9,8 @@
 //! - [`tap`]: the others LISTEN, read new rows per PBX in id order and publish
 //!   them to their own hub (live view and WebSocket subscribers).
 //! - [`gate`]: only the holder of a PBX writes that PBX's state (and feed).
+//! - [`snapshot`]: at a take-over the new holder feeds the store's picture of the
+//!   PBX's calls, so changes the fenced old holder could not feed are not lost.
 //! - [`worker`] runs leases and tap on one thread; [`controller`] turns its
 //!   verdicts into actor messages (take over, stand by); [`view`] is what
 //!   `/api/health` shows; [`settings`] the configuration.
@@ -22,6 +24,7 @@ pub mod gate;
 pub mod lease;
 pub mod payload;
 pub mod settings;
+pub mod snapshot;
 pub mod tap;
 pub mod view;
 pub mod worker;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::feed::{FeedRow, StoredRow};
+use super::snapshot::CallsSnapshot;
 use super::ClusterError;
 use crate::actors::hub::Persist;
 use crate::actors::messages::Change;
@@ -15,6 +16,8 @@ use crate::actors::router::Confirmed;
 
 /// The feed kind of a [`Confirmed`].
 const CONFIRMED: &str = "confirmed";
+/// The feed kind of a [`CallsSnapshot`].
+const SNAPSHOT: &str = "calls.snapshot";
 
 #[derive(Serialize, Deserialize)]
 struct ConfirmedPayload {
@@ -29,6 +32,8 @@ pub enum Replayed {
     Change(Change),
     /// Extensions confirmed by the PBX (their `lastConfirmed`).
     Confirmed(Confirmed),
+    /// A new holder's picture of the PBX's calls.
+    Snapshot(Arc<CallsSnapshot>),
 }
 
 /// The PBX a stored write belongs to.
@@ -41,6 +46,7 @@ pub fn pbx_of(persist: &Persist) -> Option<&str> {
             Change::RefreshCompleted(v) => v.get("pbx").and_then(|p| p.as_str()),
         },
         Persist::Confirmed(c) => Some(&c.pbx),
+        Persist::Snapshot(s) => Some(&s.pbx),
     }
 }
 
@@ -68,6 +74,7 @@ pub fn encode(persist: &Persist, instance: &str) -> Result<Option<FeedRow>, Clus
                 at: c.at,
             })?,
         ),
+        Persist::Snapshot(s) => (SNAPSHOT, serde_json::to_string(s.as_ref())?),
     };
     Ok(Some(FeedRow {
         pbx: pbx.to_string(),
@@ -95,6 +102,7 @@ pub fn decode(row: &StoredRow) -> Result<Replayed, ClusterError> {
                 at: c.at,
             }));
         }
+        SNAPSHOT => return Ok(Replayed::Snapshot(Arc::new(serde_json::from_str(p)?))),
         other => return Err(ClusterError::UnknownKind(other.to_string())),
     };
     Ok(Replayed::Change(change))

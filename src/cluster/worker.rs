@@ -22,6 +22,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::lease::Leases;
 use super::payload::Replayed;
+use super::snapshot::SyncCalls;
 use super::tap::Tap;
 use super::view::ClusterView;
 use super::ClusterConfig;
@@ -137,6 +138,10 @@ impl Worker {
                     match r {
                         Replayed::Change(change) => self.hub.do_send(Publish::new(change, None)),
                         Replayed::Confirmed(c) => self.hub.do_send(c),
+                        Replayed::Snapshot(snapshot) => self.hub.do_send(SyncCalls {
+                            snapshot,
+                            feed: false,
+                        }),
                     }
                 }
                 true
