@@ -189,9 +189,6 @@ fn enum_name<T: serde::Serialize>(v: &T) -> String {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if std::thread::panicking() && self.child.is_some() {
-            eprintln!("--- log of instance {} ---\n{}", self.id, self.log_tail(40));
-        }
         self.kill();
     }
 }
@@ -266,6 +263,30 @@ impl Cluster {
         done.n as usize
     }
 
+    /// Appends rows to the change feed as instance `i` would have written them,
+    /// and notifies: plants in the other instances' views what a fenced holder's
+    /// refused feed rows would have left there (or kept from them).
+    pub fn plant_feed_rows(&self, i: usize, pbx: &str, rows: &[(&str, Value)]) {
+        use diesel::prelude::*;
+        use diesel::sql_types::Text;
+        let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
+        for (kind, payload) in rows {
+            diesel::sql_query(
+                "INSERT INTO change_feed (pbx, kind, payload, instance) VALUES ($1, $2, $3, $4)",
+            )
+            .bind::<Text, _>(pbx)
+            .bind::<Text, _>(*kind)
+            .bind::<Text, _>(payload.to_string())
+            .bind::<Text, _>(&self.instances[i].id)
+            .execute(&mut conn)
+            .expect("feed row inserted");
+        }
+        diesel::sql_query("SELECT pg_notify('switchboard_feed', $1)")
+            .bind::<Text, _>(pbx)
+            .execute(&mut conn)
+            .expect("notified");
+    }
+
     /// The simulator of `pbx`.
     pub fn sim(&self, pbx: &str) -> &SimHandle {
         let i = PBXS.iter().position(|p| *p == pbx).expect("known PBX");
@@ -291,7 +312,7 @@ impl Cluster {
             .env("AMI_NORTH_PORT", self.sims[0].addr().port().to_string())
             .env("AMI_SOUTH_PORT", self.sims[1].addr().port().to_string())
             .env("AMI_SECRET", "amisecret")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,actix_web::middleware::logger=warn")
             .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
@@ -407,6 +428,9 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for i in &mut self.instances {
+            if std::thread::panicking() {
+                eprintln!("--- log of instance {} ---\n{}", i.id, i.log_tail(60));
+            }
             i.kill();
         }
         for s in &self.sims {
