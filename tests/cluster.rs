@@ -243,3 +243,82 @@ async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost
     c.wait_truth().await;
     let _ = c.settled_leases().await;
 }
+
+/// What a fenced holder could not feed (the feed refuses a writer without its
+/// lease, while the store and its own view already have it) must not stay missing
+/// elsewhere: a stale call state and a call that never ended, planted in the feed
+/// as the holder's own rows, are both repaired by the take-over that follows the
+/// cut of the holder's lease session — whichever instance takes over.
+#[actix_rt::test]
+async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
+    let Some(mut c) = Cluster::start(30.0) else {
+        return;
+    };
+    c.add_instance().await;
+    c.add_instance().await;
+    let holder = c.settled_leases().await["north"];
+    let other = 1 - holder;
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while c.sim("north").snapshot().calls.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "north never had a call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for s in &c.sims {
+        s.set_rate(0.0);
+    }
+    c.wait_truth().await;
+    let victim = c.sim("north").snapshot().calls[0].linkedid.clone();
+    let (status, body) = c.instances[holder]
+        .get(&format!("/api/calls/{victim}?pbx=north"))
+        .await
+        .expect("the holder answers");
+    assert_eq!(status, 200, "{body}");
+    let mut stale = body["data"].clone();
+    let wrong = if stale["state"] == "dialing" {
+        "onHold"
+    } else {
+        "dialing"
+    };
+    stale["state"] = wrong.into();
+    let mut ghost = body["data"].clone();
+    ghost["id"] = "never-ended".into();
+    ghost["legs"] = serde_json::json!([]);
+    c.plant_feed_rows(
+        holder,
+        "north",
+        &[("call.updated", stale), ("call.started", ghost)],
+    );
+    let planted = |calls: &std::collections::BTreeMap<String, (String, String)>| {
+        calls.get(&victim).map(|(s, _)| s.as_str()) == Some(wrong)
+            && calls.contains_key("never-ended")
+    };
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        let calls = c.instances[other].calls("north").await.unwrap_or_default();
+        if planted(&calls) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the planted rows never reached {}: {calls:?}",
+            c.instances[other].id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(c.cut_lease_session(holder), 1);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !c.instances[holder].log_tail(400).contains("standing by") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never stood by after losing its lease session",
+            c.instances[holder].id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = c.settled_leases().await;
+    c.wait_truth().await;
+}
