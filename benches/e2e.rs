@@ -16,15 +16,16 @@
 //! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt). Figures
 //! are printed as tables; nothing is asserted about speed.
 //!
-//! The WebSocket client is awc (already a dev-dependency, runs on the same actix
-//! runtime); each subscriber parses only `seq`, `type` and `ts` of each message.
+//! The WebSocket client is awc (already a dev-dependency), on `E2E_CLIENT_THREADS`
+//! threads of its own (default 2); each subscriber parses only `seq`, `type` and
+//! `ts` of each message.
 
 #[path = "../tests/common/service.rs"]
 #[allow(dead_code)]
 mod service;
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -206,68 +207,107 @@ struct Head<'a> {
     ts: &'a str,
 }
 
-type Shared = Rc<RefCell<Seen>>;
+type Shared = Arc<Mutex<Seen>>;
 
-async fn subscribe(
-    ts: &TestService,
-    client: &awc::Client,
-    n: usize,
-    record: Rc<RefCell<bool>>,
-) -> Vec<Shared> {
-    let mut all = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (_, mut framed) = client
-            .ws(ts.ws_url("/ws"))
-            .max_frame_size(64 << 20)
-            .connect()
-            .await
-            .expect("websocket");
-        let seen: Shared = Rc::default();
-        let mine = seen.clone();
-        let record = record.clone();
-        actix_rt::spawn(async move {
-            while let Some(frame) = framed.next().await {
-                let Ok(awc::ws::Frame::Text(b)) = frame else {
-                    if let Ok(awc::ws::Frame::Ping(p)) = frame {
-                        let _ = framed.send(awc::ws::Message::Pong(p)).await;
-                        continue;
+/// Locks a subscriber's record (a poisoned lock only means a client thread
+/// panicked; what it recorded is still good to read).
+fn seen(s: &Shared) -> MutexGuard<'_, Seen> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Threads the subscribers are spread over (`E2E_CLIENT_THREADS`, default 2). On
+/// one thread the load client itself was the bottleneck: it spent all of a core on
+/// receiving while the service left 40 % of the machine idle, so the latencies it
+/// measured were mostly its own queueing.
+fn client_threads() -> usize {
+    std::env::var("E2E_CLIENT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(2)
+}
+
+/// Connects `n` subscribers to `url`, spread over [`client_threads`] threads each
+/// with its own actix runtime and awc client; a thread ends once all of its
+/// subscribers' connections have closed (the service's shutdown closes them).
+async fn subscribe(url: &str, n: usize, record: Arc<AtomicBool>) -> Vec<Shared> {
+    let threads = client_threads().min(n.max(1));
+    let all: Vec<Shared> = (0..n).map(|_| Shared::default()).collect();
+    for t in 0..threads {
+        let mine: Vec<Shared> = all.iter().skip(t).step_by(threads).cloned().collect();
+        let (url, record) = (url.to_string(), record.clone());
+        std::thread::Builder::new()
+            .name(format!("e2e-client-{t}"))
+            .spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let client = ws_client();
+                    let mut tasks = Vec::with_capacity(mine.len());
+                    for seen in mine {
+                        tasks.push(actix_rt::spawn(receive(
+                            client.clone(),
+                            url.clone(),
+                            seen,
+                            record.clone(),
+                        )));
                     }
-                    break;
-                };
-                let Some(h) = head(&b) else {
-                    continue;
-                };
-                let mut s = mine.borrow_mut();
-                if h.kind == "snapshot" {
-                    s.first = h.seq;
-                    s.last = h.seq;
-                    continue;
-                }
-                if h.seq != s.last + 1 {
-                    s.gaps += 1;
-                }
-                s.last = h.seq;
-                s.count += 1;
-                if *record.borrow() {
-                    if let Ok(t) = h.ts.parse::<DateTime<Utc>>() {
-                        s.lat_us
-                            .push((Utc::now() - t).num_microseconds().unwrap_or(i64::MAX));
-                    }
-                }
-            }
-            mine.borrow_mut().closed = true;
-        });
-        all.push(seen);
+                    futures::future::join_all(tasks).await;
+                })
+            })
+            .expect("client thread");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while all
-        .iter()
-        .any(|s| s.borrow().last == 0 && !s.borrow().closed)
-        && Instant::now() < deadline
+    while all.iter().any(|s| {
+        let s = seen(s);
+        s.last == 0 && !s.closed
+    }) && Instant::now() < deadline
     {
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
     all
+}
+
+/// One subscriber: connects, then records every message's seq (and, while
+/// `record` is set, its latency) until the connection closes.
+async fn receive(client: awc::Client, url: String, mine: Shared, record: Arc<AtomicBool>) {
+    let connected = client.ws(url).max_frame_size(64 << 20).connect().await;
+    let Ok((_, mut framed)) = connected else {
+        eprintln!("subscriber could not connect: {:?}", connected.err());
+        seen(&mine).closed = true;
+        return;
+    };
+    while let Some(frame) = framed.next().await {
+        let Ok(awc::ws::Frame::Text(b)) = frame else {
+            if let Ok(awc::ws::Frame::Ping(p)) = frame {
+                let _ = framed.send(awc::ws::Message::Pong(p)).await;
+                continue;
+            }
+            break;
+        };
+        let Some(h) = head(&b) else {
+            continue;
+        };
+        let mut s = seen(&mine);
+        if h.kind == "snapshot" {
+            s.first = h.seq;
+            s.last = h.seq;
+            continue;
+        }
+        if h.seq != s.last + 1 {
+            s.gaps += 1;
+        }
+        s.last = h.seq;
+        s.count += 1;
+        if record.load(Ordering::Relaxed) {
+            if let Ok(t) = DateTime::parse_from_rfc3339(h.ts) {
+                s.lat_us.push(
+                    (Utc::now() - t.with_timezone(&Utc))
+                        .num_microseconds()
+                        .unwrap_or(i64::MAX),
+                );
+            }
+        }
+    }
+    seen(&mine).closed = true;
 }
 
 fn ws_client() -> awc::Client {
@@ -297,7 +337,7 @@ async fn run_rate(ts: &TestService, subs: &[Shared], rate: f64, secs: f64) -> Ro
     );
     let s0 = ts.sim.stats();
     let seq0 = ts.hub_seq().await;
-    let c0: Vec<u64> = subs.iter().map(|s| s.borrow().count).collect();
+    let c0: Vec<u64> = subs.iter().map(|s| seen(s).count).collect();
     let t = Instant::now();
     ts.sim.set_rate(rate);
     actix_rt::time::sleep(Duration::from_secs_f64(secs)).await;
@@ -311,7 +351,7 @@ async fn run_rate(ts: &TestService, subs: &[Shared], rate: f64, secs: f64) -> Ro
         actix_rt::time::sleep(Duration::from_millis(50)).await;
         let now = ts.hub_seq().await;
         let caught_up = subs.iter().all(|s| {
-            let s = s.borrow();
+            let s = seen(s);
             s.closed || s.last >= now
         });
         if (now == seq1 && caught_up) || Instant::now() > deadline {
@@ -325,7 +365,7 @@ async fn run_rate(ts: &TestService, subs: &[Shared], rate: f64, secs: f64) -> Ro
     let mut delivered = 0;
     let mut lost = 0;
     for (s, c) in subs.iter().zip(c0) {
-        let s = s.borrow();
+        let s = seen(s);
         let got = s.count - c;
         delivered += got;
         if got != published || s.gaps > 0 || s.closed {
@@ -375,8 +415,7 @@ fn print_rows(title: &str, subs: usize, rows: &[Row]) {
 
 async fn throughput() {
     let ts = service(500, 2).await;
-    let rec = Rc::new(RefCell::new(false));
-    let subs = subscribe(&ts, &ws_client(), 10, rec).await;
+    let subs = subscribe(&ts.ws_url("/ws"), 10, Arc::default()).await;
     let mut rows = Vec::new();
     for rate in [25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0] {
         let row = run_rate(&ts, &subs, rate, 3.0).await;
@@ -392,9 +431,8 @@ async fn throughput() {
 
 async fn fanout() {
     let ts = service(500, 2).await;
-    let rec = Rc::new(RefCell::new(false));
     let t = Instant::now();
-    let subs = subscribe(&ts, &ws_client(), 1000, rec).await;
+    let subs = subscribe(&ts.ws_url("/ws"), 1000, Arc::default()).await;
     println!(
         "\n(1,000 subscribers connected in {:.1} s)",
         t.elapsed().as_secs_f64()
@@ -418,18 +456,15 @@ async fn latency() {
     println!("|---:|---:|---:|---:|---:|---:|---:|:---:|");
     for (rate, n) in [(20_000.0, 10usize), (5_000.0, 100usize)] {
         let ts = service(500, 2).await;
-        let rec = Rc::new(RefCell::new(false));
-        let subs = subscribe(&ts, &ws_client(), n, rec.clone()).await;
+        let rec = Arc::new(AtomicBool::new(false));
+        let subs = subscribe(&ts.ws_url("/ws"), n, rec.clone()).await;
         // Warm up one second, then record three.
         ts.sim.set_rate(rate);
         actix_rt::time::sleep(Duration::from_secs(1)).await;
-        *rec.borrow_mut() = true;
+        rec.store(true, Ordering::Relaxed);
         let row = run_rate(&ts, &subs, rate, 3.0).await;
-        *rec.borrow_mut() = false;
-        let mut all: Vec<i64> = subs
-            .iter()
-            .flat_map(|s| s.borrow().lat_us.clone())
-            .collect();
+        rec.store(false, Ordering::Relaxed);
+        let mut all: Vec<i64> = subs.iter().flat_map(|s| seen(s).lat_us.clone()).collect();
         all.sort_unstable();
         let pct = |p: f64| {
             all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -440,8 +475,8 @@ async fn latency() {
         // The run starts mid-stream (after the warm-up), so counting deliveries
         // against published changes is off by what is in flight at the start; a
         // lost change shows as a gap in a subscriber's seq instead.
-        let gaps: u64 = subs.iter().map(|s| s.borrow().gaps).sum();
-        let closed = subs.iter().filter(|s| s.borrow().closed).count();
+        let gaps: u64 = subs.iter().map(|s| seen(s).gaps).sum();
+        let closed = subs.iter().filter(|s| seen(s).closed).count();
         let ok = gaps == 0
             && closed == 0
             && row.conflated == 0.0
