@@ -36,6 +36,10 @@ use switchboard::ami::{Action, ActionIds, AmiMessage, Frame, Limits};
 use switchboard::secret::Secret;
 use switchboard::sim::SimConfig;
 
+/// The service binary's allocator (see `src/main.rs`), so this measures what runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)

@@ -41,6 +41,10 @@ fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
 
+/// The service binary's allocator (see `src/main.rs`), so this measures what runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let minutes = arg("--minutes", 1.0);
     let rate = arg("--rate", 5000.0);
