@@ -222,6 +222,34 @@ pub struct Call {
     pub hangup_cause_text: Option<String>,
 }
 
+impl Call {
+    /// A call just seen: its id, PBX and start, nothing else known yet. The one
+    /// place a blank call is spelled out, for the tracker that fills it in and
+    /// for tests that need a call of a given shape.
+    pub fn new(pbx: &str, id: &str, started_at: DateTime<Utc>) -> Self {
+        Self {
+            id: id.to_string(),
+            pbx: pbx.to_string(),
+            direction: Direction::Unknown,
+            state: CallState::Dialing,
+            caller: Party::default(),
+            callee: Party::default(),
+            legs: Vec::with_capacity(2),
+            started_at,
+            answered_at: None,
+            ended_at: None,
+            duration_secs: 0.0,
+            talk_secs: 0.0,
+            on_hold: false,
+            transfers: Vec::new(),
+            queue: None,
+            outcome: None,
+            hangup_cause: None,
+            hangup_cause_text: None,
+        }
+    }
+}
+
 /// The state of one AMI connection, as health and the WebSocket show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

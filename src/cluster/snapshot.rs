@@ -107,28 +107,13 @@ fn closed_as_lost(call: &Call) -> Call {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Direction, Party};
+    use crate::model::Direction;
 
     fn call(id: &str, state: CallState) -> Arc<Call> {
         Arc::new(Call {
-            id: id.into(),
-            pbx: "north".into(),
             direction: Direction::Internal,
             state,
-            caller: Party::default(),
-            callee: Party::default(),
-            legs: Vec::new(),
-            started_at: Utc::now() - chrono::Duration::seconds(30),
-            answered_at: None,
-            ended_at: None,
-            duration_secs: 0.0,
-            talk_secs: 0.0,
-            on_hold: false,
-            transfers: Vec::new(),
-            queue: None,
-            outcome: None,
-            hangup_cause: None,
-            hangup_cause_text: None,
+            ..Call::new("north", id, Utc::now() - chrono::Duration::seconds(30))
         })
     }
 

@@ -73,26 +73,7 @@ impl CallModel {
     /// A call first seen at `at`, keyed by `id` (its Linkedid) on `pbx`.
     pub fn new(pbx: &str, id: &str, at: DateTime<Utc>) -> Self {
         Self {
-            call: Arc::new(Call {
-                id: id.to_string(),
-                pbx: pbx.to_string(),
-                direction: Direction::Unknown,
-                state: CallState::Dialing,
-                caller: Party::default(),
-                callee: Party::default(),
-                legs: Vec::with_capacity(2),
-                started_at: at,
-                answered_at: None,
-                ended_at: None,
-                duration_secs: 0.0,
-                talk_secs: 0.0,
-                on_hold: false,
-                transfers: Vec::new(),
-                queue: None,
-                outcome: None,
-                hangup_cause: None,
-                hangup_cause_text: None,
-            }),
+            call: Arc::new(Call::new(pbx, id, at)),
             live: 0,
             dial_status: None,
             dialed: None,
