@@ -38,7 +38,7 @@ use switchboard::sim::SimConfig;
 
 /// The service binary's allocator (see `src/main.rs`), so this measures what runs.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args()

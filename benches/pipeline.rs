@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::BytesMut;
-use mimalloc::MiMalloc;
 use switchboard::actors::hub::{GetHubStats, Hub};
 use switchboard::actors::live::{LiveState, SharedLive};
 use switchboard::actors::messages::EventBatch;
@@ -42,6 +41,7 @@ use switchboard::config::Config;
 use switchboard::metrics::Metrics;
 use switchboard::sim::{SimConfig, Simulator};
 use switchboard::store::Flush;
+use tikv_jemallocator::Jemalloc;
 use tokio_util::codec::Decoder;
 
 #[path = "../tests/common/replay.rs"]
@@ -55,23 +55,23 @@ struct CountingAlloc;
 
 static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 
-// SAFETY: forwards every call to the service's allocator (mimalloc, as in
+// SAFETY: forwards every call to the service's allocator (jemalloc, as in
 // `src/main.rs`) unchanged; only counts sizes.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe { Jemalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
-        unsafe { MiMalloc.dealloc(ptr, layout) }
+        unsafe { Jemalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe { Jemalloc.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -43,7 +43,7 @@ fn open_files() -> usize {
 
 /// The service binary's allocator (see `src/main.rs`), so this measures what runs.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let minutes = arg("--minutes", 1.0);
