@@ -220,21 +220,7 @@ async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost
     let before = c.settled_leases().await;
     let holder = before["north"];
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        c.cut_lease_session(holder),
-        1,
-        "one lease session per instance"
-    );
-
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    while !c.instances[holder].log_tail(400).contains("standing by") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} never stood by after losing its lease session",
-            c.instances[holder].id
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.fence(holder).await;
     let _ = c.settled_leases().await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     for s in &c.sims {
@@ -309,16 +295,7 @@ async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    assert_eq!(c.cut_lease_session(holder), 1);
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    while !c.instances[holder].log_tail(400).contains("standing by") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} never stood by after losing its lease session",
-            c.instances[holder].id
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.fence(holder).await;
     let _ = c.settled_leases().await;
     c.wait_truth().await;
 }

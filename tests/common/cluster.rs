@@ -263,6 +263,26 @@ impl Cluster {
         done.n as usize
     }
 
+    /// Cuts instance `i`'s lease session ([`Self::cut_lease_session`]) and waits
+    /// until the instance says it stands by: the fencing every lease-loss test
+    /// starts from.
+    pub async fn fence(&self, i: usize) {
+        assert_eq!(
+            self.cut_lease_session(i),
+            1,
+            "one lease session per instance"
+        );
+        let deadline = tokio::time::Instant::now() + EVENTUALLY;
+        while !self.instances[i].log_tail(400).contains("standing by") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never stood by after losing its lease session",
+                self.instances[i].id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Appends rows to the change feed as instance `i` would have written them,
     /// and notifies: plants in the other instances' views what a fenced holder's
     /// refused feed rows would have left there (or kept from them).

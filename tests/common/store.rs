@@ -225,8 +225,6 @@ fn leg(id: &str, n: u32, exten: &str, at: DateTime<Utc>, ended: bool) -> Leg {
 /// A live, bridged internal call from `caller` to `callee`.
 pub fn active_call(pbx: &str, id: &str, caller: &str, callee: &str, at: DateTime<Utc>) -> Call {
     Call {
-        id: id.into(),
-        pbx: pbx.into(),
         direction: Direction::Internal,
         state: CallState::Bridged,
         caller: Party {
@@ -238,17 +236,10 @@ pub fn active_call(pbx: &str, id: &str, caller: &str, callee: &str, at: DateTime
             name: None,
         },
         legs: vec![leg(id, 1, caller, at, false), leg(id, 2, callee, at, false)],
-        started_at: at,
         answered_at: Some(at + chrono::Duration::seconds(3)),
-        ended_at: None,
         duration_secs: 10.0,
         talk_secs: 7.0,
-        on_hold: false,
-        transfers: Vec::new(),
-        queue: None,
-        outcome: None,
-        hangup_cause: None,
-        hangup_cause_text: None,
+        ..Call::new(pbx, id, at)
     }
 }
 
