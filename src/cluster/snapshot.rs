@@ -21,7 +21,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::actors::messages::Change;
-use crate::model::{Call, CallState};
+use crate::model::Call;
+use crate::state::call::CallModel;
 
 /// How many of a PBX's most recent finished calls a snapshot carries, to give a
 /// call that ended unheard its real final record.
@@ -86,28 +87,16 @@ impl CallsSnapshot {
     }
 }
 
-/// `call` ended now, for want of its real record.
+/// `call` ended now, for want of its real record: closed the way a tracker closes a
+/// call lost while disconnected ([`CallModel::close`]).
 fn closed_as_lost(call: &Call) -> Call {
-    let now = Utc::now();
-    let mut ended = call.clone();
-    ended.state = CallState::Ended;
-    ended.ended_at = Some(now);
-    ended.on_hold = false;
-    ended.outcome = Some(LOST.to_string());
-    ended.duration_secs = (now - call.started_at).num_milliseconds().max(0) as f64 / 1000.0;
-    if let Some(answered) = call.answered_at {
-        ended.talk_secs = (now - answered).num_milliseconds().max(0) as f64 / 1000.0;
-    }
-    for leg in ended.legs.iter_mut().filter(|l| l.ended_at.is_none()) {
-        leg.ended_at = Some(now);
-    }
-    ended
+    CallModel::from_call(call.clone()).close(LOST, Utc::now())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Direction;
+    use crate::model::{CallState, Direction};
 
     fn call(id: &str, state: CallState) -> Arc<Call> {
         Arc::new(Call {
