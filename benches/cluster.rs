@@ -73,11 +73,9 @@ async fn holder(c: &Cluster) -> usize {
 }
 
 async fn takeover() {
-    let Some(mut c) = Cluster::start(0.0) else {
+    let Some(mut c) = Cluster::with_instances(0.0, 2).await else {
         return;
     };
-    c.add_instance().await;
-    c.add_instance().await;
     let runs = 5;
     let mut lease_times = Vec::new();
     let mut event_times = Vec::new();

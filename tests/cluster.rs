@@ -49,11 +49,9 @@ async fn refresh(inst: &common::cluster::Instance, pbx: &str) -> (u16, Value) {
 
 #[actix_rt::test]
 async fn two_instances_hold_each_pbx_once_and_every_subscriber_sees_every_change() {
-    let Some(mut c) = Cluster::start(0.0) else {
+    let Some(c) = Cluster::with_instances(0.0, 2).await else {
         return;
     };
-    c.add_instance().await;
-    c.add_instance().await;
     let holders = c.settled_leases().await;
     let mut subs = Vec::new();
     for inst in &c.instances {
@@ -155,12 +153,9 @@ async fn two_instances_hold_each_pbx_once_and_every_subscriber_sees_every_change
 /// traffic; the survivors elect a new holder, which resynchronises, and every
 /// survivor ends with the simulators' exact state.
 async fn killing_the_holder_loses_nothing(n: usize) {
-    let Some(mut c) = Cluster::start(30.0) else {
+    let Some(mut c) = Cluster::with_instances(30.0, n).await else {
         return;
     };
-    for _ in 0..n {
-        c.add_instance().await;
-    }
     let before = c.settled_leases().await;
     let victim = before["north"];
     let watcher = (0..n).find(|i| *i != victim).expect("another instance");
@@ -212,11 +207,9 @@ async fn killing_the_holder_of_three_moves_its_pbxs_and_loses_nothing() {
 /// found again and every instance ends with the simulators' state.
 #[actix_rt::test]
 async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost() {
-    let Some(mut c) = Cluster::start(30.0) else {
+    let Some(c) = Cluster::with_instances(30.0, 2).await else {
         return;
     };
-    c.add_instance().await;
-    c.add_instance().await;
     let before = c.settled_leases().await;
     let holder = before["north"];
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -237,11 +230,9 @@ async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost
 /// cut of the holder's lease session — whichever instance takes over.
 #[actix_rt::test]
 async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
-    let Some(mut c) = Cluster::start(30.0) else {
+    let Some(c) = Cluster::with_instances(30.0, 2).await else {
         return;
     };
-    c.add_instance().await;
-    c.add_instance().await;
     let holder = c.settled_leases().await["north"];
     let other = 1 - holder;
     let deadline = tokio::time::Instant::now() + EVENTUALLY;

@@ -20,7 +20,7 @@ use super::live::{SharedLive, RECENT_CALLS};
 use super::messages::{Change, Publish};
 use super::router::Confirmed;
 use super::status::{ActorHandle, Registry};
-use crate::cluster::snapshot::SyncCalls;
+use crate::cluster::snapshot::{CallsSnapshot, SyncCalls};
 use crate::metrics::Metrics;
 use crate::ws::protocol::Filter;
 
@@ -115,7 +115,7 @@ pub enum Persist {
     Confirmed(Confirmed),
     /// A PBX's calls as the store holds them, for the other instances (cluster
     /// mode: the new holder's snapshot at a take-over; no state is written).
-    Snapshot(Arc<crate::cluster::snapshot::CallsSnapshot>),
+    Snapshot(Arc<CallsSnapshot>),
 }
 
 /// What a new or resuming subscriber receives first.

@@ -6,8 +6,8 @@
 //! applied it, the gate starts passing the PBX's writes, the router forgets what it
 //! had and restores the calls the store says are live, every instance's view of
 //! the calls is set to the store's (a [`super::snapshot::CallsSnapshot`] through
-//! the feed), and the ConnectionActor logs in — whose resync closes the calls that ended meanwhile and adopts the
-//! ones it did not know. Losing a PBX: the ConnectionActor stands by at once, the
+//! the feed), and the ConnectionActor logs in — whose resync closes the calls that
+//! ended meanwhile and adopts the ones it did not know. Losing a PBX: the ConnectionActor stands by at once, the
 //! gate stops its writes, the router forgets it.
 
 use std::sync::atomic::{AtomicBool, Ordering};

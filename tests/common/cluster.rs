@@ -242,6 +242,16 @@ impl Cluster {
         })
     }
 
+    /// [`Self::start`] with `n` instances added, one after the other: the setup
+    /// most cluster tests begin with.
+    pub async fn with_instances(rate: f64, n: usize) -> Option<Self> {
+        let mut c = Self::start(rate)?;
+        for _ in 0..n {
+            c.add_instance().await;
+        }
+        Some(c)
+    }
+
     /// Ends instance `i`'s lease session from the database side (as a failover of
     /// the database, a network cut or an administrator would); answers how many
     /// sessions were terminated.
