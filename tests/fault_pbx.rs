@@ -126,14 +126,11 @@ async fn assert_ws_saw_outage(ws: &WsRecorder, down: &[&str]) -> Vec<Value> {
 /// Health went through one of `down` and ended `connected` (waits for the poller
 /// to catch up, then stops it).
 async fn assert_health_saw_outage(health: &HealthRecorder, down: &[&str]) {
-    wait_until("the health poller to see connected", DEADLINE, || async {
-        health
-            .samples()
-            .last()
-            .is_some_and(|s| s.ami == "connected")
-    })
-    .await;
-    health.stop();
+    health
+        .stop_when("the health poller to see connected", DEADLINE, |s| {
+            s.ami == "connected"
+        })
+        .await;
     let states = health.ami_states();
     let first_down = states
         .iter()

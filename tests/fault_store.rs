@@ -113,8 +113,13 @@ async fn assert_history_complete(ts: &TestService) {
     assert_eq!(outcomes, truth.finished, "outcomes as the PBX counted them");
 }
 
-/// Health went ok → degraded (store) → ok.
-fn assert_health_reported(rec: &HealthRecorder) {
+/// Health went ok → degraded (store) → ok (waits for the poller to see the store
+/// ok again, then stops it).
+async fn assert_health_reported(rec: &HealthRecorder) {
+    rec.stop_when("the health poller to see the store ok", DEADLINE, |s| {
+        s.store == "ok"
+    })
+    .await;
     let samples = rec.samples();
     let degraded = samples
         .iter()
@@ -160,8 +165,7 @@ async fn sqlite_locked_by_another_connection_stalls_then_catches_up() {
     wait_store_recovered(&ts).await;
     assert_store_matches_pbx(&ts, "after the lock").await;
     assert_history_complete(&ts).await;
-    rec.stop();
-    assert_health_reported(&rec);
+    assert_health_reported(&rec).await;
     ts.stop().await;
 }
 
@@ -199,8 +203,7 @@ async fn postgres_refusing_connections_is_retried_until_it_accepts_again() {
     wait_store_recovered(&ts).await;
     assert_store_matches_pbx(&ts, "after the outage").await;
     assert_history_complete(&ts).await;
-    rec.stop();
-    assert_health_reported(&rec);
+    assert_health_reported(&rec).await;
     ts.stop().await;
     drop(db);
 }

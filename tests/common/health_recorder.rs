@@ -83,4 +83,21 @@ impl HealthRecorder {
     pub fn stop(&self) {
         *self.stop.borrow_mut() = true;
     }
+
+    /// Waits (at most `limit`) until the latest answer satisfies `done`, then ends
+    /// the polling. The poller runs on the test's own thread every 15 ms, so a test
+    /// that stops it as soon as it saw the service recover itself can stop it
+    /// before the poller saw the recovery.
+    pub async fn stop_when(
+        &self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&HealthSample) -> bool,
+    ) {
+        super::service::wait_until(what, limit, || async {
+            self.samples().last().is_some_and(&done)
+        })
+        .await;
+        self.stop();
+    }
 }
