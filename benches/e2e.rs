@@ -421,7 +421,7 @@ async fn throughput() {
     let ts = service(500, 2).await;
     let subs = subscribe(&ts.ws_url("/ws"), 10, Arc::default()).await;
     let mut rows = Vec::new();
-    for rate in [25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0] {
+    for rate in rates(&[25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0]) {
         let row = run_rate(&ts, &subs, rate, 3.0).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
@@ -433,6 +433,20 @@ async fn throughput() {
     ts.stop().await;
 }
 
+/// The rates to try: `E2E_RATES` (comma-separated events/s) when set, to look at
+/// one rate closely (under `perf`, say), else `default`.
+fn rates(default: &[f64]) -> Vec<f64> {
+    std::env::var("E2E_RATES")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|r| r.trim().parse().ok())
+                .collect::<Vec<f64>>()
+        })
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| default.to_vec())
+}
+
 async fn fanout() {
     let ts = service(500, 2).await;
     let t = Instant::now();
@@ -442,7 +456,7 @@ async fn fanout() {
         t.elapsed().as_secs_f64()
     );
     let mut rows = Vec::new();
-    for rate in [1_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0] {
+    for rate in rates(&[1_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0]) {
         let row = run_rate(&ts, &subs, rate, 2.0).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
