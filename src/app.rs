@@ -98,6 +98,10 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
     };
+    let persist_many: Recipient<crate::actors::hub::PersistMany> = match &gate {
+        Some(g) => g.clone().recipient(),
+        None => writer.clone().recipient(),
+    };
 
     // What the store knew when the service last stopped.
     let restore_store = store.clone();
@@ -130,7 +134,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let hub = {
         let (live, metrics, registry) = (live.clone(), metrics.clone(), registry.clone());
         let history = config.ws_history;
-        let store_rcpt = persist.clone();
+        let store_rcpt = persist_many.clone();
         // Cluster mode: each instance numbers its changes from its start time in
         // microseconds, so a `lastSeq` from another instance gets a snapshot.
         let first_seq = if clustered {

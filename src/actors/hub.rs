@@ -23,6 +23,7 @@ use super::status::{ActorHandle, Registry};
 use crate::cluster::snapshot::{CallsSnapshot, SyncCalls};
 use crate::metrics::Metrics;
 use crate::ws::protocol::Filter;
+use crate::ws::relay::{Relay, Shares};
 
 /// One numbered change.
 #[derive(Debug)]
@@ -61,6 +62,17 @@ pub fn wire_json<T: Serialize>(seq: u64, kind: &str, ts: DateTime<Utc>, data: T)
 }
 
 impl Envelope {
+    /// Change number `seq`, which happened at `ts`.
+    pub fn new(seq: u64, ts: DateTime<Utc>, change: Change) -> Self {
+        Self {
+            seq,
+            ts,
+            change,
+            json: OnceLock::new(),
+            frame: OnceLock::new(),
+        }
+    }
+
     /// The message as sent to clients, serialised on first use.
     pub fn json(&self) -> Arc<str> {
         self.json
@@ -118,6 +130,14 @@ pub enum Persist {
     Snapshot(Arc<CallsSnapshot>),
 }
 
+/// Several [`Persist`]s in the order they happened. The hub sends what it
+/// published since its last flush as one message: the store writer lives on
+/// another thread, and waking it once per change (an `eventfd` write each time)
+/// took more than a quarter of the pipeline thread.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PersistMany(pub Vec<Persist>);
+
 /// What a new or resuming subscriber receives first.
 #[derive(Debug, Clone)]
 pub enum Catchup {
@@ -147,6 +167,9 @@ pub struct Subscribe {
     pub client: Recipient<Deliver>,
     /// Where to say goodbye on shutdown.
     pub closer: Recipient<crate::ws::session::GoingAway>,
+    /// The relay of the client's thread, which `client` joined; deliveries then go
+    /// through it (`None`: straight to `client`).
+    pub relay: Option<Relay>,
     /// What it wants.
     pub filter: Filter,
     /// The last `seq` it saw, when resuming.
@@ -176,6 +199,7 @@ pub struct Unsubscribe {
 struct Client {
     recipient: Recipient<Deliver>,
     closer: Recipient<crate::ws::session::GoingAway>,
+    relay: Option<Relay>,
     filter: Filter,
 }
 
@@ -187,8 +211,10 @@ pub struct Hub {
     history_cap: usize,
     clients: HashMap<u64, Client>,
     pending: Vec<Arc<Envelope>>,
+    /// Changes for the store since the last flush.
+    to_store: Vec<Persist>,
     flush_scheduled: bool,
-    store: Option<Recipient<Persist>>,
+    store: Option<Recipient<PersistMany>>,
     metrics: Arc<Metrics>,
     registry: Registry,
     handle: Option<ActorHandle>,
@@ -199,7 +225,7 @@ impl Hub {
     pub fn new(
         live: SharedLive,
         history_cap: usize,
-        store: Option<Recipient<Persist>>,
+        store: Option<Recipient<PersistMany>>,
         metrics: Arc<Metrics>,
         registry: Registry,
     ) -> Self {
@@ -210,6 +236,7 @@ impl Hub {
             history_cap: history_cap.max(1),
             clients: HashMap::new(),
             pending: Vec::new(),
+            to_store: Vec::new(),
             flush_scheduled: false,
             store,
             metrics,
@@ -256,20 +283,41 @@ impl Hub {
 
     fn flush(&mut self) {
         self.flush_scheduled = false;
+        if !self.to_store.is_empty() {
+            if let Some(store) = &self.store {
+                store.do_send(PersistMany(std::mem::take(&mut self.to_store)));
+            }
+        }
         if self.pending.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
         let now = Utc::now();
         if !self.clients.is_empty() {
-            for client in self.clients.values() {
+            // One entry per worker thread: a handful, so a list beats a map.
+            let mut by_relay: Vec<(Relay, Shares)> = Vec::new();
+            for (&id, client) in &self.clients {
                 let mine: Vec<Arc<Envelope>> = batch
                     .iter()
                     .filter(|e| client.filter.matches(&e.change))
                     .cloned()
                     .collect();
-                if !mine.is_empty() {
-                    client.recipient.do_send(Deliver(mine));
+                if mine.is_empty() {
+                    continue;
+                }
+                match &client.relay {
+                    Some(relay) => match by_relay.iter_mut().find(|(r, _)| r.id() == relay.id()) {
+                        Some((_, shares)) => shares.push((id, mine)),
+                        None => by_relay.push((relay.clone(), vec![(id, mine)])),
+                    },
+                    None => client.recipient.do_send(Deliver(mine)),
+                }
+            }
+            for (relay, shares) in by_relay {
+                if !relay.deliver(shares) {
+                    log::debug!(
+                        "a WebSocket worker thread has stopped; its sessions miss this flush"
+                    );
                 }
             }
             for env in &batch {
@@ -381,32 +429,30 @@ impl Handler<Publish> for Hub {
             })
             .unwrap_or_else(Utc::now);
         self.apply_live(&msg.change);
-        if let Some(store) = &self.store {
-            if !matches!(msg.change, Change::RefreshCompleted(_)) {
-                store.do_send(Persist::Change(msg.change.clone()));
-            }
+        if self.store.is_some() && !matches!(msg.change, Change::RefreshCompleted(_)) {
+            self.to_store.push(Persist::Change(msg.change.clone()));
         }
-        let env = Arc::new(Envelope {
-            seq: self.seq,
-            ts,
-            change: msg.change,
-            json: OnceLock::new(),
-            frame: OnceLock::new(),
-        });
+        let env = Arc::new(Envelope::new(self.seq, ts, msg.change));
         if self.history.len() >= self.history_cap {
             self.history.pop_front();
         }
         self.history.push_back(env.clone());
         if !self.clients.is_empty() {
             self.pending.push(env);
-            if !self.flush_scheduled {
-                self.flush_scheduled = true;
-                // Runs once the messages already queued are handled, so one flush
-                // carries every change of a burst. Not `run_later(ZERO)`: tokio
-                // rounds a timer up to its next millisecond tick, which added
-                // 0.5–1 ms to every change's way to the subscribers.
-                ctx.notify(FlushPending);
-            }
+        }
+        self.schedule_flush(ctx);
+    }
+}
+
+impl Hub {
+    /// Makes sure a flush runs once the messages already queued are handled, so
+    /// one flush carries every change of a burst. Not `run_later(ZERO)`: tokio
+    /// rounds a timer up to its next millisecond tick, which added 0.5–1 ms to
+    /// every change's way to the subscribers.
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_scheduled && (!self.pending.is_empty() || !self.to_store.is_empty()) {
+            self.flush_scheduled = true;
+            ctx.notify(FlushPending);
         }
     }
 }
@@ -443,10 +489,9 @@ impl Handler<SyncCalls> for Hub {
         for change in changes {
             <Self as Handler<Publish>>::handle(self, Publish::new(change, None), ctx);
         }
-        if msg.feed {
-            if let Some(store) = &self.store {
-                store.do_send(Persist::Snapshot(msg.snapshot));
-            }
+        if msg.feed && self.store.is_some() {
+            self.to_store.push(Persist::Snapshot(msg.snapshot));
+            self.schedule_flush(ctx);
         }
     }
 }
@@ -454,7 +499,7 @@ impl Handler<SyncCalls> for Hub {
 impl Handler<Confirmed> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: Confirmed, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Confirmed, ctx: &mut Context<Self>) {
         if let Ok(mut live) = self.live.write() {
             for exten in &msg.extensions {
                 if let Some(e) = live
@@ -467,8 +512,10 @@ impl Handler<Confirmed> for Hub {
                 }
             }
         }
-        if let Some(store) = &self.store {
-            store.do_send(Persist::Confirmed(msg));
+        if self.store.is_some() {
+            // Queued behind the changes before it, which it must not overtake.
+            self.to_store.push(Persist::Confirmed(msg));
+            self.schedule_flush(ctx);
         }
     }
 }
@@ -485,6 +532,7 @@ impl Handler<Subscribe> for Hub {
             Client {
                 recipient: msg.client,
                 closer: msg.closer,
+                relay: msg.relay,
                 filter: msg.filter,
             },
         );

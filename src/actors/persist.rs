@@ -3,7 +3,7 @@
 
 use actix::prelude::*;
 
-use super::hub::Persist;
+use super::hub::{Persist, PersistMany};
 use super::messages::Change;
 use crate::model::ExtensionTransition;
 use crate::store::{RefreshRecord, StoreWriter, Write, WriteOp};
@@ -85,6 +85,16 @@ impl Handler<Persist> for StoreWriter {
         let ops = write_ops(msg).into_iter().chain(feed.map(WriteOp::Feed));
         for op in ops {
             <Self as Handler<Write>>::handle(self, Write(op), ctx);
+        }
+    }
+}
+
+impl Handler<PersistMany> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, PersistMany(list): PersistMany, ctx: &mut Self::Context) {
+        for msg in list {
+            <Self as Handler<Persist>>::handle(self, msg, ctx);
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use actix::prelude::*;
 
 use super::payload::pbx_of;
-use crate::actors::hub::Persist;
+use crate::actors::hub::{Persist, PersistMany};
 use crate::store::StoreWriter;
 
 /// Starts or stops passing on one PBX's writes.
@@ -64,6 +64,22 @@ impl Handler<Persist> for PersistGate {
             self.writer.do_send(msg);
         } else {
             self.dropped += 1;
+        }
+    }
+}
+
+impl Handler<PersistMany> for PersistGate {
+    type Result = ();
+
+    fn handle(&mut self, PersistMany(list): PersistMany, _: &mut Context<Self>) {
+        let before = list.len();
+        let held: Vec<Persist> = list
+            .into_iter()
+            .filter(|msg| pbx_of(msg).is_some_and(|p| self.held.contains(p)))
+            .collect();
+        self.dropped += (before - held.len()) as u64;
+        if !held.is_empty() {
+            self.writer.do_send(PersistMany(held));
         }
     }
 }

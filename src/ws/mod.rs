@@ -4,6 +4,7 @@
 //! actix-web-actors is deprecated upstream; its types stay inside this module.
 
 pub mod protocol;
+pub mod relay;
 pub mod session;
 pub mod slots;
 pub mod transport;

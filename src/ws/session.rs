@@ -17,6 +17,7 @@ use actix_http::ws::{CloseCode, CloseReason, Frame, Message, ProtocolError};
 use chrono::Utc;
 
 use super::protocol::{ClientMessage, Filter};
+use super::relay::Relay;
 use super::transport::{Outbox, SendError};
 use crate::actors::hub::{
     wire_json, Catchup, Deliver, Envelope, Hub, Resubscribe, Subscribe, Unsubscribe,
@@ -314,10 +315,12 @@ impl Actor for WsSession {
                 .registry
                 .register("wsSession", format!("client-{}", self.id)),
         );
+        let relay = Relay::join(self.id, ctx.address().recipient());
         let sub = Subscribe {
             id: self.id,
             client: ctx.address().recipient(),
             closer: ctx.address().recipient(),
+            relay: Some(relay),
             filter: self.filter.clone(),
             last_seq: self.resume_from,
         };
@@ -346,6 +349,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        Relay::leave(self.id);
         self.settings.hub.do_send(Unsubscribe { id: self.id });
     }
 }

@@ -315,6 +315,7 @@ impl Running {
                 id: u64::MAX - 1,
                 client: addr.clone().recipient(),
                 closer: addr.recipient(),
+                relay: None,
                 filter: Filter::default(),
                 last_seq: Some(0),
             })
