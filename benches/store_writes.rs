@@ -1,5 +1,5 @@
 //! Throughput of `Store::apply`: batches of 500 mixed writes (the writer's batch
-//! size) on SQLite (a temp file, WAL) and PostgreSQL (a fresh database on
+//! size at a moderate load) on SQLite (a temp file, WAL) and PostgreSQL (a fresh database on
 //! `SWITCHBOARD_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`;
 //! skipped when no server answers).
 //!

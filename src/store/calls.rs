@@ -57,8 +57,6 @@ pub fn upsert_active_many(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     let now = to_db_time(now);
-    // As for extensions: one multi-row ON CONFLICT per chunk on PostgreSQL, row
-    // by row on SQLite.
     match conn {
         DbConnection::Pg(c) => {
             for chunk in list.chunks(INSERT_CHUNK) {
@@ -82,14 +80,12 @@ pub fn upsert_active_many(
                     .execute(c)?;
             }
         }
+        // `REPLACE`, prepared once per connection (see `extensions::upsert_many`):
+        // the row carries every column and no foreign key points at this table.
         DbConnection::Sqlite(c) => {
             for call in list {
-                let row = NewActiveCall::encode(call, now)?;
-                diesel::insert_into(ac::table)
-                    .values(&row)
-                    .on_conflict((ac::pbx, ac::id))
-                    .do_update()
-                    .set(&row)
+                diesel::replace_into(ac::table)
+                    .values(&NewActiveCall::encode(call, now)?)
                     .execute(c)?;
             }
         }
@@ -141,6 +137,9 @@ fn ids_by_pbx<'a>(list: &[&'a Call]) -> Vec<(&'a str, Vec<&'a str>)> {
 /// is harmless) and removes them from the live calls. `list` must not name the
 /// same call twice. Run inside a transaction.
 pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
+    if let DbConnection::Sqlite(c) = conn {
+        return finish_each_sqlite(c, list);
+    }
     for (pbx, ids) in ids_by_pbx(list) {
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq_any(&ids)))).execute(conn)?;
         diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(&ids))))
@@ -160,6 +159,26 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     let all_legs: Vec<NewLeg<'_>> = list.iter().flat_map(|call| NewLeg::all_of(call)).collect();
     for chunk in all_legs.chunks(INSERT_CHUNK) {
         with_backend!(&mut *conn, c => diesel::insert_into(legs::table).values(chunk).execute(c))?;
+    }
+    Ok(())
+}
+
+/// [`finish_many`] on SQLite, call by call: each statement names one call, so it
+/// is prepared once per connection and reused (an `IN (…)` list or a multi-row
+/// `VALUES` has a new text for every size and is parsed again every batch).
+fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> QueryResult<()> {
+    for call in list {
+        let (pbx, id) = (call.pbx.as_str(), call.id.as_str());
+        diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq(id)))).execute(c)?;
+        diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq(id))))
+            .execute(c)?;
+        diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq(id)))).execute(c)?;
+        diesel::insert_into(calls::table)
+            .values(&NewCall::encode(call)?)
+            .execute(c)?;
+        for leg in NewLeg::all_of(call) {
+            diesel::insert_into(legs::table).values(&leg).execute(c)?;
+        }
     }
     Ok(())
 }
