@@ -28,4 +28,5 @@ pub mod secret;
 pub mod sim;
 pub mod state;
 pub mod store;
+pub mod timefmt;
 pub mod ws;

@@ -106,8 +106,10 @@ pub struct Extension {
     /// The device state name (e.g. `NOT_INUSE`) from `DeviceStateChange`, when seen.
     pub device_state: Option<String>,
     /// When the state last really changed.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub last_change: DateTime<Utc>,
     /// When the PBX last confirmed this state (a resync or refresh read it).
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub last_confirmed: Option<DateTime<Utc>>,
 }
 
@@ -168,10 +170,13 @@ pub struct Leg {
     /// Channel state text (`Ring`, `Ringing`, `Up`, `Busy`…).
     pub state: String,
     /// When the channel appeared.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub started_at: DateTime<Utc>,
     /// When it was answered (state `Up`).
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub answered_at: Option<DateTime<Utc>>,
     /// When it hung up.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub ended_at: Option<DateTime<Utc>>,
     /// Hangup cause code, once hung up.
     pub hangup_cause: Option<i32>,
@@ -198,10 +203,13 @@ pub struct Call {
     /// Every channel the call had (Local channel pairs included, as one call).
     pub legs: Vec<Leg>,
     /// When the first channel appeared (PBX time where it told us).
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub started_at: DateTime<Utc>,
     /// When the call was first answered by a callee or bridged.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub answered_at: Option<DateTime<Utc>>,
     /// When the last channel hung up.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub ended_at: Option<DateTime<Utc>>,
     /// Seconds from start to end (or to now while active).
     pub duration_secs: f64,
@@ -259,12 +267,15 @@ pub struct ConnectionStatus {
     /// `disconnected`, `connecting`, `authenticating`, `connected`, `backingOff`, `loginRefused`.
     pub state: String,
     /// Since when it is in that state.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub since: DateTime<Utc>,
     /// When the last event arrived.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub last_event: Option<DateTime<Utc>>,
     /// Reconnections since start.
     pub reconnects: u64,
     /// When the next attempt is due while backing off.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub next_attempt: Option<DateTime<Utc>>,
     /// The last error, in words (never a secret).
     pub last_error: Option<String>,
@@ -293,5 +304,6 @@ pub struct ExtensionTransition {
     /// Device state name, when known.
     pub device_state: Option<String>,
     /// When the extension entered this state.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub at: DateTime<Utc>,
 }

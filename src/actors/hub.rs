@@ -34,7 +34,6 @@ pub struct Envelope {
     pub ts: DateTime<Utc>,
     /// What changed.
     pub change: Change,
-    json: OnceLock<Arc<str>>,
     frame: OnceLock<bytes::Bytes>,
 }
 
@@ -43,6 +42,7 @@ struct Wire<'a, T: Serialize> {
     seq: u64,
     #[serde(rename = "type")]
     kind: &'a str,
+    #[serde(serialize_with = "crate::timefmt::utc")]
     ts: DateTime<Utc>,
     data: T,
 }
@@ -61,6 +61,25 @@ pub fn wire_json<T: Serialize>(seq: u64, kind: &str, ts: DateTime<Utc>, data: T)
     })
 }
 
+/// Serialises a `{seq, type, ts, data}` message straight into a WebSocket text
+/// frame (see [`crate::ws::transport::frame_after_header`]): one buffer, no copy of
+/// the JSON.
+fn wire_frame<T: Serialize>(seq: u64, kind: &str, ts: DateTime<Utc>, data: T) -> bytes::Bytes {
+    let mut buf = crate::ws::transport::frame_buffer(512);
+    let wire = Wire {
+        seq,
+        kind,
+        ts,
+        data,
+    };
+    if let Err(e) = serde_json::to_writer(&mut buf, &wire) {
+        log::error!("cannot serialise a {kind} message: {e}");
+        buf.truncate(crate::ws::transport::FRAME_HEADROOM);
+        buf.extend_from_slice(b"{}");
+    }
+    crate::ws::transport::frame_after_header(buf)
+}
+
 impl Envelope {
     /// Change number `seq`, which happened at `ts`.
     pub fn new(seq: u64, ts: DateTime<Utc>, change: Change) -> Self {
@@ -68,34 +87,25 @@ impl Envelope {
             seq,
             ts,
             change,
-            json: OnceLock::new(),
             frame: OnceLock::new(),
         }
     }
 
-    /// The message as sent to clients, serialised on first use.
-    pub fn json(&self) -> Arc<str> {
-        self.json
-            .get_or_init(|| {
-                let kind = self.change.kind();
-                let s = match &self.change {
-                    Change::Extension(e) => wire_json(self.seq, kind, self.ts, e.as_ref()),
-                    Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => {
-                        wire_json(self.seq, kind, self.ts, c.as_ref())
-                    }
-                    Change::Connection(s) => wire_json(self.seq, kind, self.ts, s.as_ref()),
-                    Change::RefreshCompleted(v) => wire_json(self.seq, kind, self.ts, v.as_ref()),
-                };
-                Arc::from(s)
-            })
-            .clone()
-    }
-
-    /// The message as one encoded WebSocket text frame, built once and shared by
-    /// every subscriber.
+    /// The message as one encoded WebSocket text frame, serialised on first use
+    /// and shared by every subscriber.
     pub fn frame(&self) -> bytes::Bytes {
         self.frame
-            .get_or_init(|| crate::ws::transport::text_frame(&self.json()))
+            .get_or_init(|| {
+                let (seq, ts, kind) = (self.seq, self.ts, self.change.kind());
+                match &self.change {
+                    Change::Extension(e) => wire_frame(seq, kind, ts, e.as_ref()),
+                    Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => {
+                        wire_frame(seq, kind, ts, c.as_ref())
+                    }
+                    Change::Connection(s) => wire_frame(seq, kind, ts, s.as_ref()),
+                    Change::RefreshCompleted(v) => wire_frame(seq, kind, ts, v.as_ref()),
+                }
+            })
             .clone()
     }
 

@@ -94,11 +94,45 @@ impl Outbox {
 /// Encodes `text` as one server-to-client text frame. Server frames are never
 /// masked, so the bytes are the same for every client and can be shared.
 pub fn text_frame(text: &str) -> Bytes {
-    let mut buf = BytesMut::with_capacity(text.len() + 10);
-    match Codec::new().encode(Message::Text(text.to_string().into()), &mut buf) {
-        Ok(()) => buf.freeze(),
-        Err(_) => Bytes::new(),
-    }
+    let mut buf = frame_buffer(text.len());
+    buf.extend_from_slice(text.as_bytes());
+    frame_after_header(buf)
+}
+
+/// Room [`frame_buffer`] keeps for the longest frame header (RFC 6455 §5.2: two
+/// bytes, plus eight for a 64-bit length).
+pub const FRAME_HEADROOM: usize = 10;
+
+/// A buffer to write a text frame's payload into (after [`FRAME_HEADROOM`] bytes
+/// kept for its header), for [`frame_after_header`]. Serialising straight into it
+/// spares building the payload first and copying it behind a header.
+pub fn frame_buffer(capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(FRAME_HEADROOM + capacity);
+    buf.resize(FRAME_HEADROOM, 0);
+    buf
+}
+
+/// Writes the header of an unmasked, final text frame just before the payload in
+/// `buf` (from [`frame_buffer`]) and returns header and payload, without copying.
+pub fn frame_after_header(mut buf: Vec<u8>) -> Bytes {
+    let len = buf.len().saturating_sub(FRAME_HEADROOM);
+    let mut header = [0u8; FRAME_HEADROOM];
+    header[0] = 0x81; // FIN, text
+    let n = if len < 126 {
+        header[1] = len as u8;
+        2
+    } else if let Ok(short) = u16::try_from(len) {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&short.to_be_bytes());
+        4
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    let start = FRAME_HEADROOM - n;
+    buf[start..FRAME_HEADROOM].copy_from_slice(&header[..n]);
+    Bytes::from(buf).slice(start..)
 }
 
 /// Accepts the upgrade: returns the response to send, the outbox, and the stream of
@@ -176,7 +210,19 @@ pub fn declared_len(buf: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::declared_len;
+    use super::*;
+
+    #[test]
+    fn frames_are_what_the_codec_encodes() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let text = "x".repeat(len);
+            let mut expected = BytesMut::new();
+            Codec::new()
+                .encode(Message::Text(text.clone().into()), &mut expected)
+                .expect("codec encodes");
+            assert_eq!(text_frame(&text), expected.freeze(), "{len} bytes");
+        }
+    }
 
     #[test]
     fn reads_the_three_length_forms() {
