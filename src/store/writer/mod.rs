@@ -2,8 +2,9 @@
 //!
 //! Actors `do_send` it [`Write`]s and move on. It buffers them, and every
 //! [`WriterConfig::flush_interval`] (or as soon as [`WriterConfig::batch_size`] are
-//! waiting) applies one batch with [`Store::apply`] on a blocking thread: one
-//! transaction per batch, one batch in flight, in arrival order. A failed batch
+//! waiting) applies one batch with [`Store::apply`] on a thread of its own (a
+//! low-priority one unless the writer is behind: see [`lanes`]): one transaction
+//! per batch, one batch in flight, in arrival order. A failed batch
 //! is kept and retried with capped exponential backoff while health reports
 //! `degraded`; writes are never dropped. While the database is away, repeated
 //! upserts of the same extension or live call are merged in the buffer, and past
@@ -19,6 +20,7 @@
 //! stops are lost, and the writer logs how many.
 
 mod buffer;
+mod lanes;
 mod messages;
 
 use std::sync::Arc;
@@ -32,6 +34,13 @@ pub use messages::{Flush, GetStoreHealth, StoreHealth, Write, WriteBatch};
 
 use super::{Store, StoreError, WriteOp};
 use buffer::{Batch, WriteBuffer};
+use lanes::Lanes;
+
+/// A background batch that took longer than this was starved of CPU (see
+/// [`lanes`]): batches go to the urgent lane for [`URGENT_FOR`] after it.
+const BACKGROUND_PATIENCE: Duration = Duration::from_millis(250);
+/// How long batches stay on the urgent lane after a starved background batch.
+const URGENT_FOR: Duration = Duration::from_secs(10);
 
 /// The writer's timings and bounds; the defaults suit the service.
 #[derive(Debug, Clone)]
@@ -97,6 +106,13 @@ pub struct StoreWriter {
     last_flush: Option<DateTime<Utc>>,
     writes_total: u64,
     retries: u64,
+    /// Where batches run (`None`: the threads could not be started; tokio's
+    /// blocking pool instead).
+    lanes: Option<Lanes>,
+    /// Batches use the urgent lane until then (a background batch was starved).
+    urgent_until: Option<Instant>,
+    /// A prune waits for the batch in flight.
+    prune_due: bool,
 }
 
 impl StoreWriter {
@@ -123,6 +139,13 @@ impl StoreWriter {
             last_flush: None,
             writes_total: 0,
             retries: 0,
+            lanes: Lanes::start()
+                .map_err(|e| {
+                    log::warn!("store writer threads did not start ({e}); using the blocking pool")
+                })
+                .ok(),
+            urgent_until: None,
+            prune_due: false,
         }
     }
 
@@ -188,15 +211,21 @@ impl StoreWriter {
                 batch
             }
         };
-        self.attempt_started = Some(Instant::now());
+        let started = Instant::now();
+        self.attempt_started = Some(started);
+        let urgent = self.urgent();
         let store = self.store.clone();
-        let job = tokio::task::spawn_blocking(move || store.apply(&batch.ops));
-        ctx.spawn(job.into_actor(self).map(|joined, act, ctx| {
+        let job = self.run_off_thread(urgent, move || store.apply(&batch.ops));
+        ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| {
             act.attempt_started = None;
-            let result = joined.unwrap_or_else(|e| {
+            if !urgent && started.elapsed() > BACKGROUND_PATIENCE {
+                log::debug!("a background store batch was starved of CPU; using the urgent lane");
+                act.urgent_until = Some(Instant::now() + URGENT_FOR);
+            }
+            let result = joined.unwrap_or_else(|message| {
                 Err(StoreError::Decode {
                     what: "write batch",
-                    message: format!("writer task failed: {e}"),
+                    message,
                 })
             });
             match result {
@@ -222,7 +251,11 @@ impl StoreWriter {
         self.backoff = self.config.min_backoff;
         self.last_flush = Some(Utc::now());
         self.wake_waiters();
-        self.schedule(ctx);
+        if self.prune_due {
+            self.prune(ctx);
+        } else {
+            self.schedule(ctx);
+        }
     }
 
     fn failed(&mut self, error: &StoreError, ctx: &mut Context<Self>) {
@@ -242,6 +275,35 @@ impl StoreWriter {
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(self.config.max_backoff);
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
+    }
+
+    /// True when the next batch must not wait for idle CPU (see [`lanes`]): more is
+    /// waiting than one batch, a batch is being retried, someone waits for a
+    /// flush, or a background batch was starved lately.
+    fn urgent(&self) -> bool {
+        self.buffer.len() >= self.config.batch_size
+            || self.degraded
+            || !self.waiters.is_empty()
+            || self.urgent_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Runs database work on the writer's lanes (or the blocking pool); an `Err`
+    /// says why it gave no answer.
+    fn run_off_thread<T: Send + 'static>(
+        &self,
+        urgent: bool,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>>>> {
+        match &self.lanes {
+            Some(lanes) => {
+                let job = lanes.run(urgent, f);
+                Box::pin(async move { job.await.map_err(|e| e.to_string()) })
+            }
+            None => {
+                let job = tokio::task::spawn_blocking(f);
+                Box::pin(async move { job.await.map_err(|e| format!("writer task failed: {e}")) })
+            }
+        }
     }
 
     /// True while a batch attempt runs.
@@ -269,21 +331,36 @@ impl StoreWriter {
         }
     }
 
+    /// Deletes history past the retention period, as one of the writer's jobs:
+    /// never beside a batch (so the prune at start runs before the first batch,
+    /// whatever the threads' timing), and after the batch in flight or being
+    /// retried when one is.
     fn prune(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight() || self.batch.is_some() {
+            self.prune_due = true;
+            return;
+        }
+        self.prune_due = false;
         let store = self.store.clone();
         let retention = chrono::Duration::from_std(self.config.retention)
             .unwrap_or_else(|_| chrono::Duration::days(30));
         let cutoff = Utc::now() - retention;
-        let job = tokio::task::spawn_blocking(move || store.prune_transitions(cutoff));
-        ctx.spawn(
-            job.into_actor(self)
-                .map(move |joined, _act, _ctx| match joined {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => log::info!("pruned {n} extension transitions older than {cutoff}"),
-                    Ok(Err(e)) => log::warn!("pruning extension history failed: {e}"),
-                    Err(e) => log::warn!("pruning extension history failed: {e}"),
-                }),
-        );
+        self.attempt_started = Some(Instant::now());
+        let job = self.run_off_thread(true, move || store.prune_transitions(cutoff));
+        ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| {
+            act.attempt_started = None;
+            match joined {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => log::info!("pruned {n} extension transitions older than {cutoff}"),
+                Ok(Err(e)) => log::warn!("pruning extension history failed: {e}"),
+                Err(e) => log::warn!("pruning extension history failed: {e}"),
+            }
+            if act.waiters.is_empty() {
+                act.schedule(ctx);
+            } else {
+                act.start_flush(ctx);
+            }
+        }));
     }
 }
 
