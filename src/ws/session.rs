@@ -137,20 +137,32 @@ impl WsSession {
     }
 
     fn enqueue(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) {
+        if self.enqueue_quietly(env, ctx) {
+            self.last_progress = Instant::now();
+            self.settings.metrics.ws_messages.inc();
+        }
+    }
+
+    /// Queues one change (or backlogs it); `true` when it went into the queue. The
+    /// caller notes the progress and counts it: once per delivered batch, as the
+    /// clock read and the counter shared by every worker thread cost more than the
+    /// queueing itself.
+    fn enqueue_quietly(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) -> bool {
         if !self.backlog.is_empty() {
             self.backlog.push_back(env);
-            return;
+            return false;
         }
         match self.outbox.frame(env.frame()) {
-            Ok(()) => {
-                self.last_progress = Instant::now();
-                self.settings.metrics.ws_messages.inc();
-            }
+            Ok(()) => true,
             Err(SendError::Full) => {
                 self.backlog.push_back(env);
                 self.schedule_retry(ctx);
+                false
             }
-            Err(SendError::Closed) => ctx.stop(),
+            Err(SendError::Closed) => {
+                ctx.stop();
+                false
+            }
         }
     }
 
@@ -242,11 +254,11 @@ impl WsSession {
     }
 
     fn drain(&mut self, ctx: &mut Context<Self>) {
+        let mut sent = 0;
         while let Some(env) = self.backlog.front() {
             match self.outbox.frame(env.frame()) {
                 Ok(()) => {
-                    self.last_progress = Instant::now();
-                    self.settings.metrics.ws_messages.inc();
+                    sent += 1;
                     self.backlog.pop_front();
                 }
                 Err(SendError::Full) => break,
@@ -255,6 +267,10 @@ impl WsSession {
                     return;
                 }
             }
+        }
+        if sent > 0 {
+            self.last_progress = Instant::now();
+            self.settings.metrics.ws_messages.inc_by(sent);
         }
         if self.backlog.is_empty() {
             self.conflated_len = 0;
@@ -365,10 +381,15 @@ impl Handler<Deliver> for WsSession {
             self.held.extend(changes);
             return;
         }
+        let mut sent = 0;
         for env in changes {
-            if env.seq > self.floor {
-                self.enqueue(env, ctx);
+            if env.seq > self.floor && self.enqueue_quietly(env, ctx) {
+                sent += 1;
             }
+        }
+        if sent > 0 {
+            self.last_progress = Instant::now();
+            self.settings.metrics.ws_messages.inc_by(sent);
         }
         self.check_backlog(ctx);
     }
