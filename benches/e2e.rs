@@ -421,7 +421,9 @@ async fn throughput() {
     let ts = service(500, 2).await;
     let subs = subscribe(&ts.ws_url("/ws"), 10, Arc::default()).await;
     let mut rows = Vec::new();
-    for rate in rates(&[25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0]) {
+    for rate in rates(&[
+        25_000.0, 50_000.0, 100_000.0, 150_000.0, 175_000.0, 200_000.0, 250_000.0,
+    ]) {
         let row = run_rate(&ts, &subs, rate, 3.0).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
@@ -456,7 +458,7 @@ async fn fanout() {
         t.elapsed().as_secs_f64()
     );
     let mut rows = Vec::new();
-    for rate in rates(&[1_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0]) {
+    for rate in rates(&[1_000.0, 2_500.0, 5_000.0, 10_000.0, 15_000.0, 20_000.0]) {
         let row = run_rate(&ts, &subs, rate, 2.0).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
