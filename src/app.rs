@@ -5,8 +5,10 @@
 //! reader never shares a thread with anything slow; the routers, call trackers,
 //! extension actors and the hub share a "pipeline" arbiter (handing an event to a
 //! tracker is then a same-thread queue push); the store writer and the refresh
-//! manager run on the system arbiter and send database work to the blocking pool;
-//! HTTP and WebSocket sessions run on actix-web's workers.
+//! manager run on the system arbiter (the writer's batches on two threads of its
+//! own, see `store::writer`; the rest of the database work on the blocking pool);
+//! HTTP and WebSocket sessions run on actix-web's workers, each thread's sessions
+//! fed through one `ws::relay`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
