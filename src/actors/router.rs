@@ -22,6 +22,7 @@ use super::messages::{
 };
 use super::status::{ActorHandle, Registry};
 use crate::ami::Event;
+use crate::fastmap::FastMap;
 use crate::metrics::Metrics;
 use crate::state::admit::{admit, Admission, RecentlyEnded};
 use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
@@ -70,12 +71,12 @@ struct Tracked {
 /// The router of one PBX.
 pub struct EventRouterActor {
     pbx: Arc<str>,
-    calls: HashMap<String, Tracked>,
+    calls: FastMap<String, Tracked>,
     /// The time of the batch being routed: one clock read per batch, not per event.
     now: Instant,
-    extensions: HashMap<String, Addr<ExtensionActor>>,
-    devices: HashMap<String, String>,
-    channels: HashMap<String, String>,
+    extensions: FastMap<String, Addr<ExtensionActor>>,
+    devices: FastMap<String, String>,
+    channels: FastMap<String, String>,
     publish: Recipient<Publish>,
     confirmed: Recipient<Confirmed>,
     registry: Registry,
@@ -103,11 +104,11 @@ impl EventRouterActor {
     ) -> Self {
         Self {
             pbx: Arc::from(pbx),
-            calls: HashMap::new(),
+            calls: FastMap::default(),
             now: Instant::now(),
-            extensions: HashMap::new(),
-            devices: HashMap::new(),
-            channels: HashMap::new(),
+            extensions: FastMap::default(),
+            devices: FastMap::default(),
+            channels: FastMap::default(),
             publish,
             confirmed,
             registry,

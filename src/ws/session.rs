@@ -8,7 +8,7 @@
 //! backlog still grows past the limit is closed with a reason (1008, "too slow").
 //! A heartbeat closes clients that stopped answering.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use crate::actors::hub::{
     wire_json, Catchup, Deliver, Envelope, Hub, Resubscribe, Subscribe, Unsubscribe,
 };
 use crate::actors::status::{ActorHandle, Registry};
+use crate::fastmap::FastMap;
 use crate::metrics::Metrics;
 
 /// How often the server pings.
@@ -137,7 +138,7 @@ impl WsSession {
     }
 
     fn enqueue(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) {
-        if self.enqueue_quietly(env, ctx) {
+        if self.enqueue_quietly(&env, ctx) {
             self.last_progress = Instant::now();
             self.settings.metrics.ws_messages.inc();
         }
@@ -147,15 +148,15 @@ impl WsSession {
     /// caller notes the progress and counts it: once per delivered batch, as the
     /// clock read and the counter shared by every worker thread cost more than the
     /// queueing itself.
-    fn enqueue_quietly(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) -> bool {
+    fn enqueue_quietly(&mut self, env: &Arc<Envelope>, ctx: &mut Context<Self>) -> bool {
         if !self.backlog.is_empty() {
-            self.backlog.push_back(env);
+            self.backlog.push_back(Arc::clone(env));
             return false;
         }
         match self.outbox.frame(env.frame()) {
             Ok(()) => true,
             Err(SendError::Full) => {
-                self.backlog.push_back(env);
+                self.backlog.push_back(Arc::clone(env));
                 self.schedule_retry(ctx);
                 false
             }
@@ -198,7 +199,8 @@ impl WsSession {
             return;
         }
         let keep: Vec<bool> = {
-            let mut latest: HashMap<(u8, &str, &str), u64> = HashMap::new();
+            let mut latest: FastMap<(u8, &str, &str), u64> =
+                FastMap::with_capacity_and_hasher(self.backlog.len(), Default::default());
             for env in &self.backlog {
                 if let Some(key) = env.conflation_key() {
                     latest.insert(key, env.seq);
@@ -378,11 +380,11 @@ impl Handler<Deliver> for WsSession {
             h.handled_n(changes.len() as u64);
         }
         if !self.ready {
-            self.held.extend(changes);
+            self.held.extend(changes.iter().cloned());
             return;
         }
         let mut sent = 0;
-        for env in changes {
+        for env in changes.iter() {
             if env.seq > self.floor && self.enqueue_quietly(env, ctx) {
                 sent += 1;
             }

@@ -5,7 +5,9 @@
 //! replaces. Batches are taken from the front, so "everything accepted up to slot
 //! N is committed" is simply "the last committed batch ended at or after N".
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fastmap::FastMap;
 
 use crate::store::ops::{RowKey, WriteOp};
 
@@ -25,7 +27,7 @@ pub struct WriteBuffer {
     /// Slot of `entries[0]` (slots start at 1).
     front_slot: u64,
     /// The slot of the pending upsert of each row that a newer upsert may replace.
-    latest: HashMap<RowKey, u64>,
+    latest: FastMap<RowKey, u64>,
     /// Ops merged into an earlier one since start.
     merged: u64,
 }
@@ -35,7 +37,7 @@ impl Default for WriteBuffer {
         Self {
             entries: VecDeque::new(),
             front_slot: 1,
-            latest: HashMap::new(),
+            latest: FastMap::default(),
             merged: 0,
         }
     }

@@ -1,0 +1,12 @@
+//! [`FastMap`]: a `HashMap` with foldhash instead of SipHash, for the maps looked up
+//! on every event or every queued change.
+//!
+//! SipHash resists hash flooding at several times the cost per short key; these
+//! maps are keyed by what the PBX names (channels, Linkedids, extensions) and by
+//! the changes built from it, and a slow client's conflation pass hashed every
+//! change it held with SipHash: half of an HTTP worker's time once clients lagged,
+//! which made them lag more. foldhash's per-process random seed still keeps the
+//! layout unpredictable from outside.
+
+/// A `HashMap` hashed with foldhash; build it with `FastMap::default()`.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
