@@ -125,7 +125,11 @@ impl Envelope {
 /// Changes for one WebSocket session.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Vec<Arc<Envelope>>);
+///
+/// Shared: every subscriber that takes everything gets the same list, so a flush
+/// to them costs one reference count each rather than one per change each (those
+/// counts were bounced between the pipeline thread and every worker thread).
+pub struct Deliver(pub Arc<[Arc<Envelope>]>);
 
 /// Where the hub hands changes to be stored.
 #[derive(Message, Debug, Clone)]
@@ -301,17 +305,21 @@ impl Hub {
         if self.pending.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.pending);
+        let batch: Arc<[Arc<Envelope>]> = std::mem::take(&mut self.pending).into();
         let now = Utc::now();
         if !self.clients.is_empty() {
             // One entry per worker thread: a handful, so a list beats a map.
             let mut by_relay: Vec<(Relay, Shares)> = Vec::new();
             for (&id, client) in &self.clients {
-                let mine: Vec<Arc<Envelope>> = batch
-                    .iter()
-                    .filter(|e| client.filter.matches(&e.change))
-                    .cloned()
-                    .collect();
+                let mine: Arc<[Arc<Envelope>]> = if client.filter.takes_everything() {
+                    Arc::clone(&batch)
+                } else {
+                    batch
+                        .iter()
+                        .filter(|e| client.filter.matches(&e.change))
+                        .cloned()
+                        .collect()
+                };
                 if mine.is_empty() {
                     continue;
                 }
@@ -330,7 +338,7 @@ impl Hub {
                     );
                 }
             }
-            for env in &batch {
+            for env in batch.iter() {
                 let lag = (now - env.ts).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
                 self.metrics.event_delivery_seconds.observe(lag);
             }

@@ -44,6 +44,12 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// True when this filter lets every change through (the default), so the hub
+    /// can hand over a flush without looking at each change.
+    pub fn takes_everything(&self) -> bool {
+        self.kind == FilterKind::All && self.extensions.is_none() && self.pbx.is_none()
+    }
+
     /// True when a subscriber with this filter gets `change`.
     pub fn matches(&self, change: &Change) -> bool {
         let pbx_ok = |pbx: &str| self.pbx.as_deref().is_none_or(|p| p == pbx);

@@ -46,7 +46,7 @@ impl std::fmt::Debug for Relay {
 }
 
 /// One flush's changes for the sessions of one relay: (session id, its changes).
-pub type Shares = Vec<(u64, Vec<Arc<Envelope>>)>;
+pub type Shares = Vec<(u64, Arc<[Arc<Envelope>]>)>;
 
 impl Relay {
     /// Registers `session` with the relay of the calling thread (an actix arbiter,
@@ -135,10 +135,13 @@ mod tests {
             "another thread has another relay"
         );
         for seq in 1..=3 {
-            assert!(relay.deliver(vec![(1, vec![env(seq)]), (2, vec![env(seq * 10)])]));
+            assert!(relay.deliver(vec![
+                (1, Arc::from([env(seq)])),
+                (2, Arc::from([env(seq * 10)]))
+            ]));
         }
         // A session that left (or never joined) is skipped.
-        assert!(relay.deliver(vec![(9, vec![env(99)])]));
+        assert!(relay.deliver(vec![(9, Arc::from([env(99)]))]));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while b_seen.lock().map(|v| v.len()).unwrap_or(0) < 3 {
             assert!(std::time::Instant::now() < deadline, "deliveries arrive");
@@ -149,7 +152,7 @@ mod tests {
         arbiter.stop();
         let _ = arbiter.join();
         assert!(
-            !relay.deliver(vec![(1, vec![env(4)])]),
+            !relay.deliver(vec![(1, Arc::from([env(4)]))]),
             "a stopped thread refuses deliveries"
         );
     }

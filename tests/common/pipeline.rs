@@ -289,7 +289,11 @@ impl Handler<Deliver> for Collector {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
-        self.changes.0.lock().expect("changes lock").extend(msg.0);
+        self.changes
+            .0
+            .lock()
+            .expect("changes lock")
+            .extend(msg.0.iter().cloned());
     }
 }
 
