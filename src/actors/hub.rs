@@ -123,12 +123,12 @@ impl Envelope {
 }
 
 /// Changes for one WebSocket session.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
 ///
 /// Shared: every subscriber that takes everything gets the same list, so a flush
 /// to them costs one reference count each rather than one per change each (those
 /// counts were bounced between the pipeline thread and every worker thread).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
 pub struct Deliver(pub Arc<[Arc<Envelope>]>);
 
 /// Where the hub hands changes to be stored.

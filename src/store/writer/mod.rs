@@ -113,6 +113,8 @@ pub struct StoreWriter {
     urgent_until: Option<Instant>,
     /// A prune waits for the batch in flight.
     prune_due: bool,
+    /// A prune runs (batches wait; not an attempt that can stall health).
+    pruning: bool,
 }
 
 impl StoreWriter {
@@ -146,6 +148,7 @@ impl StoreWriter {
                 .ok(),
             urgent_until: None,
             prune_due: false,
+            pruning: false,
         }
     }
 
@@ -306,9 +309,9 @@ impl StoreWriter {
         }
     }
 
-    /// True while a batch attempt runs.
+    /// True while a batch attempt (or a prune) runs.
     fn in_flight(&self) -> bool {
-        self.attempt_started.is_some()
+        self.attempt_started.is_some() || self.pruning
     }
 
     /// True while the attempt in flight has been running longer than `stall_after`.
@@ -345,10 +348,10 @@ impl StoreWriter {
         let retention = chrono::Duration::from_std(self.config.retention)
             .unwrap_or_else(|_| chrono::Duration::days(30));
         let cutoff = Utc::now() - retention;
-        self.attempt_started = Some(Instant::now());
+        self.pruning = true;
         let job = self.run_off_thread(true, move || store.prune_transitions(cutoff));
         ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| {
-            act.attempt_started = None;
+            act.pruning = false;
             match joined {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => log::info!("pruned {n} extension transitions older than {cutoff}"),
