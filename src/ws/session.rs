@@ -139,8 +139,15 @@ impl WsSession {
 
     fn enqueue(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) {
         if self.enqueue_quietly(&env, ctx) {
+            self.note_sent(1);
+        }
+    }
+
+    /// Records that `sent` changes went into the queue (the client is taking them).
+    fn note_sent(&mut self, sent: u64) {
+        if sent > 0 {
             self.last_progress = Instant::now();
-            self.settings.metrics.ws_messages.inc();
+            self.settings.metrics.ws_messages.inc_by(sent);
         }
     }
 
@@ -270,10 +277,7 @@ impl WsSession {
                 }
             }
         }
-        if sent > 0 {
-            self.last_progress = Instant::now();
-            self.settings.metrics.ws_messages.inc_by(sent);
-        }
+        self.note_sent(sent);
         if self.backlog.is_empty() {
             self.conflated_len = 0;
         } else {
@@ -389,10 +393,7 @@ impl Handler<Deliver> for WsSession {
                 sent += 1;
             }
         }
-        if sent > 0 {
-            self.last_progress = Instant::now();
-            self.settings.metrics.ws_messages.inc_by(sent);
-        }
+        self.note_sent(sent);
         self.check_backlog(ctx);
     }
 }
