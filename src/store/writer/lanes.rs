@@ -8,9 +8,11 @@
 //! thread under `SCHED_IDLE`, which the kernel preempts as soon as any ordinary
 //! thread wants its core.
 //!
-//! An idle thread only gets the CPU others leave, so a backlog (more waiting than
-//! one batch, a retry, someone waiting for a flush) goes to the *urgent* thread at
-//! ordinary priority instead: under saturation the store still gets its fair share
+//! An idle thread only gets the CPU others leave, so a backlog goes to the *urgent*
+//! thread at ordinary priority instead: more than one batch waiting for longer than
+//! the writer's lag bound (2 s), a backlog of many batches, a retry, someone
+//! waiting for a flush. A burst is thus delivered live first and written down a
+//! moment later; under sustained saturation the store still gets its fair share
 //! and keeps up. Two threads rather than one switching policy, because an
 //! unprivileged thread may enter `SCHED_IDLE` but not leave it.
 //!

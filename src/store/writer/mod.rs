@@ -36,11 +36,18 @@ use super::{Store, StoreError, WriteOp};
 use buffer::{Batch, WriteBuffer};
 use lanes::Lanes;
 
-/// A background batch that took longer than this was starved of CPU (see
-/// [`lanes`]): batches go to the urgent lane for [`URGENT_FOR`] after it.
-const BACKGROUND_PATIENCE: Duration = Duration::from_millis(250);
-/// How long batches stay on the urgent lane after a starved background batch.
+/// How far the store may fall behind the live state before its batches stop
+/// yielding the CPU (see [`lanes`]): the writer has been more than a batch behind
+/// for this long, or a background batch itself took this long. Store writes are
+/// history; during a burst the CPU goes to deliveries first, and the history
+/// catches up within this bound.
+const MAX_LAG: Duration = Duration::from_secs(2);
+/// How long batches stay on the urgent lane after a background batch was starved
+/// for longer than [`MAX_LAG`] (the machine is busy with something else).
 const URGENT_FOR: Duration = Duration::from_secs(10);
+/// Unwritten ops (in batches) past which batches no longer yield, however fresh:
+/// bounds the writer's memory during a burst.
+const MAX_BACKLOG_BATCHES: usize = 20;
 
 /// The writer's timings and bounds; the defaults suit the service.
 #[derive(Debug, Clone)]
@@ -111,6 +118,8 @@ pub struct StoreWriter {
     lanes: Option<Lanes>,
     /// Batches use the urgent lane until then (a background batch was starved).
     urgent_until: Option<Instant>,
+    /// Since when more than one batch has been waiting (`None`: the writer keeps up).
+    behind_since: Option<Instant>,
     /// A prune waits for the batch in flight.
     prune_due: bool,
     /// A prune runs (batches wait; not an attempt that can stall health).
@@ -147,6 +156,7 @@ impl StoreWriter {
                 })
                 .ok(),
             urgent_until: None,
+            behind_since: None,
             prune_due: false,
             pruning: false,
         }
@@ -182,6 +192,7 @@ impl StoreWriter {
 
     /// Starts a batch now if one is full, else makes sure a timer will.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
+        self.note_backlog();
         if self.in_flight() || self.waiting_to_retry() || self.buffer.is_empty() {
             return;
         }
@@ -221,7 +232,7 @@ impl StoreWriter {
         let job = self.run_off_thread(urgent, move || store.apply(&batch.ops));
         ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| {
             act.attempt_started = None;
-            if !urgent && started.elapsed() > BACKGROUND_PATIENCE {
+            if !urgent && started.elapsed() > MAX_LAG {
                 log::debug!("a background store batch was starved of CPU; using the urgent lane");
                 act.urgent_until = Some(Instant::now() + URGENT_FOR);
             }
@@ -280,11 +291,23 @@ impl StoreWriter {
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
     }
 
-    /// True when the next batch must not wait for idle CPU (see [`lanes`]): more is
-    /// waiting than one batch, a batch is being retried, someone waits for a
+    /// Starts or ends the time the writer counts as behind: more than one batch
+    /// waiting starts it, a buffer that fits in one batch again ends it.
+    fn note_backlog(&mut self) {
+        if self.buffer.len() < self.config.batch_size {
+            self.behind_since = None;
+        } else if self.behind_since.is_none() {
+            self.behind_since = Some(Instant::now());
+        }
+    }
+
+    /// True when the next batch must not wait for idle CPU (see [`lanes`]): the
+    /// writer has been behind for [`MAX_LAG`], its backlog passed
+    /// [`MAX_BACKLOG_BATCHES`], a batch is being retried, someone waits for a
     /// flush, or a background batch was starved lately.
     fn urgent(&self) -> bool {
-        self.buffer.len() >= self.config.batch_size
+        self.buffer.len() >= MAX_BACKLOG_BATCHES * self.config.batch_size
+            || self.behind_since.is_some_and(|t| t.elapsed() >= MAX_LAG)
             || self.degraded
             || !self.waiters.is_empty()
             || self.urgent_until.is_some_and(|t| Instant::now() < t)
