@@ -135,6 +135,12 @@ pub fn frame_after_header(mut buf: Vec<u8>) -> Bytes {
     Bytes::from(buf).slice(start..)
 }
 
+/// Most frames the response body takes from the queue at once. Each `recv` gave
+/// back its place under the channel's lock; taking what is there in one go gives
+/// the places back together. Frames taken wait only for the socket (the body is
+/// polled when the connection can write), so the queue bound moves by at most this.
+const BODY_TAKE: usize = 64;
+
 /// Accepts the upgrade: returns the response to send, the outbox, and the stream of
 /// client frames. `queue` bounds the frames waiting for the socket.
 pub fn accept(
@@ -151,9 +157,20 @@ pub fn accept(
 > {
     let mut response = actix_web_actors::ws::handshake(req)?;
     let (tx, rx) = mpsc::channel::<Bytes>(queue.max(1) + CONTROL_RESERVE);
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
-    });
+    // `taken` holds frames taken but not yet sent, last first (so `pop` sends in order).
+    let body = futures::stream::unfold(
+        (rx, Vec::with_capacity(BODY_TAKE)),
+        |(mut rx, mut taken)| async move {
+            if taken.is_empty() {
+                if rx.recv_many(&mut taken, BODY_TAKE).await == 0 {
+                    return None;
+                }
+                taken.reverse();
+            }
+            let frame = taken.pop()?;
+            Some((Ok::<_, actix_web::Error>(frame), (rx, taken)))
+        },
+    );
     let outbox = Outbox {
         tx,
         codec: Codec::new(),
