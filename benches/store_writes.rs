@@ -52,7 +52,7 @@ fn call(id: &str, at: chrono::DateTime<Utc>, ended: bool) -> Call {
             number: Some("1002".into()),
             name: None,
         },
-        legs: vec![leg(id, 1, "1001", at), leg(id, 2, "1002", at)],
+        legs: vec![leg(id, 1, "1001", at).into(), leg(id, 2, "1002", at).into()],
         started_at: at,
         answered_at: Some(at),
         ended_at: ended.then_some(at),

@@ -3,6 +3,8 @@
 //! These are the shapes clients see (serialised camelCase, like the service
 //! switchboard replaces), so they live in one place and every layer speaks them.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -201,7 +203,10 @@ pub struct Call {
     /// Who was called.
     pub callee: Party,
     /// Every channel the call had (Local channel pairs included, as one call).
-    pub legs: Vec<Leg>,
+    /// Shared: the tracker copies its call on every change (the last copy is still
+    /// out with the hub and the store), and most changes touch one leg at most, so
+    /// the copy shares the legs it did not change instead of cloning their strings.
+    pub legs: Vec<Arc<Leg>>,
     /// When the first channel appeared (PBX time where it told us).
     #[serde(serialize_with = "crate::timefmt::utc")]
     pub started_at: DateTime<Utc>,

@@ -263,7 +263,7 @@ fn call_history_pages_and_filters(db: &TestDb) {
             t(i),
         ));
         if i == 7 {
-            call.legs[1].extension = Some("1099".into());
+            std::sync::Arc::make_mut(&mut call.legs[1]).extension = Some("1099".into());
         }
         all.push(call);
     }

@@ -129,6 +129,11 @@ impl CallModel {
         Arc::make_mut(&mut self.call)
     }
 
+    /// Leg `i`, to change: copies the call and that leg only if they are shared.
+    fn leg_mut(&mut self, i: usize) -> &mut Leg {
+        Arc::make_mut(&mut self.call_mut().legs[i])
+    }
+
     /// True once every channel has hung up.
     pub fn is_ended(&self) -> bool {
         self.call.state == CallState::Ended
@@ -155,7 +160,7 @@ impl CallModel {
         if let Some(i) = self.leg_index(uniqueid) {
             return (i, false);
         }
-        self.call_mut().legs.push(Leg {
+        self.call_mut().legs.push(Arc::new(Leg {
             uniqueid: uniqueid.to_string(),
             channel: channel.to_string(),
             number: known(number).map(str::to_string),
@@ -166,7 +171,7 @@ impl CallModel {
             ended_at: None,
             hangup_cause: None,
             hangup_cause_text: None,
-        });
+        }));
         self.live += 1;
         // The call starts with its first channel, in PBX time: not when the tracker
         // was made (our clock), which may be behind the PBX's. A later leg stamped
@@ -338,7 +343,7 @@ impl CallModel {
         if self.call.legs[i].state == desc {
             return false;
         }
-        let leg = &mut self.call_mut().legs[i];
+        let leg = self.leg_mut(i);
         leg.state = desc.to_string();
         if desc == "Up" {
             leg.answered_at.get_or_insert(at);
@@ -354,7 +359,7 @@ impl CallModel {
             return false;
         };
         let number = known(ev.get("CallerIDNum")).map(str::to_string);
-        self.call_mut().legs[i].number = number;
+        self.leg_mut(i).number = number;
         if i == 0 && !(self.originated && self.origin.number.is_some()) {
             self.call_mut().caller = party(ev.get("CallerIDNum"), ev.get("CallerIDName"));
         }
@@ -476,7 +481,7 @@ impl CallModel {
         if self.call.legs[index].ended_at.is_some() {
             return Change::None;
         }
-        let leg = &mut self.call_mut().legs[index];
+        let leg = self.leg_mut(index);
         leg.ended_at = Some(at);
         leg.hangup_cause = cause;
         leg.hangup_cause_text = text.clone();
@@ -522,7 +527,7 @@ impl CallModel {
                 .iter_mut()
                 .filter(|l| l.ended_at.is_none())
             {
-                leg.ended_at = Some(at);
+                Arc::make_mut(leg).ended_at = Some(at);
             }
             self.live = 0;
             self.finish(outcome, at);
@@ -555,7 +560,7 @@ impl CallModel {
         // A known leg may have moved on while we were away (answered, bridged):
         // what the PBX lists now wins.
         if !added && self.call.legs[i].state != state {
-            self.call_mut().legs[i].state = state.to_string();
+            self.leg_mut(i).state = state.to_string();
         }
         if i == 0 && added {
             self.call_mut().caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
@@ -565,7 +570,7 @@ impl CallModel {
         }
         if state == "Up" {
             if self.call.legs[i].answered_at.is_none() {
-                self.call_mut().legs[i].answered_at = Some(started);
+                self.leg_mut(i).answered_at = Some(started);
             }
             self.mark_answered(started);
         } else if state == "Ringing" && self.call.answered_at.is_none() {
@@ -595,7 +600,7 @@ impl CallModel {
         let listed: Vec<&str> = items.iter().filter_map(|i| i.uniqueid()).collect();
         for leg in Arc::make_mut(&mut self.call).legs.iter_mut() {
             if leg.ended_at.is_none() && !listed.contains(&leg.uniqueid.as_str()) {
-                leg.ended_at = Some(now);
+                Arc::make_mut(leg).ended_at = Some(now);
                 self.live = self.live.saturating_sub(1);
                 changed = true;
             }

@@ -235,7 +235,10 @@ pub fn active_call(pbx: &str, id: &str, caller: &str, callee: &str, at: DateTime
             number: Some(callee.into()),
             name: None,
         },
-        legs: vec![leg(id, 1, caller, at, false), leg(id, 2, callee, at, false)],
+        legs: vec![
+            leg(id, 1, caller, at, false).into(),
+            leg(id, 2, callee, at, false).into(),
+        ],
         answered_at: Some(at + chrono::Duration::seconds(3)),
         duration_secs: 10.0,
         talk_secs: 7.0,
@@ -260,6 +263,7 @@ pub fn finished(mut call: Call) -> Call {
                 at,
                 true,
             )
+            .into()
         })
         .collect();
     call.ended_at = Some(at + chrono::Duration::seconds(63));

@@ -186,7 +186,7 @@ impl CallRow {
                 number: self.callee_number,
                 name: self.callee_name,
             },
-            legs,
+            legs: legs.into_iter().map(std::sync::Arc::new).collect(),
             started_at: from_db_time(self.started_at),
             answered_at: from_db_time_opt(self.answered_at),
             ended_at: from_db_time_opt(self.ended_at),
