@@ -473,3 +473,63 @@ impl Handler<GetStoreHealth> for StoreWriter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ExtensionTransition, HintStatus};
+
+    fn transition(n: usize) -> WriteOp {
+        WriteOp::Transition(ExtensionTransition {
+            pbx: "default".into(),
+            extension: format!("{}", 1000 + n),
+            status: HintStatus::IDLE,
+            status_text: "Idle".into(),
+            state: "idle".into(),
+            device_state: None,
+            at: Utc::now(),
+        })
+    }
+
+    fn writer(batch_size: usize) -> (StoreWriter, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("lag.db").display().to_string();
+        let store = Store::open(&url).expect("open store");
+        let config = WriterConfig {
+            batch_size,
+            ..WriterConfig::default()
+        };
+        (StoreWriter::with_config(store, config), dir)
+    }
+
+    fn push(w: &mut StoreWriter, n: usize) {
+        for i in 0..n {
+            w.buffer.push(transition(i));
+            w.note_backlog();
+        }
+    }
+
+    #[test]
+    fn a_fresh_backlog_yields_and_an_old_one_does_not() {
+        let (mut w, _dir) = writer(10);
+        push(&mut w, 5);
+        assert!(!w.urgent(), "less than a batch waiting");
+        push(&mut w, 10);
+        assert!(!w.urgent(), "behind, but only just");
+        w.behind_since = Some(Instant::now() - MAX_LAG);
+        assert!(w.urgent(), "behind for the whole lag bound");
+        let _ = w.buffer.take(10);
+        w.note_backlog();
+        assert!(!w.urgent(), "caught up: back to yielding");
+        assert_eq!(w.behind_since, None);
+    }
+
+    #[test]
+    fn a_deep_backlog_stops_yielding_however_fresh() {
+        let (mut w, _dir) = writer(10);
+        push(&mut w, MAX_BACKLOG_BATCHES * 10 - 1);
+        assert!(!w.urgent());
+        push(&mut w, 1);
+        assert!(w.urgent(), "{MAX_BACKLOG_BATCHES} batches waiting");
+    }
+}
