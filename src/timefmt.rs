@@ -82,6 +82,25 @@ pub fn utc_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
     }
 }
 
+/// A naive UTC instant as diesel writes a `Timestamp` into SQLite
+/// (`format("%F %T%.f")`: `2026-12-02 15:04:05.123456`), without chrono's
+/// formatting machinery: the store writes several per finished call and one per
+/// extension change, and chrono's strftime path was a tenth of the store writer.
+/// Anything outside years 0–9999 or a leap second is handed to chrono.
+pub fn sqlite_text(t: &chrono::NaiveDateTime) -> String {
+    let mut buf = [0u8; MAX_LEN];
+    match write(&t.and_utc(), &mut buf) {
+        Some(n) => {
+            buf[10] = b' ';
+            // Only ASCII digits and punctuation were written; the last is the `Z`.
+            std::str::from_utf8(&buf[..n - 1])
+                .unwrap_or_default()
+                .to_string()
+        }
+        None => t.format("%F %T%.f").to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -162,6 +181,21 @@ mod tests {
                                      ]) {
             let t = Utc.timestamp_opt(secs, nanos).single().expect("in range");
             prop_assert_eq!(fast(&t), chrono(&t));
+        }
+
+        #[test]
+        fn sqlite_text_matches_diesels_format(secs in -62_135_596_800i64..253_402_300_799i64,
+                                              nanos in prop_oneof![
+                                                  Just(0u32),
+                                                  (0u32..1_000).prop_map(|m| m * 1_000_000),
+                                                  (0u32..1_000_000).prop_map(|u| u * 1_000),
+                                                  0u32..2_000_000_000,
+                                              ]) {
+            // Up to 2e9 ns: chrono's leap-second representation goes to its own path.
+            if let Some(t) = chrono::DateTime::from_timestamp(secs, nanos) {
+                let t = t.naive_utc();
+                prop_assert_eq!(sqlite_text(&t), t.format("%F %T%.f").to_string());
+            }
         }
     }
 }

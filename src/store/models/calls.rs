@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 
-use super::{from_db_time, from_db_time_opt, to_db_time, to_db_time_opt};
+use super::{db_time, db_time_opt, from_db_time, from_db_time_opt, DbTime};
 use crate::model::{Call, CallState, Direction, Leg, Party};
 use crate::store::schema::{active_calls, call_legs, calls};
 
@@ -58,8 +58,8 @@ pub struct NewActiveCall<'a> {
     pub direction: &'static str,
     pub caller_number: Option<&'a str>,
     pub callee_number: Option<&'a str>,
-    pub started_at: chrono::NaiveDateTime,
-    pub updated_at: chrono::NaiveDateTime,
+    pub started_at: DbTime,
+    pub updated_at: DbTime,
     pub data: String,
 }
 
@@ -73,8 +73,8 @@ impl<'a> NewActiveCall<'a> {
             direction: direction_text(call.direction),
             caller_number: call.caller.number.as_deref(),
             callee_number: call.callee.number.as_deref(),
-            started_at: to_db_time(call.started_at),
-            updated_at: now,
+            started_at: db_time(call.started_at),
+            updated_at: DbTime(now),
             data: serde_json::to_string(call).map_err(serialization_error)?,
         })
     }
@@ -108,9 +108,9 @@ pub struct NewCall<'a> {
     pub caller_name: Option<&'a str>,
     pub callee_number: Option<&'a str>,
     pub callee_name: Option<&'a str>,
-    pub started_at: chrono::NaiveDateTime,
-    pub answered_at: Option<chrono::NaiveDateTime>,
-    pub ended_at: Option<chrono::NaiveDateTime>,
+    pub started_at: DbTime,
+    pub answered_at: Option<DbTime>,
+    pub ended_at: Option<DbTime>,
     pub duration_secs: f64,
     pub talk_secs: f64,
     pub outcome: Option<&'a str>,
@@ -131,9 +131,9 @@ impl<'a> NewCall<'a> {
             caller_name: c.caller.name.as_deref(),
             callee_number: c.callee.number.as_deref(),
             callee_name: c.callee.name.as_deref(),
-            started_at: to_db_time(c.started_at),
-            answered_at: to_db_time_opt(c.answered_at),
-            ended_at: to_db_time_opt(c.ended_at),
+            started_at: db_time(c.started_at),
+            answered_at: db_time_opt(c.answered_at),
+            ended_at: db_time_opt(c.ended_at),
             duration_secs: c.duration_secs,
             talk_secs: c.talk_secs,
             outcome: c.outcome.as_deref(),
@@ -214,9 +214,9 @@ pub struct NewLeg<'a> {
     pub number: Option<&'a str>,
     pub extension: Option<&'a str>,
     pub state: &'a str,
-    pub started_at: chrono::NaiveDateTime,
-    pub answered_at: Option<chrono::NaiveDateTime>,
-    pub ended_at: Option<chrono::NaiveDateTime>,
+    pub started_at: DbTime,
+    pub answered_at: Option<DbTime>,
+    pub ended_at: Option<DbTime>,
     pub hangup_cause: Option<i32>,
     pub hangup_cause_text: Option<&'a str>,
 }
@@ -236,9 +236,9 @@ impl<'a> NewLeg<'a> {
                 number: l.number.as_deref(),
                 extension: l.extension.as_deref(),
                 state: &l.state,
-                started_at: to_db_time(l.started_at),
-                answered_at: to_db_time_opt(l.answered_at),
-                ended_at: to_db_time_opt(l.ended_at),
+                started_at: db_time(l.started_at),
+                answered_at: db_time_opt(l.answered_at),
+                ended_at: db_time_opt(l.ended_at),
                 hangup_cause: l.hangup_cause,
                 hangup_cause_text: l.hangup_cause_text.as_deref(),
             })

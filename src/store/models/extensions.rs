@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::{from_db_time, from_db_time_opt, to_db_time, to_db_time_opt};
+use super::{db_time, db_time_opt, from_db_time, from_db_time_opt, DbTime};
 use crate::model::{Extension, ExtensionTransition, HintStatus};
 use crate::store::schema::{extension_transitions, extensions};
 
@@ -19,8 +19,8 @@ pub struct NewExtension<'a> {
     pub status_text: &'a str,
     pub state: &'a str,
     pub device_state: Option<&'a str>,
-    pub last_change: chrono::NaiveDateTime,
-    pub last_confirmed: Option<chrono::NaiveDateTime>,
+    pub last_change: DbTime,
+    pub last_confirmed: Option<DbTime>,
 }
 
 impl<'a> From<&'a Extension> for NewExtension<'a> {
@@ -35,8 +35,8 @@ impl<'a> From<&'a Extension> for NewExtension<'a> {
             status_text: &e.status_text,
             state: &e.state,
             device_state: e.device_state.as_deref(),
-            last_change: to_db_time(e.last_change),
-            last_confirmed: to_db_time_opt(e.last_confirmed),
+            last_change: db_time(e.last_change),
+            last_confirmed: db_time_opt(e.last_confirmed),
         }
     }
 }
@@ -86,7 +86,7 @@ pub struct NewTransition<'a> {
     pub status_text: &'a str,
     pub state: &'a str,
     pub device_state: Option<&'a str>,
-    pub at: chrono::NaiveDateTime,
+    pub at: DbTime,
 }
 
 impl<'a> From<&'a ExtensionTransition> for NewTransition<'a> {
@@ -98,7 +98,7 @@ impl<'a> From<&'a ExtensionTransition> for NewTransition<'a> {
             status_text: &t.status_text,
             state: &t.state,
             device_state: t.device_state.as_deref(),
-            at: to_db_time(t.at),
+            at: db_time(t.at),
         }
     }
 }

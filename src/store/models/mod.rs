@@ -7,8 +7,11 @@
 //! exactly the same instant.
 
 mod calls;
+mod db_time;
 mod extensions;
 mod refresh;
+
+pub use db_time::DbTime;
 
 pub use calls::{ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg};
 pub use extensions::{ExtensionRow, NewExtension, NewTransition, TransitionRow};
@@ -26,9 +29,14 @@ pub fn from_db_time(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
-/// Optional variant of [`to_db_time`].
-pub fn to_db_time_opt(at: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
-    at.map(to_db_time)
+/// [`to_db_time`] as a row to insert holds it.
+pub fn db_time(at: DateTime<Utc>) -> DbTime {
+    DbTime(to_db_time(at))
+}
+
+/// Optional variant of [`db_time`].
+pub fn db_time_opt(at: Option<DateTime<Utc>>) -> Option<DbTime> {
+    at.map(db_time)
 }
 
 /// Optional variant of [`from_db_time`].
