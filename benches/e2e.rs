@@ -7,6 +7,9 @@
 //! cargo bench --bench e2e -- refresh latency   # some of them
 //! ```
 //!
+//! `E2E_SECS=15` runs each throughput and fan-out rate that long instead of 3 s
+//! and 2 s.
+//!
 //! `E2E_STAGES=1` also prints, after each latency run, the service's own histograms
 //! (event `Timestamp:` → receipt by the connection, → flush by the hub), which
 //! split the path into AMI, pipeline and fan-out.
@@ -424,7 +427,7 @@ async fn throughput() {
     for rate in rates(&[
         25_000.0, 50_000.0, 100_000.0, 150_000.0, 175_000.0, 200_000.0, 250_000.0,
     ]) {
-        let row = run_rate(&ts, &subs, rate, 3.0).await;
+        let row = run_rate(&ts, &subs, rate, secs(3.0)).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
         if failed {
@@ -433,6 +436,17 @@ async fn throughput() {
     }
     print_rows("AMI socket → 10 WebSocket subscribers", 10, &rows);
     ts.stop().await;
+}
+
+/// How long each throughput or fan-out rate runs: `E2E_SECS` when set (a burst of
+/// a few seconds is the default; a longer run shows whether a rate is sustained
+/// once the store writer stops yielding the CPU), else `default`.
+fn secs(default: f64) -> f64 {
+    std::env::var("E2E_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s: &f64| *s > 0.0)
+        .unwrap_or(default)
 }
 
 /// The rates to try: `E2E_RATES` (comma-separated events/s) when set, to look at
@@ -459,7 +473,7 @@ async fn fanout() {
     );
     let mut rows = Vec::new();
     for rate in rates(&[1_000.0, 2_500.0, 5_000.0, 10_000.0, 15_000.0, 20_000.0]) {
-        let row = run_rate(&ts, &subs, rate, 2.0).await;
+        let row = run_rate(&ts, &subs, rate, secs(2.0)).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
         if failed {
