@@ -43,20 +43,52 @@ pub enum WriteOp {
 
 /// Identifies the row an upsert overwrites, so a writer may keep only the
 /// latest of several pending upserts of the same row.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// It holds the op's own `Arc` where there is one: the writer builds a key for
+/// every op it queues and takes, and cloning the two strings of each (as a key of
+/// owned strings did) was most of the cost of queueing a write. Equality and hash
+/// look only at the table and the row's key columns, whichever form holds them.
+#[derive(Debug, Clone)]
 pub enum RowKey {
-    /// `extensions` row (pbx, extension).
-    Extension(String, String),
-    /// `active_calls` row (pbx, id).
-    ActiveCall(String, String),
+    /// `extensions` row of this extension.
+    Extension(Arc<Extension>),
+    /// `active_calls` row of this call.
+    ActiveCall(Arc<Call>),
+    /// `extensions` row (pbx, extension) named by an op without an extension value.
+    ExtensionNamed(String, String),
+}
+
+impl RowKey {
+    /// (table, pbx, key): what identifies the row.
+    fn parts(&self) -> (u8, &str, &str) {
+        match self {
+            Self::Extension(e) => (0, &e.pbx, &e.extension),
+            Self::ExtensionNamed(pbx, exten) => (0, pbx, exten),
+            Self::ActiveCall(c) => (1, &c.pbx, &c.id),
+        }
+    }
+}
+
+impl PartialEq for RowKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for RowKey {}
+
+impl std::hash::Hash for RowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
 }
 
 impl WriteOp {
     /// The row this op overwrites whole, when it is such an upsert.
     pub fn upsert_key(&self) -> Option<RowKey> {
         match self {
-            Self::Extension(e) => Some(RowKey::Extension(e.pbx.clone(), e.extension.clone())),
-            Self::ActiveCall(c) => Some(RowKey::ActiveCall(c.pbx.clone(), c.id.clone())),
+            Self::Extension(e) => Some(RowKey::Extension(Arc::clone(e))),
+            Self::ActiveCall(c) => Some(RowKey::ActiveCall(Arc::clone(c))),
             _ => None,
         }
     }
@@ -65,12 +97,12 @@ impl WriteOp {
     /// one of them must not be merged into an earlier one across this op.
     pub fn touched_keys(&self) -> Vec<RowKey> {
         match self {
-            Self::FinishedCall(c) => vec![RowKey::ActiveCall(c.pbx.clone(), c.id.clone())],
+            Self::FinishedCall(c) => vec![RowKey::ActiveCall(Arc::clone(c))],
             Self::Confirmed {
                 pbx, extensions, ..
             } => extensions
                 .iter()
-                .map(|e| RowKey::Extension(pbx.clone(), e.clone()))
+                .map(|e| RowKey::ExtensionNamed(pbx.clone(), e.clone()))
                 .collect(),
             _ => Vec::new(),
         }
