@@ -61,6 +61,16 @@ pub fn wire_json<T: Serialize>(seq: u64, kind: &str, ts: DateTime<Utc>, data: T)
     })
 }
 
+/// `buf` holding (`pbx`, `key`), its strings' memory reused: a map key to look up
+/// without allocating.
+fn reuse_key<'a>(buf: &'a mut (String, String), pbx: &str, key: &str) -> &'a (String, String) {
+    buf.0.clear();
+    buf.0.push_str(pbx);
+    buf.1.clear();
+    buf.1.push_str(key);
+    buf
+}
+
 /// Serialises a `{seq, type, ts, data}` message straight into a WebSocket text
 /// frame (see [`crate::ws::transport::frame_after_header`]): one buffer, no copy of
 /// the JSON.
@@ -228,6 +238,10 @@ pub struct Hub {
     /// Changes for the store since the last flush.
     to_store: Vec<Persist>,
     flush_scheduled: bool,
+    /// Reused to look rows of the live state up by (pbx, key): its maps are keyed
+    /// by owned strings, and building a key per change cost two allocations and
+    /// two frees even when the row was already there.
+    lookup: (String, String),
     store: Option<Recipient<PersistMany>>,
     metrics: Arc<Metrics>,
     registry: Registry,
@@ -252,6 +266,7 @@ impl Hub {
             pending: Vec::new(),
             to_store: Vec::new(),
             flush_scheduled: false,
+            lookup: (String::new(), String::new()),
             store,
             metrics,
             registry,
@@ -273,16 +288,28 @@ impl Hub {
             return;
         };
         live.seq = self.seq;
+        let lookup = &mut self.lookup;
         match change {
             Change::Extension(e) => {
-                live.extensions
-                    .insert((e.pbx.clone(), e.extension.clone()), e.clone());
+                let key = reuse_key(lookup, &e.pbx, &e.extension);
+                match live.extensions.get_mut(key) {
+                    Some(slot) => *slot = Arc::clone(e),
+                    None => {
+                        live.extensions.insert(key.clone(), Arc::clone(e));
+                    }
+                }
             }
             Change::CallStarted(c) | Change::CallUpdated(c) => {
-                live.calls.insert((c.pbx.clone(), c.id.clone()), c.clone());
+                let key = reuse_key(lookup, &c.pbx, &c.id);
+                match live.calls.get_mut(key) {
+                    Some(slot) => *slot = Arc::clone(c),
+                    None => {
+                        live.calls.insert(key.clone(), Arc::clone(c));
+                    }
+                }
             }
             Change::CallEnded(c) => {
-                live.calls.remove(&(c.pbx.clone(), c.id.clone()));
+                live.calls.remove(reuse_key(lookup, &c.pbx, &c.id));
                 live.recent.push_back(c.clone());
                 while live.recent.len() > RECENT_CALLS {
                     live.recent.pop_front();
