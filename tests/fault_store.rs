@@ -159,10 +159,18 @@ async fn sqlite_locked_by_another_connection_stalls_then_catches_up() {
     let h = ts.get("/api/health").await.1["data"].clone();
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(h["store"]["pending"].as_u64() > Some(0), "{h}");
+    assert!(
+        ts.metric("switchboard_store_pending_writes").await > 0.0,
+        "the backlog shows in /metrics too"
+    );
     traffic_during(&ts, &talking, &ringing, 1).await;
     lock.batch_execute("COMMIT").expect("release the lock");
 
     wait_store_recovered(&ts).await;
+    wait_until("the backlog gauge to empty", DEADLINE, || async {
+        ts.metric("switchboard_store_pending_writes").await == 0.0
+    })
+    .await;
     assert_store_matches_pbx(&ts, "after the lock").await;
     assert_history_complete(&ts).await;
     assert_health_reported(&rec).await;

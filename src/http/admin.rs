@@ -26,8 +26,16 @@ pub async fn actors(
     })))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition. The store writer's backlog is read at scrape time
+/// (the writer is the only one that knows it, and a gauge set on every queued
+/// write would cost more than the scrapes).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Ok(store) = state.writer.send(crate::store::GetStoreHealth).await {
+        state
+            .metrics
+            .store_pending
+            .set(i64::try_from(store.pending).unwrap_or(i64::MAX));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
