@@ -33,6 +33,12 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client with a backlog that took nothing from its queue this long is lagging:
 /// its backlog is conflated from then on.
 pub const STALL: Duration = Duration::from_secs(1);
+/// A backlog this many times the limit is conflated even while the client still
+/// takes from its queue: the bound on what one session holds (64 × `WS_QUEUE`
+/// shared changes, 512 KiB of pointers at the default). At 16 a prompt reader that
+/// paused for a fifth of a second during a burst of 100,000 changes a second lost
+/// changes to conflation; a reader that stopped is caught by [`STALL`] instead.
+const BACKLOG_HARD_FACTOR: usize = 64;
 
 /// Settings of one session.
 #[derive(Clone)]
@@ -178,7 +184,7 @@ impl WsSession {
     /// per change, a lagging client's O(backlog) pass ran for every change it was
     /// sent, and on a busy stream that starved the other clients sharing its worker.
     /// Only a client that took nothing from its queue for [`STALL`] is conflated (or
-    /// one whose backlog is far over the limit): a batch larger than the queue is
+    /// one whose backlog is [`BACKLOG_HARD_FACTOR`] times the limit): a batch larger than the queue is
     /// not a sign of a slow reader, and conflating it made a prompt reader miss
     /// changes.
     ///
@@ -192,7 +198,7 @@ impl WsSession {
         let stuck = self.last_progress.elapsed() > STALL;
         let len = self.backlog.len();
         let due = limit.max(self.conflated_len.saturating_mul(2));
-        if len > due && (stuck || len > limit.saturating_mul(16)) {
+        if len > due && (stuck || len > limit.saturating_mul(BACKLOG_HARD_FACTOR)) {
             self.conflate(ctx);
             self.conflated_len = self.backlog.len();
         }
