@@ -184,9 +184,9 @@ impl WsSession {
     /// per change, a lagging client's O(backlog) pass ran for every change it was
     /// sent, and on a busy stream that starved the other clients sharing its worker.
     /// Only a client that took nothing from its queue for [`STALL`] is conflated (or
-    /// one whose backlog is [`BACKLOG_HARD_FACTOR`] times the limit): a batch larger than the queue is
-    /// not a sign of a slow reader, and conflating it made a prompt reader miss
-    /// changes.
+    /// one whose backlog is [`BACKLOG_HARD_FACTOR`] times the limit): a batch
+    /// larger than the queue is not a sign of a slow reader, and conflating it made
+    /// a prompt reader miss changes.
     ///
     /// A conflated backlog can stay over the limit (more distinct extensions and calls
     /// than the limit): conflating it again on every batch was O(backlog) per batch,
