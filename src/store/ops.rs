@@ -45,9 +45,9 @@ pub enum WriteOp {
 /// latest of several pending upserts of the same row.
 ///
 /// It holds the op's own `Arc` where there is one: the writer builds a key for
-/// every op it queues and takes, and cloning the two strings of each (as a key of
-/// owned strings did) was most of the cost of queueing a write. Equality and hash
-/// look only at the table and the row's key columns, whichever form holds them.
+/// every op it queues and again for every op it takes, and a key of owned strings
+/// cost two string copies each time. Equality and hash look only at the table and
+/// the row's key columns, whichever form holds them.
 #[derive(Debug, Clone)]
 pub enum RowKey {
     /// `extensions` row of this extension.

@@ -1,10 +1,9 @@
 //! [`DbTime`]: a timestamp on its way into the database.
 //!
 //! Rows are written with this type rather than `NaiveDateTime` so the SQLite text
-//! comes from [`crate::timefmt::sqlite_text`] (the very text diesel writes, built
-//! without chrono's strftime machinery, which cost the store writer a tenth of its
-//! time). PostgreSQL gets diesel's own binary encoding. Reading back stays
-//! `NaiveDateTime`.
+//! comes from [`crate::timefmt::sqlite_text`] (the very text diesel writes; that
+//! function says why). PostgreSQL gets diesel's own binary encoding. Reading back
+//! stays `NaiveDateTime`.
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
