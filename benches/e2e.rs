@@ -13,6 +13,9 @@
 //! `E2E_LATENCY=20000x10` runs only that latency case (rate x subscribers), and
 //! `E2E_RUNS=5` runs each case five times instead of three.
 //!
+//! `E2E_DUMP=/tmp/samples.txt` appends every latency sample (subscriber, receipt
+//! time, latency) to that file, to look at when the slow ones happen.
+//!
 //! `E2E_STAGES=1` also prints, after each latency run, the service's own histograms
 //! (event `Timestamp:` → receipt by the connection, → flush by the hub), which
 //! split the path into AMI, pipeline and fan-out.
@@ -21,6 +24,8 @@
 //! own login), `throughput` (10 subscribers, rising simulator rates), `fanout`
 //! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt). Figures
 //! are printed as tables; nothing is asserted about speed.
+//!
+//! `E2E_WORKERS=1` runs the service with one HTTP worker thread instead of two.
 //!
 //! The WebSocket client is awc (already a dev-dependency), on `E2E_CLIENT_THREADS`
 //! threads of its own (default 2); each subscriber parses only `seq`, `type` and
@@ -184,6 +189,9 @@ struct Seen {
     closed: bool,
     /// Receipt − event time, in microseconds (only while `record` is set).
     lat_us: Vec<i64>,
+    /// Receipt time (microseconds since the epoch) of each `lat_us` sample, for
+    /// `E2E_DUMP`.
+    recv_us: Vec<i64>,
 }
 
 /// The head of a message, `{"seq":N,"type":"…","ts":"…",…`, read by scanning its
@@ -223,6 +231,17 @@ type Shared = Arc<Mutex<Seen>>;
 /// panicked; what it recorded is still good to read).
 fn seen(s: &Shared) -> MutexGuard<'_, Seen> {
     s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// HTTP worker threads of the service under load (`E2E_WORKERS`, default 2, one
+/// per core of the machines here), to see what the WebSocket sends cost spread
+/// over fewer or more threads.
+fn http_workers() -> usize {
+    std::env::var("E2E_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(2)
 }
 
 /// Threads the subscribers are spread over (`E2E_CLIENT_THREADS`, default 2). On
@@ -309,11 +328,13 @@ async fn receive(client: awc::Client, url: String, mine: Shared, record: Arc<Ato
         s.count += 1;
         if record.load(Ordering::Relaxed) {
             if let Ok(t) = DateTime::parse_from_rfc3339(h.ts) {
+                let now = Utc::now();
                 s.lat_us.push(
-                    (Utc::now() - t.with_timezone(&Utc))
+                    (now - t.with_timezone(&Utc))
                         .num_microseconds()
                         .unwrap_or(i64::MAX),
                 );
+                s.recv_us.push(now.timestamp_micros());
             }
         }
     }
@@ -458,7 +479,7 @@ fn print_rows(title: &str, subs: usize, rows: &[Row]) {
 }
 
 async fn throughput() {
-    let ts = service(500, 2).await;
+    let ts = service(500, http_workers()).await;
     let subs = subscribe(&ts.ws_url("/ws"), 10, Arc::default()).await;
     let mut rows = Vec::new();
     for rate in rates(&[
@@ -502,7 +523,7 @@ fn rates(default: &[f64]) -> Vec<f64> {
 }
 
 async fn fanout() {
-    let ts = service(500, 2).await;
+    let ts = service(500, http_workers()).await;
     let t = Instant::now();
     let subs = subscribe(&ts.ws_url("/ws"), 1000, Arc::default()).await;
     println!(
@@ -560,53 +581,194 @@ fn pct_ms(all: &[i64], p: f64) -> f64 {
         / 1000.0
 }
 
-fn latency_row(label: &str, rate: f64, n: usize, all: &[i64], ok: bool) {
+fn latency_row(label: &str, rate: f64, n: usize, all: &[i64], ok: bool, floor: Floor) {
     println!(
-        "| {label} | {rate:.0} | {n} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+        "| {label} | {rate:.0} | {n} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {:.1} |",
         all.len(),
         pct_ms(all, 0.50),
         pct_ms(all, 0.99),
         pct_ms(all, 0.999),
         all.last().copied().unwrap_or(0) as f64 / 1000.0,
-        if ok { "yes" } else { "NO" }
+        if ok { "yes" } else { "NO" },
+        floor.idle_p99_ms,
+        floor.loaded_p99_ms,
+        floor.steal_pct,
     );
 }
 
 async fn latency() {
     println!("\n## latency: event Timestamp → subscriber receipt");
-    println!("| run | rate ev/s | subscribers | samples | p50 ms | p99 ms | p99.9 ms | max ms | nothing lost |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|:---:|");
+    println!("(floor: what a service doing nothing would show at p99 because its thread");
+    println!("was not running — a sleeper thread's lateness, weighted by time, with the");
+    println!("machine idle and under this load; steal: host time taken from this VM)");
+    println!("| run | rate ev/s | subscribers | samples | p50 ms | p99 ms | p99.9 ms | max ms | nothing lost | idle floor p99 ms | loaded floor p99 ms | steal % |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|");
     let runs = latency_runs();
     for (rate, n) in latency_cases() {
         let mut pooled: Vec<i64> = Vec::new();
+        let mut floors = Vec::new();
         let mut all_ok = true;
         for run in 1..=runs {
-            let (mut all, ok) = latency_run(rate, n).await;
+            let (mut all, ok, floor) = latency_run(rate, n).await;
             all.sort_unstable();
-            latency_row(&run.to_string(), rate, n, &all, ok);
+            latency_row(&run.to_string(), rate, n, &all, ok, floor);
             pooled.extend(all);
+            floors.push(floor);
             all_ok &= ok;
         }
         if runs > 1 {
             pooled.sort_unstable();
-            latency_row(&format!("**all {runs}**"), rate, n, &pooled, all_ok);
+            let mean =
+                |f: fn(&Floor) -> f64| floors.iter().map(f).sum::<f64>() / floors.len() as f64;
+            let floor = Floor {
+                idle_p99_ms: mean(|f| f.idle_p99_ms),
+                loaded_p99_ms: mean(|f| f.loaded_p99_ms),
+                steal_pct: mean(|f| f.steal_pct),
+            };
+            latency_row(&format!("**all {runs}**"), rate, n, &pooled, all_ok, floor);
         }
     }
 }
 
-/// One latency run on a fresh service: every subscriber's samples and whether
-/// nothing was lost.
-async fn latency_run(rate: f64, n: usize) -> (Vec<i64>, bool) {
-    let ts = service(500, 2).await;
+/// The machine's own latency floor beside one latency run (means over runs in the
+/// pooled row).
+#[derive(Clone, Copy, Default)]
+struct Floor {
+    /// [`Sleeper::floor_p99_ms`] for two seconds before the service starts.
+    idle_p99_ms: f64,
+    /// The same while the load runs (its samples are recorded).
+    loaded_p99_ms: f64,
+    /// Share of CPU time the hypervisor gave to others while the load ran
+    /// (`steal` in `/proc/stat`), in percent; NaN where it cannot be read.
+    steal_pct: f64,
+}
+
+/// A hiccup meter (after jHiccup): a thread that sleeps 200 µs in a loop and
+/// records how late each wake-up was. Events that arrive while the thread that
+/// should handle them is not running wait until it runs again, whatever the code
+/// does; on the shared 2-vCPU VMs here a sleeper in an otherwise idle process was
+/// woken more than 1 ms late hundreds of times in 15 s. Its floor says how much of
+/// a run's p99 no change to switchboard can remove.
+struct Sleeper {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<u64>, Duration)>,
+}
+
+impl Sleeper {
+    const NAP: Duration = Duration::from_micros(200);
+
+    fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("e2e-sleeper".into())
+            .spawn(move || {
+                let begun = Instant::now();
+                let mut late_ns = Vec::with_capacity(1 << 16);
+                while !flag.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    std::thread::sleep(Self::NAP);
+                    late_ns.push(t.elapsed().saturating_sub(Self::NAP).as_nanos() as u64);
+                }
+                (late_ns, begun.elapsed())
+            })
+            .expect("sleeper thread");
+        Self { stop, thread }
+    }
+
+    /// Stops the thread and returns its floor: the delay `x` (ms) such that an
+    /// event arriving at a uniformly random moment waits longer than `x` for a
+    /// stalled thread 1 % of the time. A stall of length `d` delays events that
+    /// arrive in it by up to `d`, so the share of time that waits more than `x` is
+    /// Σ max(0, d − x) / elapsed; found by bisection.
+    fn floor_p99_ms(self) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let Ok((late, elapsed)) = self.thread.join() else {
+            return f64::NAN;
+        };
+        let total = elapsed.as_nanos().max(1) as f64;
+        let over = |x: u64| late.iter().map(|&d| d.saturating_sub(x)).sum::<u64>() as f64 / total;
+        let (mut lo, mut hi) = (0u64, 100_000_000u64);
+        while hi - lo > 1_000 {
+            let mid = (lo + hi) / 2;
+            if over(mid) > 0.01 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi as f64 / 1e6
+    }
+}
+
+/// (steal, total) CPU time in ticks from the first line of `/proc/stat`.
+fn cpu_steal() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    Some((*ticks.get(7)?, ticks.iter().sum()))
+}
+
+fn steal_pct(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> f64 {
+    match (before, after) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => 100.0 * (s1 - s0) as f64 / (t1 - t0) as f64,
+        _ => f64::NAN,
+    }
+}
+
+/// Appends every sample of one run to `path` as `rate subscribers subscriber
+/// receipt_us latency_us` lines, to see whether the slow ones cluster in time (a
+/// stall that hits every subscriber at once) or are spread out (CPU contention).
+fn dump(path: &str, rate: f64, n: usize, subs: &[Shared]) {
+    use std::io::Write;
+    let mut out = String::new();
+    for (i, s) in subs.iter().enumerate() {
+        let s = seen(s);
+        for (r, l) in s.recv_us.iter().zip(&s.lat_us) {
+            out.push_str(&format!("{rate:.0} {n} {i} {r} {l}\n"));
+        }
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(out.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("E2E_DUMP: cannot write {path}: {e}");
+    }
+}
+
+/// One latency run on a fresh service: every subscriber's samples, whether
+/// nothing was lost, and the machine's floor beside it.
+async fn latency_run(rate: f64, n: usize) -> (Vec<i64>, bool, Floor) {
+    let idle = Sleeper::start();
+    actix_rt::time::sleep(Duration::from_secs(2)).await;
+    let idle_p99_ms = idle.floor_p99_ms();
+    let ts = service(500, http_workers()).await;
     let rec = Arc::new(AtomicBool::new(false));
     let subs = subscribe(&ts.ws_url("/ws"), n, rec.clone()).await;
     // Warm up one second, then record three.
     ts.sim.set_rate(rate);
     actix_rt::time::sleep(Duration::from_secs(1)).await;
     rec.store(true, Ordering::Relaxed);
+    let (loaded, steal0) = (Sleeper::start(), cpu_steal());
     let row = run_rate(&ts, &subs, rate, 3.0).await;
     rec.store(false, Ordering::Relaxed);
+    let floor = Floor {
+        idle_p99_ms,
+        steal_pct: steal_pct(steal0, cpu_steal()),
+        loaded_p99_ms: loaded.floor_p99_ms(),
+    };
     let all: Vec<i64> = subs.iter().flat_map(|s| seen(s).lat_us.clone()).collect();
+    if let Ok(path) = std::env::var("E2E_DUMP") {
+        dump(&path, rate, n, &subs);
+    }
     // The run starts mid-stream (after the warm-up), so counting deliveries
     // against published changes is off by what is in flight at the start; a
     // lost change shows as a gap in a subscriber's seq instead.
@@ -627,5 +789,5 @@ async fn latency_run(rate: f64, n: usize) -> (Vec<i64>, bool) {
         }
     }
     ts.stop().await;
-    (all, ok)
+    (all, ok, floor)
 }
