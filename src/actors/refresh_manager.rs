@@ -188,6 +188,11 @@ impl RefreshManager {
             .set(self.sessions.len() as i64);
         let result = if res.is_ok() { "ok" } else { "failed" };
         self.metrics.refreshes.with_label_values(&[result]).inc();
+        // The callers first: the event for subscribers and the store's copy are
+        // built after, off the path of the HTTP answer they are waiting for.
+        for waiter in self.inflight.remove(pbx).unwrap_or_default() {
+            let _ = waiter.send(res.clone());
+        }
         if let Ok(report) = &res {
             log::info!(
                 "refresh {id} of pbx {pbx}: {} extensions, {} ok, {} failed, {} corrected, {:.1} ms",
@@ -197,17 +202,14 @@ impl RefreshManager {
                 report.corrections.len(),
                 report.duration_ms
             );
-            let value = serde_json::to_value(report).unwrap_or_default();
+            let value = Arc::new(serde_json::to_value(report).unwrap_or_default());
             self.hub.do_send(Publish::new(
-                Change::RefreshCompleted(Arc::new(value.clone())),
+                Change::RefreshCompleted(Arc::clone(&value)),
                 None,
             ));
             if let Some(store) = &self.store {
-                store.do_send(Persist::Change(Change::RefreshCompleted(Arc::new(value))));
+                store.do_send(Persist::Change(Change::RefreshCompleted(value)));
             }
-        }
-        for waiter in self.inflight.remove(pbx).unwrap_or_default() {
-            let _ = waiter.send(res.clone());
         }
     }
 }

@@ -21,7 +21,7 @@ pub async fn active(
         .map_err(|_| ApiError::internal("reading the live state", "lock poisoned"))?
         .calls(params.pbx.as_deref());
     let calls: Vec<&crate::model::Call> = calls.iter().map(|c| c.as_ref()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "count": calls.len(), "data": calls })))
+    Ok(super::error::ok_list(&calls))
 }
 
 /// Filters and paging of the call history.

@@ -67,7 +67,7 @@ pub async fn list(
         })
         .collect();
     let list: Vec<&crate::model::Extension> = list.iter().map(|e| e.as_ref()).collect();
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "count": list.len(), "data": list })))
+    Ok(super::error::ok_list(&list))
 }
 
 /// `pbx` parameter only.

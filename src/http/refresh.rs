@@ -101,7 +101,7 @@ pub async fn start(
         report.statistics.failed_queries,
         report.corrections.len()
     );
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": message, "data": report })))
+    Ok(super::error::ok_with_message(&message, &report))
 }
 
 /// Cluster mode: a refresh corrects the state through the PBX's router, which only
