@@ -643,19 +643,23 @@ struct Floor {
     steal_pct: f64,
 }
 
-/// A hiccup meter (after jHiccup): a thread that sleeps 200 µs in a loop and
-/// records how late each wake-up was. Events that arrive while the thread that
-/// should handle them is not running wait until it runs again, whatever the code
-/// does; on the shared 2-vCPU VMs here a sleeper in an otherwise idle process was
-/// woken more than 1 ms late hundreds of times in 15 s. Its floor says how much of
-/// a run's p99 no change to switchboard can remove.
+/// A hiccup meter (after jHiccup): a thread that sleeps 1 ms in a loop and records
+/// how late each wake-up was. Events that arrive while the thread that should
+/// handle them is not running wait until it runs again, whatever the code does; on
+/// the shared 2-vCPU VMs here a sleeper in an otherwise idle process was woken more
+/// than 1 ms late hundreds of times in 15 s (97 times more than 2 ms), and the
+/// host's steal moved between 1 % and 40 % from one run to the next. Its floor says
+/// how much of a run's p99 no change to switchboard can remove. Not a shorter nap:
+/// at 200 µs the meter cost a tenth of a core, disturbing what it measured; a
+/// stall shorter than the nap may go unseen, which matters only below the
+/// millisecond this floor is about.
 struct Sleeper {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(Vec<u64>, Duration)>,
 }
 
 impl Sleeper {
-    const NAP: Duration = Duration::from_micros(200);
+    const NAP: Duration = Duration::from_millis(1);
 
     fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -664,7 +668,7 @@ impl Sleeper {
             .name("e2e-sleeper".into())
             .spawn(move || {
                 let begun = Instant::now();
-                let mut late_ns = Vec::with_capacity(1 << 16);
+                let mut late_ns = Vec::with_capacity(1 << 14);
                 while !flag.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     std::thread::sleep(Self::NAP);
