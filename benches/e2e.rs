@@ -233,15 +233,20 @@ fn seen(s: &Shared) -> MutexGuard<'_, Seen> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The positive whole number in environment variable `name`, else `default`.
+fn positive_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(default)
+}
+
 /// HTTP worker threads of the service under load (`E2E_WORKERS`, default 2, one
 /// per core of the machines here), to see what the WebSocket sends cost spread
 /// over fewer or more threads.
 fn http_workers() -> usize {
-    std::env::var("E2E_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(2)
+    positive_env("E2E_WORKERS", 2)
 }
 
 /// Threads the subscribers are spread over (`E2E_CLIENT_THREADS`, default 2). On
@@ -249,11 +254,7 @@ fn http_workers() -> usize {
 /// receiving while the service left 40 % of the machine idle, so the latencies it
 /// measured were mostly its own queueing.
 fn client_threads() -> usize {
-    std::env::var("E2E_CLIENT_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(2)
+    positive_env("E2E_CLIENT_THREADS", 2)
 }
 
 /// Connects `n` subscribers to `url`, spread over [`client_threads`] threads each
@@ -566,11 +567,7 @@ fn latency_cases() -> Vec<(f64, usize)> {
 /// service. On a shared 2-core machine one 3-s run's p99 moved by 3× between runs
 /// of the same binary, so every run is printed and then all their samples pooled.
 fn latency_runs() -> usize {
-    std::env::var("E2E_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(3)
+    positive_env("E2E_RUNS", 3)
 }
 
 /// The value at quantile `p` of sorted `all`, in milliseconds.
