@@ -72,18 +72,7 @@ fn known(v: Option<&str>) -> Option<&str> {
 impl CallModel {
     /// A call first seen at `at`, keyed by `id` (its Linkedid) on `pbx`.
     pub fn new(pbx: &str, id: &str, at: DateTime<Utc>) -> Self {
-        Self {
-            call: Arc::new(Call::new(pbx, id, at)),
-            live: 0,
-            dial_status: None,
-            dialed: None,
-            bridged: Vec::new(),
-            holds: Vec::new(),
-            origin: Party::default(),
-            originated: false,
-            consulted: None,
-            transfer_prints: Vec::new(),
-        }
+        Self::from_call(Call::new(pbx, id, at))
     }
 
     /// Rebuilds a call that was active when the service stopped (from the store), so
