@@ -20,7 +20,6 @@ pub async fn active(
         .read()
         .map_err(|_| ApiError::internal("reading the live state", "lock poisoned"))?
         .calls(params.pbx.as_deref());
-    let calls: Vec<&crate::model::Call> = calls.iter().map(|c| c.as_ref()).collect();
     Ok(super::error::ok_list(&calls))
 }
 

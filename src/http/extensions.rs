@@ -66,7 +66,6 @@ pub async fn list(
             })
         })
         .collect();
-    let list: Vec<&crate::model::Extension> = list.iter().map(|e| e.as_ref()).collect();
     Ok(super::error::ok_list(&list))
 }
 
