@@ -232,8 +232,23 @@ async fn a_pbx_restart_announced_by_shutdown_is_rejoined_with_a_fresh_state() {
     let connections = ts.sim.stats().connections;
 
     ts.sim.restart();
-    let h = wait_health_connected(&ts, 1).await;
-    assert_eq!(h["ami"]["pbxRestarted"], true, "{h}");
+    wait_health_connected(&ts, 1).await;
+    // `connected` is reported at login; the restart is recognised a moment later,
+    // from the new PBX's `FullyBooted` (its uptime and the `Shutdown` seen before).
+    let seen = RefCell::new(Value::Null);
+    let (cell, service) = (&seen, &ts);
+    wait_until(
+        "health to report the PBX restarted",
+        DEADLINE,
+        || async move {
+            let h = health(service).await;
+            let ok = h["ami"]["pbxRestarted"] == true && h["ami"]["state"] == "connected";
+            *cell.borrow_mut() = h;
+            ok
+        },
+    )
+    .await;
+    assert!(seen.into_inner()["ami"]["pbxUptimeSecs"].is_u64());
     assert_eq!(
         ts.sim.stats().connections,
         connections + 1,
