@@ -53,6 +53,11 @@ async fn two_instances_hold_each_pbx_once_and_every_subscriber_sees_every_change
         return;
     };
     let holders = c.settled_leases().await;
+    // Subscribe once every instance shows both PBXs: a holder's first resync is
+    // still being published for a moment after its lease is taken, and a
+    // subscriber that joined mid-way would see part of it while another, on an
+    // instance the feed had already reached, finds it in its snapshot.
+    c.wait_truth().await;
     let mut subs = Vec::new();
     for inst in &c.instances {
         subs.push(Subscriber::connect(inst).await);
