@@ -59,43 +59,39 @@ async fn health(ts: &TestService) -> Value {
     ts.get("/api/health").await.1["data"].clone()
 }
 
-/// Waits until health reports the AMI connection in one of `states` and the
-/// service as a whole `degraded`.
-async fn wait_health_down(ts: &TestService, states: &[&str]) -> Value {
+/// Waits until `/api/health`'s data satisfies `ok`, and returns that answer (on
+/// timeout, `wait_until` fails the test naming `what`).
+async fn wait_health(ts: &TestService, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let last = RefCell::new(Value::Null);
-    let cell = &last;
-    wait_until(
-        &format!("health to report {states:?}"),
-        DEADLINE,
-        || async move {
-            let h = health(ts).await;
-            let ok = states.iter().any(|s| h["ami"]["state"] == *s) && h["status"] == "degraded";
-            *cell.borrow_mut() = h;
-            ok
-        },
-    )
+    let (cell, ok) = (&last, &ok);
+    wait_until(what, DEADLINE, || async move {
+        let h = health(ts).await;
+        let done = ok(&h);
+        *cell.borrow_mut() = h;
+        done
+    })
     .await;
     last.into_inner()
 }
 
-/// Waits until health reports the connection up again after at least `reconnects`.
+/// Waits until health reports the AMI connection in one of `states` and the
+/// service as a whole `degraded`.
+async fn wait_health_down(ts: &TestService, states: &[&str]) -> Value {
+    wait_health(ts, &format!("health to report {states:?}"), |h| {
+        states.iter().any(|s| h["ami"]["state"] == *s) && h["status"] == "degraded"
+    })
+    .await
+}
+
+/// Waits until health reports the AMI connection `connected` after at least
+/// `reconnects` reconnects, and the service `ok`.
 async fn wait_health_connected(ts: &TestService, reconnects: u64) -> Value {
-    let last = RefCell::new(Value::Null);
-    let cell = &last;
-    wait_until(
-        "health to report connected again",
-        DEADLINE,
-        || async move {
-            let h = health(ts).await;
-            let ok = h["ami"]["state"] == "connected"
-                && h["ami"]["reconnects"].as_u64() >= Some(reconnects)
-                && h["status"] == "ok";
-            *cell.borrow_mut() = h;
-            ok
-        },
-    )
-    .await;
-    last.into_inner()
+    wait_health(ts, "health to report connected again", |h| {
+        h["ami"]["state"] == "connected"
+            && h["ami"]["reconnects"].as_u64() >= Some(reconnects)
+            && h["status"] == "ok"
+    })
+    .await
 }
 
 /// The WebSocket subscriber was told the connection went to one of `down` and then
@@ -235,20 +231,11 @@ async fn a_pbx_restart_announced_by_shutdown_is_rejoined_with_a_fresh_state() {
     wait_health_connected(&ts, 1).await;
     // `connected` is reported at login; the restart is recognised a moment later,
     // from the new PBX's `FullyBooted` (its uptime and the `Shutdown` seen before).
-    let seen = RefCell::new(Value::Null);
-    let (cell, service) = (&seen, &ts);
-    wait_until(
-        "health to report the PBX restarted",
-        DEADLINE,
-        || async move {
-            let h = health(service).await;
-            let ok = h["ami"]["pbxRestarted"] == true && h["ami"]["state"] == "connected";
-            *cell.borrow_mut() = h;
-            ok
-        },
-    )
+    let h = wait_health(&ts, "health to report the PBX restarted", |h| {
+        h["ami"]["pbxRestarted"] == true && h["ami"]["state"] == "connected"
+    })
     .await;
-    assert!(seen.into_inner()["ami"]["pbxUptimeSecs"].is_u64());
+    assert!(h["ami"]["pbxUptimeSecs"].is_u64(), "{h}");
     assert_eq!(
         ts.sim.stats().connections,
         connections + 1,
