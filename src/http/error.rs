@@ -126,8 +126,9 @@ pub fn ok_with_message<T: Serialize>(message: &str, data: T) -> HttpResponse {
 /// A successful answer written straight from `data`. `json!` first copies the data
 /// into a `serde_json::Value` tree, one allocation per field: for a refresh of 1,000
 /// extensions that copy and the report's other conversions took 40–80 % of the
-/// time the server spent after the AMI session ended (timed in two runs). Fields are declared in
-/// the order `json!` printed them (its map sorts keys), so answers read the same.
+/// time the server spent after the AMI session ended (timed in two runs). Fields
+/// are declared in the order `json!` printed them (its map sorts keys), so answers
+/// read the same.
 #[derive(Serialize)]
 struct Envelope<'a, T: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ok, ApiError};
 use super::state::AppState;
 use crate::actors::hub::GetHubStats;
 use crate::store::GetStoreHealth;
@@ -41,9 +41,7 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .read()
         .map(|l| (l.calls.len(), l.extensions.len()))
         .unwrap_or((0, 0));
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "data": {
+    Ok(ok(json!({
             "status": status,
             "service": {
                 "name": "switchboard",
@@ -60,7 +58,6 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "store": store,
             "websocket": { "subscribers": subscribers, "seq": seq },
             "state": { "activeCalls": active, "extensions": extensions },
-        }
     })))
 }
 

@@ -146,10 +146,9 @@ pub async fn status(
         .send(ListSessions)
         .await
         .map_err(|e| ApiError::internal("listing refresh sessions", e))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "data": { "activeConnections": sessions.len(), "connections": sessions }
-    })))
+    Ok(super::error::ok(
+        json!({ "activeConnections": sessions.len(), "connections": sessions }),
+    ))
 }
 
 /// Closes every open refresh session.
