@@ -215,3 +215,36 @@ pub fn payload_error(err: PayloadError) -> ApiError {
         other => ApiError::bad_request("BAD_BODY", format!("cannot read the body: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged(uri: &str) -> String {
+        redacted_request_line(&actix_web::test::TestRequest::with_uri(uri).to_srv_request())
+    }
+
+    #[test]
+    fn every_spelling_of_a_token_key_is_redacted() {
+        for key in [
+            "token",
+            "Token",
+            "TOKEN",
+            "tOkEn",
+            "%74oken",
+            "%54OKEN",
+            "t%6Fk%65n",
+            "access_token",
+            "api_token",
+            "Access%5FToken",
+        ] {
+            let line = logged(&format!("/ws?kind=calls&{key}=s3cr3t-value&pbx=a"));
+            assert!(!line.contains("s3cr3t"), "{key}: {line}");
+            assert!(line.contains(&format!("&{key}=***&pbx=a")), "{key}: {line}");
+        }
+        assert_eq!(
+            logged("/api/calls?page=2&tok=x"),
+            "GET /api/calls?page=2&tok=x HTTP/1.1"
+        );
+    }
+}
