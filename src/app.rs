@@ -132,8 +132,16 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     }
     let live: SharedLive = Arc::new(RwLock::new(live_state));
 
+    // The connections' status cells (what health reads), made first so the hub can
+    // watch them too.
+    let cells: Vec<_> = config
+        .pbxs
+        .iter()
+        .map(|p| ConnectionActor::status_for(&p.name))
+        .collect();
     let pipeline = Arbiter::new();
     let hub = {
+        let cells = cells.clone();
         let (live, metrics, registry) = (live.clone(), metrics.clone(), registry.clone());
         let history = config.ws_history;
         let store_rcpt = persist_many.clone();
@@ -144,8 +152,10 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         } else {
             0
         };
-        Hub::start_in_arbiter(&pipeline.handle(), move |_| {
-            Hub::new(live, history, Some(store_rcpt), metrics, registry).starting_at(first_seq)
+        Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            Hub::new(live, history, Some(store_rcpt), metrics, registry)
+                .starting_at(first_seq)
+                .watching(cells)
         })
     };
 
@@ -153,7 +163,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let mut arbiters = vec![pipeline];
     let mut pbxs = Vec::new();
     let mut targets = HashMap::new();
-    for pbx in &config.pbxs {
+    for (pbx, status) in config.pbxs.iter().zip(cells) {
         let endpoint = AmiEndpoint {
             pbx: pbx.name.clone(),
             host: pbx.host.clone(),
@@ -211,7 +221,6 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             extensions: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
-        let status = ConnectionActor::status_for(&pbx.name);
         let arbiter = Arbiter::new();
         let connection = {
             let (registry, metrics, status) = (registry.clone(), metrics.clone(), status.clone());
