@@ -78,7 +78,12 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         writer_config.feed_instance = Some(Arc::from(config.cluster.instance_id.as_str()));
     }
     let writer_store = store.clone();
-    let writer = StoreWriter::with_config(writer_store, writer_config).start();
+    let writer = {
+        let (registry, metrics) = (registry.clone(), metrics.clone());
+        Supervisor::start(move |_| {
+            StoreWriter::with_config(writer_store, writer_config).supervised_by(registry, metrics)
+        })
+    };
     // Cluster mode: the feed session is positioned before the state is read, so
     // every change committed after the read is replayed.
     let prepared = {
@@ -95,7 +100,12 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             store.describe()
         );
     }
-    let gate = clustered.then(|| crate::cluster::gate::PersistGate::new(writer.clone()).start());
+    let gate = clustered.then(|| {
+        let (writer, registry, metrics) = (writer.clone(), registry.clone(), metrics.clone());
+        Supervisor::start(move |_| {
+            crate::cluster::gate::PersistGate::new(writer).supervised_by(registry, metrics)
+        })
+    });
     let persist: Recipient<crate::actors::hub::Persist> = match &gate {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
@@ -248,23 +258,29 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             router,
         });
     }
-    let refresh = RefreshManager::new(
-        targets,
-        live.clone(),
-        hub.clone(),
-        Some(persist.clone()),
-        RefreshLimits {
-            max_sessions: config.refresh_max_sessions,
-            concurrency: config.refresh_concurrency,
-            idle: config.refresh_idle,
-            reap_every: config.refresh_reap_every,
-            query_timeout: Duration::from_secs(10),
-            instance,
-        },
-        metrics.clone(),
-        registry.clone(),
-    )
-    .start();
+    let limits = RefreshLimits {
+        max_sessions: config.refresh_max_sessions,
+        concurrency: config.refresh_concurrency,
+        idle: config.refresh_idle,
+        reap_every: config.refresh_reap_every,
+        query_timeout: Duration::from_secs(10),
+        instance,
+    };
+    let refresh = {
+        let (live, hub, persist) = (live.clone(), hub.clone(), persist.clone());
+        let (metrics, registry) = (metrics.clone(), registry.clone());
+        Supervisor::start(move |_| {
+            RefreshManager::new(
+                targets,
+                live,
+                hub,
+                Some(persist),
+                limits,
+                metrics,
+                registry,
+            )
+        })
+    };
     let ws_slots = crate::ws::slots::ClientSlots::new(config.ws_max_clients);
     let cluster = match (prepared, gate) {
         (Some(prepared), Some(gate)) => {
