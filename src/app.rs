@@ -329,6 +329,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
 }
 
 impl Service {
+    /// The cluster's write gate (cluster mode only): for fault tests.
+    pub fn cluster_gate(&self) -> Option<Addr<crate::cluster::gate::PersistGate>> {
+        self.cluster.as_ref().map(|c| c.gate.clone())
+    }
+
     /// Stops politely: Logoff on every AMI connection, refresh sessions closed,
     /// WebSocket clients told 1001 (going away), pending writes flushed.
     pub async fn shutdown(&self) {
