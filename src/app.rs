@@ -270,15 +270,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         let (live, hub, persist) = (live.clone(), hub.clone(), persist.clone());
         let (metrics, registry) = (metrics.clone(), registry.clone());
         Supervisor::start(move |_| {
-            RefreshManager::new(
-                targets,
-                live,
-                hub,
-                Some(persist),
-                limits,
-                metrics,
-                registry,
-            )
+            RefreshManager::new(targets, live, hub, Some(persist), limits, metrics, registry)
         })
     };
     let ws_slots = crate::ws::slots::ClientSlots::new(config.ws_max_clients);

@@ -217,7 +217,10 @@ async fn fifty_pbxs_health_snapshot_and_live_stream_agree_through_outages() {
     for &i in &killed {
         let reconnects = h["data"]["pbxs"][i]["reconnects"].as_u64();
         assert_eq!(
-            (h["data"]["pbxs"][i]["pbx"].as_str(), reconnects.map(|r| r >= 1)),
+            (
+                h["data"]["pbxs"][i]["pbx"].as_str(),
+                reconnects.map(|r| r >= 1)
+            ),
             (Some(name(i).as_str()), Some(true)),
             "{} reconnected",
             name(i)

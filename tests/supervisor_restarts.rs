@@ -152,7 +152,13 @@ async fn restarted_once(r: &Running, kind: &str) {
 
 /// A state change made at the PBX reaches the live view, the subscriber and
 /// (after a flush) the store.
-async fn flows_everywhere(r: &Running, sim: &SimHandle, changes: &Changes, exten: &str, status: i32) {
+async fn flows_everywhere(
+    r: &Running,
+    sim: &SimHandle,
+    changes: &Changes,
+    exten: &str,
+    status: i32,
+) {
     state_arrives(r, sim, exten, status).await;
     wait_for(&format!("{exten} → {status} at the subscriber"), || {
         changes.all().iter().any(|e| {

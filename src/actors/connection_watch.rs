@@ -112,7 +112,10 @@ mod tests {
         assert!(watch.repairs(&live).is_empty(), "b gets its grace check");
         let repaired = watch.repairs(&live);
         assert_eq!(repaired.len(), 1);
-        assert_eq!((repaired[0].pbx.as_str(), repaired[0].state.as_str()), ("b", "connected"));
+        assert_eq!(
+            (repaired[0].pbx.as_str(), repaired[0].state.as_str()),
+            ("b", "connected")
+        );
         show(&mut live, &b);
         assert!(watch.repairs(&live).is_empty(), "both agree now");
     }

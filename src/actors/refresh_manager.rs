@@ -14,10 +14,10 @@ use actix::prelude::*;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
+use super::guard::guarded;
 use super::hub::{Hub, Persist};
 use super::live::SharedLive;
 use super::login::AmiEndpoint;
-use super::guard::guarded;
 use super::messages::{Change, InjectPanic, Publish};
 use super::refresh::{
     CloseSession, RefreshError, RefreshJob, RefreshReport, RefreshSessionActor, SessionInfo,
