@@ -419,7 +419,8 @@ impl Actor for StoreWriter {
         let pending = self.pending();
         if pending > 0 {
             log::error!(
-                "store writer stopped with {pending} unwritten ops for {} (send Flush before stopping)",
+                "store writer stopped with {pending} unwritten ops for {} (kept when its \
+                 supervisor restarts it; lost if the system stops: send Flush before stopping)",
                 self.store.describe()
             );
         }
