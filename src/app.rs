@@ -78,7 +78,12 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         writer_config.feed_instance = Some(Arc::from(config.cluster.instance_id.as_str()));
     }
     let writer_store = store.clone();
-    let writer = StoreWriter::with_config(writer_store, writer_config).start();
+    let writer = {
+        let (registry, metrics) = (registry.clone(), metrics.clone());
+        Supervisor::start(move |_| {
+            StoreWriter::with_config(writer_store, writer_config).supervised_by(registry, metrics)
+        })
+    };
     // Cluster mode: the feed session is positioned before the state is read, so
     // every change committed after the read is replayed.
     let prepared = {
@@ -95,7 +100,12 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             store.describe()
         );
     }
-    let gate = clustered.then(|| crate::cluster::gate::PersistGate::new(writer.clone()).start());
+    let gate = clustered.then(|| {
+        let (writer, registry, metrics) = (writer.clone(), registry.clone(), metrics.clone());
+        Supervisor::start(move |_| {
+            crate::cluster::gate::PersistGate::new(writer).supervised_by(registry, metrics)
+        })
+    });
     let persist: Recipient<crate::actors::hub::Persist> = match &gate {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
@@ -132,8 +142,16 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     }
     let live: SharedLive = Arc::new(RwLock::new(live_state));
 
+    // The connections' status cells (what health reads), made first so the hub can
+    // watch them too.
+    let cells: Vec<_> = config
+        .pbxs
+        .iter()
+        .map(|p| ConnectionActor::status_for(&p.name))
+        .collect();
     let pipeline = Arbiter::new();
     let hub = {
+        let cells = cells.clone();
         let (live, metrics, registry) = (live.clone(), metrics.clone(), registry.clone());
         let history = config.ws_history;
         let store_rcpt = persist_many.clone();
@@ -144,8 +162,10 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         } else {
             0
         };
-        Hub::start_in_arbiter(&pipeline.handle(), move |_| {
-            Hub::new(live, history, Some(store_rcpt), metrics, registry).starting_at(first_seq)
+        Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            Hub::new(live, history, Some(store_rcpt), metrics, registry)
+                .starting_at(first_seq)
+                .watching(cells)
         })
     };
 
@@ -153,7 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let mut arbiters = vec![pipeline];
     let mut pbxs = Vec::new();
     let mut targets = HashMap::new();
-    for pbx in &config.pbxs {
+    for (pbx, status) in config.pbxs.iter().zip(cells) {
         let endpoint = AmiEndpoint {
             pbx: pbx.name.clone(),
             host: pbx.host.clone(),
@@ -211,7 +231,6 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             extensions: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
-        let status = ConnectionActor::status_for(&pbx.name);
         let arbiter = Arbiter::new();
         let connection = {
             let (registry, metrics, status) = (registry.clone(), metrics.clone(), status.clone());
@@ -239,23 +258,21 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             router,
         });
     }
-    let refresh = RefreshManager::new(
-        targets,
-        live.clone(),
-        hub.clone(),
-        Some(persist.clone()),
-        RefreshLimits {
-            max_sessions: config.refresh_max_sessions,
-            concurrency: config.refresh_concurrency,
-            idle: config.refresh_idle,
-            reap_every: config.refresh_reap_every,
-            query_timeout: Duration::from_secs(10),
-            instance,
-        },
-        metrics.clone(),
-        registry.clone(),
-    )
-    .start();
+    let limits = RefreshLimits {
+        max_sessions: config.refresh_max_sessions,
+        concurrency: config.refresh_concurrency,
+        idle: config.refresh_idle,
+        reap_every: config.refresh_reap_every,
+        query_timeout: Duration::from_secs(10),
+        instance,
+    };
+    let refresh = {
+        let (live, hub, persist) = (live.clone(), hub.clone(), persist.clone());
+        let (metrics, registry) = (metrics.clone(), registry.clone());
+        Supervisor::start(move |_| {
+            RefreshManager::new(targets, live, hub, Some(persist), limits, metrics, registry)
+        })
+    };
     let ws_slots = crate::ws::slots::ClientSlots::new(config.ws_max_clients);
     let cluster = match (prepared, gate) {
         (Some(prepared), Some(gate)) => {
@@ -304,6 +321,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
 }
 
 impl Service {
+    /// The cluster's write gate (cluster mode only): for fault tests.
+    pub fn cluster_gate(&self) -> Option<Addr<crate::cluster::gate::PersistGate>> {
+        self.cluster.as_ref().map(|c| c.gate.clone())
+    }
+
     /// Stops politely: Logoff on every AMI connection, refresh sessions closed,
     /// WebSocket clients told 1001 (going away), pending writes flushed.
     pub async fn shutdown(&self) {

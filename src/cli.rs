@@ -53,6 +53,10 @@ pub struct DemoArgs {
     /// Database URL (default: a SQLite file `switchboard-demo.db` in the working directory).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// How many simulated PBXs, each on its own loopback port; more than one are
+    /// named `p01`, `p02`, … (one keeps the single-PBX name `default`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub pbxs: u32,
 }
 
 /// Options of `sim`.
@@ -84,6 +88,10 @@ pub struct SimArgs {
     /// Events per second to generate (0 = only what actions cause).
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
+    /// How many simulators: on consecutive ports from --listen's (each on a free
+    /// port when that is 0), seeds counting up from --seed.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
 }
 
 /// Options of `parse`.

@@ -1,5 +1,7 @@
 //! What each subcommand does, kept out of `main.rs` so it is reachable from tests.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use crate::ami::Limits;
@@ -34,16 +36,32 @@ pub fn parse(args: &ParseArgs) -> ExitCode {
     }
 }
 
-/// `switchboard sim`: the PBX simulator until Ctrl-C or SIGTERM.
+/// `switchboard sim`: the PBX simulator (or `--count` of them) until Ctrl-C or SIGTERM.
 pub fn sim(args: SimArgs) -> ExitCode {
-    let cfg = SimConfig::from(&args);
-    let sim = match Simulator::spawn(args.listen, cfg) {
-        Ok(sim) => sim,
+    let addrs = match sim_addresses(args.listen, args.count) {
+        Ok(a) => a,
         Err(e) => {
-            log::error!("switchboard sim: cannot listen on {}: {e}", args.listen);
-            return ExitCode::FAILURE;
+            log::error!("switchboard sim: {e}");
+            return ExitCode::from(2);
         }
     };
+    let mut sims = Vec::with_capacity(addrs.len());
+    for (i, addr) in addrs.into_iter().enumerate() {
+        let cfg = SimConfig {
+            seed: args.seed.wrapping_add(i as u64),
+            ..SimConfig::from(&args)
+        };
+        match Simulator::spawn(addr, cfg) {
+            Ok(sim) => sims.push(sim),
+            Err(e) => {
+                log::error!("switchboard sim: cannot listen on {addr}: {e}");
+                for sim in &sims {
+                    sim.stop();
+                }
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,9 +73,45 @@ pub fn sim(args: SimArgs) -> ExitCode {
         }
     };
     runtime.block_on(wait_for_shutdown());
-    log::info!("switchboard sim: stopping (stats: {:?})", sim.stats());
-    sim.stop();
+    for sim in &sims {
+        log::info!(
+            "switchboard sim: stopping {} (stats: {:?})",
+            sim.addr(),
+            sim.stats()
+        );
+        sim.stop();
+    }
     ExitCode::SUCCESS
+}
+
+/// Where `count` simulators listen: consecutive ports from `listen`'s, or each on
+/// a free port when that is 0.
+pub fn sim_addresses(listen: SocketAddr, count: u32) -> Result<Vec<SocketAddr>, String> {
+    (0..count)
+        .map(|i| {
+            if listen.port() == 0 {
+                return Ok(listen);
+            }
+            u16::try_from(u32::from(listen.port()) + i)
+                .map(|port| SocketAddr::new(listen.ip(), port))
+                .map_err(|_| {
+                    format!(
+                        "{count} simulators from port {} run past port 65535",
+                        listen.port()
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The names of `count` demo PBXs: `default` for one, else `p01`, `p02`, … (zero
+/// padded to the width of the largest, at least two digits).
+pub fn demo_pbx_names(count: u32) -> Vec<String> {
+    if count <= 1 {
+        return vec![crate::model::DEFAULT_PBX.to_string()];
+    }
+    let width = count.to_string().len().max(2);
+    (1..=count).map(|i| format!("p{i:0width$}")).collect()
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.
@@ -103,45 +157,71 @@ fn run_service(config: Config) -> ExitCode {
     }
 }
 
-/// `switchboard demo`: the service against the built-in simulator on loopback.
+/// `switchboard demo`: the service against built-in simulators on loopback (one
+/// per `--pbxs`, each on its own free port).
 pub fn demo(args: DemoArgs) -> ExitCode {
     let secret = format!("demo-{:016x}", rand::random::<u64>());
-    let sim_config = SimConfig {
-        username: "demo".to_string(),
-        secret: secret.clone(),
-        seed: args.seed,
-        extensions: args.extensions,
-        rate: args.rate,
-        ..SimConfig::default()
-    };
-    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let sim = match Simulator::spawn(listen, sim_config) {
-        Ok(sim) => sim,
-        Err(e) => {
-            log::error!("switchboard demo: cannot start the simulator: {e}");
-            return ExitCode::FAILURE;
+    let names = demo_pbx_names(args.pbxs);
+    let mut sims = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let sim_config = SimConfig {
+            username: "demo".to_string(),
+            secret: secret.clone(),
+            seed: args.seed.wrapping_add(i as u64),
+            extensions: args.extensions,
+            rate: args.rate,
+            system_name: if names.len() > 1 {
+                name.clone()
+            } else {
+                SimConfig::default().system_name
+            },
+            ..SimConfig::default()
+        };
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        match Simulator::spawn(listen, sim_config) {
+            Ok(sim) => sims.push(sim),
+            Err(e) => {
+                log::error!("switchboard demo: cannot start the simulator for {name}: {e}");
+                for sim in &sims {
+                    sim.stop();
+                }
+                return ExitCode::FAILURE;
+            }
         }
-    };
-    let addr = sim.addr();
+    }
     log::info!(
-        "demo: simulated PBX with {} extensions at {addr}, {} events/s",
+        "demo: {} simulated PBX(s) with {} extensions each at {}, {} events/s each",
+        sims.len(),
         args.extensions,
+        sims.iter()
+            .map(|s| s.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         args.rate
     );
     let database = args
         .database_url
         .unwrap_or_else(|| "sqlite://switchboard-demo.db".to_string());
     let bind = args.http_bind.to_string();
-    let port = addr.port().to_string();
-    let config = Config::from_lookup(|k| match k {
-        "AMI_HOST" => Some("127.0.0.1".to_string()),
-        "AMI_PORT" => Some(port.clone()),
-        "AMI_USERNAME" => Some("demo".to_string()),
-        "AMI_SECRET" => Some(secret.clone()),
-        "DATABASE_URL" => Some(database.clone()),
-        "HTTP_BIND" => Some(bind.clone()),
-        other => std::env::var(other).ok(),
-    });
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("AMI_HOST".to_string(), "127.0.0.1".to_string()),
+        ("AMI_USERNAME".to_string(), "demo".to_string()),
+        ("AMI_SECRET".to_string(), secret),
+        ("DATABASE_URL".to_string(), database),
+        ("HTTP_BIND".to_string(), bind.clone()),
+    ]);
+    if names.len() > 1 {
+        vars.insert("AMI_PBXS".to_string(), names.join(","));
+        for (name, sim) in names.iter().zip(&sims) {
+            vars.insert(
+                format!("AMI_{}_PORT", name.to_uppercase()),
+                sim.addr().port().to_string(),
+            );
+        }
+    } else if let Some(sim) = sims.first() {
+        vars.insert("AMI_PORT".to_string(), sim.addr().port().to_string());
+    }
+    let config = Config::from_lookup(|k| vars.get(k).cloned().or_else(|| std::env::var(k).ok()));
     let config = match config {
         Ok(c) => c,
         Err(e) => {
@@ -151,6 +231,8 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     };
     log::info!("demo: open http://{bind}/ for the dashboard");
     let code = run_service(config);
-    sim.stop();
+    for sim in &sims {
+        sim.stop();
+    }
     code
 }

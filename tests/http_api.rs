@@ -322,7 +322,7 @@ async fn admin_actors_and_metrics() {
     assert_eq!(status, 200);
     assert_eq!(actors["success"], true);
     let kinds = actors["byKind"].as_object().expect("byKind");
-    for kind in ["hub", "refreshManager"] {
+    for kind in ["hub", "refreshManager", "storeWriter"] {
         assert!(kinds.contains_key(kind), "{kind} listed: {actors}");
     }
     let list = actors["data"].as_array().expect("actors");

@@ -1,6 +1,8 @@
-//! Supervision of the pipeline's long-lived actors: a panic in the router or the
-//! connection is contained, the actor is restarted (the registry counts it), and
-//! events keep flowing from the PBX to the live view afterwards.
+//! Supervision of the long-lived actors: a panic in the router, the connection,
+//! the hub, the refresh manager, the store writer or the cluster's write gate is
+//! contained, the actor is restarted (the registry and the metric count it), and
+//! events keep flowing from the PBX to the live view, the subscribers and the
+//! store afterwards.
 //!
 //! Nothing is lost beyond the failing message: a call in flight across the router's
 //! restart ends normally (not lost, not timed out), a call in flight across the
@@ -10,9 +12,11 @@
 mod common;
 
 use common::pipeline::Setup;
-use common::pipeline::{start, wait_for, Running};
+use common::pipeline::{start, wait_for, Changes, Running};
+use common::store::Kind;
 use common::truth::View;
-use switchboard::actors::messages::InjectPanic;
+use switchboard::actors::messages::{Change, InjectPanic};
+use switchboard::actors::refresh_manager::StartRefresh;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 async fn state_arrives(r: &Running, sim: &SimHandle, exten: &str, status: i32) {
@@ -105,5 +109,145 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     assert_eq!(registry.restarts("router"), 1, "restarted once, not more");
     assert_eq!(registry.count("router"), 1, "still one router");
     assert_eq!(registry.count("connection"), 1, "still one connection");
+    r.stop().await;
+}
+
+fn quiet_sim() -> SimHandle {
+    Simulator::spawn(
+        "127.0.0.1:0".parse().expect("addr"),
+        SimConfig {
+            rate: 0.0,
+            extensions: 10,
+            ..SimConfig::default()
+        },
+    )
+    .expect("simulator")
+}
+
+/// Waits until the supervisor of `kind` has restarted it once, as the registry
+/// (what `/api/admin/actors` shows) and the `switchboard_actor_restarts_total`
+/// metric count it, with still exactly one such actor alive.
+async fn restarted_once(r: &Running, kind: &str) {
+    let registry = r.service.state.registry.clone();
+    wait_for(&format!("the {kind}'s restart to be counted"), || {
+        registry.restarts(kind) == 1
+    })
+    .await;
+    let rows: Vec<_> = registry
+        .snapshot()
+        .into_iter()
+        .filter(|a| a.kind == kind)
+        .collect();
+    assert_eq!(rows.len(), 1, "one {kind} in the registry: {rows:?}");
+    assert_eq!(rows[0].restarts, 1, "{kind}'s admin row");
+    let metric = r
+        .service
+        .state
+        .metrics
+        .actor_restarts
+        .with_label_values(&[kind])
+        .get();
+    assert_eq!(metric, 1, "{kind}'s restart metric");
+}
+
+/// A state change made at the PBX reaches the live view, the subscriber and
+/// (after a flush) the store.
+async fn flows_everywhere(
+    r: &Running,
+    sim: &SimHandle,
+    changes: &Changes,
+    exten: &str,
+    status: i32,
+) {
+    state_arrives(r, sim, exten, status).await;
+    wait_for(&format!("{exten} → {status} at the subscriber"), || {
+        changes.all().iter().any(|e| {
+            matches!(&e.change, Change::Extension(x) if x.extension == exten && x.status.0 == status)
+        })
+    })
+    .await;
+    r.flush().await;
+    let stored = r
+        .service
+        .state
+        .store
+        .list_extensions(None)
+        .expect("store answers");
+    assert!(
+        stored
+            .iter()
+            .any(|e| e.extension == exten && e.status.0 == status),
+        "{exten} → {status} in the store"
+    );
+}
+
+#[actix_rt::test]
+async fn hub_refresh_manager_and_store_writer_restart_after_a_panic_and_changes_keep_flowing() {
+    let sim = quiet_sim();
+    let r = start(Setup::new(sim.addr())).await.expect("SQLite");
+    r.wait_state("connected").await;
+    let changes = r.collect().await;
+    flows_everywhere(&r, &sim, &changes, "1001", 1).await;
+
+    r.service.state.hub.do_send(InjectPanic);
+    restarted_once(&r, "hub").await;
+    flows_everywhere(&r, &sim, &changes, "1002", 8).await;
+    // The connection's state change made after the restart reaches the live view too.
+    sim.drop_connections();
+    wait_for("a reconnect shown in the live view", || {
+        let live = r.service.state.live.read().expect("live lock");
+        live.connections
+            .values()
+            .any(|c| c.state == "connected" && c.reconnects == 1)
+    })
+    .await;
+
+    r.service.state.refresh.do_send(InjectPanic);
+    restarted_once(&r, "refreshManager").await;
+    let reports = r
+        .service
+        .state
+        .refresh
+        .send(StartRefresh { pbx: None })
+        .await
+        .expect("refresh manager answers")
+        .expect("a refresh after the restart succeeds");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].extensions_checked, 10);
+    flows_everywhere(&r, &sim, &changes, "1003", 2).await;
+
+    r.service.state.writer.do_send(InjectPanic);
+    restarted_once(&r, "storeWriter").await;
+    flows_everywhere(&r, &sim, &changes, "1004", 4).await;
+    r.quiesce().await;
+    assert_eq!(
+        View::of_store(&r.service.state.store).diff(&View::of_sim(&sim)),
+        None,
+        "the store equals the PBX after the writer's restart"
+    );
+    r.stop().await;
+}
+
+/// Cluster mode needs PostgreSQL on 127.0.0.1:5432: this test fails, not skips,
+/// when it does not answer.
+#[actix_rt::test]
+async fn the_cluster_write_gate_restarts_after_a_panic_and_the_holders_writes_flow() {
+    let sim = quiet_sim();
+    let r = start(
+        Setup::new(sim.addr())
+            .backend(Kind::Postgres)
+            .with("CLUSTER", "on")
+            .with("INSTANCE_ID", "supervised-gate"),
+    )
+    .await
+    .expect("PostgreSQL must answer on 127.0.0.1:5432 for the cluster's actors");
+    r.wait_state("connected").await;
+    let changes = r.collect_from_now().await;
+    flows_everywhere(&r, &sim, &changes, "1001", 1).await;
+    let gate = r.service.cluster_gate().expect("cluster mode has a gate");
+    gate.do_send(InjectPanic);
+    restarted_once(&r, "persistGate").await;
+    flows_everywhere(&r, &sim, &changes, "1002", 8).await;
+    flows_everywhere(&r, &sim, &changes, "1001", 0).await;
     r.stop().await;
 }

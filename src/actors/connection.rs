@@ -206,10 +206,12 @@ impl ConnectionActor {
             // The holder's connection state reaches subscribers through the feed.
             return;
         }
-        let _ = self
-            .targets
+        // do_send, never try_send: a full mailbox must delay a state change, not
+        // drop it (twenty PBXs connecting at once overflowed the hub's, and the board
+        // showed connected PBXs as `connecting` until their next transition).
+        self.targets
             .publish
-            .try_send(Publish::new(Change::Connection(Arc::new(snapshot)), None));
+            .do_send(Publish::new(Change::Connection(Arc::new(snapshot)), None));
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {

@@ -16,6 +16,9 @@ use actix::prelude::*;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
+use super::connection::SharedStatus;
+use super::connection_watch::ConnectionWatch;
+use super::guard::guarded;
 use super::live::{SharedLive, RECENT_CALLS};
 use super::messages::{Change, Publish};
 use super::router::Confirmed;
@@ -246,7 +249,12 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     registry: Registry,
     handle: Option<ActorHandle>,
+    /// This instance's connection status cells, to repair a lost connection change.
+    watch: ConnectionWatch,
 }
+
+#[path = "hub_supervision.rs"]
+mod supervision;
 
 impl Hub {
     /// A hub keeping `history_cap` changes for resuming clients.
@@ -271,7 +279,15 @@ impl Hub {
             metrics,
             registry,
             handle: None,
+            watch: ConnectionWatch::default(),
         }
+    }
+
+    /// Watches the connections' status cells (the ones `/api/health` reads) and
+    /// republishes a state the live view lost (see [`ConnectionWatch`]).
+    pub fn watching(mut self, cells: Vec<SharedStatus>) -> Self {
+        self.watch = ConnectionWatch::new(cells);
+        self
     }
 
     /// Numbers changes from `seq + 1` instead of 1. Cluster mode starts each
@@ -452,15 +468,35 @@ impl Hub {
 impl Actor for Hub {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.handle = Some(self.registry.register("hub", "hub"));
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.handle.is_none() {
+            self.handle = Some(self.registry.register("hub", "hub"));
+        }
+        // Every pipeline actor publishes here: a burst of twenty PBXs connecting
+        // at once overflowed actix's default of 16 for anyone who waits on `send`.
+        ctx.set_mailbox_capacity(HUB_MAILBOX);
+        self.watch_connections(ctx);
+        // After a restart: what was published but not yet flushed goes out now.
+        self.schedule_flush(ctx);
     }
 }
+
+/// The hub's mailbox capacity: bounds only senders that wait (`send`); the
+/// pipeline's `do_send`s queue past it and are never dropped.
+const HUB_MAILBOX: usize = 1 << 16;
 
 impl Handler<Publish> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "Publish", |act, ctx| act.publish(msg, ctx));
+    }
+}
+
+impl Hub {
+    /// Numbers `msg`'s change, applies it to the live view and queues it for the
+    /// subscribers and the store.
+    fn publish(&mut self, msg: Publish, ctx: &mut Context<Self>) {
         if let Some(h) = &self.handle {
             h.handled();
         }
@@ -510,8 +546,8 @@ struct FlushPending;
 impl Handler<FlushPending> for Hub {
     type Result = ();
 
-    fn handle(&mut self, _: FlushPending, _: &mut Context<Self>) {
-        self.flush();
+    fn handle(&mut self, _: FlushPending, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "FlushPending", |act, _| act.flush());
     }
 }
 
@@ -519,6 +555,13 @@ impl Handler<SyncCalls> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: SyncCalls, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "SyncCalls", |act, ctx| act.sync_calls(msg, ctx));
+    }
+}
+
+impl Hub {
+    /// Brings the live view of one PBX's calls to a take-over snapshot.
+    fn sync_calls(&mut self, msg: SyncCalls, ctx: &mut Context<Self>) {
         let current = match self.live.read() {
             Ok(live) => live.calls(Some(&msg.snapshot.pbx)),
             Err(_) => return,
@@ -532,7 +575,7 @@ impl Handler<SyncCalls> for Hub {
             );
         }
         for change in changes {
-            <Self as Handler<Publish>>::handle(self, Publish::new(change, None), ctx);
+            self.publish(Publish::new(change, None), ctx);
         }
         if msg.feed && self.store.is_some() {
             self.to_store.push(Persist::Snapshot(msg.snapshot));
@@ -545,6 +588,13 @@ impl Handler<Confirmed> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Confirmed, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "Confirmed", |act, ctx| act.confirmed(msg, ctx));
+    }
+}
+
+impl Hub {
+    /// Stamps extensions the PBX confirmed and queues the confirmation for the store.
+    fn confirmed(&mut self, msg: Confirmed, ctx: &mut Context<Self>) {
         if let Ok(mut live) = self.live.write() {
             for exten in &msg.extensions {
                 if let Some(e) = live

@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod call_tracker;
 pub mod connection;
+pub mod connection_watch;
 pub mod extension;
 pub mod guard;
 pub mod hub;

@@ -3,6 +3,7 @@
 
 use actix::prelude::*;
 
+use super::guard::guarded;
 use super::hub::{Persist, PersistMany};
 use super::messages::Change;
 use crate::model::ExtensionTransition;
@@ -75,17 +76,22 @@ impl Handler<Persist> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, msg: Persist, ctx: &mut Self::Context) {
-        // Cluster mode: the change goes into the feed with its state writes.
-        let feed = self.feed_instance().and_then(|instance| {
-            crate::cluster::payload::encode(&msg, instance)
-                .map_err(|e| log::error!("cannot encode a change for the feed: {e}"))
-                .ok()
-                .flatten()
-        });
-        let ops = write_ops(msg).into_iter().chain(feed.map(WriteOp::Feed));
-        for op in ops {
-            <Self as Handler<Write>>::handle(self, Write(op), ctx);
-        }
+        guarded(self, ctx, "Persist", |act, ctx| persist(act, msg, ctx));
+    }
+}
+
+/// Turns one change into the writer's ops (and, in cluster mode, its feed row).
+fn persist(writer: &mut StoreWriter, msg: Persist, ctx: &mut Context<StoreWriter>) {
+    // Cluster mode: the change goes into the feed with its state writes.
+    let feed = writer.feed_instance().and_then(|instance| {
+        crate::cluster::payload::encode(&msg, instance)
+            .map_err(|e| log::error!("cannot encode a change for the feed: {e}"))
+            .ok()
+            .flatten()
+    });
+    let ops = write_ops(msg).into_iter().chain(feed.map(WriteOp::Feed));
+    for op in ops {
+        <StoreWriter as Handler<Write>>::handle(writer, Write(op), ctx);
     }
 }
 
@@ -93,8 +99,10 @@ impl Handler<PersistMany> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, PersistMany(list): PersistMany, ctx: &mut Self::Context) {
-        for msg in list {
-            <Self as Handler<Persist>>::handle(self, msg, ctx);
-        }
+        guarded(self, ctx, "PersistMany", |act, ctx| {
+            for msg in list {
+                persist(act, msg, ctx);
+            }
+        });
     }
 }

@@ -14,10 +14,11 @@ use actix::prelude::*;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
+use super::guard::guarded;
 use super::hub::{Hub, Persist};
 use super::live::SharedLive;
 use super::login::AmiEndpoint;
-use super::messages::{Change, Publish};
+use super::messages::{Change, InjectPanic, Publish};
 use super::refresh::{
     CloseSession, RefreshError, RefreshJob, RefreshReport, RefreshSessionActor, SessionInfo,
     SharedInfo,
@@ -218,7 +219,9 @@ impl Actor for RefreshManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.handle = Some(self.registry.register("refreshManager", "refresh"));
+        if self.handle.is_none() {
+            self.handle = Some(self.registry.register("refreshManager", "refresh"));
+        }
         ctx.run_interval(self.limits.reap_every, |act, _| {
             let idle = chrono::Duration::from_std(act.limits.idle).unwrap_or(chrono::Duration::MAX);
             let now = Utc::now();
@@ -286,5 +289,39 @@ impl Handler<CloseSessions> for RefreshManager {
             open.addr.do_send(CloseSession);
         }
         self.sessions.len()
+    }
+}
+
+impl Supervised for RefreshManager {
+    /// A restart cancels the futures that waited for the refreshes in flight, so
+    /// their sessions are closed and their callers answered (`Closed`) now rather
+    /// than never; a new request then starts a fresh refresh.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.restarted();
+        }
+        self.metrics
+            .actor_restarts
+            .with_label_values(&["refreshManager"])
+            .inc();
+        for (_, open) in self.sessions.drain() {
+            open.addr.do_send(CloseSession);
+        }
+        self.metrics.refresh_sessions.set(0);
+        for (_, waiters) in self.inflight.drain() {
+            for waiter in waiters {
+                let _ = waiter.send(Err(RefreshError::Closed));
+            }
+        }
+    }
+}
+
+impl Handler<InjectPanic> for RefreshManager {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "InjectPanic", |_, _| {
+            panic!("injected panic (fault test)")
+        });
     }
 }

@@ -30,7 +30,7 @@ pub struct ActorStats {
 pub struct ActorInfo {
     /// Registry id, unique for the process's life.
     pub id: u64,
-    /// What it is: `connection`, `router`, `callTracker`, `extension`, `refresh`, `hub`, `storeWriter`, `wsSession`.
+    /// What it is: `connection`, `router`, `callTracker`, `extension`, `refresh`, `refreshManager`, `hub`, `storeWriter`, `persistGate`, `wsSession`.
     pub kind: &'static str,
     /// Which one: the PBX, the call id, the extension…
     pub name: String,

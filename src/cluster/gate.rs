@@ -7,11 +7,16 @@
 //! write after the new holder (it is fenced here as well as at its AMI socket).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::payload::pbx_of;
+use crate::actors::guard::guarded;
 use crate::actors::hub::{Persist, PersistMany};
+use crate::actors::messages::InjectPanic;
+use crate::actors::status::{ActorHandle, Registry};
+use crate::metrics::Metrics;
 use crate::store::StoreWriter;
 
 /// Starts or stops passing on one PBX's writes.
@@ -35,6 +40,9 @@ pub struct PersistGate {
     writer: Addr<StoreWriter>,
     held: HashSet<String>,
     dropped: u64,
+    /// Where it registers and counts restarts (set when run under a `Supervisor`).
+    supervision: Option<(Registry, Arc<Metrics>)>,
+    handle: Option<ActorHandle>,
 }
 
 impl PersistGate {
@@ -44,34 +52,27 @@ impl PersistGate {
             writer,
             held: HashSet::new(),
             dropped: 0,
+            supervision: None,
+            handle: None,
         }
     }
-}
 
-impl Actor for PersistGate {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(1 << 20);
+    /// Registers the gate (kind `persistGate`) in `registry` and counts its
+    /// supervisor restarts there and in `metrics`.
+    pub fn supervised_by(mut self, registry: Registry, metrics: Arc<Metrics>) -> Self {
+        self.supervision = Some((registry, metrics));
+        self
     }
-}
 
-impl Handler<Persist> for PersistGate {
-    type Result = ();
-
-    fn handle(&mut self, msg: Persist, _: &mut Context<Self>) {
+    fn pass(&mut self, msg: Persist) {
         if pbx_of(&msg).is_some_and(|p| self.held.contains(p)) {
             self.writer.do_send(msg);
         } else {
             self.dropped += 1;
         }
     }
-}
 
-impl Handler<PersistMany> for PersistGate {
-    type Result = ();
-
-    fn handle(&mut self, PersistMany(list): PersistMany, _: &mut Context<Self>) {
+    fn pass_many(&mut self, list: Vec<Persist>) {
         let before = list.len();
         let held: Vec<Persist> = list
             .into_iter()
@@ -84,15 +85,70 @@ impl Handler<PersistMany> for PersistGate {
     }
 }
 
+impl Actor for PersistGate {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1 << 20);
+        if let (None, Some((registry, _))) = (&self.handle, &self.supervision) {
+            self.handle = Some(registry.register("persistGate", "gate"));
+        }
+    }
+}
+
+impl Supervised for PersistGate {
+    /// Nothing to rebuild: the held set survives in the actor (the supervisor
+    /// restarts the same value), and only the message that panicked is lost.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.restarted();
+        }
+        if let Some((_, metrics)) = &self.supervision {
+            metrics
+                .actor_restarts
+                .with_label_values(&["persistGate"])
+                .inc();
+        }
+    }
+}
+
+impl Handler<InjectPanic> for PersistGate {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "InjectPanic", |_, _| {
+            panic!("injected panic (fault test)")
+        });
+    }
+}
+
+impl Handler<Persist> for PersistGate {
+    type Result = ();
+
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "Persist", |act, _| act.pass(msg));
+    }
+}
+
+impl Handler<PersistMany> for PersistGate {
+    type Result = ();
+
+    fn handle(&mut self, PersistMany(list): PersistMany, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "PersistMany", |act, _| act.pass_many(list));
+    }
+}
+
 impl Handler<Hold> for PersistGate {
     type Result = ();
 
-    fn handle(&mut self, msg: Hold, _: &mut Context<Self>) {
-        if msg.held {
-            self.held.insert(msg.pbx);
-        } else {
-            self.held.remove(&msg.pbx);
-        }
+    fn handle(&mut self, msg: Hold, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "Hold", |act, _| {
+            if msg.held {
+                act.held.insert(msg.pbx);
+            } else {
+                act.held.remove(&msg.pbx);
+            }
+        });
     }
 }
 

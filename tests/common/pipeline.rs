@@ -306,6 +306,23 @@ impl Handler<GoingAway> for Collector {
 impl Running {
     /// Subscribes a collector to every change since the start.
     pub async fn collect(&self) -> Changes {
+        let (changes, catchup) = self.subscribe_collector(Some(0)).await;
+        match catchup {
+            Catchup::Replay { changes: past, .. } => {
+                changes.0.lock().expect("changes lock").extend(past)
+            }
+            Catchup::Snapshot { .. } => panic!("the hub's history should cover a test run"),
+        }
+        changes
+    }
+
+    /// Subscribes a collector to every change from now on (cluster mode numbers
+    /// changes from the start time, so there is no history from 0 to replay).
+    pub async fn collect_from_now(&self) -> Changes {
+        self.subscribe_collector(None).await.0
+    }
+
+    async fn subscribe_collector(&self, last_seq: Option<u64>) -> (Changes, Catchup) {
         let changes = Changes::default();
         let addr = Collector {
             changes: changes.clone(),
@@ -321,17 +338,11 @@ impl Running {
                 closer: addr.recipient(),
                 relay: None,
                 filter: Filter::default(),
-                last_seq: Some(0),
+                last_seq,
             })
             .await
             .expect("hub answers");
-        match catchup {
-            Catchup::Replay { changes: past, .. } => {
-                changes.0.lock().expect("changes lock").extend(past)
-            }
-            Catchup::Snapshot { .. } => panic!("the hub's history should cover a test run"),
-        }
-        changes
+        (changes, catchup)
     }
 }
 

@@ -22,6 +22,7 @@
 mod buffer;
 mod lanes;
 mod messages;
+mod supervision;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 pub use messages::{Flush, GetStoreHealth, StoreHealth, Write, WriteBatch};
 
 use super::{Store, StoreError, WriteOp};
+use crate::actors::guard::guarded;
 use buffer::{Batch, WriteBuffer};
 use lanes::Lanes;
 
@@ -124,6 +126,8 @@ pub struct StoreWriter {
     prune_due: bool,
     /// A prune runs (batches wait; not an attempt that can stall health).
     pruning: bool,
+    /// Where restarts are counted when the writer runs under a `Supervisor`.
+    supervision: Option<supervision::Supervision>,
 }
 
 impl StoreWriter {
@@ -159,6 +163,7 @@ impl StoreWriter {
             behind_since: None,
             prune_due: false,
             pruning: false,
+            supervision: None,
         }
     }
 
@@ -401,7 +406,12 @@ impl Actor for StoreWriter {
         // computes `MAX_CAPACITY - capacity` when an `Addr` is cloned, which
         // underflows (a panic in debug builds) above its own limit of `usize::MAX >> 1`.
         ctx.set_mailbox_capacity(WRITER_MAILBOX);
+        self.register();
         self.prune(ctx);
+        // After a supervisor restart: a batch or waiters left from before go on now.
+        if !self.in_flight() && (self.batch.is_some() || !self.waiters.is_empty()) {
+            self.start_flush(ctx);
+        }
         ctx.run_interval(self.config.prune_every, |act, ctx| act.prune(ctx));
     }
 
@@ -409,7 +419,8 @@ impl Actor for StoreWriter {
         let pending = self.pending();
         if pending > 0 {
             log::error!(
-                "store writer stopped with {pending} unwritten ops for {} (send Flush before stopping)",
+                "store writer stopped with {pending} unwritten ops for {} (kept when its \
+                 supervisor restarts it; lost if the system stops: send Flush before stopping)",
                 self.store.describe()
             );
         }
@@ -420,7 +431,7 @@ impl Handler<Write> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, msg: Write, ctx: &mut Self::Context) {
-        self.accept(msg.0, ctx);
+        guarded(self, ctx, "Write", |act, ctx| act.accept(msg.0, ctx));
     }
 }
 
@@ -428,9 +439,11 @@ impl Handler<WriteBatch> for StoreWriter {
     type Result = ();
 
     fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
-        for op in msg.0 {
-            self.accept(op, ctx);
-        }
+        guarded(self, ctx, "WriteBatch", |act, ctx| {
+            for op in msg.0 {
+                act.accept(op, ctx);
+            }
+        });
     }
 }
 
