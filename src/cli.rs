@@ -1,4 +1,4 @@
-//! The command line: `serve`, `demo`, `sim`, `parse` (see DESIGN.md, "Command line").
+//! The command line: `serve`, `demo`, `sim`, `parse` (see docs/ARCHITECTURE.md, "Interfaces").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

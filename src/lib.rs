@@ -1,6 +1,7 @@
 //! switchboard: live monitoring of Asterisk PBXs over AMI.
 //!
-//! Layout (see `../shared/DESIGN.md` for the contract between the parts):
+//! Layout (see `docs/ARCHITECTURE.md` for the contract between the parts and the
+//! layer order the modules keep):
 //! - [`ami`]: the protocol as plain code (framing, messages, actions, correlation).
 //! - [`state`]: event-to-state logic (calls, extensions, routing) as plain code.
 //! - [`actors`]: the moving parts — connection, router, trackers, hub, refresh.

@@ -125,8 +125,8 @@ pub fn ok_with_message<T: Serialize>(message: &str, data: T) -> HttpResponse {
 
 /// A successful answer written straight from `data`. `json!` first copies the data
 /// into a `serde_json::Value` tree, one allocation per field: for a refresh of 1,000
-/// extensions that copy and the report's other conversions took 40–80 % of the
-/// time the server spent after the AMI session ended (timed in two runs). Fields
+/// extensions that copy was a large share of the time the server spent after the
+/// AMI session ended (docs/PERFORMANCE.md, "Refresh"). Fields
 /// are declared in the order `json!` printed them (its map sorts keys), so answers
 /// read the same.
 #[derive(Serialize)]

@@ -144,8 +144,8 @@ impl Manager {
                 // WAL lets readers run beside the writer; busy_timeout makes a
                 // second writer wait instead of failing at once. A checkpoint
                 // every 8,000 pages (32 MB of WAL) instead of 1,000 copies a page
-                // that many batches touch once, not eight times: 15 % less writer
-                // time (`cargo bench --bench store_writes`).
+                // that many batches touch once, not eight times (figures in
+                // docs/PERFORMANCE.md, "Store").
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \

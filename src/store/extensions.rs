@@ -73,8 +73,8 @@ pub fn insert_transitions(
         }
         // Row by row on SQLite: a single-row INSERT is prepared once per connection
         // and reused, where a multi-row one has a new text for every row count and
-        // was parsed and planned again for every batch, which took a fifth of the
-        // writer's time.
+        // was parsed and planned again for every batch (docs/PERFORMANCE.md,
+        // "Store").
         DbConnection::Sqlite(c) => {
             for t in transitions {
                 diesel::insert_into(tr::table)

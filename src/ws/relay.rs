@@ -4,7 +4,7 @@
 //! Waking an actor on another thread writes to that thread's `eventfd`, and tokio's
 //! current-thread runtime does it on every wake, even when the thread is already
 //! awake. With a `Deliver` message per session, a flush to ten subscribers cost ten
-//! system calls on the pipeline thread, about 15 % of its time. Sessions now join
+//! system calls on the pipeline thread (docs/PERFORMANCE.md). Sessions now join
 //! the relay of the thread they run on; the hub sends each relay one closure with
 //! every session's share of the flush, and the relay hands them out on its own
 //! thread, where a wake-up is a queue push.

@@ -1,10 +1,10 @@
 //! [`Lanes`]: the two threads the writer's database work runs on.
 //!
 //! Store writes can wait a few milliseconds; a change on its way to a dashboard
-//! should not. On a two-core machine a SQLite commit held a core for 2–4 ms at a
-//! time, and the HTTP worker or pipeline thread woken meanwhile waited behind it:
-//! that was most of the latency tail from PBX to subscriber (p99 2.3 ms at 20,000
-//! events/s; 0.6–1.0 ms with this). So the usual batch runs on a *background*
+//! should not. On a small machine a SQLite commit holds a core for milliseconds,
+//! and the HTTP worker or pipeline thread woken meanwhile waits behind it: that
+//! was most of the latency tail from PBX to subscriber (figures in
+//! docs/PERFORMANCE.md, "Store"). So the usual batch runs on a *background*
 //! thread under `SCHED_IDLE`, which the kernel preempts as soon as any ordinary
 //! thread wants its core.
 //!
