@@ -206,10 +206,12 @@ impl ConnectionActor {
             // The holder's connection state reaches subscribers through the feed.
             return;
         }
-        let _ = self
-            .targets
+        // Queued even when the hub's mailbox is full (as every other change is): with
+        // many PBXs logging in at once a dropped `connected` left pages showing the
+        // PBX as connecting for good.
+        self.targets
             .publish
-            .try_send(Publish::new(Change::Connection(Arc::new(snapshot)), None));
+            .do_send(Publish::new(Change::Connection(Arc::new(snapshot)), None));
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
