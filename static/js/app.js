@@ -43,12 +43,30 @@ const calls = new CallsView(store, {
 const socket = new LiveSocket({ onMessage, onStatus, onRefused });
 const banner = new Banner($('banner'), () => socket.reconnectNow());
 
-// Drawn on the next animation frame; the timer covers pages that get no frames
-// (hidden tabs, some headless modes) so the view never falls far behind.
+// Drawn on an animation frame, at most every MIN_FRAME_MS: a busy board changes
+// hundreds of times a second, and each frame costs a paint of every changed card;
+// five pictures a second read the same on a wall and cost a fraction. The timer
+// covers pages that get no frames (hidden tabs, some headless modes) so the view
+// never falls far behind.
+const MIN_FRAME_MS = 200;
 let frame = 0;
 let fallback = 0;
+let pause = 0;
+let lastDraw = -Infinity;
 function schedule() {
-  if (frame) return;
+  if (frame || pause) return;
+  const wait = lastDraw + MIN_FRAME_MS - performance.now();
+  if (wait > 0) {
+    pause = setTimeout(() => {
+      pause = 0;
+      requestFrame();
+    }, wait);
+  } else {
+    requestFrame();
+  }
+}
+
+function requestFrame() {
   frame = requestAnimationFrame(draw);
   fallback = setTimeout(draw, 250);
 }
@@ -65,6 +83,7 @@ function draw() {
     drawStatus();
   }
   const t1 = performance.now();
+  lastDraw = t1;
   perf.draws += 1;
   perf.drawMs += t1 - t0;
   if (perf.firstRender === null && store.extensions.size) perf.firstRender = t1;

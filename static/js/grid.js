@@ -4,8 +4,8 @@
 // so a card always has room for its full number.
 //
 // Only changed cards are touched; counts and the number of cards shown are kept
-// up to date change by change; the "time in state" labels are refreshed once a
-// second, and only when their text changes.
+// up to date change by change; the "time in state" labels of the cards on screen
+// are refreshed once a second, and only when their text changes.
 
 import { STATES, since, stateKind, stateLabel, timeOfDay, ms } from './format.js';
 import { PbxGroup } from './groups.js';
@@ -31,6 +31,10 @@ export class Grid {
     this.shown = 0;
     /** PBXs whose headings need redrawing. */
     this.dirtyGroups = new Set();
+    /** Cards on or near the screen: the only ones whose "time in state" ticks. */
+    this.onScreen = new Set();
+    this.cardOf = new WeakMap();
+    this.watcher = new IntersectionObserver((entries) => this.seen(entries), { rootMargin: '200px' });
     this.query = '';
     this.stateFilter = '';
     this.pbxFilter = '';
@@ -102,7 +106,25 @@ export class Grid {
     const sinceEl = document.createElement('span');
     sinceEl.className = 'ext-since';
     el.append(head, name, sinceEl);
-    return { el, num, name, badge, since: sinceEl, text: '', changed: 0, pbx: '' };
+    const card = { el, num, name, badge, since: sinceEl, text: '', changed: 0, pbx: '' };
+    this.cardOf.set(el, card);
+    this.watcher.observe(el);
+    return card;
+  }
+
+  /** Cards scrolled into or out of view; those coming in get a fresh label. */
+  seen(entries) {
+    const now = this.store.now();
+    for (const entry of entries) {
+      const card = this.cardOf.get(entry.target);
+      if (!card) continue;
+      if (entry.isIntersecting) {
+        this.onScreen.add(card);
+        this.tickCard(card, now);
+      } else {
+        this.onScreen.delete(card);
+      }
+    }
   }
 
   fill(card, e) {
@@ -182,6 +204,12 @@ export class Grid {
       next.set(key, card);
       (frags.get(e.pbx) || flat).append(card.el);
     }
+    for (const [key, card] of this.cards) {
+      if (!next.has(key)) {
+        this.watcher.unobserve(card.el);
+        this.onScreen.delete(card);
+      }
+    }
     this.cards = next;
     for (const [pbx, group] of this.groups) {
       group.list.replaceChildren(frags.get(pbx));
@@ -195,8 +223,6 @@ export class Grid {
   toggled(group) {
     if (group.collapsed) this.collapsed.add(group.pbx);
     else this.collapsed.delete(group.pbx);
-    // Labels of a closed section were not ticked while it was closed.
-    if (!group.collapsed) this.tick();
   }
 
   /** The PBX filter offers every PBX; it is hidden with only one. */
@@ -276,15 +302,10 @@ export class Grid {
     this.tick();
   }
 
-  /** Refreshes the "time in state" labels of the cards on show. */
+  /** Refreshes the "time in state" labels of the cards on screen (hidden, closed
+   * and scrolled-away cards are brought up to date as they come into view). */
   tick() {
     const now = this.store.now();
-    for (const card of this.cards.values()) {
-      if (card.el.hidden) continue;
-      const group = this.groups.get(card.pbx);
-      if (group && (group.collapsed || group.el.hidden)) continue;
-      this.tickCard(card, now);
-    }
+    for (const card of this.onScreen) this.tickCard(card, now);
   }
 }
-

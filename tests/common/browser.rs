@@ -53,7 +53,10 @@ pub fn browser_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
         Ok(found) => Some(found),
         Err(why) => {
             let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-            assert!(!ci, "{test}: {why} (CI is set, so a missing browser is a failure)");
+            assert!(
+                !ci,
+                "{test}: {why} (CI is set, so a missing browser is a failure)"
+            );
             eprintln!("SKIPPED {test}: {why}");
             None
         }
