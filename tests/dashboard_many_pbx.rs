@@ -315,22 +315,27 @@ async fn twenty_pbxs_on_one_board() {
     assert_eq!(filter_shown, json!(true), "the PBX filter is offered");
 
     // 4. Full numbers: no PBX tag on a card and no number cut short.
-    let numbers = b
-        .exec(
-            "const cards = [...document.querySelectorAll('#extensions .ext')];
-             const bad = cards.filter(c => c.querySelector('.ext-num').textContent !== c.dataset.ext).length;
-             const first = [...document.querySelectorAll('.pbx-group[data-pbx=p01] .ext-num')];
-             const cut = first.filter(n => n.scrollWidth > n.clientWidth || n.getBoundingClientRect().right > n.closest('.ext').getBoundingClientRect().right).length;
-             return { bad, cut, measured: first.length, sample: first[0].textContent };",
-            json!([]),
-        )
-        .await;
+    const NUMBERS: &str = "const cards = [...document.querySelectorAll('#extensions .ext')];
+         const bad = cards.filter(c => c.querySelector('.ext-num').textContent !== c.dataset.ext).length;
+         const first = [...document.querySelectorAll('.pbx-group[data-pbx=p01] .ext-num')];
+         const cut = first.filter(n => n.scrollWidth > n.clientWidth || n.getBoundingClientRect().right > n.closest('.ext').getBoundingClientRect().right).length;
+         return { bad, cut, measured: first.length, sample: first[0].textContent };";
+    let numbers = b.exec(NUMBERS, json!([])).await;
     assert_eq!(
         numbers["bad"], 0,
         "every card shows its own number: {numbers}"
     );
     assert_eq!(numbers["cut"], 0, "no number overflows its card: {numbers}");
     assert_eq!(numbers["sample"], "1001", "{numbers}");
+    // At phone width too.
+    b.resize(390, 844).await;
+    let phone = b.exec(NUMBERS, json!([])).await;
+    assert_eq!(
+        phone["cut"], 0,
+        "no number overflows at phone width: {phone}"
+    );
+    b.screenshot("many-pbx-phone.png").await;
+    b.resize(1600, 1000).await;
 
     // 5. A PBX's section closes (button, aria-expanded) and opens from the keyboard.
     let toggle = ".pbx-group[data-pbx=p05] .group-toggle";
