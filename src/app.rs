@@ -329,6 +329,9 @@ impl Service {
 /// Runs the HTTP server for `service` until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn serve(service: Service) -> anyhow::Result<()> {
     let bind = service.state.config.http_bind;
+    if let Some(warning) = open_to_network_warning(&service.state.config) {
+        log::warn!("{warning}");
+    }
     let data = service.state.clone();
     let server = HttpServer::new(move || {
         let data = data.clone();
@@ -342,6 +345,9 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
     // frame written while the previous one is unacknowledged waits for the ACK.
     .tcp_nodelay(true)
     .shutdown_timeout(3)
+    // The request head (line and headers) must arrive within this; the body has
+    // its own deadline, HTTP_BODY_TIMEOUT (see `http::edge`).
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
     .bind(bind)
     .with_context(|| format!("binding HTTP to {bind}"))?
     .run();
@@ -354,6 +360,22 @@ pub async fn serve(service: Service) -> anyhow::Result<()> {
     handle.stop(true).await;
     let _ = server_task.await;
     Ok(())
+}
+
+/// How long a client may take to send a request's line and headers.
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The warning for a service that anyone on the network can read: no `API_TOKEN`
+/// and a listening address other than loopback. `None` when either is not so.
+pub fn open_to_network_warning(config: &Config) -> Option<String> {
+    let bind = config.http_bind;
+    (config.api_token.is_none() && !bind.ip().is_loopback()).then(|| {
+        format!(
+            "HTTP_BIND is {bind}, not loopback, and API_TOKEN is not set: every call \
+             record (caller numbers and names), extension and the live feed is readable, \
+             and refreshes can be started, by anyone who can reach this port; set API_TOKEN"
+        )
+    })
 }
 
 async fn wait_for_signal() {

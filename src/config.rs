@@ -17,7 +17,7 @@
 //! | `AMI_LOGIN_BACKOFF_MIN_MS` / `AMI_LOGIN_BACKOFF_MAX_MS` | `2000` / `60000` | schedule after a refused login |
 //! | `DATABASE_URL` | `sqlite://switchboard.db` | SQLite path/URL or `postgres://…` |
 //! | `HTTP_BIND` | `127.0.0.1:8080` | where the API, WebSocket and dashboard listen |
-//! | `API_TOKEN` | (unset) | when set, refresh, admin and WebSocket need `Authorization: Bearer` |
+//! | `API_TOKEN` | (unset) | when set, every route with PBX data or an action (`/api/*`, `/metrics`, `/ws`) needs `Authorization: Bearer` (`/ws` also `?token=`); `/api/health` then shows only its status without it |
 //! | `CALL_TIMEOUT_SECS` | `14400` | a call with no event this long is closed as timed out |
 //! | `REFRESH_MAX_SESSIONS` | `4` | concurrent refresh logins |
 //! | `REFRESH_IDLE_SECS` / `REFRESH_REAP_SECS` | `300` / `120` | idle refresh sessions are closed after / checked every |
@@ -27,6 +27,9 @@
 //! | `WS_QUEUE` | `1024` | messages queued per client before conflation starts |
 //! | `HTTP_BODY_LIMIT` | `65536` | largest request body, bytes |
 //! | `WS_MAX_CLIENTS` | `10000` | open WebSocket clients at most; more get 503 `TOO_MANY_CLIENTS` |
+//! | `METRICS_TOKEN` | (unset) | a token for Prometheus scrapers: `/metrics` then takes it (or `API_TOKEN`) as `Authorization: Bearer`; alone it guards only `/metrics` |
+//! | `ALLOWED_ORIGINS` | (unset) | comma list of web origins (`https://wallboard.example:8443`) whose pages may POST and open `/ws`; other origins get 403 `CROSS_ORIGIN`; `*` is refused |
+//! | `HTTP_BODY_TIMEOUT` | `10` | seconds a request body may take to arrive; later: 408 `BODY_TIMEOUT` |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
@@ -126,6 +129,12 @@ pub struct Config {
     pub ws_max_clients: usize,
     /// Several instances on one PostgreSQL.
     pub cluster: crate::cluster::ClusterConfig,
+    /// The scrapers' token for `/metrics`.
+    pub metrics_token: Option<Secret>,
+    /// Origins of other sites whose pages may POST and open `/ws`.
+    pub allowed_origins: Vec<crate::http::origin::Origin>,
+    /// How long a request body may take to arrive.
+    pub http_body_timeout: Duration,
 }
 
 impl Config {
@@ -224,8 +233,36 @@ impl Config {
             ws_queue: parse_num("WS_QUEUE", get("WS_QUEUE"), 1024)?.max(1) as usize,
             http_body_limit: parse_num("HTTP_BODY_LIMIT", get("HTTP_BODY_LIMIT"), 65_536)? as usize,
             ws_max_clients: parse_num("WS_MAX_CLIENTS", get("WS_MAX_CLIENTS"), 10_000)? as usize,
+            metrics_token: get("METRICS_TOKEN").map(Secret::new),
+            allowed_origins: allowed_origins(get("ALLOWED_ORIGINS"))?,
+            http_body_timeout: secs("HTTP_BODY_TIMEOUT", 10)?.max(Duration::from_secs(1)),
         })
     }
+}
+
+/// `ALLOWED_ORIGINS`: each entry a `scheme://host[:port]` origin. `*` is refused:
+/// it would let any web page the user opens drive the API with their access.
+fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Origin>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            if o == "*" {
+                return Err(ConfigError::Invalid {
+                    key: "ALLOWED_ORIGINS",
+                    message: "`*` would let every web site's pages use the API; list origins"
+                        .to_string(),
+                });
+            }
+            crate::http::origin::Origin::parse(o).ok_or_else(|| ConfigError::Invalid {
+                key: "ALLOWED_ORIGINS",
+                message: format!("{o:?} is not an origin like https://host:port"),
+            })
+        })
+        .collect()
 }
 
 /// `branch-1` → `BRANCH_1`: the part of a per-PBX variable name.
@@ -351,5 +388,31 @@ mod tests {
         let err = Config::from_lookup(|k| (k == "AMI_AUTH").then(|| "kerberos".to_string()))
             .expect_err("unknown auth");
         assert!(err.to_string().contains("AMI_AUTH"));
+    }
+
+    #[test]
+    fn edge_settings() {
+        let c = Config::from_lookup(|_| None).expect("defaults are valid");
+        assert_eq!(c.http_body_timeout, Duration::from_secs(10));
+        assert!(c.allowed_origins.is_empty() && c.metrics_token.is_none());
+        let c = Config::from_lookup(|k| match k {
+            "ALLOWED_ORIGINS" => Some("https://wall.example, http://10.0.0.9:8080/".into()),
+            "HTTP_BODY_TIMEOUT" => Some("3".into()),
+            "METRICS_TOKEN" => Some("scrape-me".into()),
+            _ => None,
+        })
+        .expect("valid");
+        let origins: Vec<String> = c.allowed_origins.iter().map(|o| o.text()).collect();
+        assert_eq!(
+            origins,
+            ["https://wall.example:443", "http://10.0.0.9:8080"]
+        );
+        assert_eq!(c.http_body_timeout, Duration::from_secs(3));
+        assert!(!format!("{c:?}").contains("scrape-me"));
+        for bad in ["*", "http://a, *", "wall.example", "null"] {
+            let err = Config::from_lookup(|k| (k == "ALLOWED_ORIGINS").then(|| bad.to_string()))
+                .expect_err(bad);
+            assert!(err.to_string().contains("ALLOWED_ORIGINS"), "{err}");
+        }
     }
 }

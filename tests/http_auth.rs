@@ -1,6 +1,7 @@
 //! The API token: when `API_TOKEN` is set, refresh, admin and WebSocket endpoints
-//! need `Authorization: Bearer` (`/ws` also `?token=`) and answer 401 JSON
-//! otherwise; the token never appears in a response or a log line.
+//! (and every other route with PBX data, see `edge_auth.rs`) need
+//! `Authorization: Bearer` (`/ws` also `?token=`) and answer 401 JSON otherwise;
+//! the token never appears in a response or a log line.
 
 mod common;
 
@@ -66,9 +67,9 @@ async fn token_guards_refresh_admin_and_websocket_and_never_leaks() {
         good.post(ts.url("/api/extensions/hybrid-refresh")),
         good.post(ts.url("/api/extensions/hybrid-refresh/close")),
         anon.get(ts.url("/api/health")),
-        anon.get(ts.url("/api/extensions")),
-        anon.get(ts.url("/api/calls")),
-        anon.get(ts.url("/metrics")),
+        good.get(ts.url("/api/extensions")),
+        good.get(ts.url("/api/calls")),
+        good.get(ts.url("/metrics")),
     ] {
         let what = format!("{} {}", req.get_method(), req.get_uri());
         let (status, body) = send(req).await;

@@ -42,3 +42,47 @@ pub fn require_json_type(req: &HttpRequest) -> Result<(), ApiError> {
         ))
     }
 }
+
+/// Reads the whole body within `deadline` and `limit`: 408 `BODY_TIMEOUT` when it
+/// has not arrived by then (a sender trickling one byte a second would otherwise
+/// hold the connection and a worker's attention as long as it likes), 413 when it
+/// grows past `limit`, 400 when the stream breaks.
+pub async fn read_within(
+    payload: &mut actix_web::dev::Payload,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<actix_web::web::Bytes, ApiError> {
+    use futures::StreamExt;
+    let until = tokio::time::Instant::now() + deadline;
+    let mut body = actix_web::web::BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(until, payload.next()).await {
+            Err(_) => return Err(body_timeout(deadline)),
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(chunk)) => chunk.map_err(super::payload_error)?,
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TOO_LARGE",
+        "the request body is too large",
+    )
+}
+
+fn body_timeout(deadline: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "BODY_TIMEOUT",
+        format!(
+            "the request body did not arrive within {} s (HTTP_BODY_TIMEOUT)",
+            deadline.as_secs_f64()
+        ),
+    )
+}

@@ -2,8 +2,12 @@
 //!
 //! `status` is `ok` when every PBX is connected and the store keeps up, `degraded`
 //! otherwise (the answer stays 200 so dashboards can read why).
+//!
+//! With `API_TOKEN` set, a caller without it gets only `{status}`: load balancers
+//! and uptime checks need no token, while the banner, PBX names, errors and
+//! instance ids stay with those who have one.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 
@@ -12,8 +16,11 @@ use super::state::AppState;
 use crate::actors::hub::GetHubStats;
 use crate::store::GetStoreHealth;
 
-/// The health report.
-pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The health report (only its status without clearance).
+pub async fn health(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let store = state.writer.send(GetStoreHealth).await.ok();
     let (seq, subscribers) = state.hub.send(GetHubStats).await.unwrap_or((0, 0));
     let connections: Vec<_> = state
@@ -36,6 +43,9 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     } else {
         "degraded"
     };
+    if super::edge::clearance_of(&req) == super::auth::Clearance::Public {
+        return Ok(ok(json!({ "status": status })));
+    }
     let (active, extensions) = state
         .live
         .read()

@@ -10,7 +10,7 @@ use actix::{Actor, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
-use super::auth::{require, url_query_param};
+use super::auth::url_query_param;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::ws::protocol::{Filter, FilterKind};
@@ -58,7 +58,6 @@ pub async fn connect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    require(&req, state.config.api_token.as_ref(), true)?;
     let (filter, last_seq) = filter_from_query(req.query_string())?;
     let Some(slot) = state.ws_slots.try_take() else {
         state
