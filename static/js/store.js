@@ -25,7 +25,7 @@ export class Store {
     this.recent = [];
     /** pbx → ConnectionStatus */
     this.connections = new Map();
-    /** extension number → display name learned from calls */
+    /** extension key (PBX and number) → display name learned from calls */
     this.names = new Map();
     /** pbx → (state kind → extensions in it) */
     this.tallies = new Map();
@@ -135,20 +135,22 @@ export class Store {
     this.dirty.conn = true;
   }
 
-  /** Caller ID names seen on calls name extensions the PBX gave no name for. */
+  /** Caller ID names seen on calls name extensions the PBX gave no name for (on
+   * the call's own PBX: the same number elsewhere is someone else). */
   learnNames(c) {
     for (const p of [c.caller, c.callee]) {
-      if (p && p.number && p.name && this.names.get(p.number) !== p.name) {
-        this.names.set(p.number, p.name);
-        for (const [key, e] of this.extensions) {
-          if (e.extension === p.number && !e.name) this.dirty.exts.add(key);
-        }
-      }
+      if (!p || !p.number || !p.name) continue;
+      const key = extKey({ pbx: c.pbx, extension: p.number });
+      const e = this.extensions.get(key);
+      // Outside numbers are not kept: the map stays as small as the extension list.
+      if (!e || this.names.get(key) === p.name) continue;
+      this.names.set(key, p.name);
+      if (!e.name) this.dirty.exts.add(key);
     }
   }
 
   nameOf(e) {
-    return e.name || this.names.get(e.extension) || '';
+    return e.name || this.names.get(extKey(e)) || '';
   }
 
   /** Extensions in display order: by PBX, then number. */
