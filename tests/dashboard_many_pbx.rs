@@ -646,6 +646,19 @@ async fn a_board_with_a_token() {
     )
     .await;
 
+    // Back in history: the entry of the first visit no longer holds the token.
+    b.exec("history.back();", json!([])).await;
+    let back = b
+        .wait_js(
+            "the first page again, from history",
+            SOON,
+            "return location.pathname === '/' && document.readyState === 'complete' ? location.href : null;",
+        )
+        .await;
+    let back = back.as_str().unwrap_or_default();
+    assert!(!back.contains("token"), "history entry: {back}");
+    assert!(back.ends_with("/#calls"), "history entry: {back}");
+
     // Without a token the page says how to give it.
     b.exec("sessionStorage.clear();", json!([])).await;
     b.goto(&service.url("/")).await;
