@@ -28,6 +28,8 @@
 //! | `HTTP_BODY_LIMIT` | `65536` | largest request body, bytes |
 //! | `WS_MAX_CLIENTS` | `10000` | open WebSocket clients at most; more get 503 `TOO_MANY_CLIENTS` |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
+//! | `WS_QUEUE_BYTES` | `8388608` (8 MiB) | bytes of frames queued per client (queue and backlog) before conflation, then a 1008 close; room for a full snapshot of a large PBX (10,000 extensions are about 3 MB) and thousands of changes, while 1,000 clients that stopped reading cannot take more than 8 GB |
+//! | `WS_CONTROL_RATE` | `20` | messages a second a WebSocket client may send on average (bursts of twice that); more gets `TOO_MANY_MESSAGES` and a 1008 close |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
 //! see [`crate::cluster::settings`].
@@ -126,6 +128,10 @@ pub struct Config {
     pub ws_max_clients: usize,
     /// Several instances on one PostgreSQL.
     pub cluster: crate::cluster::ClusterConfig,
+    /// Bytes queued per WebSocket client before conflation and a close.
+    pub ws_queue_bytes: usize,
+    /// Messages a second a WebSocket client may send.
+    pub ws_control_rate: u32,
 }
 
 impl Config {
@@ -224,6 +230,15 @@ impl Config {
             ws_queue: parse_num("WS_QUEUE", get("WS_QUEUE"), 1024)?.max(1) as usize,
             http_body_limit: parse_num("HTTP_BODY_LIMIT", get("HTTP_BODY_LIMIT"), 65_536)? as usize,
             ws_max_clients: parse_num("WS_MAX_CLIENTS", get("WS_MAX_CLIENTS"), 10_000)? as usize,
+            ws_queue_bytes: parse_num("WS_QUEUE_BYTES", get("WS_QUEUE_BYTES"), 8 << 20)?.max(1024)
+                as usize,
+            ws_control_rate: u32::try_from(
+                parse_num("WS_CONTROL_RATE", get("WS_CONTROL_RATE"), 20)?.max(1),
+            )
+            .map_err(|_| ConfigError::Invalid {
+                key: "WS_CONTROL_RATE",
+                message: "at most 4294967295 messages a second".to_string(),
+            })?,
         })
     }
 }
