@@ -47,10 +47,12 @@ pub const STALL: Duration = Duration::from_secs(1);
 /// paused for a fifth of a second during a burst of 100,000 changes a second lost
 /// changes to conflation; a reader that stopped is caught by [`STALL`] instead.
 const BACKLOG_HARD_FACTOR: usize = 64;
-/// How long a client closed for its behaviour keeps its connection so that what
-/// was queued, and the close frame with its reason, can still reach it: the
-/// connection itself ends a second after its response does, and a client that had
-/// stopped reading needs longer than that to take its queue.
+/// How long a client closed for its behaviour keeps its connection (unless it
+/// answers the close first) so that what was queued, and the close frame with its
+/// reason, can still reach it. Stopping once the close frame was handed to the
+/// connection was too early: actix ends a connection a second after its response
+/// does, whatever is still in its write buffer, and a client that had stopped
+/// reading needs longer than that to take what is queued.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// Settings of one session.
@@ -170,8 +172,8 @@ impl WsSession {
     }
 
     /// Closes the client for its behaviour: it takes nothing new, leaves the hub,
-    /// and keeps its connection until the close frame has gone out (or
-    /// [`CLOSE_LINGER`]), so the client learns why.
+    /// and keeps its connection until the client answers the close (or
+    /// [`CLOSE_LINGER`]), so that it learns why.
     fn close_after_flush(&mut self, code: CloseCode, reason: &str, ctx: &mut Context<Self>) {
         if self.closing {
             return;
@@ -191,14 +193,7 @@ impl WsSession {
             ctx.stop();
             return;
         }
-        let gone = self.outbox.gone(self.outbox.last_queued());
-        let linger = async move {
-            tokio::select! {
-                _ = gone => {}
-                _ = tokio::time::sleep(CLOSE_LINGER) => {}
-            }
-        };
-        ctx.spawn(linger.into_actor(self).map(|_, _, ctx| ctx.stop()));
+        ctx.run_later(CLOSE_LINGER, |_, ctx| ctx.stop());
     }
 
     /// Every message from the client takes a token; one over the rate is told why
@@ -354,6 +349,10 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
     fn handle(&mut self, frame: Result<Frame, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         if self.closing {
+            // Only the client's answer to the close matters now.
+            if matches!(frame, Ok(Frame::Close(_))) {
+                ctx.stop();
+            }
             return;
         }
         match frame {

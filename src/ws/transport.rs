@@ -44,8 +44,10 @@ struct Shared {
     bytes: AtomicUsize,
     /// Frames handed to the connection so far.
     sent: AtomicU64,
-    /// Wake `room` once `bytes` is below this (0: nobody waits).
+    /// Wake `room` once `bytes` is below this (0: nobody waits)...
     room_below: AtomicUsize,
+    /// ...or once `sent` reaches this (`u64::MAX`: nobody waits).
+    room_at: AtomicU64,
     /// Wake `gone` once `sent` reaches this (`u64::MAX`: nobody waits).
     gone_at: AtomicU64,
     room: Notify,
@@ -59,13 +61,20 @@ impl Shared {
             .bytes
             .fetch_sub(len, Ordering::SeqCst)
             .saturating_sub(len);
-        if left < self.room_below.load(Ordering::SeqCst) {
+        let sent = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        if left < self.room_below.load(Ordering::SeqCst)
+            || sent >= self.room_at.load(Ordering::SeqCst)
+        {
             self.room.notify_one();
         }
-        let sent = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
         if sent >= self.gone_at.load(Ordering::SeqCst) {
             self.gone.notify_one();
         }
+    }
+
+    fn disarm_room(&self) {
+        self.room_below.store(0, Ordering::SeqCst);
+        self.room_at.store(u64::MAX, Ordering::SeqCst);
     }
 }
 
@@ -220,6 +229,10 @@ impl Outbox {
     /// with half of it free (so a drain moves a good share at once) — `true` — or
     /// the client is gone — `false`. A session with a backlog waits on this instead
     /// of polling the queue on a timer. One waiter at a time.
+    ///
+    /// It watches the free places rather than reserving them: a pending
+    /// `reserve_many` collects places as they free up, and a close frame found the
+    /// queue full of places held by the session's own waiter.
     pub fn room(
         &self,
         wanted: usize,
@@ -234,15 +247,31 @@ impl Outbox {
             .min(self.byte_limit.saturating_sub(next_len).saturating_add(1))
             .max(1);
         async move {
-            if tx.reserve_many(n).await.is_err() {
-                return false;
-            }
             loop {
                 let mut notified = std::pin::pin!(shared.room.notified());
                 notified.as_mut().enable();
-                shared.room_below.store(below, Ordering::SeqCst);
-                if shared.bytes.load(Ordering::SeqCst) < below {
-                    shared.room_below.store(0, Ordering::SeqCst);
+                let free = tx.capacity();
+                let bytes_ok = shared.bytes.load(Ordering::SeqCst) < below;
+                if free >= n && bytes_ok {
+                    shared.disarm_room();
+                    return true;
+                }
+                // Woken when the bytes fall below the mark, or once enough frames
+                // have left to free the missing places (or a little before: the
+                // body frees places when it takes frames, hands them on later).
+                shared
+                    .room_below
+                    .store(if bytes_ok { 0 } else { below }, Ordering::SeqCst);
+                let missing = n.saturating_sub(free) as u64;
+                let at = if missing == 0 {
+                    u64::MAX
+                } else {
+                    shared.sent.load(Ordering::SeqCst) + missing
+                };
+                shared.room_at.store(at, Ordering::SeqCst);
+                // A frame handed on between the check and the arming did not wake us.
+                if tx.capacity() >= n && shared.bytes.load(Ordering::SeqCst) < below {
+                    shared.disarm_room();
                     return true;
                 }
                 tokio::select! {
@@ -326,6 +355,7 @@ pub fn accept(
         bytes: AtomicUsize::new(0),
         sent: AtomicU64::new(0),
         room_below: AtomicUsize::new(0),
+        room_at: AtomicU64::new(u64::MAX),
         gone_at: AtomicU64::new(u64::MAX),
         room: Notify::new(),
         gone: Notify::new(),
