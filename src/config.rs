@@ -359,6 +359,25 @@ mod tests {
     }
 
     #[test]
+    fn websocket_bounds() {
+        let c = Config::from_lookup(|_| None).expect("defaults");
+        assert_eq!((c.ws_queue_bytes, c.ws_control_rate), (8 << 20, 20));
+        let c = Config::from_lookup(|k| match k {
+            "WS_QUEUE_BYTES" => Some("262144".into()),
+            "WS_CONTROL_RATE" => Some("5".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!((c.ws_queue_bytes, c.ws_control_rate), (262_144, 5));
+        let err = Config::from_lookup(|k| (k == "WS_CONTROL_RATE").then(|| "99999999999".into()))
+            .expect_err("over u32");
+        assert!(err.to_string().contains("WS_CONTROL_RATE"));
+        let err = Config::from_lookup(|k| (k == "WS_QUEUE_BYTES").then(|| "8 MiB".into()))
+            .expect_err("not a number");
+        assert!(err.to_string().contains("WS_QUEUE_BYTES"));
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let err = Config::from_lookup(|k| (k == "AMI_PORT").then(|| "99999".to_string()))
             .expect_err("port out of range");

@@ -135,8 +135,10 @@ mod tests {
         assert_eq!(b.len(), 2);
         assert_eq!(b.bytes(), b.front_len() * 2);
         b.pop_front();
-        let last: serde_json::Value =
-            serde_json::from_slice(&b.front_frame().expect("one left")[2..]).expect("JSON");
+        let frame = b.front_frame().expect("one left");
+        // A 16-bit length: four header bytes before the JSON.
+        assert_eq!(frame[1], 126, "a frame of 126 bytes or more");
+        let last: serde_json::Value = serde_json::from_slice(&frame[4..]).expect("JSON");
         assert_eq!(last["seq"], 3, "the latest state of 1001 is kept, in order");
         b.pop_front();
         assert_eq!((b.len(), b.bytes()), (0, 0));
