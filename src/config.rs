@@ -28,7 +28,7 @@
 //! | `HTTP_BODY_LIMIT` | `65536` | largest request body, bytes |
 //! | `WS_MAX_CLIENTS` | `10000` | open WebSocket clients at most; more get 503 `TOO_MANY_CLIENTS` |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
-//! | `WS_QUEUE_BYTES` | `8388608` (8 MiB) | bytes of frames queued per client (queue and backlog) before conflation, then a 1008 close; room for a full snapshot of a large PBX (10,000 extensions are about 3 MB) and thousands of changes, while 1,000 clients that stopped reading cannot take more than 8 GB |
+//! | `WS_QUEUE_BYTES` | `33554432` (32 MiB) | bytes of frames queued per client (queue and backlog, the one snapshot on its way aside) before the backlog is conflated, then a 1008 close. As large as the backlog a prompt reader already held during a burst (64 × `WS_QUEUE` changes of about 400 bytes: a quarter second at 250,000 changes/s), so a quick client is not conflated; change frames are shared by every client, so what a client holds alone is its snapshot and its notices |
 //! | `WS_CONTROL_RATE` | `20` | messages a second a WebSocket client may send on average (bursts of twice that); more gets `TOO_MANY_MESSAGES` and a 1008 close |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
@@ -230,7 +230,7 @@ impl Config {
             ws_queue: parse_num("WS_QUEUE", get("WS_QUEUE"), 1024)?.max(1) as usize,
             http_body_limit: parse_num("HTTP_BODY_LIMIT", get("HTTP_BODY_LIMIT"), 65_536)? as usize,
             ws_max_clients: parse_num("WS_MAX_CLIENTS", get("WS_MAX_CLIENTS"), 10_000)? as usize,
-            ws_queue_bytes: parse_num("WS_QUEUE_BYTES", get("WS_QUEUE_BYTES"), 8 << 20)?.max(1024)
+            ws_queue_bytes: parse_num("WS_QUEUE_BYTES", get("WS_QUEUE_BYTES"), 32 << 20)?.max(1024)
                 as usize,
             ws_control_rate: u32::try_from(
                 parse_num("WS_CONTROL_RATE", get("WS_CONTROL_RATE"), 20)?.max(1),
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn websocket_bounds() {
         let c = Config::from_lookup(|_| None).expect("defaults");
-        assert_eq!((c.ws_queue_bytes, c.ws_control_rate), (8 << 20, 20));
+        assert_eq!((c.ws_queue_bytes, c.ws_control_rate), (32 << 20, 20));
         let c = Config::from_lookup(|k| match k {
             "WS_QUEUE_BYTES" => Some("262144".into()),
             "WS_CONTROL_RATE" => Some("5".into()),

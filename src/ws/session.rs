@@ -167,7 +167,10 @@ impl WsSession {
     }
 
     fn close(&mut self, code: CloseCode, reason: &str, ctx: &mut Context<Self>) {
-        let _ = self.outbox.send(close_message(code, reason));
+        // A client already closed for its behaviour has its close frame.
+        if !self.closing {
+            let _ = self.outbox.send(close_message(code, reason));
+        }
         ctx.stop();
     }
 

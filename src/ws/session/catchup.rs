@@ -62,7 +62,7 @@ impl WsSession {
         ctx.spawn(request.into_actor(self).map(|res, act, ctx| {
             act.requesting = false;
             match res {
-                Ok(Some(_)) if act.closing => {}
+                _ if act.closing => {}
                 // Superseded while it was built: never queued; the merged request
                 // goes out instead (changes are held until its answer).
                 Ok(Some(_)) if act.wanted.is_some() => act.request_catchup(ctx),
