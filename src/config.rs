@@ -31,6 +31,8 @@
 //! | `ALLOWED_ORIGINS` | (unset) | comma list of web origins (`https://wallboard.example:8443`) whose pages may POST and open `/ws`; other origins get 403 `CROSS_ORIGIN`; `*` is refused |
 //! | `HTTP_BODY_TIMEOUT` | `10` | seconds a request body may take to arrive; later: 408 `BODY_TIMEOUT` |
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
+//! | `WS_QUEUE_BYTES` | `33554432` (32 MiB) | bytes of frames queued per client (queue and backlog, the one snapshot on its way aside) before the backlog is conflated, then a 1008 close. As large as the backlog a prompt reader already held during a burst (64 × `WS_QUEUE` changes of about 400 bytes: a quarter second at 250,000 changes/s), so a quick client is not conflated; change frames are shared by every client, so what a client holds alone is its snapshot and its notices |
+//! | `WS_CONTROL_RATE` | `20` | messages a second a WebSocket client may send on average (bursts of twice that); more gets `TOO_MANY_MESSAGES` and a 1008 close |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
 //! see [`crate::cluster::settings`].
@@ -135,6 +137,10 @@ pub struct Config {
     pub allowed_origins: Vec<crate::http::origin::Origin>,
     /// How long a request body may take to arrive.
     pub http_body_timeout: Duration,
+    /// Bytes queued per WebSocket client before conflation and a close.
+    pub ws_queue_bytes: usize,
+    /// Messages a second a WebSocket client may send.
+    pub ws_control_rate: u32,
 }
 
 impl Config {
@@ -236,6 +242,15 @@ impl Config {
             metrics_token: get("METRICS_TOKEN").map(Secret::new),
             allowed_origins: allowed_origins(get("ALLOWED_ORIGINS"))?,
             http_body_timeout: secs("HTTP_BODY_TIMEOUT", 10)?.max(Duration::from_secs(1)),
+            ws_queue_bytes: parse_num("WS_QUEUE_BYTES", get("WS_QUEUE_BYTES"), 32 << 20)?.max(1024)
+                as usize,
+            ws_control_rate: u32::try_from(
+                parse_num("WS_CONTROL_RATE", get("WS_CONTROL_RATE"), 20)?.max(1),
+            )
+            .map_err(|_| ConfigError::Invalid {
+                key: "WS_CONTROL_RATE",
+                message: "at most 4294967295 messages a second".to_string(),
+            })?,
         })
     }
 }
@@ -378,6 +393,25 @@ mod tests {
         assert_eq!(c.pbxs[1].secret.expose(), "shared");
         let dup = Config::from_lookup(|k| (k == "AMI_PBXS").then(|| "a,a".to_string()));
         assert!(dup.is_err());
+    }
+
+    #[test]
+    fn websocket_bounds() {
+        let c = Config::from_lookup(|_| None).expect("defaults");
+        assert_eq!((c.ws_queue_bytes, c.ws_control_rate), (32 << 20, 20));
+        let c = Config::from_lookup(|k| match k {
+            "WS_QUEUE_BYTES" => Some("262144".into()),
+            "WS_CONTROL_RATE" => Some("5".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!((c.ws_queue_bytes, c.ws_control_rate), (262_144, 5));
+        let err = Config::from_lookup(|k| (k == "WS_CONTROL_RATE").then(|| "99999999999".into()))
+            .expect_err("over u32");
+        assert!(err.to_string().contains("WS_CONTROL_RATE"));
+        let err = Config::from_lookup(|k| (k == "WS_QUEUE_BYTES").then(|| "8 MiB".into()))
+            .expect_err("not a number");
+        assert!(err.to_string().contains("WS_QUEUE_BYTES"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
@@ -22,6 +22,19 @@ pub struct ActorStats {
     restarts: AtomicU32,
     messages: AtomicU64,
     last_message_ms: AtomicI64,
+    queued_bytes: OnceLock<BytesGauge>,
+}
+
+/// Reads how many bytes an actor holds for a peer (a WebSocket session's queue),
+/// when the admin endpoint asks: the actor would otherwise have to store the
+/// figure on every change of it.
+#[derive(Clone)]
+pub struct BytesGauge(pub Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl std::fmt::Debug for BytesGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BytesGauge")
+    }
 }
 
 /// What the admin endpoint shows for one actor.
@@ -44,6 +57,9 @@ pub struct ActorInfo {
     pub messages_handled: u64,
     /// When it last handled a message.
     pub last_message: Option<DateTime<Utc>>,
+    /// Bytes queued for its peer (WebSocket sessions only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_bytes: Option<u64>,
 }
 
 /// Cheap handle an actor keeps to update its own row; removes the row when dropped.
@@ -89,6 +105,11 @@ impl ActorHandle {
     pub fn id(&self) -> u64 {
         self.id
     }
+
+    /// Shows `gauge` as the actor's `queuedBytes` (set once).
+    pub fn report_queued_bytes(&self, gauge: BytesGauge) {
+        let _ = self.stats.queued_bytes.set(gauge);
+    }
 }
 
 impl Drop for ActorHandle {
@@ -128,6 +149,7 @@ impl Registry {
             restarts: AtomicU32::new(0),
             messages: AtomicU64::new(0),
             last_message_ms: AtomicI64::new(0),
+            queued_bytes: OnceLock::new(),
         });
         if let Ok(mut map) = self.inner.actors.lock() {
             map.insert(id, stats.clone());
@@ -159,6 +181,7 @@ impl Registry {
                     last_message: (last > 0)
                         .then(|| Utc.timestamp_millis_opt(last).single())
                         .flatten(),
+                    queued_bytes: s.queued_bytes.get().map(|g| (g.0)()),
                 }
             })
             .collect();

@@ -42,14 +42,15 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
         })?),
         None => None,
     };
-    Ok((
-        Filter {
-            kind,
-            extensions,
-            pbx: url_query_param(query, "pbx"),
-        },
-        last_seq,
-    ))
+    let filter = Filter {
+        kind,
+        extensions,
+        pbx: url_query_param(query, "pbx"),
+    };
+    filter
+        .check()
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    Ok((filter, last_seq))
 }
 
 /// Upgrades the connection.
@@ -75,7 +76,14 @@ pub async fn connect(
         )
         .into());
     };
-    let (response, outbox, frames) = accept(&req, payload, state.config.ws_queue)?;
+    // Half the byte bound for the queue, the rest for the backlog behind it (see
+    // the session's `check_backlog`).
+    let (response, outbox, frames) = accept(
+        &req,
+        payload,
+        state.config.ws_queue,
+        state.config.ws_queue_bytes / 2,
+    )?;
     // The slot lives as long as the session's frame stream, which the session
     // drops when it stops.
     let frames = frames.map(move |frame| {
@@ -87,6 +95,8 @@ pub async fn connect(
         metrics: state.metrics.clone(),
         registry: state.registry.clone(),
         backlog_limit: state.config.ws_queue.max(64),
+        queue_bytes: state.config.ws_queue_bytes,
+        control_rate: state.config.ws_control_rate,
     };
     let id = state.session_id();
     WsSession::create(move |ctx| {

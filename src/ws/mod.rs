@@ -3,7 +3,9 @@
 //!
 //! actix-web-actors is deprecated upstream; its types stay inside this module.
 
+pub mod backlog;
 pub mod protocol;
+pub mod rate;
 pub mod relay;
 pub mod session;
 pub mod slots;

@@ -43,7 +43,45 @@ pub struct Filter {
     pub pbx: Option<String>,
 }
 
+/// Most extensions one filter may name. A 64 KiB message could otherwise name
+/// about ten thousand, and the hub tests each change against every subscriber's
+/// set; a wall display or a team view names far fewer.
+pub const MAX_FILTER_EXTENSIONS: usize = 1000;
+
+/// Why a filter was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// More extensions than [`MAX_FILTER_EXTENSIONS`].
+    #[error("a filter names at most {max} extensions, this one names {got}")]
+    TooManyExtensions {
+        /// How many it named.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl FilterError {
+    /// The error code clients see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooManyExtensions { .. } => "TOO_MANY_EXTENSIONS",
+        }
+    }
+}
+
 impl Filter {
+    /// Refuses a filter over the limits above.
+    pub fn check(&self) -> Result<(), FilterError> {
+        match &self.extensions {
+            Some(set) if set.len() > MAX_FILTER_EXTENSIONS => Err(FilterError::TooManyExtensions {
+                got: set.len(),
+                max: MAX_FILTER_EXTENSIONS,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// True when this filter lets every change through (the default), so the hub
     /// can hand over a flush without looking at each change.
     pub fn takes_everything(&self) -> bool {

@@ -3,27 +3,35 @@
 //! On start it subscribes to the hub with its filter (and the `lastSeq` it resumes
 //! from) and sends the catch-up — a snapshot, or the missed changes — before any
 //! live change. Live changes are queued on the client's bounded [`Outbox`]. When the
-//! client falls behind (the queue is full), changes wait in a backlog where each
-//! extension and each call keeps only its latest value (conflation); a client whose
-//! backlog still grows past the limit is closed with a reason (1008, "too slow").
-//! A heartbeat closes clients that stopped answering.
+//! client falls behind (the queue is full, in frames or in bytes), changes wait in a
+//! [`Backlog`] where each extension and each call keeps only its latest value
+//! (conflation); a client whose queue and backlog still hold too much is closed with
+//! a reason (1008, "too slow"). What one client costs is bounded by `WS_QUEUE_BYTES`
+//! plus one snapshot, whatever it sends: it has at most one snapshot in flight
+//! (subscribe and resume messages that arrive meanwhile are merged into the next
+//! catch-up), and a client sending more than `WS_CONTROL_RATE` messages a second is
+//! closed (1008, after a `TOO_MANY_MESSAGES` error). A heartbeat closes clients
+//! that stopped answering.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_http::ws::{CloseCode, CloseReason, Frame, Message, ProtocolError};
+use bytes::Bytes;
 use chrono::Utc;
 
+mod catchup;
+mod outflow;
+
+use super::backlog::Backlog;
 use super::protocol::{ClientMessage, Filter};
+use super::rate::ControlRate;
 use super::relay::Relay;
 use super::transport::{Outbox, SendError};
-use crate::actors::hub::{
-    wire_json, Catchup, Deliver, Envelope, Hub, Resubscribe, Subscribe, Unsubscribe,
-};
-use crate::actors::status::{ActorHandle, Registry};
-use crate::fastmap::FastMap;
+use crate::actors::hub::{wire_json, Deliver, Envelope, Hub, Subscribe, Unsubscribe};
+use crate::actors::status::{ActorHandle, BytesGauge, Registry};
 use crate::metrics::Metrics;
 
 /// How often the server pings.
@@ -39,6 +47,13 @@ pub const STALL: Duration = Duration::from_secs(1);
 /// paused for a fifth of a second during a burst of 100,000 changes a second lost
 /// changes to conflation; a reader that stopped is caught by [`STALL`] instead.
 const BACKLOG_HARD_FACTOR: usize = 64;
+/// How long a client closed for its behaviour keeps its connection (unless it
+/// answers the close first) so that what was queued, and the close frame with its
+/// reason, can still reach it. Stopping once the close frame was handed to the
+/// connection was too early: actix ends a connection a second after its response
+/// does, whatever is still in its write buffer, and a client that had stopped
+/// reading needs longer than that to take what is queued.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// Settings of one session.
 #[derive(Clone)]
@@ -51,6 +66,32 @@ pub struct SessionSettings {
     pub registry: Registry,
     /// Backlog size (after conflation) at which a client is dropped.
     pub backlog_limit: usize,
+    /// Bytes of frames queued for the client (queue and backlog, the snapshot in
+    /// flight aside) beyond which the backlog is conflated, and the client closed
+    /// if that does not free a quarter of it.
+    pub queue_bytes: usize,
+    /// Messages a second the client may send (see [`ControlRate`]).
+    pub control_rate: u32,
+}
+
+/// A catch-up the client asked for that is not requested from the hub yet: the
+/// subscribe and resume messages of a burst merge into one (the latest filter, and
+/// the last message's `lastSeq`).
+#[derive(Debug, Default)]
+struct Wanted {
+    filter: Option<Filter>,
+    last_seq: Option<u64>,
+}
+
+/// Where the client's latest snapshot is.
+#[derive(Debug)]
+enum Snapshot {
+    /// None on its way.
+    Done,
+    /// Built, waiting for room in the queue (replaced by a newer catch-up).
+    Waiting(Bytes),
+    /// In the queue as frame number `position`, of `len` bytes.
+    Queued { position: u64, len: usize },
 }
 
 /// One WebSocket client.
@@ -63,10 +104,22 @@ pub struct WsSession {
     ready: bool,
     held: Vec<Arc<Envelope>>,
     floor: u64,
-    backlog: VecDeque<Arc<Envelope>>,
+    backlog: Backlog,
     /// Backlog length left by the last conflation (0: none since it was empty).
     conflated_len: usize,
     retry_scheduled: bool,
+    snapshot: Snapshot,
+    /// A catch-up request to the hub is on its way.
+    requesting: bool,
+    wanted: Option<Wanted>,
+    /// Waiting for the queued snapshot to leave before requesting the next one.
+    waiting_gone: Option<SpawnHandle>,
+    control: ControlRate,
+    /// Closed for its behaviour; what was queued is still going out.
+    closing: bool,
+    /// Bytes the session holds for the client (backlog, waiting snapshot), for the
+    /// admin endpoint.
+    held_bytes: Arc<AtomicUsize>,
     /// When the client last took something from its queue.
     last_progress: Instant,
     last_heard: Instant,
@@ -82,6 +135,7 @@ impl WsSession {
         filter: Filter,
         resume_from: Option<u64>,
     ) -> Self {
+        let control = ControlRate::new(settings.control_rate);
         Self {
             id,
             settings,
@@ -91,9 +145,16 @@ impl WsSession {
             ready: false,
             held: Vec::new(),
             floor: 0,
-            backlog: VecDeque::new(),
+            backlog: Backlog::default(),
             conflated_len: 0,
             retry_scheduled: false,
+            snapshot: Snapshot::Done,
+            requesting: false,
+            wanted: None,
+            waiting_gone: None,
+            control,
+            closing: false,
+            held_bytes: Arc::new(AtomicUsize::new(0)),
             last_progress: Instant::now(),
             last_heard: Instant::now(),
             handle: None,
@@ -106,192 +167,70 @@ impl WsSession {
     }
 
     fn close(&mut self, code: CloseCode, reason: &str, ctx: &mut Context<Self>) {
-        let _ = self.outbox.send(Message::Close(Some(CloseReason {
-            code,
-            description: Some(reason.to_string()),
-        })));
+        // A client already closed for its behaviour has its close frame.
+        if !self.closing {
+            let _ = self.outbox.send(close_message(code, reason));
+        }
         ctx.stop();
     }
 
-    fn apply_catchup(&mut self, catchup: Catchup, ctx: &mut Context<Self>) {
-        self.backlog.clear();
-        self.conflated_len = 0;
-        match catchup {
-            Catchup::Snapshot { json, seq } => {
-                self.floor = seq;
-                if self.outbox.text(&json).is_err() {
-                    return self.close(CloseCode::Policy, "cannot send the snapshot", ctx);
-                }
-            }
-            Catchup::Replay { changes, seq } => {
-                let n = changes.len();
-                self.floor = seq;
-                for env in changes {
-                    self.enqueue(env, ctx);
-                }
-                self.check_backlog(ctx);
-                self.notice("resumed", serde_json::json!({ "replayed": n, "seq": seq }));
-            }
-        }
-        self.ready = true;
-        let held = std::mem::take(&mut self.held);
-        for env in held {
-            if env.seq > self.floor {
-                self.enqueue(env, ctx);
-            }
-        }
-        self.check_backlog(ctx);
-    }
-
-    fn enqueue(&mut self, env: Arc<Envelope>, ctx: &mut Context<Self>) {
-        if self.enqueue_quietly(&env, ctx) {
-            self.note_sent(1);
-        }
-    }
-
-    /// Records that `sent` changes went into the queue (the client is taking them).
-    fn note_sent(&mut self, sent: u64) {
-        if sent > 0 {
-            self.last_progress = Instant::now();
-            self.settings.metrics.ws_messages.inc_by(sent);
-        }
-    }
-
-    /// Queues one change (or backlogs it); `true` when it went into the queue. The
-    /// caller notes the progress and counts it: once per delivered batch, as the
-    /// clock read and the counter shared by every worker thread cost more than the
-    /// queueing itself.
-    fn enqueue_quietly(&mut self, env: &Arc<Envelope>, ctx: &mut Context<Self>) -> bool {
-        if !self.backlog.is_empty() {
-            self.backlog.push_back(Arc::clone(env));
-            return false;
-        }
-        match self.outbox.frame(env.frame()) {
-            Ok(()) => true,
-            Err(SendError::Full) => {
-                self.backlog.push_back(Arc::clone(env));
-                self.schedule_retry(ctx);
-                false
-            }
-            Err(SendError::Closed) => {
-                ctx.stop();
-                false
-            }
-        }
-    }
-
-    /// Conflates (and maybe drops) once per delivered batch, not per change: done
-    /// per change, a lagging client's O(backlog) pass ran for every change it was
-    /// sent, and on a busy stream that starved the other clients sharing its worker.
-    /// Only a client that took nothing from its queue for [`STALL`] is conflated (or
-    /// one whose backlog is [`BACKLOG_HARD_FACTOR`] times the limit): a batch
-    /// larger than the queue is not a sign of a slow reader, and conflating it made
-    /// a prompt reader miss changes.
-    ///
-    /// A conflated backlog can stay over the limit (more distinct extensions and calls
-    /// than the limit): conflating it again on every batch was O(backlog) per batch,
-    /// and with a thousand lagging clients that kept the HTTP workers so busy that
-    /// `/api/health` went unanswered for 30 s. So the next pass waits until the
-    /// backlog has doubled since the last one — amortised O(1) per change.
-    fn check_backlog(&mut self, ctx: &mut Context<Self>) {
-        let limit = self.settings.backlog_limit;
-        let stuck = self.last_progress.elapsed() > STALL;
-        let len = self.backlog.len();
-        let due = limit.max(self.conflated_len.saturating_mul(2));
-        if len > due && (stuck || len > limit.saturating_mul(BACKLOG_HARD_FACTOR)) {
-            self.conflate(ctx);
-            self.conflated_len = self.backlog.len();
-        }
-    }
-
-    /// Keeps only the latest change per extension and per call once the backlog is
-    /// over the limit; drops the client when even that is too much.
-    fn conflate(&mut self, ctx: &mut Context<Self>) {
-        let limit = self.settings.backlog_limit;
-        if self.backlog.len() <= limit {
+    /// Closes the client for its behaviour: it takes nothing new, leaves the hub,
+    /// and keeps its connection until the client answers the close (or
+    /// [`CLOSE_LINGER`]), so that it learns why.
+    fn close_after_flush(&mut self, code: CloseCode, reason: &str, ctx: &mut Context<Self>) {
+        if self.closing {
             return;
         }
-        let keep: Vec<bool> = {
-            let mut latest: FastMap<(u8, &str, &str), u64> =
-                FastMap::with_capacity_and_hasher(self.backlog.len(), Default::default());
-            for env in &self.backlog {
-                if let Some(key) = env.conflation_key() {
-                    latest.insert(key, env.seq);
-                }
-            }
-            self.backlog
-                .iter()
-                .map(|env| {
-                    env.conflation_key()
-                        .is_none_or(|key| latest.get(&key) == Some(&env.seq))
-                })
-                .collect()
-        };
-        let before = self.backlog.len();
-        let mut keep = keep.into_iter();
-        self.backlog.retain(|_| keep.next().unwrap_or(true));
-        self.settings
-            .metrics
-            .ws_conflated
-            .inc_by((before - self.backlog.len()) as u64);
-        if self.backlog.len() > limit.saturating_mul(4).max(limit + 1) {
-            self.settings.metrics.ws_dropped.inc();
-            log::warn!(
-                "websocket client {} cannot keep up ({} changes waiting after conflation); closing it",
-                self.id,
-                self.backlog.len()
-            );
-            self.backlog.clear();
-            self.close(
-                CloseCode::Policy,
-                "too slow: cannot keep up with the change rate",
-                ctx,
-            );
+        self.closing = true;
+        self.backlog.clear();
+        self.held.clear();
+        self.snapshot = Snapshot::Done;
+        self.wanted = None;
+        self.publish_bytes();
+        if let Some(h) = self.waiting_gone.take() {
+            ctx.cancel_future(h);
         }
+        Relay::leave(self.id);
+        self.settings.hub.do_send(Unsubscribe { id: self.id });
+        if self.outbox.send(close_message(code, reason)).is_err() {
+            ctx.stop();
+            return;
+        }
+        ctx.run_later(CLOSE_LINGER, |_, ctx| ctx.stop());
     }
 
-    /// Drains the backlog as soon as the queue has room again. (Polling it on a
-    /// timer capped a client at one queue-full per tick: with a small `WS_QUEUE` even
-    /// a client reading promptly fell behind, was conflated and dropped.)
-    fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
-        if !self.retry_scheduled {
-            self.retry_scheduled = true;
-            let room = self.outbox.room(self.backlog.len());
-            ctx.spawn(room.into_actor(self).map(|open, act, ctx| {
-                act.retry_scheduled = false;
-                if open {
-                    act.drain(ctx);
-                } else {
-                    ctx.stop();
-                }
-            }));
+    /// Every message from the client takes a token; one over the rate is told why
+    /// and closed.
+    fn within_rate(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.control.take(Instant::now()) {
+            return true;
         }
-    }
-
-    fn drain(&mut self, ctx: &mut Context<Self>) {
-        let mut sent = 0;
-        while let Some(env) = self.backlog.front() {
-            match self.outbox.frame(env.frame()) {
-                Ok(()) => {
-                    sent += 1;
-                    self.backlog.pop_front();
-                }
-                Err(SendError::Full) => break,
-                Err(SendError::Closed) => {
-                    ctx.stop();
-                    return;
-                }
-            }
-        }
-        self.note_sent(sent);
-        if self.backlog.is_empty() {
-            self.conflated_len = 0;
-        } else {
-            self.schedule_retry(ctx);
-        }
+        log::warn!(
+            "websocket client {} sends more than {} messages a second; closing it",
+            self.id,
+            self.settings.control_rate
+        );
+        let json = wire_json(
+            self.floor,
+            "error",
+            Utc::now(),
+            serde_json::json!({
+                "code": "TOO_MANY_MESSAGES",
+                "message": format!(
+                    "at most {} messages a second (bursts of twice that)",
+                    self.settings.control_rate
+                ),
+            }),
+        );
+        let _ = self.outbox.urgent_text(&json);
+        self.close_after_flush(CloseCode::Policy, "too many messages", ctx);
+        false
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        if !self.within_rate(ctx) {
+            return;
+        }
         let msg: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
@@ -303,46 +242,44 @@ impl WsSession {
                 return;
             }
         };
-        let (filter, last_seq) = match msg {
-            ClientMessage::Ping => {
-                self.notice("pong", serde_json::json!({}));
-                return;
-            }
+        match msg {
+            ClientMessage::Ping => self.notice("pong", serde_json::json!({})),
             ClientMessage::Subscribe { filter } => {
-                self.filter = filter.clone();
-                (Some(filter), None)
-            }
-            ClientMessage::Resume { last_seq } => (None, Some(last_seq)),
-        };
-        self.ready = false;
-        self.settings
-            .hub
-            .send(Resubscribe {
-                id: self.id,
-                filter,
-                last_seq,
-            })
-            .into_actor(self)
-            .then(|res, act, ctx| {
-                match res {
-                    Ok(Some(catchup)) => act.apply_catchup(catchup, ctx),
-                    _ => act.close(CloseCode::Error, "the hub is unavailable", ctx),
+                if let Err(e) = filter.check() {
+                    self.notice(
+                        "error",
+                        serde_json::json!({ "code": e.code(), "message": e.to_string() }),
+                    );
+                    return;
                 }
-                fut::ready(())
-            })
-            .wait(ctx);
+                self.filter = filter.clone();
+                self.want(Some(filter), None, ctx);
+            }
+            ClientMessage::Resume { last_seq } => self.want(None, Some(last_seq), ctx),
+        }
     }
+}
+
+fn close_message(code: CloseCode, reason: &str) -> Message {
+    Message::Close(Some(CloseReason {
+        code,
+        description: Some(reason.to_string()),
+    }))
 }
 
 impl Actor for WsSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.handle = Some(
-            self.settings
-                .registry
-                .register("wsSession", format!("client-{}", self.id)),
-        );
+        let handle = self
+            .settings
+            .registry
+            .register("wsSession", format!("client-{}", self.id));
+        let (meter, held) = (self.outbox.meter(), Arc::clone(&self.held_bytes));
+        handle.report_queued_bytes(BytesGauge(Arc::new(move || {
+            (meter.bytes() + held.load(Ordering::Relaxed)) as u64
+        })));
+        self.handle = Some(handle);
         let relay = Relay::join(self.id, ctx.address().recipient());
         let sub = Subscribe {
             id: self.id,
@@ -365,6 +302,9 @@ impl Actor for WsSession {
             })
             .wait(ctx);
         ctx.run_interval(HEARTBEAT, |act, ctx| {
+            if act.closing {
+                return;
+            }
             if act.last_heard.elapsed() > CLIENT_TIMEOUT {
                 log::info!("websocket client {} stopped answering; closing it", act.id);
                 act.close(CloseCode::Away, "heartbeat timeout", ctx);
@@ -389,6 +329,9 @@ impl Handler<Deliver> for WsSession {
         if let Some(h) = &self.handle {
             h.handled_n(changes.len() as u64);
         }
+        if self.closing {
+            return;
+        }
         if !self.ready {
             self.held.extend(changes.iter().cloned());
             return;
@@ -401,19 +344,29 @@ impl Handler<Deliver> for WsSession {
         }
         self.note_sent(sent);
         self.check_backlog(ctx);
+        self.publish_bytes();
     }
 }
 
 impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
     fn handle(&mut self, frame: Result<Frame, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
+        if self.closing {
+            // Only the client's answer to the close matters now.
+            if matches!(frame, Ok(Frame::Close(_))) {
+                ctx.stop();
+            }
+            return;
+        }
         match frame {
             Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => self.on_text(text, ctx),
                 Err(_) => self.close(CloseCode::Invalid, "text frame is not UTF-8", ctx),
             },
             Ok(Frame::Ping(p)) => {
-                let _ = self.outbox.send(Message::Pong(p));
+                if self.within_rate(ctx) {
+                    let _ = self.outbox.send(Message::Pong(p));
+                }
             }
             Ok(Frame::Pong(_)) => {}
             Ok(Frame::Close(_)) => self.close(CloseCode::Normal, "bye", ctx),

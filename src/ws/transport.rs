@@ -8,12 +8,22 @@
 //! fixed capacity that the response body drains as the socket accepts data, so the
 //! session knows exactly when a client lags (the channel is full) and can conflate
 //! or drop it.
+//!
+//! The queue is bounded in bytes as well as in frames: a frame count alone let one
+//! client that never read hold a thousand full snapshots (hundreds of megabytes).
+//! The bytes of the frames waiting for the socket are counted on both sides of the
+//! channel ([`Outbox::queued_bytes`]), and the body also counts the frames it has
+//! handed to the connection, so a session can wait for one particular frame (a
+//! snapshot, a close) to have left.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use actix_http::ws::{Codec, Frame, Message, ProtocolError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Largest frame accepted from a client (filters and resume requests are tiny).
@@ -22,13 +32,75 @@ pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Places of the queue kept for control frames (close, ping, pong): data messages
 /// never take them, so a client that is dropped for being slow still finds the
 /// close frame with its reason after what was already queued.
-const CONTROL_RESERVE: usize = 2;
+const CONTROL_RESERVE: usize = 3;
+
+/// What the session and the response body of one client share: the bytes waiting
+/// in the queue, the frames handed to the connection, and the wake-ups a session
+/// waiting for room (or for one frame to leave) asked for.
+#[derive(Debug)]
+struct Shared {
+    /// Bytes of the frames in the queue (taken by the body but not yet handed on
+    /// included).
+    bytes: AtomicUsize,
+    /// Frames handed to the connection so far.
+    sent: AtomicU64,
+    /// Wake `room` once `bytes` is below this (0: nobody waits)...
+    room_below: AtomicUsize,
+    /// ...or once `sent` reaches this (`u64::MAX`: nobody waits).
+    room_at: AtomicU64,
+    /// Wake `gone` once `sent` reaches this (`u64::MAX`: nobody waits).
+    gone_at: AtomicU64,
+    room: Notify,
+    gone: Notify,
+}
+
+impl Shared {
+    /// Called by the body for each frame it hands to the connection.
+    fn handed_on(&self, len: usize) {
+        let left = self
+            .bytes
+            .fetch_sub(len, Ordering::SeqCst)
+            .saturating_sub(len);
+        let sent = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        if left < self.room_below.load(Ordering::SeqCst)
+            || sent >= self.room_at.load(Ordering::SeqCst)
+        {
+            self.room.notify_one();
+        }
+        if sent >= self.gone_at.load(Ordering::SeqCst) {
+            self.gone.notify_one();
+        }
+    }
+
+    fn disarm_room(&self) {
+        self.room_below.store(0, Ordering::SeqCst);
+        self.room_at.store(u64::MAX, Ordering::SeqCst);
+    }
+}
 
 /// Sends encoded frames to one client without ever waiting.
 #[derive(Debug)]
 pub struct Outbox {
     tx: mpsc::Sender<Bytes>,
     codec: Codec,
+    shared: Arc<Shared>,
+    /// Frames queued so far (control frames included): the position of the last one.
+    queued: u64,
+    /// Bytes of data frames the queue takes (a single larger frame still goes into an
+    /// empty queue).
+    byte_limit: usize,
+}
+
+/// Reads how many bytes wait in one client's queue, from any thread (the admin
+/// endpoint).
+#[derive(Debug, Clone)]
+pub struct QueueMeter(Arc<Shared>);
+
+impl QueueMeter {
+    /// Bytes waiting in the queue now.
+    pub fn bytes(&self) -> usize {
+        self.0.bytes.load(Ordering::Relaxed)
+    }
 }
 
 /// Why a frame could not be queued.
@@ -51,10 +123,29 @@ impl Outbox {
     }
 
     fn push(&mut self, bytes: Bytes) -> Result<(), SendError> {
-        self.tx.try_send(bytes).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        let len = bytes.len();
+        // Counted before the send: the body may hand the frame on (and subtract)
+        // before `try_send` returns.
+        self.shared.bytes.fetch_add(len, Ordering::SeqCst);
+        match self.tx.try_send(bytes) {
+            Ok(()) => {
+                self.queued += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.bytes.fetch_sub(len, Ordering::SeqCst);
+                Err(match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::Full,
+                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+                })
+            }
+        }
+    }
+
+    /// Queues a text message in the places kept for control frames when the data
+    /// places are full: for the error that explains a close, just before the close.
+    pub fn urgent_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.push(text_frame(text))
     }
 
     /// Queues a text message (never into the places kept for control frames).
@@ -72,7 +163,60 @@ impl Outbox {
         if self.tx.capacity() <= CONTROL_RESERVE {
             return Err(SendError::Full);
         }
+        if !self.fits(frame.len()) {
+            return Err(SendError::Full);
+        }
         self.push(frame)
+    }
+
+    /// True when a data frame of `len` bytes is within the byte bound now.
+    fn fits(&self, len: usize) -> bool {
+        let queued = self.queued_bytes();
+        queued == 0 || queued.saturating_add(len) <= self.byte_limit
+    }
+
+    /// Bytes of the frames waiting for the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::SeqCst)
+    }
+
+    /// The position of the last frame queued (1 for the first); compare with
+    /// [`Outbox::sent`] or wait for it with [`Outbox::gone`].
+    pub fn last_queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Frames handed to the connection so far.
+    pub fn sent(&self) -> u64 {
+        self.shared.sent.load(Ordering::SeqCst)
+    }
+
+    /// Reads the queued bytes from elsewhere.
+    pub fn meter(&self) -> QueueMeter {
+        QueueMeter(Arc::clone(&self.shared))
+    }
+
+    /// Resolves once frame number `position` (see [`Outbox::last_queued`]) has been
+    /// handed to the connection — `true` — or the client is gone — `false`. One
+    /// waiter at a time.
+    pub fn gone(&self, position: u64) -> impl std::future::Future<Output = bool> + 'static {
+        let shared = Arc::clone(&self.shared);
+        let tx = self.tx.clone();
+        async move {
+            loop {
+                let mut notified = std::pin::pin!(shared.gone.notified());
+                notified.as_mut().enable();
+                shared.gone_at.store(position, Ordering::SeqCst);
+                if shared.sent.load(Ordering::SeqCst) >= position {
+                    shared.gone_at.store(u64::MAX, Ordering::SeqCst);
+                    return true;
+                }
+                tokio::select! {
+                    _ = notified.as_mut() => {}
+                    _ = tx.closed() => return false,
+                }
+            }
+        }
     }
 
     /// Free places in the queue for data messages.
@@ -81,13 +225,61 @@ impl Outbox {
     }
 
     /// Resolves once `wanted` data messages (at least one, at most a quarter of the
-    /// queue) fit again — `true` — or the client is gone — `false`. A session with a
-    /// backlog waits on this instead of polling the queue on a timer.
-    pub fn room(&self, wanted: usize) -> impl std::future::Future<Output = bool> + 'static {
+    /// queue) fit again, and the next one, of `next_len` bytes, fits the byte bound
+    /// with half of it free (so a drain moves a good share at once) — `true` — or
+    /// the client is gone — `false`. A session with a backlog waits on this instead
+    /// of polling the queue on a timer. One waiter at a time.
+    ///
+    /// It watches the free places rather than reserving them: a pending
+    /// `reserve_many` collects places as they free up, and a close frame found the
+    /// queue full of places held by the session's own waiter.
+    pub fn room(
+        &self,
+        wanted: usize,
+        next_len: usize,
+    ) -> impl std::future::Future<Output = bool> + 'static {
         let tx = self.tx.clone();
+        let shared = Arc::clone(&self.shared);
         let queue = tx.max_capacity().saturating_sub(CONTROL_RESERVE);
         let n = wanted.clamp(1, (queue / 4).max(1)) + CONTROL_RESERVE;
-        async move { tx.reserve_many(n).await.is_ok() }
+        // `bytes` below this: the next frame fits (and an empty queue takes any).
+        let below = (self.byte_limit / 2)
+            .min(self.byte_limit.saturating_sub(next_len).saturating_add(1))
+            .max(1);
+        async move {
+            loop {
+                let mut notified = std::pin::pin!(shared.room.notified());
+                notified.as_mut().enable();
+                let free = tx.capacity();
+                let bytes_ok = shared.bytes.load(Ordering::SeqCst) < below;
+                if free >= n && bytes_ok {
+                    shared.disarm_room();
+                    return true;
+                }
+                // Woken when the bytes fall below the mark, or once enough frames
+                // have left to free the missing places (or a little before: the
+                // body frees places when it takes frames, hands them on later).
+                shared
+                    .room_below
+                    .store(if bytes_ok { 0 } else { below }, Ordering::SeqCst);
+                let missing = n.saturating_sub(free) as u64;
+                let at = if missing == 0 {
+                    u64::MAX
+                } else {
+                    shared.sent.load(Ordering::SeqCst) + missing
+                };
+                shared.room_at.store(at, Ordering::SeqCst);
+                // A frame handed on between the check and the arming did not wake us.
+                if tx.capacity() >= n && shared.bytes.load(Ordering::SeqCst) < below {
+                    shared.disarm_room();
+                    return true;
+                }
+                tokio::select! {
+                    _ = notified.as_mut() => {}
+                    _ = tx.closed() => return false,
+                }
+            }
+        }
     }
 }
 
@@ -142,11 +334,13 @@ pub fn frame_after_header(mut buf: Vec<u8>) -> Bytes {
 const BODY_TAKE: usize = 64;
 
 /// Accepts the upgrade: returns the response to send, the outbox, and the stream of
-/// client frames. `queue` bounds the frames waiting for the socket.
+/// client frames. `queue` bounds the frames waiting for the socket, `queue_bytes`
+/// their bytes (data frames; one larger frame still goes into an empty queue).
 pub fn accept(
     req: &HttpRequest,
     payload: web::Payload,
     queue: usize,
+    queue_bytes: usize,
 ) -> Result<
     (
         HttpResponse,
@@ -157,10 +351,19 @@ pub fn accept(
 > {
     let mut response = actix_web_actors::ws::handshake(req)?;
     let (tx, rx) = mpsc::channel::<Bytes>(queue.max(1) + CONTROL_RESERVE);
+    let shared = Arc::new(Shared {
+        bytes: AtomicUsize::new(0),
+        sent: AtomicU64::new(0),
+        room_below: AtomicUsize::new(0),
+        room_at: AtomicU64::new(u64::MAX),
+        gone_at: AtomicU64::new(u64::MAX),
+        room: Notify::new(),
+        gone: Notify::new(),
+    });
     // `taken` holds frames taken but not yet sent, last first (so `pop` sends in order).
     let body = futures::stream::unfold(
-        (rx, Vec::with_capacity(BODY_TAKE)),
-        |(mut rx, mut taken)| async move {
+        (rx, Vec::with_capacity(BODY_TAKE), Arc::clone(&shared)),
+        |(mut rx, mut taken, shared)| async move {
             if taken.is_empty() {
                 if rx.recv_many(&mut taken, BODY_TAKE).await == 0 {
                     return None;
@@ -168,12 +371,16 @@ pub fn accept(
                 taken.reverse();
             }
             let frame = taken.pop()?;
-            Some((Ok::<_, actix_web::Error>(frame), (rx, taken)))
+            shared.handed_on(frame.len());
+            Some((Ok::<_, actix_web::Error>(frame), (rx, taken, shared)))
         },
     );
     let outbox = Outbox {
         tx,
         codec: Codec::new(),
+        shared,
+        queued: 0,
+        byte_limit: queue_bytes.max(1),
     };
     let frames = client_frames(payload);
     Ok((response.streaming(body), outbox, frames))

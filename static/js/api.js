@@ -1,19 +1,53 @@
-// HTTP helpers: JSON calls with the API token, error envelopes turned into ApiError.
+// HTTP helpers: every request of the pages goes through `request` here, which adds
+// the API token as `Authorization: Bearer`; error envelopes become ApiError.
 //
-// The token comes from `?token=` in the page's own URL (then remembered in
-// localStorage) or from localStorage `switchboard.apiToken`.
+// The token is taken once from `?token=` in the page's address, then removed from
+// the address bar and history (it must not stay in bookmarks, screenshots or the
+// history list) and kept in sessionStorage: it survives reloads and the link to
+// the admin page in this tab, and is gone when the tab closes. Browsers cannot set
+// headers on a WebSocket, so the live feed alone carries it as `?token=`.
 
 const TOKEN_KEY = 'switchboard.apiToken';
 
-/** The API token, or '' when none is configured. */
-export function apiToken() {
-  const fromUrl = new URL(window.location.href).searchParams.get('token');
-  if (fromUrl) {
-    try { window.localStorage.setItem(TOKEN_KEY, fromUrl); } catch { /* private mode */ }
-    return fromUrl;
+/** Moves a `?token=` of the page's address into sessionStorage, once, at load. */
+function adoptUrlToken() {
+  let url;
+  try {
+    url = new URL(window.location.href);
+  } catch {
+    return;
   }
-  try { return window.localStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; }
+  const fromUrl = url.searchParams.get('token');
+  // Earlier versions kept the token in localStorage: move it to this tab only.
+  try {
+    const old = window.localStorage.getItem(TOKEN_KEY);
+    if (old) {
+      window.localStorage.removeItem(TOKEN_KEY);
+      if (!window.sessionStorage.getItem(TOKEN_KEY)) window.sessionStorage.setItem(TOKEN_KEY, old);
+    }
+  } catch { /* storage disabled */ }
+  if (fromUrl === null) return;
+  try {
+    if (fromUrl) window.sessionStorage.setItem(TOKEN_KEY, fromUrl);
+  } catch { /* storage disabled: the token lives as long as this page */ }
+  memoryToken = fromUrl;
+  url.searchParams.delete('token');
+  window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash);
 }
+
+/** The token when storage is disabled. */
+let memoryToken = '';
+
+/** The API token, or '' when none was given. */
+export function apiToken() {
+  try {
+    return window.sessionStorage.getItem(TOKEN_KEY) || memoryToken;
+  } catch {
+    return memoryToken;
+  }
+}
+
+adoptUrlToken();
 
 /** A failed API call: HTTP status (0 when unreachable), error code and message. */
 export class ApiError extends Error {
@@ -55,11 +89,15 @@ async function request(path, { method = 'GET', body, timeoutMs = 30000, json = t
   }
 }
 
+/** What to do about a 401, depending on whether a token was given. */
+export function tokenAdvice() {
+  return apiToken()
+    ? 'This board\'s access token was refused: open it once as /?token=… with the current token.'
+    : 'This board needs its access token: open it once as /?token=…';
+}
+
 function explain(status, code, message) {
-  if (status === 401) {
-    return new ApiError(status, code || 'UNAUTHORIZED',
-      'an API token is required: open this page with ?token=YOUR_TOKEN');
-  }
+  if (status === 401) return new ApiError(status, code || 'UNAUTHORIZED', tokenAdvice());
   return new ApiError(status, code || `HTTP_${status}`, message || `the service answered HTTP ${status}`);
 }
 
@@ -92,4 +130,21 @@ export function wsUrl(params = {}) {
     if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
   }
   return url.toString();
+}
+
+/**
+ * Why the live feed's handshake fails, when the reason is the token: browsers hide
+ * a refused WebSocket's HTTP status, so the same URL is asked over plain HTTP
+ * (the service checks the token before the upgrade). Resolves to the advice on a
+ * 401, else ''.
+ */
+export async function wsRefusal() {
+  const url = new URL(wsUrl());
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  try {
+    const res = await request(url.toString(), { json: false, timeoutMs: 10000 });
+    return res.status === 401 ? tokenAdvice() : '';
+  } catch {
+    return '';
+  }
 }

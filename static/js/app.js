@@ -2,24 +2,33 @@
 //
 // Changes are applied to the store as they arrive and drawn at most once per
 // animation frame; timers (time in state, call durations, countdowns) tick once a
-// second. Test hook: `window.switchboard` exposes the store and socket state.
+// second. Test hook: `window.switchboard` exposes the store, the socket state and
+// what drawing cost (`perf`).
 
-import { api, ApiError } from './api.js';
+import { api, ApiError, wsRefusal } from './api.js';
 import { Banner } from './banner.js';
 import { CallsView } from './calls.js';
 import { Grid } from './grid.js';
 import { Store } from './store.js';
+import { pbxSummary } from './summary.js';
 import { LiveSocket } from './ws.js';
 
 const $ = (id) => document.getElementById(id);
 
 const store = new Store();
 let wsStatus = { state: 'connecting', attempts: 0, nextAttempt: null, reason: '' };
+/** Why the service refused this page (HTTP 401), shown until the feed opens. */
+let authProblem = '';
+/** Drawing cost, for the console and the browser test: first full grid (ms after
+ * navigation start), changes applied, frames drawn, ms spent drawing. */
+const perf = { firstRender: null, changes: 0, draws: 0, drawMs: 0 };
 
 const grid = new Grid(store, {
   list: $('extensions'),
   search: $('ext-search'),
   stateFilter: $('state-filter'),
+  pbxFilter: $('pbx-filter'),
+  pbxFilterBox: $('pbx-filter-box'),
   empty: $('ext-empty'),
   total: $('ext-total'),
 });
@@ -31,20 +40,39 @@ const calls = new CallsView(store, {
   recentBody: $('recent'),
   recentEmpty: $('recent-empty'),
 });
-const socket = new LiveSocket({ onMessage, onStatus });
+const socket = new LiveSocket({ onMessage, onStatus, onRefused });
 const banner = new Banner($('banner'), () => socket.reconnectNow());
 
-// Drawn on the next animation frame; the timer covers pages that get no frames
-// (hidden tabs, some headless modes) so the view never falls far behind.
+// Drawn on an animation frame, at most every MIN_FRAME_MS: a busy board changes
+// hundreds of times a second, and each frame costs a paint of every changed card;
+// five pictures a second read the same on a wall and cost a fraction. The timer
+// covers pages that get no frames (hidden tabs, some headless modes) so the view
+// never falls far behind.
+const MIN_FRAME_MS = 200;
 let frame = 0;
 let fallback = 0;
+let pause = 0;
+let lastDraw = -Infinity;
 function schedule() {
-  if (frame) return;
+  if (frame || pause) return;
+  const wait = lastDraw + MIN_FRAME_MS - performance.now();
+  if (wait > 0) {
+    pause = setTimeout(() => {
+      pause = 0;
+      requestFrame();
+    }, wait);
+  } else {
+    requestFrame();
+  }
+}
+
+function requestFrame() {
   frame = requestAnimationFrame(draw);
   fallback = setTimeout(draw, 250);
 }
 
 function draw() {
+  const t0 = performance.now();
   cancelAnimationFrame(frame);
   clearTimeout(fallback);
   frame = 0;
@@ -54,26 +82,56 @@ function draw() {
     store.dirty.conn = false;
     drawStatus();
   }
+  const t1 = performance.now();
+  lastDraw = t1;
+  perf.draws += 1;
+  perf.drawMs += t1 - t0;
+  if (perf.firstRender === null && store.extensions.size) perf.firstRender = t1;
 }
 
 function drawStatus() {
-  banner.render(store.connections, wsStatus, store.now());
+  banner.render(store.connections, wsStatus, store.now(), authProblem);
   const pbxs = [...store.connections.values()];
-  const amiOk = pbxs.length > 0 && pbxs.every((s) => s.state === 'connected');
-  const live = wsStatus.state === 'open' && amiOk;
+  const down = pbxs.filter((s) => s.state !== 'connected').length;
+  const open = wsStatus.state === 'open';
+  const live = open && pbxs.length > 0 && down === 0;
   const pill = $('live-pill');
-  pill.dataset.state = live ? 'live' : wsStatus.state === 'open' ? 'degraded' : 'offline';
-  $('live-text').textContent = live ? 'Live' : wsStatus.state !== 'open' ? 'Offline' : 'PBX disconnected';
+  pill.dataset.state = live ? 'live' : open ? 'degraded' : 'offline';
+  let word = 'Live';
+  if (!open) word = 'Offline';
+  else if (!pbxs.length || (pbxs.length === 1 && down)) word = 'PBX disconnected';
+  else if (down) word = `${down} PBX${down > 1 ? 's' : ''} down`;
+  $('live-text').textContent = word;
   document.body.dataset.ws = wsStatus.state;
-  $('main').classList.toggle('stale', !live);
-  const names = pbxs.map((s) => s.pbx).filter((n) => n && n !== 'default');
-  const banners = pbxs.map((s) => s.banner).filter(Boolean);
-  $('pbx-name').textContent = names.length ? names.join(', ') : banners[0] || 'PBX';
+  // With several PBXs only the sections of those down are washed out (see grid).
+  $('main').classList.toggle('stale', !open || !pbxs.length || down === pbxs.length);
+  const summary = pbxSummary(store.connections);
+  const head = $('pbx-name');
+  if (head.textContent !== summary) head.textContent = summary;
+  grid.renderConnections();
+}
+
+/** A 401 from any call means the token is missing or wrong: the banner says so. */
+function noteAuth(e) {
+  if (e instanceof ApiError && e.status === 401 && authProblem !== e.message) {
+    authProblem = e.message;
+    drawStatus();
+  }
 }
 
 function onStatus(status) {
   wsStatus = status;
+  if (status.state === 'open') authProblem = '';
   drawStatus();
+}
+
+/** The live feed closed before it opened: ask whether the token is the reason. */
+async function onRefused() {
+  const why = await wsRefusal();
+  if (why !== authProblem && wsStatus.state !== 'open') {
+    authProblem = why;
+    drawStatus();
+  }
 }
 
 function onMessage(msg) {
@@ -86,6 +144,7 @@ function onMessage(msg) {
       break;
     case 'extension.status':
       store.applyExtension(data);
+      perf.changes += 1;
       break;
     case 'call.started':
     case 'call.updated':
@@ -115,8 +174,9 @@ async function loadRecent() {
       store.setRecent(body.data || []);
       schedule();
     }
-  } catch {
-    /* the recent list stays empty; the live feed fills it */
+  } catch (e) {
+    // The recent list stays empty; the live feed fills it.
+    noteAuth(e);
   }
 }
 
@@ -131,8 +191,9 @@ async function loadConnections() {
       }
       schedule();
     }
-  } catch {
-    /* the banner keeps saying what it knows */
+  } catch (e) {
+    // The banner keeps saying what it knows.
+    noteAuth(e);
   }
 }
 
@@ -194,6 +255,7 @@ const refresh = {
       this.show('ok', this.stats(body.data || {}, `Refresh done at ${now}`));
     } catch (e) {
       const err = e instanceof ApiError ? e : new ApiError(0, 'ERROR', String(e));
+      noteAuth(err);
       const title = document.createElement('strong');
       title.textContent = 'Refresh failed: ';
       const why = document.createTextNode(`${err.message} (${err.code}). `);
@@ -246,6 +308,7 @@ window.switchboard = {
     return { ...socket.counts };
   },
   drop: () => socket.drop(),
+  perf,
 };
 
 drawStatus();

@@ -1,8 +1,9 @@
-// The connection banner: says when the data on screen cannot be trusted — the PBX
-// (AMI) connection is down, reconnecting or refused, or this page's live feed is
-// disconnected. Hidden while everything is live.
+// The connection banner: says when the data on screen cannot be trusted — a PBX
+// (AMI) connection is down, reconnecting or refused, this page's live feed is
+// disconnected, or the service wants an access token. Hidden while everything is
+// live. Several PBXs down make one summary line, not a line per PBX.
 
-import { timeOfDay, ms } from './format.js';
+import { compareNumbers, timeOfDay, ms } from './format.js';
 
 function secondsUntil(at, now) {
   const t = typeof at === 'number' ? at : ms(at);
@@ -50,6 +51,47 @@ export function amiMessage(s, now) {
   }
 }
 
+/** Groups of not-connected PBXs, in the order a supervisor should act on them. */
+const GROUPS = [
+  ['loginRefused', 'Login refused', 'check the AMI user name and secret'],
+  ['backingOff', 'Reconnecting', ''],
+  ['connecting', 'Connecting', ''],
+  ['authenticating', 'Logging in', ''],
+];
+
+/** One line about every PBX that is not connected (two or more of them). */
+export function amiSummary(down, total, now) {
+  const offset = now - Date.now();
+  const byState = new Map();
+  for (const s of down) {
+    const known = GROUPS.some(([state]) => state === s.state);
+    const key = known ? s.state : 'other';
+    if (!byState.has(key)) byState.set(key, []);
+    byState.get(key).push(s);
+  }
+  const parts = [];
+  let soonest = null;
+  for (const [state, label, advice] of [...GROUPS, ['other', 'Not connected', '']]) {
+    const list = byState.get(state);
+    if (!list) continue;
+    const names = list.map((s) => s.pbx).sort(compareNumbers).join(', ');
+    const attempts = list.map((s) => ms(s.nextAttempt)).filter((t) => !Number.isNaN(t));
+    const next = attempts.length ? Math.min(...attempts) : null;
+    if (next !== null && (soonest === null || next < soonest)) soonest = next;
+    const notes = [advice, next !== null ? `next attempt at ${timeOfDay(new Date(next).toISOString())}` : '']
+      .filter(Boolean)
+      .join('; ');
+    parts.push(`${label}: ${names}${notes ? ` (${notes})` : ''}.`);
+  }
+  const refused = byState.has('loginRefused') || byState.has('other');
+  return {
+    level: refused ? 'error' : 'warn',
+    title: `${down.length} of ${total} PBXs not connected`,
+    text: `${parts.join(' ')} Extension states of these PBXs may be stale.`,
+    countdown: soonest === null ? null : soonest - offset,
+  };
+}
+
 export class Banner {
   constructor(el, onReconnect) {
     this.el = el;
@@ -61,10 +103,13 @@ export class Banner {
    * @param {Map} connections pbx → ConnectionStatus
    * @param {{state: string, nextAttempt: number|null, reason: string, attempts: number}} ws
    * @param {number} now server-aligned time for AMI, browser time for ws
+   * @param {string} auth why the service refused this page (401), or ''
    */
-  render(connections, ws, now) {
+  render(connections, ws, now, auth = '') {
     const items = [];
-    if (ws.state !== 'open') {
+    if (auth) {
+      items.push({ level: 'error', kind: 'auth', title: 'Access token needed.', text: auth });
+    } else if (ws.state !== 'open') {
       items.push({
         level: 'error',
         kind: 'ws',
@@ -76,9 +121,12 @@ export class Banner {
         countdown: ws.state === 'closed' ? ws.nextAttempt : null,
       });
     }
-    for (const s of connections.values()) {
-      const m = amiMessage(s, now);
-      if (m) items.push({ ...m, kind: 'ami', state: s.state });
+    const down = [...connections.values()].filter((s) => s.state !== 'connected');
+    if (down.length === 1) {
+      const m = amiMessage(down[0], now);
+      if (m) items.push({ ...m, kind: 'ami', state: down[0].state });
+    } else if (down.length > 1) {
+      items.push({ ...amiSummary(down, connections.size, now), kind: 'ami', state: 'several' });
     }
     const amiStates = [...connections.values()].map((s) => s.state).join(',');
     this.el.dataset.amiState = amiStates || 'unknown';

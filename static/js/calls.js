@@ -98,9 +98,15 @@ export class CallsView {
       rows.set(key, entry);
       order.push(entry.row);
     }
-    const current = this.body.children;
-    const same = current.length === order.length && order.every((r, i) => current[i] === r);
-    if (!same) this.body.replaceChildren(...order);
+    // Keyed: rows of ended calls go, new rows are inserted in place; the rest stay.
+    for (const [key, entry] of this.rows) {
+      if (!rows.has(key)) entry.row.remove();
+    }
+    let at = this.body.firstChild;
+    for (const row of order) {
+      if (row === at) at = at.nextSibling;
+      else this.body.insertBefore(row, at);
+    }
     this.rows = rows;
     const n = String(all.length);
     if (this.count.textContent !== n) this.count.textContent = n;

@@ -1,12 +1,19 @@
-// The page's picture of the PBX, fed by snapshots, changes and HTTP reloads.
+// The page's picture of the PBXs, fed by snapshots, changes and HTTP reloads.
 // Every change marks what needs redrawing; renderers read and clear the marks.
+// Counts by PBX and state are kept up to date change by change, so a change costs
+// the same with 20 extensions or 2,000.
 
-import { compareNumbers, ms } from './format.js';
+import { compareNumbers, ms, STATES, stateKind } from './format.js';
 
 const RECENT_MAX = 30;
 
 const extKey = (e) => `${e.pbx}\u0000${e.extension}`;
 const callKey = (c) => `${c.pbx}\u0000${c.id}`;
+
+/** A fresh `state kind → 0` tally. */
+export function emptyTally() {
+  return new Map(STATES.map(([s]) => [s, 0]));
+}
 
 export class Store {
   constructor() {
@@ -18,8 +25,12 @@ export class Store {
     this.recent = [];
     /** pbx → ConnectionStatus */
     this.connections = new Map();
-    /** extension number → display name learned from calls */
+    /** extension key (PBX and number) → display name learned from calls */
     this.names = new Map();
+    /** pbx → (state kind → extensions in it) */
+    this.tallies = new Map();
+    /** state kind → extensions in it, over every PBX */
+    this.tally = emptyTally();
     /** server time minus browser time, ms */
     this.clockOffset = 0;
     this.dirty = { all: true, exts: new Set(), calls: true, recent: true, conn: true };
@@ -33,10 +44,26 @@ export class Store {
     return extKey(e);
   }
 
+  /** How many PBXs have extensions (constant time: the page asks on every draw). */
   pbxCount() {
-    const pbxs = new Set();
-    for (const e of this.extensions.values()) pbxs.add(e.pbx);
-    return pbxs.size;
+    return this.tallies.size;
+  }
+
+  /** PBX names with extensions, sorted. */
+  pbxNames() {
+    return [...this.tallies.keys()].sort(compareNumbers);
+  }
+
+  count(e, delta) {
+    const kind = stateKind(e.state);
+    let t = this.tallies.get(e.pbx);
+    if (!t) {
+      t = emptyTally();
+      this.tallies.set(e.pbx, t);
+    }
+    t.set(kind, t.get(kind) + delta);
+    this.tally.set(kind, this.tally.get(kind) + delta);
+    if (delta < 0 && [...t.values()].every((n) => n === 0)) this.tallies.delete(e.pbx);
   }
 
   /** Replaces everything with a `snapshot` message's data. */
@@ -60,7 +87,15 @@ export class Store {
 
   replaceExtensions(list) {
     this.extensions.clear();
-    for (const e of list) this.extensions.set(extKey(e), e);
+    this.tallies.clear();
+    this.tally = emptyTally();
+    for (const e of list) {
+      const key = extKey(e);
+      const old = this.extensions.get(key);
+      if (old) this.count(old, -1);
+      this.extensions.set(key, e);
+      this.count(e, 1);
+    }
     this.dirty.all = true;
     this.dirty.exts.clear();
   }
@@ -68,9 +103,11 @@ export class Store {
   /** An `extension.status` change. */
   applyExtension(e) {
     const key = extKey(e);
-    const isNew = !this.extensions.has(key);
+    const old = this.extensions.get(key);
+    if (old) this.count(old, -1);
     this.extensions.set(key, e);
-    if (isNew) this.dirty.all = true;
+    this.count(e, 1);
+    if (!old) this.dirty.all = true;
     else this.dirty.exts.add(key);
   }
 
@@ -98,26 +135,28 @@ export class Store {
     this.dirty.conn = true;
   }
 
-  /** Caller ID names seen on calls name extensions the PBX gave no name for. */
+  /** Caller ID names seen on calls name extensions the PBX gave no name for (on
+   * the call's own PBX: the same number elsewhere is someone else). */
   learnNames(c) {
     for (const p of [c.caller, c.callee]) {
-      if (p && p.number && p.name && this.names.get(p.number) !== p.name) {
-        this.names.set(p.number, p.name);
-        for (const [key, e] of this.extensions) {
-          if (e.extension === p.number && !e.name) this.dirty.exts.add(key);
-        }
-      }
+      if (!p || !p.number || !p.name) continue;
+      const key = extKey({ pbx: c.pbx, extension: p.number });
+      const e = this.extensions.get(key);
+      // Outside numbers are not kept: the map stays as small as the extension list.
+      if (!e || this.names.get(key) === p.name) continue;
+      this.names.set(key, p.name);
+      if (!e.name) this.dirty.exts.add(key);
     }
   }
 
   nameOf(e) {
-    return e.name || this.names.get(e.extension) || '';
+    return e.name || this.names.get(extKey(e)) || '';
   }
 
-  /** Extensions in display order. */
+  /** Extensions in display order: by PBX, then number. */
   sortedExtensions() {
     return [...this.extensions.values()].sort(
-      (a, b) => compareNumbers(a.extension, b.extension) || a.pbx.localeCompare(b.pbx),
+      (a, b) => compareNumbers(a.pbx, b.pbx) || compareNumbers(a.extension, b.extension),
     );
   }
 

@@ -15,11 +15,13 @@ const PING_MS = 15000;
 
 export class LiveSocket {
   /**
-   * @param {{onMessage: (msg: object) => void, onStatus: (status: object) => void}} handlers
+   * @param {{onMessage: (msg: object) => void, onStatus: (status: object) => void,
+   *   onRefused: () => void}} handlers `onRefused`: a socket closed before it opened
    */
-  constructor({ onMessage, onStatus }) {
+  constructor({ onMessage, onStatus, onRefused }) {
     this.onMessage = onMessage;
     this.onStatus = onStatus;
+    this.onRefused = onRefused;
     this.lastSeq = null;
     this.attempts = 0;
     this.ws = null;
@@ -73,7 +75,9 @@ export class LiveSocket {
       return;
     }
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.attempts = 0;
       this.counts.connects += 1;
       this.closeReason = '';
@@ -99,6 +103,7 @@ export class LiveSocket {
       clearInterval(this.pingTimer);
       this.closeReason = ev.reason || (ev.code === 1006 ? 'connection lost' : `closed (${ev.code})`);
       this.scheduleRetry();
+      if (!opened) this.onRefused();
     };
   }
 

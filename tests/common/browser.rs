@@ -45,6 +45,24 @@ pub fn find_browser() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, driver))
 }
 
+/// Chromium and ChromeDriver for test `test`, or `None` (with the reason printed) to
+/// skip it. Under CI (the variable `CI` set and not empty) a missing browser fails
+/// the test instead: a dashboard test that silently skips there tests nothing.
+pub fn browser_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match find_browser() {
+        Ok(found) => Some(found),
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+            assert!(
+                !ci,
+                "{test}: {why} (CI is set, so a missing browser is a failure)"
+            );
+            eprintln!("SKIPPED {test}: {why}");
+            None
+        }
+    }
+}
+
 /// A port free on 127.0.0.1 right now (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -264,6 +282,16 @@ impl Browser {
             };
             truthy.then_some(v)
         })
+        .await
+    }
+
+    /// Runs a Chrome DevTools Protocol command (ChromeDriver's `goog/cdp/execute`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            &self.path("/goog/cdp/execute"),
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
         .await
     }
 
