@@ -5,9 +5,9 @@
 //! that reconnects with the last `seq` it saw gets exactly what it missed — or, when
 //! the gap is older than the history, a fresh snapshot. A change is serialised to
 //! JSON at most once, and only when someone reads it. Deliveries are batched: changes
-//! published while the hub works through its mailbox go out together on the next
-//! turn (a zero-delay timer), so a burst costs one message per client, not one per
-//! change.
+//! published while the hub works through its mailbox go out together once the
+//! queued messages are handled, so a burst costs one message per client, not one
+//! per change.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -160,7 +160,7 @@ pub enum Persist {
 /// Several [`Persist`]s in the order they happened. The hub sends what it
 /// published since its last flush as one message: the store writer lives on
 /// another thread, and waking it once per change (an `eventfd` write each time)
-/// took more than a quarter of the pipeline thread.
+/// cost the pipeline thread dearly (docs/PERFORMANCE.md).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct PersistMany(pub Vec<Persist>);
@@ -528,8 +528,8 @@ impl Hub {
 impl Hub {
     /// Makes sure a flush runs once the messages already queued are handled, so
     /// one flush carries every change of a burst. Not `run_later(ZERO)`: tokio
-    /// rounds a timer up to its next millisecond tick, which added 0.5–1 ms to
-    /// every change's way to the subscribers.
+    /// rounds a timer up to its next millisecond tick, which would delay every
+    /// change's way to the subscribers by up to a tick.
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
         if !self.flush_scheduled && (!self.pending.is_empty() || !self.to_store.is_empty()) {
             self.flush_scheduled = true;

@@ -1,4 +1,4 @@
-//! The actors: the moving parts of the pipeline (see DESIGN.md, "Shape").
+//! The actors: the moving parts of the pipeline (see docs/ARCHITECTURE.md, "Shape").
 //!
 //! ConnectionActor → EventRouterActor → CallTrackerActors / ExtensionActors → Hub
 //! → WebSocket sessions, with the store writer behind the hub. State logic lives in

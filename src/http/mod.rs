@@ -1,6 +1,6 @@
 //! The HTTP API, the WebSocket endpoint and the dashboard, on actix-web.
 //!
-//! [`configure`] is the one route table (DESIGN.md, "HTTP"). Every answer is JSON
+//! [`configure`] is the one route table (routes listed in the README, "HTTP API"). Every answer is JSON
 //! `{success: true, data}` or `{success: false, error: {code, message}}`; extractor
 //! failures (bad JSON, bad query parameters, bodies over the limit) and unknown
 //! routes or methods are turned into the same error shape here.

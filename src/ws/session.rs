@@ -43,9 +43,9 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const STALL: Duration = Duration::from_secs(1);
 /// A backlog this many times the limit is conflated even while the client still
 /// takes from its queue: the bound on what one session holds (64 × `WS_QUEUE`
-/// shared changes, 512 KiB of pointers at the default). At 16 a prompt reader that
-/// paused for a fifth of a second during a burst of 100,000 changes a second lost
-/// changes to conflation; a reader that stopped is caught by [`STALL`] instead.
+/// shared changes, 512 KiB of pointers at the default). Large enough that a prompt
+/// reader pausing briefly in a burst is not conflated (docs/PERFORMANCE.md); a
+/// reader that stopped is caught by [`STALL`] instead.
 const BACKLOG_HARD_FACTOR: usize = 64;
 /// How long a client closed for its behaviour keeps its connection (unless it
 /// answers the close first) so that what was queued, and the close frame with its
