@@ -65,9 +65,13 @@ export class Store {
     this.dirty.exts.clear();
   }
 
-  /** An `extension.status` change. */
+  /** An `extension.status` change; state `removed` means the PBX removed the hint. */
   applyExtension(e) {
     const key = extKey(e);
+    if (e.state === 'removed') {
+      if (this.extensions.delete(key)) this.dirty.all = true;
+      return;
+    }
     const isNew = !this.extensions.has(key);
     this.extensions.set(key, e);
     if (isNew) this.dirty.all = true;
