@@ -303,6 +303,8 @@ fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Orig
             })
         })
         .collect()
+}
+
 /// The AMI codec's limits; the line limit defaults to (and may not exceed) the
 /// message limit, because a real PBX's one long value is a long line.
 fn ami_limits(get: &impl Fn(&str) -> Option<String>) -> Result<crate::ami::Limits, ConfigError> {
@@ -473,6 +475,9 @@ mod tests {
         let err = Config::from_lookup(|k| (k == "WS_QUEUE_BYTES").then(|| "8 MiB".into()))
             .expect_err("not a number");
         assert!(err.to_string().contains("WS_QUEUE_BYTES"));
+    }
+
+    #[test]
     fn ami_limits_default_to_a_line_as_long_as_the_message() {
         let c = Config::from_lookup(|_| None).expect("defaults are valid");
         assert_eq!(c.ami_limits, crate::ami::Limits::default());
