@@ -175,6 +175,7 @@ fn batches(events: &[Event], reps: usize) -> Vec<EventBatch> {
             out.push(EventBatch {
                 pbx: pbx.clone(),
                 events: chunk.to_vec(),
+                ticket: None,
             });
         }
     }
@@ -259,6 +260,7 @@ async fn memory_per_call() -> (u64, f64, f64, usize) {
         .map(|c| EventBatch {
             pbx: pbx.clone(),
             events: c.to_vec(),
+            ticket: None,
         })
         .collect();
     drop(events);

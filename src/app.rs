@@ -30,7 +30,6 @@ use crate::actors::login::AmiEndpoint;
 use crate::actors::refresh_manager::{CloseSessions, RefreshLimits, RefreshManager, RefreshTarget};
 use crate::actors::router::{EventRouterActor, RestoreCalls};
 use crate::actors::status::Registry;
-use crate::ami::Limits;
 use crate::config::Config;
 use crate::http::state::PbxRuntime;
 use crate::http::AppState;
@@ -135,7 +134,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
                 .insert((c.pbx.clone(), c.id.clone()), Arc::new(c.clone()));
         }
     }
-    for e in stored_extensions {
+    // A hint removed before the stop stays out of the live view.
+    for e in stored_extensions
+        .into_iter()
+        .filter(|e| e.state != crate::state::extension::REMOVED)
+    {
         live_state
             .extensions
             .insert((e.pbx.clone(), e.extension.clone()), Arc::new(e));
@@ -183,7 +186,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             auth: pbx.auth,
             connect_timeout: config.connect_timeout,
             login_timeout: config.login_timeout,
-            limits: Limits::default(),
+            limits: config.ami_limits,
         };
         let router = {
             let (name, hub, registry, metrics) = (
@@ -193,6 +196,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
                 metrics.clone(),
             );
             let timeout = config.call_timeout;
+            let max_extensions = config.max_extensions_per_pbx;
             Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
                 EventRouterActor::new(
                     &name,
@@ -202,6 +206,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
                     metrics,
                     timeout,
                 )
+                .with_max_extensions(max_extensions)
             })
         };
         let mine: Vec<_> = stored_calls
@@ -224,6 +229,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             backoff: config.backoff,
             login_backoff: config.login_backoff,
             instance,
+            max_queued_batches: config.router_max_queued_batches,
         };
         let conn_targets = ConnectionTargets {
             events: router.clone().recipient(),

@@ -33,6 +33,11 @@
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
 //! | `WS_QUEUE_BYTES` | `33554432` (32 MiB) | bytes of frames queued per client (queue and backlog, the one snapshot on its way aside) before the backlog is conflated, then a 1008 close. As large as the backlog a prompt reader already held during a burst (64 × `WS_QUEUE` changes of about 400 bytes: a quarter second at 250,000 changes/s), so a quick client is not conflated; change frames are shared by every client, so what a client holds alone is its snapshot and its notices |
 //! | `WS_CONTROL_RATE` | `20` | messages a second a WebSocket client may send on average (bursts of twice that); more gets `TOO_MANY_MESSAGES` and a 1008 close |
+//! | `AMI_MAX_MESSAGE_BYTES` | `1048576` | largest AMI message accepted; a bigger one is skipped and counted as malformed |
+//! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
+//! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
+//! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
+//! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
 //! see [`crate::cluster::settings`].
@@ -141,6 +146,12 @@ pub struct Config {
     pub ws_queue_bytes: usize,
     /// Messages a second a WebSocket client may send.
     pub ws_control_rate: u32,
+    /// What one AMI message may be (live connections and refresh sessions alike).
+    pub ami_limits: crate::ami::Limits,
+    /// Extension actors per PBX at most (a PBX inventing numbers cannot grow memory).
+    pub max_extensions_per_pbx: usize,
+    /// Socket reads per PBX queued for its router at most (backpressure, not loss).
+    pub router_max_queued_batches: usize,
 }
 
 impl Config {
@@ -209,7 +220,21 @@ impl Config {
         let database_url =
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
         let cluster = crate::cluster::ClusterConfig::from_lookup(get, &database_url)?;
+        let ami_limits = ami_limits(&get)?;
         Ok(Self {
+            ami_limits,
+            max_extensions_per_pbx: parse_num(
+                "MAX_EXTENSIONS_PER_PBX",
+                get("MAX_EXTENSIONS_PER_PBX"),
+                20_000,
+            )?
+            .max(1) as usize,
+            router_max_queued_batches: parse_num(
+                "ROUTER_MAX_QUEUED_BATCHES",
+                get("ROUTER_MAX_QUEUED_BATCHES"),
+                64,
+            )?
+            .max(1) as usize,
             pbxs,
             cluster,
             database_url,
@@ -278,6 +303,44 @@ fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Orig
             })
         })
         .collect()
+}
+
+/// The AMI codec's limits; the line limit defaults to (and may not exceed) the
+/// message limit, because a real PBX's one long value is a long line.
+fn ami_limits(get: &impl Fn(&str) -> Option<String>) -> Result<crate::ami::Limits, ConfigError> {
+    use crate::ami::Limits;
+    let max_message = parse_num(
+        "AMI_MAX_MESSAGE_BYTES",
+        get("AMI_MAX_MESSAGE_BYTES"),
+        Limits::DEFAULT_MAX_MESSAGE as u64,
+    )?;
+    if max_message < 1024 {
+        return Err(ConfigError::Invalid {
+            key: "AMI_MAX_MESSAGE_BYTES",
+            message: format!("{max_message} is below 1024, too small for any real message"),
+        });
+    }
+    let max_line = parse_num("AMI_MAX_LINE_BYTES", get("AMI_MAX_LINE_BYTES"), max_message)?;
+    if max_line == 0 || max_line > max_message {
+        return Err(ConfigError::Invalid {
+            key: "AMI_MAX_LINE_BYTES",
+            message: format!(
+                "{max_line} must be between 1 and AMI_MAX_MESSAGE_BYTES ({max_message})"
+            ),
+        });
+    }
+    let max_headers = parse_num(
+        "AMI_MAX_HEADERS",
+        get("AMI_MAX_HEADERS"),
+        Limits::DEFAULT_MAX_HEADERS as u64,
+    )?
+    .max(1);
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(Limits {
+        max_line: size(max_line),
+        max_headers: size(max_headers),
+        max_message: size(max_message),
+    })
 }
 
 /// `branch-1` → `BRANCH_1`: the part of a per-PBX variable name.
@@ -412,6 +475,27 @@ mod tests {
         let err = Config::from_lookup(|k| (k == "WS_QUEUE_BYTES").then(|| "8 MiB".into()))
             .expect_err("not a number");
         assert!(err.to_string().contains("WS_QUEUE_BYTES"));
+    }
+
+    #[test]
+    fn ami_limits_default_to_a_line_as_long_as_the_message() {
+        let c = Config::from_lookup(|_| None).expect("defaults are valid");
+        assert_eq!(c.ami_limits, crate::ami::Limits::default());
+        assert_eq!(c.ami_limits.max_line, c.ami_limits.max_message);
+        assert!(c.ami_limits.max_line > 70 * 1024, "a 70 KiB value fits");
+        let c = Config::from_lookup(|k| (k == "AMI_MAX_MESSAGE_BYTES").then(|| "200000".into()))
+            .expect("valid");
+        assert_eq!(
+            (c.ami_limits.max_message, c.ami_limits.max_line),
+            (200_000, 200_000)
+        );
+        let err = Config::from_lookup(|k| match k {
+            "AMI_MAX_MESSAGE_BYTES" => Some("100000".into()),
+            "AMI_MAX_LINE_BYTES" => Some("200000".into()),
+            _ => None,
+        })
+        .expect_err("a line longer than the message");
+        assert!(err.to_string().contains("AMI_MAX_LINE_BYTES"), "{err}");
     }
 
     #[test]

@@ -18,11 +18,13 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    /// AMI events received, by PBX and event name.
+    /// AMI events received, by PBX and event name: Asterisk's own names
+    /// ([`crate::ami::event_names`]), every other name under `other`.
     pub events: IntCounterVec,
     /// Messages the decoder rejected (limits, truncation, unclassifiable).
     pub malformed: IntCounterVec,
-    /// Events the router did not know (counted, never silently dropped).
+    /// Events the router did not know (counted, never silently dropped), labelled
+    /// like [`Metrics::events`] so invented names share `other`.
     pub unrouted: IntCounterVec,
     /// Call events dropped by the router, by PBX and reason: `late` (the call
     /// already ended) or `orphan` (a call never seen, and the event cannot start one).
@@ -61,6 +63,14 @@ pub struct Metrics {
     pub event_delivery_seconds: Histogram,
     /// Store writes waiting to be committed.
     pub store_pending: IntGauge,
+    /// Events of extensions refused because their PBX already has
+    /// `MAX_EXTENSIONS_PER_PBX` extensions, by PBX.
+    pub extensions_refused: IntCounterVec,
+    /// Socket reads handed to a PBX's router and not yet routed, by PBX.
+    pub router_batches_queued: IntGaugeVec,
+    /// The most reads ever waiting for a PBX's router at once (never above
+    /// `ROUTER_MAX_QUEUED_BATCHES`), by PBX.
+    pub router_batches_queued_peak: IntGaugeVec,
 }
 
 impl Metrics {
@@ -167,6 +177,25 @@ impl Metrics {
                 "switchboard_store_pending_writes",
                 "Store writes waiting to be committed",
             )?,
+            extensions_refused: counter_vec(
+                "switchboard_extensions_refused_total",
+                "Extension events refused: the PBX is at MAX_EXTENSIONS_PER_PBX",
+                &["pbx"],
+            )?,
+            router_batches_queued: IntGaugeVec::new(
+                Opts::new(
+                    "switchboard_router_batches_queued",
+                    "Socket reads waiting for the router",
+                ),
+                &["pbx"],
+            )?,
+            router_batches_queued_peak: IntGaugeVec::new(
+                Opts::new(
+                    "switchboard_router_batches_queued_peak",
+                    "Most socket reads ever waiting for the router at once",
+                ),
+                &["pbx"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.events.clone()))?;
@@ -194,6 +223,12 @@ impl Metrics {
         m.registry
             .register(Box::new(m.event_delivery_seconds.clone()))?;
         m.registry.register(Box::new(m.store_pending.clone()))?;
+        m.registry
+            .register(Box::new(m.extensions_refused.clone()))?;
+        m.registry
+            .register(Box::new(m.router_batches_queued.clone()))?;
+        m.registry
+            .register(Box::new(m.router_batches_queued_peak.clone()))?;
         Ok(m)
     }
 

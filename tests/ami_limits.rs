@@ -167,10 +167,146 @@ fn oversized_message_is_reported_and_skipped_while_bounded() {
 #[test]
 fn default_limits_take_every_real_message() {
     let limits = Limits::default();
-    assert!(limits.max_line >= 1024);
-    assert!(limits.max_message >= 64 * 1024);
+    // Asterisk puts no limit on a value: a line may be as long as the message.
+    assert_eq!(limits.max_line, limits.max_message);
+    assert!(limits.max_line >= 10 * 70 * 1024, "room for a 70 KiB value");
     assert!(limits.max_headers >= 1024);
     assert_eq!(AmiCodec::new(limits).limits(), limits);
+}
+
+/// A 70 KiB value as a real PBX writes one: base64-like text with `: ` and non-ASCII
+/// UTF-8 inside, different at every position (so a lost or doubled piece shows).
+fn long_value() -> String {
+    let mut value = String::with_capacity(70 * 1024 + 16);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i: u64 = 0;
+    while value.len() < 70 * 1024 {
+        i += 1;
+        match i % 997 {
+            0 => value.push_str(": "),
+            500 => value.push('\u{e9}'),
+            _ => value.push(alphabet[((i * 2_654_435_761) >> 7) as usize % 64] as char),
+        }
+    }
+    value
+}
+
+/// A call event, the 70 KiB `VarSet`, another call event.
+fn long_value_wire(value: &str) -> Vec<u8> {
+    let mut wire = b"Asterisk Call Manager/9.0.0\r\n".to_vec();
+    wire.extend_from_slice(b"Event: Newchannel\r\nPrivilege: call,all\r\nUniqueid: 1700000000.1\r\nLinkedid: 1700000000.1\r\n\r\n");
+    wire.extend_from_slice(
+        format!(
+            "Event: VarSet\r\nPrivilege: dialplan,all\r\nChannel: PJSIP/1001-00000001\r\nUniqueid: 1700000000.1\r\nVariable: BLOB\r\nValue: {value}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    wire.extend_from_slice(b"Event: Hangup\r\nPrivilege: call,all\r\nUniqueid: 1700000000.1\r\nLinkedid: 1700000000.1\r\nCause: 16\r\n\r\n");
+    wire
+}
+
+fn assert_long_value_intact(frames: &[Frame], value: &str, how: &str) {
+    let names: Vec<&str> = frames
+        .iter()
+        .map(|f| match f {
+            Frame::Banner(_) => "banner",
+            Frame::Message(m) => m.get("Event").unwrap_or("?"),
+            Frame::Malformed(e) => panic!("{how}: malformed {e}"),
+        })
+        .collect();
+    assert_eq!(names, ["banner", "Newchannel", "VarSet", "Hangup"], "{how}");
+    let Frame::Message(m) = &frames[2] else {
+        panic!("{how}: no VarSet")
+    };
+    assert_eq!(m.get("Value").map(str::len), Some(value.len()), "{how}");
+    assert!(m.get("Value") == Some(value), "{how}: the value changed");
+    assert_eq!(m.get("Variable"), Some("BLOB"), "{how}");
+}
+
+#[test]
+fn a_70_kib_value_arrives_intact_at_every_chunk_size_class() {
+    let value = long_value();
+    let wire = long_value_wire(&value);
+    let at_value = wire
+        .windows(7)
+        .position(|w| w == b"Value: ")
+        .expect("value")
+        + 7;
+    let sizes: &[&[usize]] = &[
+        &[1],
+        &[2],
+        &[3],
+        &[7],
+        &[64],
+        &[1000],
+        &[1460],
+        &[4096],
+        &[8192],
+        &[16 * 1024],
+        &[16 * 1024 + 1],
+        &[65_536],
+        &[70 * 1024],
+        &[wire.len()],
+        // The value's first byte alone, then the rest in one piece.
+        &[at_value, 1, wire.len()],
+        // Split right after the value's CR, before its LF.
+        &[at_value + value.len() + 1, wire.len()],
+    ];
+    for sizes in sizes {
+        let frames = decode_chunked_bounded(
+            AmiCodec::new(Limits::default()),
+            &wire,
+            sizes,
+            bound(Limits::default()),
+        );
+        assert_long_value_intact(&frames, &value, &format!("chunks {sizes:?}"));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    #[test]
+    fn a_70_kib_value_survives_any_split(sizes in proptest::collection::vec(1usize..20_000, 1..6)) {
+        let value = long_value();
+        let wire = long_value_wire(&value);
+        let frames = decode_chunked(AmiCodec::new(Limits::default()), &wire, &sizes);
+        assert_long_value_intact(&frames, &value, &format!("chunks {sizes:?}"));
+    }
+}
+
+#[test]
+fn a_value_beyond_the_configured_limit_is_still_refused_and_the_next_event_decodes() {
+    let value = long_value();
+    let wire = long_value_wire(&value);
+    let line = |max_message| Limits {
+        max_line: 64 * 1024,
+        max_headers: 4096,
+        max_message,
+    };
+    for (limits, what) in [
+        (line(128 * 1024), "line"),
+        (line(64 * 1024), "line = message"),
+    ] {
+        for chunk in [1, 1460, 65_536, wire.len()] {
+            let frames =
+                decode_chunked_bounded(AmiCodec::new(limits), &wire, &[chunk], bound(limits));
+            assert_eq!(frames.len(), 4, "{what}, chunk {chunk}: {frames:?}");
+            assert!(
+                matches!(&frames[1], Frame::Message(m) if m.get("Event") == Some("Newchannel"))
+            );
+            match (&frames[2], limits.max_message > limits.max_line) {
+                (Frame::Malformed(FrameError::LineTooLong { limit: 65_536 }), _) => {}
+                // At equal limits, arriving in pieces, the message's earlier lines make
+                // it too large before the line alone is too long.
+                (Frame::Malformed(FrameError::MessageTooLarge { limit: 65_536 }), false) => {}
+                (other, _) => panic!("{what}, chunk {chunk}: {other:?}"),
+            }
+            assert!(
+                matches!(&frames[3], Frame::Message(m) if m.get("Event") == Some("Hangup")),
+                "{what}, chunk {chunk}: {frames:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -149,7 +149,7 @@ async fn garbage_endless_lines_huge_messages_and_header_floods_cost_nothing() {
     let bad = malformed(&r) - malformed_before;
     assert!(bad >= 5, "{bad} malformed messages counted");
     for what in [
-        "malformed input skipped: line longer than 16384 bytes",
+        "malformed input skipped: line longer than 1048576 bytes",
         "malformed input skipped: message larger than 1048576 bytes",
         "malformed input skipped: message has more than 4096 headers",
         "unclassifiable message",
@@ -175,6 +175,83 @@ async fn garbage_endless_lines_huge_messages_and_header_floods_cost_nothing() {
     wait_matches(&r, &sim).await;
     sim.hangup_call(&call);
     assert_nothing_lost(&r, &sim).await;
+    r.stop().await;
+    proxy.stop();
+    sim.stop();
+}
+
+/// A 70 KiB value, different at every position, as a real PBX may send one.
+fn long_value(seed: u64) -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    (0..70 * 1024u64)
+        .map(|i| alphabet[((i + seed).wrapping_mul(2_654_435_761) >> 9) as usize % 65] as char)
+        .collect()
+}
+
+fn events_counted(r: &Running, name: &str) -> u64 {
+    r.service
+        .state
+        .metrics
+        .events
+        .with_label_values(&[PBX, name])
+        .get()
+}
+
+#[actix_rt::test]
+async fn long_user_event_and_var_set_values_between_call_events_lose_nothing() {
+    let (sim, proxy, r) = setup(17, 20).await;
+    let malformed_before = malformed(&r);
+    let user_events_before = events_counted(&r, "UserEvent");
+    sim.burst(3_000);
+    // Asterisk puts no limit on a value: 70 KiB arrive as they are, between the
+    // simulator's call events, twice each.
+    for seed in 0..2 {
+        inject(
+            &proxy,
+            format!(
+                "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: Blob\r\nData: {}\r\n\r\n",
+                long_value(seed)
+            ),
+        );
+        inject(
+            &proxy,
+            format!(
+                "Event: VarSet\r\nPrivilege: dialplan,all\r\nChannel: PJSIP/1001-0000ffff\r\n\
+                 Uniqueid: 1700000000.99\r\nVariable: BLOB\r\nValue: {}\r\n\r\n",
+                long_value(seed + 10)
+            ),
+        );
+    }
+    wait_for("the burst to be generated", || {
+        sim.stats().burst_pending == 0
+    })
+    .await;
+    // One more inside a call: after it starts, before it is answered.
+    let call = sim.place_call("1001", "1002");
+    inject(
+        &proxy,
+        format!(
+            "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: Blob\r\nData: {}\r\n\r\n",
+            long_value(5)
+        ),
+    );
+    wait_for("every injection written", || proxy.done() >= 5).await;
+    sim.answer_call(&call);
+    sim.hangup_call(&call);
+    r.quiesce().await;
+
+    assert_nothing_lost(&r, &sim).await;
+    assert_eq!(malformed(&r), malformed_before, "no long value was refused");
+    assert_eq!(events_counted(&r, "UserEvent") - user_events_before, 3);
+    assert_eq!(r.connection().state, "connected");
+    assert_eq!(r.connection().reconnects, 0);
+    assert_eq!(
+        proxy
+            .stats()
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     r.stop().await;
     proxy.stop();
     sim.stop();

@@ -136,8 +136,8 @@ fn endless_binary_line_is_one_error_and_loses_only_the_message_it_runs_into() {
     let bytes = fixture("queries.server.ami");
     let at = end_of_message(&bytes, 300);
     let mut damaged = bytes[..at].to_vec();
-    // 20 KB with no line break, over the 16 KB line limit, mostly invalid UTF-8: it
-    // runs into the next message's first line, so that message is lost with it (the
+    // 20 KB with no line break, mostly invalid UTF-8: it runs into the next message's
+    // first line, so that message is lost with it as one unclassifiable block (the
     // reference counter loses it too: the block no longer starts with Event/Response).
     damaged.extend(
         (0..20_000u32).map(|i| match (i as u8).wrapping_mul(151).wrapping_add(7) {
@@ -152,6 +152,45 @@ fn endless_binary_line_is_one_error_and_loses_only_the_message_it_runs_into() {
         note("queries").messages - 1
     );
     assert_eq!(v["errors"], Value::from(1));
+}
+
+/// Runs the copied reference counter (`tests/fixtures/tools/ami-count`) on `path`.
+fn ami_count(path: &Path) -> Value {
+    let out = Command::new("python3")
+        .arg(fixtures_dir().join("tools/ami-count"))
+        .arg(path)
+        .output()
+        .expect("python3 runs the reference counter");
+    assert!(
+        out.status.success(),
+        "ami-count failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ami-count prints JSON")
+}
+
+#[test]
+fn a_stream_with_a_70_kib_value_counts_the_same_as_the_reference_counter() {
+    let path = fixtures_dir().join("corpus-70k.ami");
+    let bytes = std::fs::read(&path).expect("corpus fixture");
+    let longest = bytes
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest > 70 * 1024,
+        "the fixture holds a 70 KiB line ({longest})"
+    );
+    let ours = parse_ok(&path);
+    let reference = ami_count(&path);
+    assert_eq!(ours, reference);
+    assert_eq!(ours["errors"], Value::from(0));
+    assert_eq!(
+        counts(&ours, "events")["VarSet"],
+        52,
+        "the long VarSet counted"
+    );
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //! The socket reader never waits on anything slow (Asterisk drops a client that does
 //! not read within its `writetimeout`, 100 ms by default): each read is decoded,
 //! correlated and handed to the router as one batch with a non-blocking send; the
-//! database and the fan-out happen on other actors.
+//! database and the fan-out happen on other actors. Only a router that is truly
+//! behind pauses the reader: a [`BatchGate`] bounds the reads waiting for it, so a
+//! flooding PBX meets TCP backpressure rather than an ever-growing mailbox.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,6 +27,7 @@ use tokio::sync::oneshot;
 use tokio_util::codec::FramedRead;
 
 use super::backoff::Backoff;
+use super::backpressure::{BatchGate, BatchTicket};
 use super::guard::guarded;
 use super::login::{connect_and_login, AmiEndpoint, LoggedIn};
 use super::messages::{
@@ -33,7 +36,8 @@ use super::messages::{
 };
 use super::status::{ActorHandle, Registry};
 use crate::ami::{
-    Action, ActionIds, AmiCodec, AmiError, AmiMessage, Correlated, Correlator, Event, Frame,
+    event_names, Action, ActionIds, AmiCodec, AmiError, AmiMessage, Correlated, Correlator, Event,
+    Frame,
 };
 use crate::metrics::Metrics;
 use crate::model::{ConnectionStatus, HintStatus};
@@ -61,6 +65,8 @@ pub struct ConnectionSettings {
     pub login_backoff: (Duration, Duration),
     /// Distinguishes this process's ActionIDs from other instances'.
     pub instance: u32,
+    /// Socket reads that may wait for the router at once (`ROUTER_MAX_QUEUED_BATCHES`).
+    pub max_queued_batches: usize,
 }
 
 /// Who waits for a reply.
@@ -102,7 +108,11 @@ pub struct ConnectionActor {
     ping_outstanding: bool,
     last_boot: Option<(u64, Instant)>,
     shutdown_seen: bool,
-    counters: HashMap<String, prometheus::IntCounter>,
+    counters: HashMap<&'static str, prometheus::IntCounter>,
+    /// Bounds the reads waiting for the router (backpressure instead of loss).
+    gate: BatchGate,
+    /// The ticket of the read being handled, carried by each batch made from it.
+    ticket: Option<BatchTicket>,
     ever_connected: bool,
     /// Set by [`Shutdown`]: the service is stopping, so never connect again (not
     /// after the PBX closes the socket on our Logoff, not after a supervisor restart).
@@ -145,7 +155,10 @@ impl ConnectionActor {
         let pbx: Arc<str> = Arc::from(settings.endpoint.pbx.as_str());
         let (b0, b1) = settings.backoff;
         let (l0, l1) = settings.login_backoff;
+        let gate = BatchGate::new(settings.max_queued_batches, &metrics, &pbx);
         Self {
+            gate,
+            ticket: None,
             correlator: Correlator::new(ActionIds::new(settings.instance, 0)),
             settings,
             pbx,
@@ -257,7 +270,7 @@ impl ConnectionActor {
         let (read_half, write_half) = parts.io.into_split();
         let mut reader = FramedRead::new(read_half, parts.codec);
         *reader.read_buffer_mut() = parts.read_buf;
-        self.reader = Some(ctx.add_stream(reader.ready_chunks(MAX_BATCH)));
+        self.reader = Some(ctx.add_stream(self.gate.gate(reader.ready_chunks(MAX_BATCH))));
         let mut writer = FramedWrite::new(write_half, AmiCodec::default(), ctx);
         if !parts.write_buf.is_empty() {
             writer.write(parts.write_buf.freeze());
@@ -440,17 +453,17 @@ impl ConnectionActor {
         }
     }
 
+    /// Counts by Asterisk's own event names; any other name counts as `other`, so a PBX
+    /// inventing names cannot grow the metric registry (or this cache).
     fn count_event(&mut self, event: &Event) {
-        let name = event.name();
+        let name = event_names::label(event.name());
         if let Some(c) = self.counters.get(name) {
             c.inc();
             return;
         }
         let c = self.metrics.events.with_label_values(&[&self.pbx, name]);
         c.inc();
-        if self.counters.len() < 1024 {
-            self.counters.insert(name.to_string(), c);
-        }
+        self.counters.insert(name, c);
     }
 
     fn on_live_event(&mut self, event: &Event) {
@@ -584,8 +597,9 @@ impl ConnectionActor {
         let batch = EventBatch {
             pbx: self.pbx.clone(),
             events: std::mem::take(events),
+            ticket: self.ticket.clone(),
         };
-        // do_send: the router's mailbox absorbs bursts; the reader never waits.
+        // do_send never waits; the ticket bounds how many such reads are queued.
         self.targets.events.do_send(batch);
     }
 
@@ -699,11 +713,18 @@ impl Supervised for ConnectionActor {
     }
 }
 
-impl StreamHandler<Vec<Result<Frame, std::io::Error>>> for ConnectionActor {
-    fn handle(&mut self, frames: Vec<Result<Frame, std::io::Error>>, ctx: &mut Context<Self>) {
+/// One socket read's frames and its place in the router's bounded queue.
+type GatedRead = (Vec<Result<Frame, std::io::Error>>, BatchTicket);
+
+impl StreamHandler<GatedRead> for ConnectionActor {
+    fn handle(&mut self, (frames, ticket): GatedRead, ctx: &mut Context<Self>) {
+        // Every batch of this read carries the ticket; it returns its permit once the
+        // router has routed them all (at once when the read held no event).
+        self.ticket = Some(ticket);
         guarded(self, ctx, "AMI frames", |act, ctx| {
             act.on_frames(frames, ctx)
         });
+        self.ticket = None;
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {

@@ -1,4 +1,9 @@
 //! [`ExtensionActor`]: one extension's state; publishes only real changes.
+//!
+//! When the PBX reports the hint removed, the actor publishes that last change (an
+//! `extension.status` whose state is `removed`, which takes the extension out of the
+//! live view) and stops: the router has already forgotten it, so a PBX whose hints
+//! come and go does not accumulate actors.
 
 use std::sync::Arc;
 
@@ -55,12 +60,15 @@ impl Actor for ExtensionActor {
 impl Handler<ExtensionEvent> for ExtensionActor {
     type Result = ();
 
-    fn handle(&mut self, ExtensionEvent(event): ExtensionEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, ExtensionEvent(event): ExtensionEvent, ctx: &mut Context<Self>) {
         if let Some(h) = &self.handle {
             h.handled();
         }
         if self.model.apply(&event, Utc::now()).is_some() {
             self.publish(event.timestamp());
+        }
+        if self.model.is_removed() {
+            ctx.stop();
         }
     }
 }

@@ -306,6 +306,10 @@ impl Hub {
         live.seq = self.seq;
         let lookup = &mut self.lookup;
         match change {
+            Change::Extension(e) if e.state == crate::state::extension::REMOVED => {
+                live.extensions
+                    .remove(reuse_key(lookup, &e.pbx, &e.extension));
+            }
             Change::Extension(e) => {
                 let key = reuse_key(lookup, &e.pbx, &e.extension);
                 match live.extensions.get_mut(key) {

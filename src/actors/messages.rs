@@ -18,6 +18,10 @@ pub struct EventBatch {
     pub pbx: Arc<str>,
     /// The events.
     pub events: Vec<Event>,
+    /// Holds the socket read's place in the router's bounded queue until the
+    /// router has routed the batch ([`super::backpressure`]); `None` when the batch
+    /// does not come from a socket (benchmarks, tests).
+    pub ticket: Option<super::backpressure::BatchTicket>,
 }
 
 /// After each login: every channel the PBX has now (`CoreShowChannel` items), so

@@ -5,6 +5,7 @@
 //! [`crate::state`]; these actors only move events and state between threads.
 
 pub mod backoff;
+pub mod backpressure;
 pub mod call_tracker;
 pub mod connection;
 pub mod connection_watch;

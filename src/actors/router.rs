@@ -3,7 +3,8 @@
 //! Channel, dial, bridge, hold, transfer and hangup events go to the
 //! [`CallTrackerActor`] of their call (by Linkedid, created on the call's first
 //! event); `ExtensionStatus`, `DeviceStateChange` and contact/peer events go to the
-//! [`ExtensionActor`] of their extension (created on first sight). Unknown events
+//! [`ExtensionActor`] of their extension (created on first sight, up to
+//! `MAX_EXTENSIONS_PER_PBX`; a hint reported removed stops its actor). Unknown events
 //! are counted, never dropped silently. Trackers and extension actors run on the
 //! router's own arbiter, so handing them an event is a same-thread queue push.
 
@@ -17,15 +18,21 @@ use super::call_tracker::CallTrackerActor;
 use super::extension::ExtensionActor;
 use super::guard::guarded;
 use super::messages::{
-    CallEvent, CallFinished, CloseCall, ConfirmExtensions, ConfirmState, EventBatch,
-    ExtensionCorrection, ExtensionEvent, InjectPanic, Publish, ResyncCall, ResyncChannels,
+    CallEvent, CallFinished, CloseCall, EventBatch, ExtensionEvent, InjectPanic, Publish,
+    ResyncCall, ResyncChannels,
 };
 use super::status::{ActorHandle, Registry};
-use crate::ami::Event;
+use crate::ami::{event_names, Event};
 use crate::fastmap::FastMap;
 use crate::metrics::Metrics;
 use crate::state::admit::{admit, Admission, RecentlyEnded};
+use crate::state::extension::is_removal;
 use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
+
+mod extensions;
+
+/// Extension actors per PBX when `MAX_EXTENSIONS_PER_PBX` is not set.
+pub const DEFAULT_MAX_EXTENSIONS: usize = 20_000;
 
 /// Extensions whose state a refresh or resync confirmed (no state change to fan out).
 #[derive(Message, Debug, Clone)]
@@ -60,6 +67,8 @@ pub struct RouterStats {
     pub late: u64,
     /// Events of calls never seen that cannot start one (a lone `Hangup`), dropped.
     pub orphaned: u64,
+    /// Events of new extensions refused because the PBX had `MAX_EXTENSIONS_PER_PBX`.
+    pub refused_extensions: u64,
 }
 
 /// A live call's tracker and when the router last handed it something.
@@ -89,6 +98,12 @@ pub struct EventRouterActor {
     ended: RecentlyEnded,
     late: u64,
     orphaned: u64,
+    /// Extension actors this router may hold (`MAX_EXTENSIONS_PER_PBX`).
+    max_extensions: usize,
+    /// Events of extensions refused because the cap was reached.
+    refused_extensions: u64,
+    /// The cap's warning is logged once, not once per refused event.
+    cap_warned: bool,
 }
 
 impl EventRouterActor {
@@ -120,7 +135,16 @@ impl EventRouterActor {
             ended: RecentlyEnded::default(),
             late: 0,
             orphaned: 0,
+            max_extensions: DEFAULT_MAX_EXTENSIONS,
+            refused_extensions: 0,
+            cap_warned: false,
         }
+    }
+
+    /// Holds at most `max` extension actors (at least one).
+    pub fn with_max_extensions(mut self, max: usize) -> Self {
+        self.max_extensions = max.max(1);
+        self
     }
 
     /// The tracker of call `id` (started on first sight), marked as just used.
@@ -168,23 +192,6 @@ impl EventRouterActor {
         }
     }
 
-    fn extension(&mut self, exten: &str) -> Addr<ExtensionActor> {
-        if let Some(addr) = self.extensions.get(exten) {
-            if addr.connected() {
-                return addr.clone();
-            }
-        }
-        let addr = ExtensionActor::new(
-            &self.pbx,
-            exten,
-            self.publish.clone(),
-            self.registry.clone(),
-        )
-        .start();
-        self.extensions.insert(exten.to_string(), addr.clone());
-        addr
-    }
-
     fn route_one(&mut self, event: Event, ctx: &mut Context<Self>) {
         match route(&event) {
             Route::Call(key) => {
@@ -197,10 +204,7 @@ impl EventRouterActor {
             }
             Route::Extension(key) => {
                 let exten = match key {
-                    ExtensionKey::Exten(e) => {
-                        self.learn_hint(&event, e);
-                        Some(e.to_string())
-                    }
+                    ExtensionKey::Exten(e) => Some(e.to_string()),
                     ExtensionKey::Device(d) => self
                         .devices
                         .get(d)
@@ -209,7 +213,14 @@ impl EventRouterActor {
                     ExtensionKey::Aor(a) => Some(a.to_string()),
                 };
                 if let Some(exten) = exten {
-                    self.extension(&exten).do_send(ExtensionEvent(event));
+                    if is_removal(&event) {
+                        self.remove_extension(&exten, event);
+                    } else if let Some(addr) = self.extension(&exten) {
+                        if matches!(key, ExtensionKey::Exten(_)) {
+                            self.learn_hint(&event, &exten);
+                        }
+                        addr.do_send(ExtensionEvent(event));
+                    }
                 }
             }
             Route::Ignored => {}
@@ -217,7 +228,7 @@ impl EventRouterActor {
                 self.unknown += 1;
                 self.metrics
                     .unrouted
-                    .with_label_values(&[event.name()])
+                    .with_label_values(&[event_names::label(event.name())])
                     .inc();
             }
         }
@@ -281,16 +292,6 @@ impl EventRouterActor {
                 }
             }
             _ => {}
-        }
-    }
-
-    fn learn_hint(&mut self, event: &Event, exten: &str) {
-        if let Some(hint) = event.get("Hint") {
-            for device in hint.split('&').filter(|d| !d.is_empty()) {
-                if self.devices.get(device).map(String::as_str) != Some(exten) {
-                    self.devices.insert(device.to_string(), exten.to_string());
-                }
-            }
         }
     }
 }
@@ -391,51 +392,6 @@ impl Handler<ResyncChannels> for EventRouterActor {
     }
 }
 
-impl Handler<ConfirmExtensions> for EventRouterActor {
-    type Result = ResponseFuture<Vec<ExtensionCorrection>>;
-
-    fn handle(&mut self, msg: ConfirmExtensions, _: &mut Context<Self>) -> Self::Result {
-        let mut asks = Vec::with_capacity(msg.states.len());
-        let mut names = Vec::with_capacity(msg.states.len());
-        for state in msg.states {
-            if let Some(hint) = &state.hint {
-                for device in hint.split('&').filter(|d| !d.is_empty()) {
-                    self.devices.insert(device.to_string(), state.exten.clone());
-                }
-            }
-            let exten = state.exten.clone();
-            let addr = self.extension(&exten);
-            names.push(exten.clone());
-            // Queued now, not when the reply future is first polled: an event read
-            // after this list must reach the extension after its confirmation, or
-            // the (older) listed state would overwrite the event's.
-            let ask = addr.send(ConfirmState { state, at: msg.at });
-            asks.push(async move {
-                let correction = ask.await.ok().flatten();
-                correction.map(|c| ExtensionCorrection::new(&exten, c))
-            });
-        }
-        let confirmed = self.confirmed.clone();
-        let pbx = msg.pbx.clone();
-        let at = msg.at;
-        let metrics = self.metrics.clone();
-        Box::pin(async move {
-            let corrections: Vec<ExtensionCorrection> = futures::future::join_all(asks)
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
-            metrics.refresh_corrections.inc_by(corrections.len() as u64);
-            confirmed.do_send(Confirmed {
-                pbx,
-                extensions: names,
-                at,
-            });
-            corrections
-        })
-    }
-}
-
 /// Calls that were active when the service last stopped, to track again until the
 /// first resync says whether they still exist.
 #[derive(Message)]
@@ -484,6 +440,7 @@ impl Handler<GetRouterStats> for EventRouterActor {
             unknown: self.unknown,
             late: self.late,
             orphaned: self.orphaned,
+            refused_extensions: self.refused_extensions,
         })
     }
 }

@@ -38,14 +38,27 @@ pub struct Limits {
     pub max_message: usize,
 }
 
+impl Limits {
+    /// The default largest message (and so longest line): 1 MiB.
+    ///
+    /// Asterisk puts no limit on a header's length: a `VarSet` or `UserEvent` value
+    /// holding a base64 blob of 70 KiB is legitimate, and the largest reply seen
+    /// (`ListCommands`) is 35 KB. A megabyte admits such a value fourteen times over,
+    /// yet caps what a hostile peer can make one connection hold.
+    pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
+    /// The default most header lines in one message.
+    pub const DEFAULT_MAX_HEADERS: usize = 4096;
+}
+
 impl Default for Limits {
-    /// Generous for every real message seen (the largest, `ListCommands`, is 35 KB with
-    /// about 200 headers), small enough that a hostile peer costs at most a megabyte.
+    /// A line may be as long as the whole message: a real PBX sends one long value
+    /// rather than many long lines, so a separate, smaller line limit would only
+    /// lose legitimate events.
     fn default() -> Self {
         Self {
-            max_line: 16 * 1024,
-            max_headers: 4096,
-            max_message: 1024 * 1024,
+            max_line: Self::DEFAULT_MAX_MESSAGE,
+            max_headers: Self::DEFAULT_MAX_HEADERS,
+            max_message: Self::DEFAULT_MAX_MESSAGE,
         }
     }
 }
@@ -77,6 +90,9 @@ pub struct AmiCodec {
     limits: Limits,
     banner_checked: bool,
     scan: usize,
+    /// Where the search for the current line's end resumes: the bytes from `scan` up to
+    /// here hold no line break, so a long line arriving in many reads is scanned once.
+    searched: usize,
     /// Headers of the message being read; copied out at its end, so it keeps its capacity.
     fields: Vec<Field>,
     body: Body,
@@ -101,6 +117,7 @@ impl AmiCodec {
             },
             banner_checked: false,
             scan: 0,
+            searched: 0,
             fields: Vec::with_capacity(64),
             body: Body::Headers,
             discard: Discard::No,
@@ -121,6 +138,7 @@ impl AmiCodec {
 
     fn reset_message(&mut self) {
         self.scan = 0;
+        self.searched = 0;
         self.fields.clear();
         self.body = Body::Headers;
     }
@@ -194,7 +212,9 @@ impl Decoder for AmiCodec {
             if self.discard != Discard::No && !self.skip(src) {
                 return Ok(None);
             }
-            let Some(rel) = find(b'\n', &src[self.scan..]) else {
+            let from = self.scan.max(self.searched);
+            let Some(rel) = find(b'\n', &src[from..]) else {
+                self.searched = src.len();
                 // A CR waiting for its LF is not part of the line.
                 let partial = src.len() - self.scan - usize::from(src.last() == Some(&b'\r'));
                 if partial > self.limits.max_line {
@@ -215,7 +235,7 @@ impl Decoder for AmiCodec {
                 }
                 return Ok(None);
             };
-            let nl = self.scan + rel;
+            let nl = from + rel;
             let start = self.scan;
             let end = if nl > start && src[nl - 1] == b'\r' {
                 nl - 1
@@ -246,6 +266,7 @@ impl Decoder for AmiCodec {
                 if self.fields.is_empty() {
                     src.advance(nl + 1);
                     self.scan = 0;
+                    self.searched = 0;
                     continue;
                 }
                 return Ok(Some(self.finish(src, nl + 1)));

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod correlator;
 pub mod error;
 pub mod event;
+pub mod event_names;
 pub mod message;
 pub mod response;
 mod scan;

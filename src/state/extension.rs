@@ -35,6 +35,22 @@ pub fn status_text(status: HintStatus) -> &'static str {
     }
 }
 
+/// The `state` of an extension whose hint the PBX removed: its last change, after
+/// which it leaves the live view and its actor stops.
+pub const REMOVED: &str = "removed";
+
+/// True for an `ExtensionStatus` saying the hint is gone. Asterisk reports a removed
+/// hint with `Status: -1` (`AST_EXTENSION_DEACTIVATED`, "hint removed") and a removed
+/// extension with `Status: -2` (`AST_EXTENSION_REMOVED`); a live hint's status is
+/// never negative (device states aggregate to 0 or more), so either means removal.
+pub fn is_removal(ev: &Event) -> bool {
+    ev.name() == "ExtensionStatus"
+        && ev
+            .get("Status")
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .is_some_and(|code| code == -1 || code == -2)
+}
+
 /// A difference between what switchboard believed and what the PBX said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Correction {
@@ -76,6 +92,11 @@ impl ExtensionModel {
         &self.ext
     }
 
+    /// True once the PBX said the hint is gone.
+    pub fn is_removed(&self) -> bool {
+        self.ext.state == REMOVED
+    }
+
     fn transition(&self) -> ExtensionTransition {
         ExtensionTransition {
             pbx: self.ext.pbx.clone(),
@@ -106,6 +127,21 @@ impl ExtensionModel {
     pub fn apply(&mut self, ev: &Event, now: DateTime<Utc>) -> Option<ExtensionTransition> {
         let at = event_time(ev, now);
         let changed = match ev.name() {
+            "ExtensionStatus" if is_removal(ev) => {
+                let code = ev
+                    .get("Status")
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                    .unwrap_or(-1);
+                self.ext.status = HintStatus(code);
+                self.ext.status_text = ev
+                    .get("StatusText")
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or("Removed")
+                    .to_string();
+                self.ext.state = REMOVED.to_string();
+                self.ext.last_change = at;
+                true
+            }
             "ExtensionStatus" => {
                 if let Some(ctx) = ev.get("Context").filter(|c| !c.is_empty()) {
                     if self.ext.context != ctx {

@@ -197,3 +197,24 @@ pub fn channel_extension(channel: &str) -> Option<&str> {
     };
     (!resource.is_empty() && resource.bytes().all(|b| b.is_ascii_digit())).then_some(resource)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ami::event_names::{label, OTHER};
+
+    #[test]
+    fn every_event_the_router_knows_keeps_its_own_metric_label() {
+        for name in CALL_EVENTS.iter().chain(IGNORED_EVENTS) {
+            assert_ne!(label(name), OTHER, "{name} is missing from event_names");
+        }
+        for name in [
+            "ExtensionStatus",
+            "DeviceStateChange",
+            "PeerStatus",
+            "ContactStatus",
+        ] {
+            assert_eq!(label(name), name);
+        }
+    }
+}

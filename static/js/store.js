@@ -100,11 +100,18 @@ export class Store {
     this.dirty.exts.clear();
   }
 
-  /** An `extension.status` change. */
+  /** An `extension.status` change; state `removed` means the PBX removed the hint. */
   applyExtension(e) {
     const key = extKey(e);
     const old = this.extensions.get(key);
     if (old) this.count(old, -1);
+    if (e.state === 'removed') {
+      if (old) {
+        this.extensions.delete(key);
+        this.dirty.all = true;
+      }
+      return;
+    }
     this.extensions.set(key, e);
     this.count(e, 1);
     if (!old) this.dirty.all = true;
