@@ -1,8 +1,7 @@
 //! `switchboard parse FILE`: decode a capture and count what it holds.
 //!
 //! A capture is the raw bytes a PBX sent. The counts are the same as those of the
-//! independent reference counter the captures were checked with (their notes in
-//! `tests/fixtures/` give its counts): events by name,
+//! independent reference counter (`tests/fixtures/tools/ami-count`): events by name,
 //! responses by value, and errors (damaged or truncated messages).
 
 use std::collections::BTreeMap;

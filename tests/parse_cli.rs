@@ -1,5 +1,5 @@
 //! `switchboard parse FILE`, run as the built binary: its JSON agrees with the counts
-//! of every fixture's note (and so with `shared/tools/ami-count`), a damaged capture
+//! of every fixture's note (and so with `tests/fixtures/tools/ami-count`), a damaged capture
 //! is counted as far as it goes plus errors with exit code 0, and an unreadable file
 //! fails.
 
