@@ -3,8 +3,12 @@
 //! child processes, killed by PID (SIGKILL) when a test wants a crash.
 //!
 //! Each [`Cluster`] gets its own database (see [`super::store::TestDb`]), dropped
-//! afterwards; [`Cluster::start`] answers `None`, with the reason printed, when no
-//! PostgreSQL server answers.
+//! afterwards; [`Cluster::start`] answers `None` only where `TestDb::create` may
+//! skip (nothing listens, outside CI).
+//!
+//! Each instance's store connections carry `application_name`
+//! `switchboard-store:<INSTANCE_ID>`, so [`Cluster::audit_writes`] can tell which
+//! instance wrote a row.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -335,7 +339,13 @@ impl Cluster {
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &self.db.url)
+            .env(
+                "DATABASE_URL",
+                switchboard::cluster::lease::with_application_name(
+                    &self.db.url,
+                    &format!("{STORE_APP}{id}"),
+                ),
+            )
             .env("INSTANCE_ID", &id)
             .env("HTTP_BIND", http.to_string())
             .env("AMI_PBXS", PBXS.join(","))
@@ -577,5 +587,215 @@ impl Subscriber {
             out.entry(key).or_default().push(what);
         }
         out
+    }
+}
+
+/// What a subscriber's messages add up to: the opening snapshot with every later
+/// change applied, per PBX — extension → status and call id → (state, direction).
+#[derive(Debug, Default, PartialEq)]
+pub struct SubscriberView {
+    pub extensions: BTreeMap<(String, String), i64>,
+    pub calls: BTreeMap<(String, String), (String, String)>,
+}
+
+impl SubscriberView {
+    /// Builds the view from `snapshot` (a `snapshot` message) and `changes`.
+    pub fn build(snapshot: &Value, changes: &[Value]) -> Self {
+        let mut view = Self::default();
+        let key = |d: &Value, field: &str| {
+            (
+                d["pbx"].as_str().unwrap_or_default().to_string(),
+                d[field].as_str().unwrap_or_default().to_string(),
+            )
+        };
+        let call = |d: &Value| {
+            (
+                d["state"].as_str().unwrap_or_default().to_string(),
+                d["direction"].as_str().unwrap_or_default().to_string(),
+            )
+        };
+        for e in snapshot["data"]["extensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            view.extensions
+                .insert(key(e, "extension"), e["status"].as_i64().unwrap_or(-1));
+        }
+        for c in snapshot["data"]["calls"].as_array().into_iter().flatten() {
+            view.calls.insert(key(c, "id"), call(c));
+        }
+        for m in changes {
+            let d = &m["data"];
+            match m["type"].as_str().unwrap_or_default() {
+                "extension.status" => {
+                    view.extensions
+                        .insert(key(d, "extension"), d["status"].as_i64().unwrap_or(-1));
+                }
+                "call.started" | "call.updated" => {
+                    view.calls.insert(key(d, "id"), call(d));
+                }
+                "call.ended" => {
+                    view.calls.remove(&key(d, "id"));
+                }
+                _ => {}
+            }
+        }
+        view
+    }
+
+    /// How this view of `pbx` differs from the simulator's truth.
+    pub fn mismatch(&self, pbx: &str, truth: &PbxSnapshot) -> Option<String> {
+        for (exten, status) in &truth.extensions {
+            let got = self
+                .extensions
+                .get(&(pbx.to_string(), exten.clone()))
+                .copied();
+            if got != Some(i64::from(*status)) {
+                return Some(format!("{pbx} extension {exten}: {got:?} vs {status}"));
+            }
+        }
+        let calls: BTreeMap<&str, &(String, String)> = self
+            .calls
+            .iter()
+            .filter(|((p, _), _)| p == pbx)
+            .map(|((_, id), v)| (id.as_str(), v))
+            .collect();
+        let want: BTreeMap<&str, (String, String)> = truth
+            .calls
+            .iter()
+            .map(|c| {
+                (
+                    c.linkedid.as_str(),
+                    (enum_name(&c.state), enum_name(&c.direction)),
+                )
+            })
+            .collect();
+        let same =
+            calls.len() == want.len() && want.iter().all(|(id, v)| calls.get(id) == Some(&v));
+        (!same).then(|| format!("{pbx} calls: {calls:?} vs truth {want:?}"))
+    }
+}
+
+/// One row change of a state or feed table, as the audit triggers of
+/// [`Cluster::audit_writes`] recorded it.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct AuditedWrite {
+    /// The writing instance (`INSTANCE_ID`).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub instance: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub tbl: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub op: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub pbx: String,
+    /// Whether the writer held the PBX's lease when the row changed.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub held: bool,
+    /// Microseconds since the Unix epoch, database clock.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub at_us: i64,
+}
+
+/// `application_name` of an instance's store connections (set in its
+/// `DATABASE_URL`), which the audit triggers read to tell the writers apart.
+pub const STORE_APP: &str = "switchboard-store:";
+
+/// The state and feed tables, audited by [`Cluster::audit_writes`].
+const AUDITED: [&str; 6] = [
+    "extensions",
+    "extension_transitions",
+    "active_calls",
+    "calls",
+    "call_legs",
+    "change_feed",
+];
+
+impl Cluster {
+    /// Installs row triggers on every state and feed table that record which
+    /// instance changed a row of which PBX, and whether that instance's lease
+    /// session held the PBX's lease at that moment (feed pruning is not recorded).
+    /// Call once the instances have migrated the database.
+    pub fn audit_writes(&self) {
+        use diesel::connection::SimpleConnection;
+        use diesel::prelude::*;
+        let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
+        let keys: Vec<String> = PBXS
+            .iter()
+            .map(|p| format!("('{p}', {})", switchboard::cluster::lease::lock_key(p)))
+            .collect();
+        let mut sql = format!(
+            "CREATE TABLE write_audit (instance TEXT NOT NULL, tbl TEXT NOT NULL, \
+               op TEXT NOT NULL, pbx TEXT NOT NULL, held BOOLEAN NOT NULL, \
+               at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+             CREATE TABLE lease_keys (pbx TEXT PRIMARY KEY, key BIGINT NOT NULL);
+             INSERT INTO lease_keys VALUES {};
+             CREATE FUNCTION audit_write() RETURNS trigger AS $$
+             DECLARE
+               app TEXT := current_setting('application_name');
+               inst TEXT;
+               p TEXT;
+             BEGIN
+               IF left(app, {len}) <> '{STORE_APP}' THEN RETURN NULL; END IF;
+               inst := substr(app, {len} + 1);
+               IF TG_OP = 'DELETE' THEN p := OLD.pbx; ELSE p := NEW.pbx; END IF;
+               INSERT INTO write_audit (instance, tbl, op, pbx, held)
+               SELECT inst, TG_TABLE_NAME, TG_OP, p, EXISTS (
+                 SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 JOIN lease_keys k ON k.pbx = p
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND ((l.classid::bigint << 32) | l.objid::bigint) = k.key
+                   AND a.application_name = 'switchboard:' || inst);
+               RETURN NULL;
+             END $$ LANGUAGE plpgsql;",
+            keys.join(", "),
+            len = STORE_APP.len(),
+        );
+        for table in AUDITED {
+            let ops = if table == "change_feed" {
+                "INSERT OR UPDATE"
+            } else {
+                "INSERT OR UPDATE OR DELETE"
+            };
+            sql.push_str(&format!(
+                "CREATE TRIGGER audit_{table} AFTER {ops} ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION audit_write();"
+            ));
+        }
+        conn.batch_execute(&sql).expect("audit triggers installed");
+    }
+
+    /// The database's clock now, in microseconds since the Unix epoch.
+    pub fn db_now_us(&self) -> i64 {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            us: i64,
+        }
+        let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
+        let now: Now = diesel::sql_query(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us",
+        )
+        .get_result(&mut conn)
+        .expect("the database's clock");
+        now.us
+    }
+
+    /// Every audited row change since `since_us` (see [`Self::db_now_us`]), oldest first.
+    pub fn audited_writes(&self, since_us: i64) -> Vec<AuditedWrite> {
+        use diesel::prelude::*;
+        let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
+        diesel::sql_query(
+            "SELECT instance, tbl, op, pbx, held, \
+               (extract(epoch FROM at) * 1000000)::bigint AS at_us \
+             FROM write_audit WHERE at >= to_timestamp($1::double precision / 1000000) \
+             ORDER BY at",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(since_us)
+        .load(&mut conn)
+        .expect("the audit")
     }
 }
