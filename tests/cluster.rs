@@ -10,7 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{Cluster, Subscriber, SubscriberView, EVENTUALLY, PBXS};
+use common::cluster::view::SubscriberView;
+use common::cluster::{Cluster, Subscriber, EVENTUALLY, PBXS};
 use serde_json::Value;
 
 /// Reads `sub` until it has seen every `(pbx, extension, status)` of `marks`.
