@@ -13,6 +13,7 @@ pub mod error;
 pub mod extensions;
 pub mod health;
 pub mod refresh;
+pub mod refresh_answer;
 pub mod state;
 pub mod static_files;
 pub mod ws;
