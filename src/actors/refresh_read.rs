@@ -198,7 +198,6 @@ async fn read_each(
         .collect())
 }
 
-
 /// Logs, at debug level, each extension a refresh is about to ask for.
 pub fn log_queries(extensions: &[(String, String)]) {
     if !log::log_enabled!(log::Level::Debug) {
@@ -217,7 +216,11 @@ pub fn log_answers(answers: &Answers) {
     }
     for (exten, answer) in answers {
         match answer {
-            Ok(s) => log::debug!("Extension {exten}: {} ({})", state_word(s.status), s.status.0),
+            Ok(s) => log::debug!(
+                "Extension {exten}: {} ({})",
+                state_word(s.status),
+                s.status.0
+            ),
             Err(e) => log::debug!("Extension {exten}: failed ({e})"),
         }
     }

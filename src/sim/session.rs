@@ -124,6 +124,10 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                     }
                 };
                 shared.stats.actions.fetch_add(1, Ordering::Relaxed);
+                let delay = shared.list_delay_ms.load(Ordering::Relaxed);
+                if delay > 0 && s.logged_in && msg.get("Action").is_some_and(|a| a.eq_ignore_ascii_case("ExtensionStateList")) {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
                 let reply = super::actions::handle(&shared, &mut s, &msg);
                 let Reply { mut wire, close } = reply;
                 if !wire.is_empty() && wr.write_all(&wire.take().0).await.is_err() {
