@@ -102,6 +102,30 @@ pub fn millis(t: &DateTime<Utc>) -> String {
     }
 }
 
+/// The last instant of `t`'s millisecond when `t` is given at millisecond precision
+/// (no digits below it), else `t`.
+///
+/// The API hands out timestamps truncated to the millisecond, so a client that asks
+/// "what was the state at 10:30:56.789?" with one of them means that whole
+/// millisecond: without this, the change the API showed at .789 (stored at
+/// .789412) would fall after the instant asked for. Used for the inclusive upper
+/// bounds of history queries (`at`, `to`).
+pub fn end_of_millisecond(t: DateTime<Utc>) -> DateTime<Utc> {
+    if t.nanosecond() % 1_000_000 == 0 {
+        t.checked_add_signed(chrono::Duration::nanoseconds(999_999))
+            .unwrap_or(t)
+    } else {
+        t
+    }
+}
+
+/// [`millis`] for an optional timestamp, as JSON (`null` when absent).
+pub fn millis_json(t: Option<&DateTime<Utc>>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| {
+        serde_json::Value::String(millis(t))
+    })
+}
+
 /// Serialises a timestamp in the API format.
 pub fn utc<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0u8; MAX_LEN];
@@ -183,6 +207,20 @@ mod tests {
         let t = base + chrono::Duration::nanoseconds(123_456_789);
         assert_eq!(fast(&t), "\"2026-12-02T09:05:07.123Z\"");
         assert_eq!(millis(&t), "2026-12-02T09:05:07.123Z");
+    }
+
+    #[test]
+    fn a_millisecond_instant_reaches_to_the_end_of_its_millisecond() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 12, 2, 9, 5, 7)
+            .single()
+            .expect("valid date")
+            + chrono::Duration::milliseconds(789);
+        let end = end_of_millisecond(t);
+        assert_eq!(end - t, chrono::Duration::nanoseconds(999_999));
+        assert_eq!(millis(&end), millis(&t));
+        let finer = t + chrono::Duration::microseconds(412);
+        assert_eq!(end_of_millisecond(finer), finer, "a finer instant is kept");
     }
 
     #[test]

@@ -240,6 +240,7 @@ async fn every_timestamp_in_the_api_and_the_websocket_has_milliseconds() {
         "/api/extensions",
         "/api/extensions/1001",
         "/api/extensions/1001/history",
+        "/api/extensions/1001/history?from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00.5Z&at=2999-01-01T00:00:00Z",
         "/api/calls",
         "/api/calls/history",
         "/api/admin/actors",
@@ -270,6 +271,8 @@ async fn every_timestamp_in_the_api_and_the_websocket_has_milliseconds() {
         "lastFlush",
         "started",
         "at",
+        "from",
+        "to",
     ] {
         assert!(keys.contains(key), "no {key} seen; seen: {keys:?}");
     }
