@@ -269,3 +269,34 @@ async fn a_failed_pbx_is_listed_and_only_all_failing_is_an_error() {
     }
     board.stop().await;
 }
+
+/// `REFRESH_BUSY` only past the documented bound: 64 × `REFRESH_MAX_SESSIONS`
+/// requests waiting on one PBX's refresh; the ones within it all get the answer.
+#[actix_rt::test]
+async fn busy_only_past_the_bound_of_waiting_requests() {
+    let board = Board::start(1, 10, &[("REFRESH_MAX_SESSIONS", "1")]).await;
+    let ts = &board.ts;
+    board.sims[0].delay_lists(Duration::from_millis(2000));
+    let mut waiting = Vec::new();
+    for _ in 0..64 {
+        waiting.push(spawn_refresh(ts.url(REFRESH), ""));
+    }
+    ts.wait_for("63 requests joining the first", || async {
+        let text = ts.get_text("/metrics").await.1;
+        text.lines()
+            .any(|l| l.starts_with("switchboard_refreshes_total{result=\"joined\"} 63"))
+    })
+    .await;
+    let (status, refused) = ts.post(REFRESH).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["error"]["code"], "REFRESH_BUSY", "{refused}");
+    board.sims[0].delay_lists(Duration::ZERO);
+    let mut ids = std::collections::BTreeSet::new();
+    for w in waiting {
+        let (status, body) = w.await.expect("request task");
+        assert_eq!(status, 200, "{body}");
+        ids.insert(body["data"]["connectionId"].to_string());
+    }
+    assert_eq!(ids.len(), 1, "one session answered all 64: {ids:?}");
+    board.stop().await;
+}
