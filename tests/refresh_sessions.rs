@@ -529,3 +529,34 @@ async fn debug_log_names_each_extension_queried_and_its_state() {
     }
     assert!(!text.contains("amisecret"), "no secret in the log");
 }
+
+/// An extension the PBX never answers for is a failed result once
+/// `REFRESH_QUERY_TIMEOUT_MS` is up; the others are read, and the session logs off.
+#[actix_rt::test]
+async fn an_extension_the_pbx_never_answers_fails_at_the_timeout() {
+    let ts = TestService::with(Options::default().env("REFRESH_QUERY_TIMEOUT_MS", "500")).await;
+    ts.sim.silence_extensions(&["1005"]);
+    let (status, body) = ts.post(REFRESH).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["extensionsChecked"], 50, "{body}");
+    assert_eq!(d["statistics"]["successfulQueries"], 49, "{body}");
+    assert_eq!(d["statistics"]["failedQueries"], 1, "{body}");
+    let results = d["results"].as_array().expect("results");
+    let failed: Vec<&Value> = results.iter().filter(|r| r["success"] == false).collect();
+    assert_eq!(failed.len(), 1, "{body}");
+    assert_eq!(failed[0]["extension"], "1005");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{}",
+        failed[0]
+    );
+    ts.wait_for("the refresh login to log off", || async {
+        ts.sim.stats().sessions == 1
+    })
+    .await;
+    ts.sim.silence_extensions(&[]);
+    ts.stop().await;
+}

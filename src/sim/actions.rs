@@ -124,6 +124,9 @@ fn events(shared: &Shared, s: &mut Session, m: &RawMessage, w: &mut Wire) {
 fn extension_state(shared: &Shared, m: &RawMessage, w: &mut Wire) {
     let exten = m.get("Exten").unwrap_or("");
     let context = m.get("Context").unwrap_or("default");
+    if shared.is_silent(exten) {
+        return;
+    }
     if shared.is_failing(exten) {
         w.reply(
             "Error",
@@ -173,7 +176,11 @@ fn extension_state_list(shared: &Shared, id: Option<&str>, w: &mut Wire) {
     }
     list_start(w, id, "Extension Statuses will follow");
     let mut items = 0;
-    for e in pbx.exts.iter().filter(|e| !shared.is_failing(&e.number)) {
+    for e in pbx
+        .exts
+        .iter()
+        .filter(|e| !shared.is_failing(&e.number) && !shared.is_silent(&e.number))
+    {
         items += 1;
         w.list_item("ExtensionStatus", id)
             .h("Exten", &e.number)

@@ -255,6 +255,14 @@ impl SimHandle {
         }
     }
 
+    /// Makes `extensions`' queries go unanswered: no reply to `ExtensionState`, left
+    /// out of `ExtensionStateList` (an empty list: all answered).
+    pub fn silence_extensions(&self, extensions: &[&str]) {
+        if let Ok(mut f) = self.shared().silent.lock() {
+            *f = extensions.iter().map(|e| e.to_string()).collect();
+        }
+    }
+
     /// Holds every `ExtensionStateList` answer this long (a slow PBX), after login.
     pub fn delay_lists(&self, delay: std::time::Duration) {
         self.shared()

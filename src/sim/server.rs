@@ -60,6 +60,8 @@ pub(super) struct Shared {
     pub stats: Counters,
     /// Extensions whose `ExtensionState` answers Error and which `ExtensionStateList` leaves out.
     pub failing: Mutex<std::collections::HashSet<String>>,
+    /// Extensions whose `ExtensionState` goes unanswered and which `ExtensionStateList` leaves out.
+    pub silent: Mutex<std::collections::HashSet<String>>,
     /// Milliseconds a session waits before answering `ExtensionStateList`.
     pub list_delay_ms: AtomicU64,
 }
@@ -84,6 +86,7 @@ impl Shared {
             refuse_logins: AtomicBool::new(false),
             stats: Counters::default(),
             failing: Mutex::new(std::collections::HashSet::new()),
+            silent: Mutex::new(std::collections::HashSet::new()),
             list_delay_ms: AtomicU64::new(0),
         }
     }
@@ -96,6 +99,14 @@ impl Shared {
     /// Whether `exten` is set to fail its queries.
     pub fn is_failing(&self, exten: &str) -> bool {
         self.failing
+            .lock()
+            .map(|f| f.contains(exten))
+            .unwrap_or(false)
+    }
+
+    /// Whether `exten` is set to go unanswered.
+    pub fn is_silent(&self, exten: &str) -> bool {
+        self.silent
             .lock()
             .map(|f| f.contains(exten))
             .unwrap_or(false)
