@@ -145,7 +145,7 @@ async fn status_and_close_answer_the_old_services_examples() {
     assert_constants(&example, &idle);
     assert_eq!(idle["data"]["activeConnections"], 0);
 
-    ts.sim.delay_lists(Duration::from_secs(5));
+    ts.sim.delay_lists(Duration::from_secs(30));
     let url = ts.url(REFRESH);
     let pending = actix_rt::spawn(async move {
         let mut res = awc::Client::new().post(url).send().await.expect("answered");

@@ -162,7 +162,7 @@ async fn a_refresh_of_a_pbx_being_refreshed_joins_it() {
     let board = Board::start(3, 20, &[]).await;
     let ts = &board.ts;
     let before = board.logins();
-    board.sims[1].delay_lists(Duration::from_millis(1500));
+    board.sims[1].delay_lists(Duration::from_secs(30));
     let whole = spawn_refresh(ts.url(REFRESH), "");
     ts.wait_for("pbx02's session logged in", || async {
         let st = ts.get(&format!("{REFRESH}/status")).await.1;
@@ -174,11 +174,17 @@ async fn a_refresh_of_a_pbx_being_refreshed_joins_it() {
     })
     .await;
     let single = spawn_refresh(ts.url(REFRESH), r#"{"pbx": "pbx02"}"#);
+    ts.wait_for("the single request joining", || async {
+        let text = ts.get_text("/metrics").await.1;
+        text.lines()
+            .any(|l| l.starts_with("switchboard_refreshes_total{result=\"joined\"} 1"))
+    })
+    .await;
+    board.sims[1].delay_lists(Duration::ZERO);
     let (status, one) = single.await.expect("request task");
     assert_eq!(status, 200, "{one}");
     let (status, all) = whole.await.expect("request task");
     assert_eq!(status, 200, "{all}");
-    board.sims[1].delay_lists(Duration::ZERO);
 
     let part = all["data"]["pbxs"]
         .as_array()
@@ -205,7 +211,7 @@ async fn with_one_session_a_second_pbx_waits_its_turn() {
     let board = Board::start(2, 10, &[("REFRESH_MAX_SESSIONS", "1")]).await;
     let ts = &board.ts;
     let before = board.logins();
-    board.sims[0].delay_lists(Duration::from_millis(1500));
+    board.sims[0].delay_lists(Duration::from_secs(30));
     let slow = spawn_refresh(ts.url(REFRESH), r#"{"pbx": "pbx01"}"#);
     ts.wait_for("pbx01's session open", || async {
         ts.get(&format!("{REFRESH}/status")).await.1["data"]["activeConnections"] == 1
@@ -225,6 +231,7 @@ async fn with_one_session_a_second_pbx_waits_its_turn() {
         "pbx02 not logged in while it waits"
     );
 
+    board.sims[0].delay_lists(Duration::ZERO);
     let (status, first) = slow.await.expect("request task");
     assert_eq!(status, 200, "{first}");
     let (status, second) = waiting.await.expect("request task");
@@ -232,7 +239,6 @@ async fn with_one_session_a_second_pbx_waits_its_turn() {
     assert_eq!(second["data"]["pbx"], "pbx02");
     assert_eq!(second["data"]["extensionsChecked"], 10);
     assert_eq!(board.sims[1].stats().logins_ok - before[1], 1);
-    board.sims[0].delay_lists(Duration::ZERO);
     board.stop().await;
 }
 
@@ -276,7 +282,7 @@ async fn a_failed_pbx_is_listed_and_only_all_failing_is_an_error() {
 async fn busy_only_past_the_bound_of_waiting_requests() {
     let board = Board::start(1, 10, &[("REFRESH_MAX_SESSIONS", "1")]).await;
     let ts = &board.ts;
-    board.sims[0].delay_lists(Duration::from_millis(2000));
+    board.sims[0].delay_lists(Duration::from_secs(30));
     let mut waiting = Vec::new();
     for _ in 0..64 {
         waiting.push(spawn_refresh(ts.url(REFRESH), ""));

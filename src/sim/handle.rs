@@ -263,7 +263,8 @@ impl SimHandle {
         }
     }
 
-    /// Holds every `ExtensionStateList` answer this long (a slow PBX), after login.
+    /// Holds every `ExtensionStateList` answer this long (a slow PBX), after login;
+    /// lowering it (to zero) releases the answers already held.
     pub fn delay_lists(&self, delay: std::time::Duration) {
         self.shared()
             .list_delay_ms
