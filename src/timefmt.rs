@@ -5,8 +5,8 @@
 //!
 //! Every change fanned out to WebSocket clients carries three to a dozen
 //! timestamps (the message's, the call's, each leg's), and chrono writes each one
-//! through `core::fmt` a character at a time: a quarter of the time spent
-//! serialising a call. Here the digits go into a stack buffer in one pass. The
+//! through `core::fmt` a character at a time, a large share of serialising a call
+//! (docs/PERFORMANCE.md). Here the digits go into a stack buffer in one pass. The
 //! output is byte for byte chrono's `to_rfc3339_opts(SecondsFormat::Millis, true)`
 //! (a property test compares them); anything outside years 0–9999 or a leap
 //! second is handed to chrono itself.

@@ -70,8 +70,8 @@ pub async fn read_list(
 }
 
 /// Reads every known extension: one `ExtensionStateList` first (a single action whose
-/// answer streams every hint — on loopback a thousand extensions take a few
-/// milliseconds, where even pipelined `ExtensionState` actions cost a reply each),
+/// answer streams every hint, where even pipelined `ExtensionState` actions cost a
+/// reply each: docs/PERFORMANCE.md, "Refresh"),
 /// then `ExtensionState` only for the known extensions the list did not name (a hint
 /// removed since, or a PBX without the list action), so each still gets the PBX's
 /// own answer or error. Answers come back in the job's order.
