@@ -105,11 +105,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             crate::cluster::gate::PersistGate::new(writer).supervised_by(registry, metrics)
         })
     });
-    let persist: Recipient<crate::actors::hub::Persist> = match &gate {
+    let persist: Recipient<crate::delivery::Persist> = match &gate {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
     };
-    let persist_many: Recipient<crate::actors::hub::PersistMany> = match &gate {
+    let persist_many: Recipient<crate::delivery::PersistMany> = match &gate {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
     };

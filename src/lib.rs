@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod delivery;
 pub mod fastmap;
 pub mod http;
 pub mod logging;
