@@ -21,9 +21,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::actors::connection::{
-    ConnectionActor, ConnectionSettings, ConnectionTargets, Shutdown as ConnectionShutdown,
-};
+use crate::actors::connection::{ConnectionActor, ConnectionSettings, ConnectionTargets, LogOff};
 use crate::actors::hub::{CloseAll, Hub};
 use crate::actors::live::{LiveState, SharedLive};
 use crate::actors::login::AmiEndpoint;
@@ -336,7 +334,7 @@ impl Service {
     /// WebSocket clients told 1001 (going away), pending writes flushed.
     pub async fn shutdown(&self) {
         let s = &self.state;
-        let logoffs = s.pbxs.iter().map(|p| p.connection.send(ConnectionShutdown));
+        let logoffs = s.pbxs.iter().map(|p| p.connection.send(LogOff));
         let _ =
             tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
         if let Some(c) = &self.cluster {

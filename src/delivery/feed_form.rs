@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calls_snapshot::CallsSnapshot;
 use super::change::{Change, Confirmed};
-use super::store_tap::Persist;
+use super::store_writes::Persist;
 
 /// The feed kind of a [`Confirmed`].
 const CONFIRMED: &str = "confirmed";

@@ -12,14 +12,14 @@ pub mod change;
 pub mod envelope;
 pub mod feed_form;
 pub mod filter;
-pub mod store_tap;
+pub mod store_writes;
 pub mod subscription;
 
 pub use calls_snapshot::{CallsSnapshot, SyncCalls};
 pub use change::{Change, Confirmed};
 pub use envelope::{wire_json, Envelope};
 pub use filter::{Filter, FilterError, FilterKind, MAX_FILTER_EXTENSIONS};
-pub use store_tap::{Persist, PersistMany};
+pub use store_writes::{Persist, PersistMany};
 pub use subscription::{
     Catchup, Deliver, DeliveryRoute, GoingAway, Resubscribe, Shares, Subscribe, Unsubscribe,
 };
