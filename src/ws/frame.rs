@@ -30,7 +30,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::delivery::Change;
+    use crate::delivery::{wire_json, Change};
 
     #[test]
     fn a_change_is_encoded_once_and_its_frame_shared() {
@@ -47,12 +47,21 @@ mod tests {
             "the same bytes, not a second encoding"
         );
         assert_eq!(first[0], 0x81, "a final text frame");
-        let len = first[1] as usize;
+        assert_eq!(first[1] as usize, first.len() - 2, "a 7-bit length");
         let json: serde_json::Value = serde_json::from_slice(&first[2..]).expect("JSON");
-        assert_eq!(len, first.len() - 2);
         assert_eq!(json["seq"], 7);
         assert_eq!(json["type"], "refresh.completed");
         assert_eq!(json["data"]["pbx"], "north");
-        assert_eq!(json["ts"], "1970-01-01T00:00:00.000Z");
+        let text = wire_json(
+            7,
+            "refresh.completed",
+            chrono::DateTime::UNIX_EPOCH,
+            serde_json::json!({"pbx": "north"}),
+        );
+        assert_eq!(
+            &first[2..],
+            text.as_bytes(),
+            "the same bytes as the JSON text form"
+        );
     }
 }
