@@ -69,3 +69,72 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{Change, FilterKind};
+
+    fn refresh(seq: u64) -> Arc<Envelope> {
+        let report = serde_json::json!({ "pbx": "north" });
+        Arc::new(Envelope::new(
+            seq,
+            chrono::Utc::now(),
+            Change::RefreshCompleted(Arc::new(report)),
+        ))
+    }
+
+    fn seqs(changes: Option<Vec<Arc<Envelope>>>) -> Option<Vec<u64>> {
+        changes.map(|c| c.iter().map(|e| e.seq).collect())
+    }
+
+    #[test]
+    fn replays_what_was_missed_while_the_buffer_still_holds_it() {
+        let mut history = History::new(3);
+        for seq in 1..=5 {
+            history.push(refresh(seq));
+        }
+        let all = Filter::default();
+        assert_eq!(seqs(history.replay_after(2, 5, &all)), Some(vec![3, 4, 5]));
+        assert_eq!(seqs(history.replay_after(4, 5, &all)), Some(vec![5]));
+        assert_eq!(seqs(history.replay_after(5, 5, &all)), Some(vec![]));
+        // Change 2 fell out of the buffer: the client starts over.
+        assert_eq!(seqs(history.replay_after(1, 5, &all)), None);
+        // A seq this hub never handed out (from before a restart).
+        assert_eq!(seqs(history.replay_after(6, 5, &all)), None);
+    }
+
+    #[test]
+    fn a_replay_keeps_only_what_the_filter_lets_through() {
+        let mut history = History::new(10);
+        history.push(refresh(1));
+        let calls_of_south = Filter {
+            kind: FilterKind::Calls,
+            extensions: None,
+            pbx: Some("south".into()),
+        };
+        // Refresh reports reach every subscriber, whatever its filter.
+        assert_eq!(
+            seqs(history.replay_after(0, 1, &calls_of_south)),
+            Some(vec![1])
+        );
+        let call = crate::model::Call::new("north", "c1", chrono::Utc::now());
+        history.push(Arc::new(Envelope::new(
+            2,
+            chrono::Utc::now(),
+            Change::CallStarted(Arc::new(call)),
+        )));
+        assert_eq!(
+            seqs(history.replay_after(0, 2, &calls_of_south)),
+            Some(vec![1])
+        );
+        let calls_of_north = Filter {
+            pbx: Some("north".into()),
+            ..calls_of_south
+        };
+        assert_eq!(
+            seqs(history.replay_after(0, 2, &calls_of_north)),
+            Some(vec![1, 2])
+        );
+    }
+}
