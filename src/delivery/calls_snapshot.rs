@@ -21,7 +21,7 @@ use actix::prelude::*;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::actors::messages::Change;
+use super::change::Change;
 use crate::model::Call;
 use crate::state::call::CallModel;
 
@@ -103,7 +103,12 @@ mod tests {
         Arc::new(Call {
             direction: Direction::Internal,
             state,
-            ..Call::new("north", id, Utc::now() - chrono::Duration::seconds(30))
+            // The API's precision, which the JSON of a snapshot carries.
+            ..Call::new(
+                "north",
+                id,
+                chrono::SubsecRound::trunc_subsecs(Utc::now(), 3) - chrono::Duration::seconds(30),
+            )
         })
     }
 
