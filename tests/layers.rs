@@ -42,7 +42,10 @@ fn root() -> PathBuf {
 }
 
 fn layer_of(module: &str) -> Option<u8> {
-    LAYERS.iter().find(|(name, _)| *name == module).map(|(_, layer)| *layer)
+    LAYERS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map(|(_, layer)| *layer)
 }
 
 /// Every file under `dir` whose name ends with one of `extensions` (all files when empty).
@@ -86,7 +89,9 @@ fn src_files() -> Vec<PathBuf> {
 
 /// `src/foo.rs` and `src/foo/**` belong to `foo`; `lib.rs` is the root and belongs to none.
 fn top_module(relative: &Path) -> Option<String> {
-    let mut parts = relative.components().map(|c| c.as_os_str().to_string_lossy());
+    let mut parts = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy());
     let first = parts.next()?;
     if parts.next().is_some() {
         return Some(first.into_owned());
@@ -371,7 +376,9 @@ fn sim_super_paths(blanked: &str) -> Vec<(usize, String)> {
         let mut next = String::new();
         loop {
             let (segment, end) = read_ident(&chars, j);
-            if segment == "super" && chars.get(end) == Some(&':') && chars.get(end + 1) == Some(&':')
+            if segment == "super"
+                && chars.get(end) == Some(&':')
+                && chars.get(end + 1) == Some(&':')
             {
                 supers += 1;
                 j = end + 2;
@@ -479,7 +486,9 @@ fn top_level_arrows() -> (Edges, Vec<String>) {
         };
         let shown = format!("src/{}", relative.display());
         if layer_of(&from).is_none() {
-            unknown.push(format!("{shown}: module `{from}` is not in the layer table"));
+            unknown.push(format!(
+                "{shown}: module `{from}` is not in the layer table"
+            ));
         }
         let source = fs::read_to_string(&file).unwrap_or_default();
         for path in crate_paths(&blank_comments_and_strings(&source)) {
@@ -548,7 +557,10 @@ fn sim_modules_form_a_tree() {
         .iter()
         .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect();
-    assert!(modules.len() > 5, "expected the simulator's modules, found {modules:?}");
+    assert!(
+        modules.len() > 5,
+        "expected the simulator's modules, found {modules:?}"
+    );
     let mut edges = Edges::new();
     for file in files_under(&sim_dir, &["rs"]) {
         let Some(from) = file.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
@@ -583,7 +595,11 @@ fn sim_modules_form_a_tree() {
         }
         for (line, to) in targets {
             // `super::Item` where Item lives in mod.rs itself reaches `mod`.
-            let to = if modules.contains(&to) { to } else { "mod".to_string() };
+            let to = if modules.contains(&to) {
+                to
+            } else {
+                "mod".to_string()
+            };
             if to != from {
                 edges
                     .entry((from.clone(), to))
@@ -610,8 +626,15 @@ fn no_file_in_src_is_over_500_lines() {
     let mut long: Vec<String> = src_files()
         .into_iter()
         .filter_map(|file| {
-            let lines = fs::read_to_string(&file).unwrap_or_default().lines().count();
-            let shown = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
+            let lines = fs::read_to_string(&file)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            let shown = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
             (lines > MAX_LINES).then(|| format!("{shown}: {lines} lines"))
         })
         .collect();
@@ -633,7 +656,11 @@ fn nothing_points_outside_the_repository() {
         files.extend(files_under(&root.join(dir), &[]));
     }
     files.push(root.join("README.md"));
-    assert!(files.len() > 50, "expected the repository's files, found {}", files.len());
+    assert!(
+        files.len() > 50,
+        "expected the repository's files, found {}",
+        files.len()
+    );
     let mut found = Vec::new();
     for file in &files {
         let Ok(bytes) = fs::read(file) else {
@@ -643,7 +670,11 @@ fn nothing_points_outside_the_repository() {
         for (number, line) in text.lines().enumerate() {
             for pattern in &patterns {
                 if line.contains(pattern.as_str()) {
-                    let shown = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+                    let shown = file
+                        .strip_prefix(&root)
+                        .unwrap_or(file)
+                        .display()
+                        .to_string();
                     found.push(format!("{shown}:{}: `{pattern}`", number + 1));
                 }
             }

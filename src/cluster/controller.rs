@@ -21,10 +21,11 @@ use super::snapshot::{CallsSnapshot, SyncCalls, RECENT_ENDED};
 use super::tap::Tap;
 use super::view::ClusterView;
 use super::worker::{Verdict, Worker};
-use super::{ClusterConfig, ClusterError};
+use super::ClusterError;
 use crate::actors::connection::{ConnectionActor, SetActive};
 use crate::actors::hub::{GetHubStats, Hub};
 use crate::actors::router::{EventRouterActor, ResetPbx, RestoreCalls};
+use crate::config::ClusterConfig;
 use crate::store::{CallHistoryQuery, Store};
 
 /// The feed session, opened (and positioned) before the stored state is read.

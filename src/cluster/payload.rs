@@ -7,12 +7,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::feed::{FeedRow, StoredRow};
 use super::snapshot::CallsSnapshot;
 use super::ClusterError;
 use crate::actors::hub::Persist;
 use crate::actors::messages::Change;
 use crate::actors::router::Confirmed;
+use crate::store::feed::{FeedRow, StoredRow};
 
 /// The feed kind of a [`Confirmed`].
 const CONFIRMED: &str = "confirmed";

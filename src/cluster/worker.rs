@@ -25,9 +25,9 @@ use super::payload::Replayed;
 use super::snapshot::SyncCalls;
 use super::tap::Tap;
 use super::view::ClusterView;
-use super::ClusterConfig;
 use crate::actors::hub::Hub;
 use crate::actors::messages::Publish;
+use crate::config::ClusterConfig;
 
 /// How often every followed PBX is read even without a notification.
 const SAFETY_READ: Duration = Duration::from_secs(1);

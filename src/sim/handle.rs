@@ -15,8 +15,8 @@ use log::{info, warn};
 
 use super::model::{Party, Plan};
 use super::server::{accept_loop, bind, generator_loop, Shared};
+use super::settings::SimConfig;
 use super::truth::{PbxSnapshot, SimStats};
-use super::SimConfig;
 
 /// Starts simulators.
 #[derive(Debug)]

@@ -11,8 +11,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::settings::SimConfig;
 use super::wire::Wire;
-use super::SimConfig;
 use crate::model::{CallState, Direction};
 
 /// A channel's state as `ChannelState`/`ChannelStateDesc` report it.

@@ -17,8 +17,8 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{broadcast, watch, Notify};
 
 use super::model::Pbx;
+use super::settings::SimConfig;
 use super::truth::SimStats;
-use super::SimConfig;
 
 /// Control state every task watches; a change of a counter is a one-shot command.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -19,6 +19,8 @@ mod calls;
 mod connection;
 mod error;
 mod extensions;
+pub mod feed;
+pub mod lease_key;
 mod models;
 mod ops;
 mod refresh;
@@ -34,6 +36,7 @@ use diesel::Connection;
 pub use calls::CallHistoryQuery;
 pub use connection::{Backend, DbConnection, StoreOptions};
 pub use error::{redact_url, StoreError};
+pub use feed::FeedRow;
 pub use ops::{RowKey, WriteOp};
 pub use refresh::RefreshRecord;
 pub use writer::{

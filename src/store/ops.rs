@@ -38,7 +38,7 @@ pub enum WriteOp {
     },
     /// A change for the other instances (cluster mode, PostgreSQL only): appended to
     /// `change_feed` in the same transaction as the state writes of its batch.
-    Feed(crate::cluster::FeedRow),
+    Feed(super::feed::FeedRow),
 }
 
 /// Identifies the row an upsert overwrites, so a writer may keep only the
@@ -155,7 +155,7 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
     let mut last_finish: HashMap<(String, String), (usize, &Call)> = HashMap::new();
     let mut active_order: Vec<(String, String)> = Vec::new();
     let mut finish_order: Vec<(String, String)> = Vec::new();
-    let mut feed: Vec<&crate::cluster::FeedRow> = Vec::new();
+    let mut feed: Vec<&super::feed::FeedRow> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         match op {
             WriteOp::Feed(row) => feed.push(row),
@@ -201,7 +201,7 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
         .collect();
     calls::upsert_active_many(conn, &live, now)?;
     match conn {
-        DbConnection::Pg(pg) => crate::cluster::feed::append(pg, &feed),
+        DbConnection::Pg(pg) => super::feed::append(pg, &feed),
         // No instance shares a SQLite file: the feed is never written there.
         DbConnection::Sqlite(_) => Ok(()),
     }

@@ -20,7 +20,7 @@ pub struct FeedRow {
     pub pbx: String,
     /// The change's WebSocket type (`call.updated`…) or `confirmed`.
     pub kind: String,
-    /// The JSON payload (see `payload.rs`).
+    /// The JSON payload (see `cluster::payload`).
     pub payload: String,
     /// The instance that wrote it.
     pub instance: String,
@@ -113,13 +113,13 @@ fn held_rows<'a>(conn: &mut PgConnection, rows: &[&'a FeedRow]) -> QueryResult<V
     .bind::<Array<BigInt>, _>(
         pairs
             .iter()
-            .map(|(p, _)| super::lease::lock_key(p))
+            .map(|(p, _)| super::lease_key::lock_key(p))
             .collect::<Vec<_>>(),
     )
     .bind::<Array<Text>, _>(
         pairs
             .iter()
-            .map(|(_, i)| format!("{}{i}", super::lease::LEASE_APP))
+            .map(|(_, i)| format!("{}{i}", super::lease_key::LEASE_APP))
             .collect::<Vec<_>>(),
     )
     .load(conn)?;

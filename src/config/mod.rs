@@ -40,7 +40,7 @@
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
-//! see [`crate::cluster::settings`].
+//! see [`cluster`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,7 +49,13 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::actors::login::AuthMethod;
+pub mod cluster;
+pub mod origin;
+
+pub use cluster::ClusterConfig;
+pub use origin::Origin;
+
+use crate::ami::AuthMethod;
 use crate::model::DEFAULT_PBX;
 use crate::secret::Secret;
 
@@ -135,11 +141,11 @@ pub struct Config {
     /// Open WebSocket clients at most (a flood of upgrades cannot grow memory).
     pub ws_max_clients: usize,
     /// Several instances on one PostgreSQL.
-    pub cluster: crate::cluster::ClusterConfig,
+    pub cluster: ClusterConfig,
     /// The scrapers' token for `/metrics`.
     pub metrics_token: Option<Secret>,
     /// Origins of other sites whose pages may POST and open `/ws`.
-    pub allowed_origins: Vec<crate::http::origin::Origin>,
+    pub allowed_origins: Vec<Origin>,
     /// How long a request body may take to arrive.
     pub http_body_timeout: Duration,
     /// Bytes queued per WebSocket client before conflation and a close.
@@ -219,7 +225,7 @@ impl Config {
         })?;
         let database_url =
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
-        let cluster = crate::cluster::ClusterConfig::from_lookup(get, &database_url)?;
+        let cluster = ClusterConfig::from_lookup(get, &database_url)?;
         let ami_limits = ami_limits(&get)?;
         Ok(Self {
             ami_limits,
@@ -282,7 +288,7 @@ impl Config {
 
 /// `ALLOWED_ORIGINS`: each entry a `scheme://host[:port]` origin. `*` is refused:
 /// it would let any web page the user opens drive the API with their access.
-fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Origin>, ConfigError> {
+fn allowed_origins(list: Option<String>) -> Result<Vec<Origin>, ConfigError> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
@@ -297,7 +303,7 @@ fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Orig
                         .to_string(),
                 });
             }
-            crate::http::origin::Origin::parse(o).ok_or_else(|| ConfigError::Invalid {
+            Origin::parse(o).ok_or_else(|| ConfigError::Invalid {
                 key: "ALLOWED_ORIGINS",
                 message: format!("{o:?} is not an origin like https://host:port"),
             })
