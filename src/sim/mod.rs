@@ -50,6 +50,8 @@
 
 mod actions;
 mod calls;
+mod channel;
+mod client;
 mod control;
 mod generator;
 mod handle;
@@ -57,6 +59,7 @@ pub mod model;
 mod server;
 mod session;
 pub mod settings;
+mod shared;
 mod transfer;
 pub mod truth;
 pub mod wire;
