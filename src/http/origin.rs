@@ -9,10 +9,10 @@
 //! The scheme only counts through its default port, because the service does not
 //! terminate TLS and cannot know whether the browser spoke `https` to a proxy.
 
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::HttpRequest;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::config::Origin;
 
 /// True for requests a page could use to change something or to read the live
@@ -50,9 +50,7 @@ pub fn check(req: &HttpRequest, allowed: &[Origin]) -> Result<(), ApiError> {
         (Some(_), _) => true,
     };
     if foreign || cross_site {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "CROSS_ORIGIN",
+        return Err(ApiError::new(ErrorCode::CrossOrigin,
             "requests from another site's page are refused; list that origin in ALLOWED_ORIGINS to allow it",
         ));
     }

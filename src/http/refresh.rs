@@ -1,11 +1,10 @@
 //! `POST /api/extensions/hybrid-refresh`, `GET …/status`, `POST …/close`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use crate::actors::refresh::{RefreshError, RefreshReport, RefreshStatistics};
 use crate::actors::refresh_manager::{CloseSessions, ListSessions, StartRefresh};
@@ -19,14 +18,14 @@ pub struct RefreshBody {
 }
 
 fn refresh_error(e: RefreshError) -> ApiError {
-    let (status, code) = match &e {
-        RefreshError::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "PBX_UNREACHABLE"),
-        RefreshError::LoginRefused(_) => (StatusCode::BAD_GATEWAY, "PBX_LOGIN_REFUSED"),
-        RefreshError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_BUSY"),
-        RefreshError::UnknownPbx(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        RefreshError::Closed => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_CLOSED"),
+    let code = match &e {
+        RefreshError::Unreachable(_) => ErrorCode::PbxUnreachable,
+        RefreshError::LoginRefused(_) => ErrorCode::PbxLoginRefused,
+        RefreshError::Busy(_) => ErrorCode::RefreshBusy,
+        RefreshError::UnknownPbx(_) => ErrorCode::NotFound,
+        RefreshError::Closed => ErrorCode::RefreshClosed,
     };
-    ApiError::new(status, code, e.to_string())
+    ApiError::new(code, e.to_string())
 }
 
 /// Merges the reports of several PBXs into one answer of the same shape.
@@ -68,14 +67,14 @@ pub async fn start(
         .to_bytes_limited(state.config.http_body_limit)
         .await
         .map_err(|_| super::payload_error(actix_web::error::PayloadError::Overflow))?
-        .map_err(|e| ApiError::bad_request("BAD_BODY", format!("cannot read the body: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadBody, format!("cannot read the body: {e}")))?;
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {
         super::body::require_json_type(&req)?;
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_JSON",
+            ApiError::new(
+                ErrorCode::InvalidJson,
                 format!("the body is not a valid refresh request: {e}"),
             )
         })?
@@ -124,8 +123,7 @@ fn not_held_here(state: &AppState, pbx: Option<&str>) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "NOT_HOLDER",
+        ErrorCode::NotHolder,
         format!(
             "instance {} does not hold {}; send the refresh to the holder",
             view.instance,
