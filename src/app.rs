@@ -269,7 +269,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         concurrency: config.refresh_concurrency,
         idle: config.refresh_idle,
         reap_every: config.refresh_reap_every,
-        query_timeout: Duration::from_secs(10),
+        query_timeout: config.refresh_query_timeout,
         instance,
     };
     let refresh = {
