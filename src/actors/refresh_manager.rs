@@ -406,6 +406,9 @@ impl Supervised for RefreshManager {
             open.addr.do_send(CloseSession);
         }
         self.metrics.refresh_sessions.set(0);
+        // The queued PBXs' callers are answered below; a queue left behind would
+        // start sessions nobody waits for.
+        self.queue.clear();
         for (_, waiters) in self.inflight.drain() {
             for waiter in waiters {
                 let _ = waiter.send(Err(RefreshError::Closed));
