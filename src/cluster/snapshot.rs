@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::actors::messages::Change;
-use crate::model::Call;
+use crate::model::{Call, CallOutcome};
 use crate::state::call::CallModel;
 
 /// How many of a PBX's most recent finished calls a snapshot carries, to give a
@@ -30,7 +30,7 @@ pub const RECENT_ENDED: i64 = 200;
 
 /// The outcome given to a call an instance still shows but the snapshot neither
 /// lists live nor as recently finished.
-const LOST: &str = "lostWhileDisconnected";
+const LOST: CallOutcome = CallOutcome::LostWhileDisconnected;
 
 /// One PBX's calls as the store holds them at a take-over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn missing_calls_start_stale_ones_update_and_unlisted_ones_end() {
         let mut finished = (*call("gone", CallState::Ended)).clone();
-        finished.outcome = Some("answered".into());
+        finished.outcome = Some(CallOutcome::Answered);
         finished.hangup_cause = Some(16);
         let snap = CallsSnapshot {
             pbx: "north".into(),
@@ -168,9 +168,9 @@ mod tests {
             if let Change::CallEnded(x) = c {
                 if x.id == "gone" {
                     assert_eq!(x.hangup_cause, Some(16), "the real record is used");
-                    assert_eq!(x.outcome.as_deref(), Some("answered"));
+                    assert_eq!(x.outcome, Some(CallOutcome::Answered));
                 } else {
-                    assert_eq!(x.outcome.as_deref(), Some(LOST));
+                    assert_eq!(x.outcome, Some(LOST));
                     assert!(x.ended_at.is_some());
                     assert!(x.duration_secs >= 29.0, "{}", x.duration_secs);
                 }

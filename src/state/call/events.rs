@@ -126,7 +126,7 @@ impl CallModel {
         }
         self.transfer_prints.push(print);
         if ev.name() == "BlindTransfer" {
-            self.call_mut().transfers.push("blind".to_string());
+            self.call_mut().transfers.push(TransferKind::Blind);
             if let Some(target) = known(ev.get("Extension")) {
                 // The transferee now reaches the target; its Dial (if any) names
                 // the answering party later.
@@ -136,7 +136,7 @@ impl CallModel {
                 };
             }
         } else {
-            self.call_mut().transfers.push("attended".to_string());
+            self.call_mut().transfers.push(TransferKind::Attended);
             self.on_attended_transfer(ev);
         }
         true

@@ -7,24 +7,24 @@ use super::*;
 
 impl CallModel {
     /// How the call ended, from what was seen (answer, DialEnd status, hangup cause).
-    pub(super) fn outcome(&self) -> &'static str {
+    pub(super) fn outcome(&self) -> CallOutcome {
         if self.call.answered_at.is_some() {
-            return "answered";
+            return CallOutcome::Answered;
         }
         let cause = self.call.hangup_cause.unwrap_or(16);
         match (self.dial_status.as_deref(), cause) {
-            (Some("BUSY"), _) | (_, 17) => "busy",
-            (Some("CANCEL"), _) | (_, 127) => "cancelled",
-            (_, 21) => "rejected",
-            (Some("NOANSWER"), _) | (_, 19) | (Some(_), 0) => "noAnswer",
-            (Some("CHANUNAVAIL" | "CONGESTION"), _) | (_, 3 | 1 | 34 | 38) => "failed",
-            _ => "abandoned",
+            (Some("BUSY"), _) | (_, 17) => CallOutcome::Busy,
+            (Some("CANCEL"), _) | (_, 127) => CallOutcome::Cancelled,
+            (_, 21) => CallOutcome::Rejected,
+            (Some("NOANSWER"), _) | (_, 19) | (Some(_), 0) => CallOutcome::NoAnswer,
+            (Some("CHANUNAVAIL" | "CONGESTION"), _) | (_, 3 | 1 | 34 | 38) => CallOutcome::Failed,
+            _ => CallOutcome::Abandoned,
         }
     }
 
     /// Ends the call now for a reason other than its last hangup (lost while
     /// disconnected, timed out); returns the final call.
-    pub fn close(&mut self, outcome: &str, at: DateTime<Utc>) -> Call {
+    pub fn close(&mut self, outcome: CallOutcome, at: DateTime<Utc>) -> Call {
         if !self.is_ended() {
             for leg in self
                 .call_mut()
@@ -40,14 +40,14 @@ impl CallModel {
         Call::clone(&self.call)
     }
 
-    pub(super) fn finish(&mut self, outcome: &str, at: DateTime<Utc>) {
+    pub(super) fn finish(&mut self, outcome: CallOutcome, at: DateTime<Utc>) {
         let end = at.max(self.call.started_at);
         self.call_mut().ended_at = Some(end);
         self.call_mut().state = CallState::Ended;
         self.call_mut().on_hold = false;
         self.call_mut().duration_secs = secs(self.call.started_at, end);
         self.call_mut().talk_secs = self.call.answered_at.map_or(0.0, |a| secs(a, end));
-        self.call_mut().outcome = Some(outcome.to_string());
+        self.call_mut().outcome = Some(outcome);
     }
 
     /// Adopts a channel reported by `CoreShowChannels` after a (re)login: a call that
@@ -113,7 +113,7 @@ impl CallModel {
         if self.live == 0 && !self.is_ended() {
             self.bridged.clear();
             self.holds.clear();
-            self.finish("lostWhileDisconnected", now);
+            self.finish(CallOutcome::LostWhileDisconnected, now);
             return Change::Ended;
         }
         if changed {

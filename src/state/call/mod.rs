@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use super::event_time;
 use super::route::channel_extension;
 use crate::ami::Event;
-use crate::model::{Call, CallState, Direction, Leg, Party};
+use crate::model::{Call, CallOutcome, CallState, Direction, Leg, Party, TransferKind};
 
 /// What applying an event did to the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
