@@ -21,9 +21,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::actors::connection::{
-    ConnectionActor, ConnectionSettings, ConnectionTargets, Shutdown as ConnectionShutdown,
-};
+use crate::actors::connection::{ConnectionActor, ConnectionSettings, ConnectionTargets, LogOff};
 use crate::actors::hub::{CloseAll, Hub};
 use crate::actors::live::{LiveState, SharedLive};
 use crate::actors::login::AmiEndpoint;
@@ -105,11 +103,11 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
             crate::cluster::gate::PersistGate::new(writer).supervised_by(registry, metrics)
         })
     });
-    let persist: Recipient<crate::actors::hub::Persist> = match &gate {
+    let persist: Recipient<crate::delivery::Persist> = match &gate {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
     };
-    let persist_many: Recipient<crate::actors::hub::PersistMany> = match &gate {
+    let persist_many: Recipient<crate::delivery::PersistMany> = match &gate {
         Some(g) => g.clone().recipient(),
         None => writer.clone().recipient(),
     };
@@ -336,7 +334,7 @@ impl Service {
     /// WebSocket clients told 1001 (going away), pending writes flushed.
     pub async fn shutdown(&self) {
         let s = &self.state;
-        let logoffs = s.pbxs.iter().map(|p| p.connection.send(ConnectionShutdown));
+        let logoffs = s.pbxs.iter().map(|p| p.connection.send(LogOff));
         let _ =
             tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
         if let Some(c) = &self.cluster {

@@ -198,7 +198,7 @@ impl ResponseError for ApiError {
 
 /// `{success: true, data}` — the envelope of every successful answer.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
+    HttpResponse::Ok().json(SuccessBody {
         count: None,
         data,
         message: None,
@@ -208,7 +208,7 @@ pub fn ok<T: Serialize>(data: T) -> HttpResponse {
 
 /// `{success: true, count, data}` — a list and its length.
 pub fn ok_list<T: Serialize>(data: &[T]) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
+    HttpResponse::Ok().json(SuccessBody {
         count: Some(data.len()),
         data,
         message: None,
@@ -218,7 +218,7 @@ pub fn ok_list<T: Serialize>(data: &[T]) -> HttpResponse {
 
 /// `{success: true, message, data}` — an action's result with a sentence for people.
 pub fn ok_with_message<T: Serialize>(message: &str, data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
+    HttpResponse::Ok().json(SuccessBody {
         count: None,
         data,
         message: Some(message),
@@ -233,7 +233,7 @@ pub fn ok_with_message<T: Serialize>(message: &str, data: T) -> HttpResponse {
 /// are declared in the order `json!` printed them (its map sorts keys), so answers
 /// read the same.
 #[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
+struct SuccessBody<'a, T: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<usize>,
     data: T,
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn the_filter_refusal_keeps_the_code_the_websocket_sends() {
-        let refusal = crate::ws::protocol::FilterError::TooManyExtensions { got: 2, max: 1 };
+        let refusal = crate::delivery::FilterError::TooManyExtensions { got: 2, max: 1 };
         assert_eq!(ErrorCode::TooManyExtensions.as_str(), refusal.code());
     }
 

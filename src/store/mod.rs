@@ -20,6 +20,7 @@ mod connection;
 mod error;
 mod extensions;
 pub mod feed;
+pub mod feed_op;
 pub mod lease_key;
 mod models;
 mod ops;

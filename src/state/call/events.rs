@@ -158,7 +158,7 @@ impl CallModel {
         }
     }
 
-    pub(super) fn on_hangup(&mut self, ev: &Event, uid: &str, at: DateTime<Utc>) -> Change {
+    pub(super) fn on_hangup(&mut self, ev: &Event, uid: &str, at: DateTime<Utc>) -> CallEffect {
         let cause = ev.get("Cause").and_then(|c| c.trim().parse::<i32>().ok());
         let text = ev.get("Cause-txt").map(str::to_string);
         let index = match self.leg_index(uid) {
@@ -168,10 +168,10 @@ impl CallModel {
                 self.ensure_leg(uid, chan, ev.get("CallerIDNum"), "Down", at)
                     .0
             }
-            None => return Change::None,
+            None => return CallEffect::None,
         };
         if self.call.legs[index].ended_at.is_some() {
-            return Change::None;
+            return CallEffect::None;
         }
         let leg = self.leg_mut(index);
         leg.ended_at = Some(at);
@@ -187,9 +187,9 @@ impl CallModel {
         if self.live == 0 {
             let outcome = self.outcome();
             self.finish(outcome, at);
-            return Change::Ended;
+            return CallEffect::Ended;
         }
         self.settle_state();
-        Change::Updated
+        CallEffect::Updated
     }
 }

@@ -94,7 +94,7 @@ impl CallModel {
     /// Brings the call in line with the channels the PBX listed after a (re)login:
     /// adopts the listed ones, ends the legs that vanished while we were away, and
     /// reports `Ended` when none is left.
-    pub fn resync(&mut self, items: &[Event], now: DateTime<Utc>) -> Change {
+    pub fn resync(&mut self, items: &[Event], now: DateTime<Utc>) -> CallEffect {
         // Whatever the listed channels changed is published: a leg added, or one
         // answered or bridged while we were away (which adds no leg).
         let before = Arc::clone(&self.call);
@@ -114,13 +114,13 @@ impl CallModel {
             self.bridged.clear();
             self.holds.clear();
             self.finish(CallOutcome::LostWhileDisconnected, now);
-            return Change::Ended;
+            return CallEffect::Ended;
         }
         if changed {
             self.settle_state();
-            Change::Updated
+            CallEffect::Updated
         } else {
-            Change::None
+            CallEffect::None
         }
     }
 

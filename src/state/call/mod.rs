@@ -23,7 +23,7 @@ use crate::model::{Call, CallOutcome, CallState, Direction, Leg, Party, Transfer
 
 /// What applying an event did to the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub enum CallEffect {
     /// Nothing a client would see.
     None,
     /// Something visible changed (publish an update).
@@ -253,9 +253,9 @@ impl CallModel {
     }
 
     /// Applies one event of this call, received at `now` (the event's own Timestamp wins).
-    pub fn apply(&mut self, ev: &Event, now: DateTime<Utc>) -> Change {
+    pub fn apply(&mut self, ev: &Event, now: DateTime<Utc>) -> CallEffect {
         if self.is_ended() {
-            return Change::None;
+            return CallEffect::None;
         }
         let at = event_time(ev, now);
         let uid = ev.uniqueid().unwrap_or("");
@@ -300,9 +300,9 @@ impl CallModel {
             _ => false,
         };
         if changed {
-            Change::Updated
+            CallEffect::Updated
         } else {
-            Change::None
+            CallEffect::None
         }
     }
 }
