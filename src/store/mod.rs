@@ -41,7 +41,7 @@ pub use feed::FeedRow;
 pub use ops::{RowKey, WriteOp};
 pub use refresh::RefreshRecord;
 pub use writer::{
-    Flush, GetStoreHealth, StoreHealth, StoreWriter, Write, WriteBatch, WriterConfig,
+    Flush, GetStoreHealth, StoreHealth, StoreState, StoreWriter, Write, WriteBatch, WriterConfig,
 };
 
 use crate::model::{Call, Extension, ExtensionTransition};

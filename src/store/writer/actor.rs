@@ -81,9 +81,9 @@ impl Handler<GetStoreHealth> for StoreWriter {
         let stalled = self.stalled();
         MessageResult(StoreHealth {
             state: if self.degraded || stalled {
-                "degraded"
+                StoreState::Degraded
             } else {
-                "ok"
+                StoreState::Ok
             },
             stalled,
             backend: self.store.backend(),

@@ -32,7 +32,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-pub use messages::{Flush, GetStoreHealth, StoreHealth, Write, WriteBatch};
+pub use messages::{Flush, GetStoreHealth, StoreHealth, StoreState, Write, WriteBatch};
 
 use super::{Store, StoreError, WriteOp};
 use crate::actors::guard::guarded;
