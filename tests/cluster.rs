@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::cluster::view::SubscriberView;
 use common::cluster::{Cluster, Subscriber, EVENTUALLY, PBXS};
 use serde_json::Value;
+use switchboard::model::{CallState, Direction};
 
 /// Reads `sub` until it has seen every `(pbx, extension, status)` of `marks`.
 async fn wait_marks(sub: &mut Subscriber, marks: &[(&str, &str, i64)]) {
@@ -309,12 +310,19 @@ async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost
 /// lease, while the store and its own view already have it) must not stay missing
 /// elsewhere: a stale call state and a call that never ended, planted in the feed
 /// as the holder's own rows, are both repaired by the take-over that follows the
-/// cut of the holder's lease session — whichever instance takes over.
+/// cut of the holder's lease session — whichever instance takes over. A call
+/// that rang before any instance logged in (adopted from the PBX's channel list,
+/// so its stored record lacks the dialled number) keeps its direction through the
+/// take-over's restore and resync.
 #[actix_rt::test]
 async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
-    let Some(c) = Cluster::with_instances(30.0, 2).await else {
+    let Some(mut c) = Cluster::start(30.0) else {
         return;
     };
+    let outbound = c.sim("north").place_call("1001", "0301234567");
+    for _ in 0..2 {
+        c.add_instance().await;
+    }
     let holder = c.settled_leases().await["north"];
     let other = 1 - holder;
     let deadline = tokio::time::Instant::now() + EVENTUALLY;
@@ -371,4 +379,12 @@ async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
     c.fence(holder).await;
     let _ = c.settled_leases().await;
     c.wait_truth().await;
+    let truth = c.sim("north").snapshot();
+    assert!(
+        truth.calls.iter().any(|x| x.linkedid == outbound
+            && x.direction == Direction::Outbound
+            && x.state == CallState::Ringing),
+        "the adopted outbound call still rings, so the match above covered it: {:?}",
+        truth.calls
+    );
 }

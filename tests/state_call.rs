@@ -201,3 +201,46 @@ fn a_call_adopted_while_its_callee_rings_is_ringing() {
     assert_eq!(call.call().state, CallState::Ringing);
     assert!(call.call().answered_at.is_none());
 }
+
+/// An outbound call first seen in the PBX's channel list (the service logged in
+/// mid-call) is stored without the dialled number that makes it outbound; the
+/// instance that restores it (a restart, or a take-over of the PBX) resynchronises
+/// it from the same list and must still find it outbound, not internal.
+#[test]
+fn a_restored_outbound_call_stays_outbound_through_the_resync() {
+    use switchboard::model::Direction;
+    let now = Utc::now();
+    let listed = |chan: &str, uid: &str, state: &str, caller: &str| {
+        ev(&[
+            ("Event", "CoreShowChannel"),
+            ("Channel", chan),
+            ("ChannelStateDesc", state),
+            ("CallerIDNum", caller),
+            ("ConnectedLineNum", "<unknown>"),
+            ("Exten", "0301234567"),
+            ("Uniqueid", uid),
+            ("Linkedid", "pbx-1.1"),
+            ("Duration", "00:00:03"),
+        ])
+    };
+    let items = [
+        listed("PJSIP/1001-1", "pbx-1.1", "Ring", "1001"),
+        listed("PJSIP/trunk-2", "pbx-1.2", "Ringing", "0301234567"),
+    ];
+    let mut adopted = CallModel::new("default", "pbx-1.1", now);
+    assert_eq!(adopted.resync(&items, now), CallEffect::Updated);
+    assert_eq!(adopted.call().direction, Direction::Outbound, "adopted");
+
+    let mut restored = CallModel::from_call(adopted.call().clone());
+    assert_eq!(restored.call().direction, Direction::Outbound, "as stored");
+    assert_eq!(
+        restored.resync(&items, now),
+        CallEffect::None,
+        "nothing moved on the PBX, so nothing is published"
+    );
+    assert_eq!(
+        restored.call().direction,
+        Direction::Outbound,
+        "after the restored call's resync"
+    );
+}

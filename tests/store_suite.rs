@@ -509,3 +509,112 @@ fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
         Some(4)
     );
 }
+
+/// Cluster mode (PostgreSQL only): a batch carries feed rows naming its instance,
+/// and the ops of a PBX whose lease that instance's lease session does not hold are
+/// neither stored nor fed — a fenced holder's last batch must not overwrite what
+/// the new holder wrote — while the held PBX's ops are.
+#[test]
+fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
+    use diesel::prelude::*;
+    use std::sync::Arc;
+    use switchboard::cluster::lease::with_application_name;
+    use switchboard::store::lease_key::{lock_key, LEASE_APP};
+    use switchboard::store::FeedRow;
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Fed {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pbx: String,
+    }
+    let Some(db) = TestDb::create(Kind::Postgres) else {
+        return;
+    };
+    let store = db.open();
+    let lease_url = with_application_name(&db.url, &format!("{LEASE_APP}inst-a"));
+    let mut lease = PgConnection::establish(&lease_url).expect("lease session");
+    diesel::sql_query(format!("SELECT pg_advisory_lock({})", lock_key("pbx1")))
+        .execute(&mut lease)
+        .expect("lease of pbx1 taken");
+    let feed = |pbx: &str| {
+        WriteOp::Feed(FeedRow {
+            pbx: pbx.into(),
+            kind: "extension.status".into(),
+            payload: "{}".into(),
+            instance: "inst-a".into(),
+        })
+    };
+    let ext = |pbx: &str, exten: &str, status: i32, at: i64| {
+        WriteOp::Extension(Arc::new(extension(pbx, exten, status, t(at))))
+    };
+    store
+        .apply(&[
+            ext("pbx1", "1001", 0, 0),
+            feed("pbx1"),
+            ext("pbx2", "2001", 0, 0),
+            WriteOp::Transition(transition("pbx2", "2001", 0, t(0))),
+            WriteOp::ActiveCall(Arc::new(active_call("pbx2", "c2", "2001", "2002", t(0)))),
+            feed("pbx2"),
+        ])
+        .expect("apply");
+    let status = |pbx: &str, exten: &str| {
+        store
+            .get_extension(pbx, exten)
+            .expect("get")
+            .map(|e| e.status.0)
+    };
+    let fed = |conn: &mut PgConnection| -> Vec<Fed> {
+        diesel::sql_query("SELECT pbx FROM change_feed ORDER BY id")
+            .load(conn)
+            .expect("feed rows")
+    };
+    let mut reader = PgConnection::establish(&db.url).expect("reader");
+    assert_eq!(status("pbx1", "1001"), Some(0), "the held PBX is stored");
+    assert_eq!(status("pbx2", "2001"), None, "the unheld PBX is not");
+    assert!(store
+        .extension_history("pbx2", "2001", None, None, 10)
+        .expect("history")
+        .is_empty());
+    assert!(store
+        .list_active_calls(Some("pbx2"))
+        .expect("active")
+        .is_empty());
+    assert_eq!(
+        fed(&mut reader),
+        vec![Fed { pbx: "pbx1".into() }],
+        "only the held PBX is fed"
+    );
+
+    // The lease session ends: the next batch of pbx1 is refused as well.
+    drop(lease);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        #[derive(QueryableByName)]
+        struct Held {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let held: Held = diesel::sql_query(
+            "SELECT count(*)::bigint AS n FROM pg_locks WHERE locktype = 'advisory'",
+        )
+        .get_result(&mut reader)
+        .expect("locks");
+        if held.n == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    store
+        .apply(&[ext("pbx1", "1001", 1, 1), feed("pbx1")])
+        .expect("apply");
+    assert_eq!(
+        status("pbx1", "1001"),
+        Some(0),
+        "the fenced write is refused"
+    );
+    assert_eq!(fed(&mut reader).len(), 1, "and not fed");
+}

@@ -234,7 +234,11 @@ async fn writes_survive_an_outage(db: &TestDb) {
     outage.end();
     writer.send(Flush).await.expect("flush after the outage");
     let after = health(&writer).await;
-    assert_eq!((after.state, after.pending), (StoreState::Ok, 0), "{after:?}");
+    assert_eq!(
+        (after.state, after.pending),
+        (StoreState::Ok, 0),
+        "{after:?}"
+    );
     assert!(after.retries > 0);
     if db.kind == Kind::Postgres {
         assert!(

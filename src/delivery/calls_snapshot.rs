@@ -1,10 +1,11 @@
 //! [`CallsSnapshot`]: a PBX's calls as the store holds them when an instance takes
 //! the PBX over, fed to every instance so their live views agree again.
 //!
-//! Why it is needed: a holder that loses its lease keeps writing its last changes to
-//! the store, but the feed refuses them (see `feed::held_rows`: a fenced instance
-//! must not feed the others). Its own live view and the store then know things the
-//! other instances never heard — a call that got bridged, or one that ended. The
+//! Why it is needed: a holder that loses its lease has applied its last changes to
+//! its own live view, but neither the feed nor the store takes them (see
+//! `feed::unheld_pbxs`: a fenced instance must not write). Its own live view then
+//! knows things the other instances never heard — a call that got bridged, or one
+//! that ended — and the others may hold rows it could not correct. The
 //! login's resync after a take-over only publishes what differs from the *new
 //! holder's* belief; when that belief already matched the PBX (the old holder
 //! re-taking its PBX) nothing was published, and the others kept the stale state

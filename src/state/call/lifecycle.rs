@@ -69,9 +69,15 @@ impl CallModel {
         }
         if i == 0 && added {
             self.call_mut().caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
-            self.dialed = known(item.get("Exten")).map(str::to_string);
             self.call_mut().callee =
                 party(item.get("ConnectedLineNum"), item.get("ConnectedLineName"));
+        }
+        // The dialled number decides the direction but is not part of the stored
+        // call: a call restored from the store (a restart, a take-over) learns it
+        // again from its listed first channel, or `update_direction` below would
+        // turn an outbound call internal.
+        if i == 0 && (added || self.dialed.is_none()) {
+            self.dialed = known(item.get("Exten")).map(str::to_string);
         }
         if state == "Up" {
             if self.call.legs[i].answered_at.is_none() {
