@@ -31,7 +31,7 @@
 //! threads of its own (default 2); each subscriber parses only `seq`, `type` and
 //! `ts` of each message.
 
-#[path = "../tests/common/service.rs"]
+#[path = "../tests/it/common/service.rs"]
 #[allow(dead_code)]
 mod service;
 

@@ -1,0 +1,295 @@
+//! Several switchboard processes on one PostgreSQL and two simulated PBXs: each
+//! PBX is held by exactly one instance, subscribers of every instance see every
+//! change in the same order per call and per extension, and killing the holder
+//! (SIGKILL) moves its PBXs to another instance, which resynchronises, so every
+//! instance ends with exactly the simulators' truth. Skipped, with the reason
+//! printed, when no PostgreSQL server answers on 127.0.0.1:5432.
+
+use std::time::Duration;
+
+use crate::common::cluster::{Cluster, Subscriber, EVENTUALLY, PBXS};
+use serde_json::Value;
+
+/// Reads `sub` until it has seen every `(pbx, extension, status)` of `marks`.
+async fn wait_marks(sub: &mut Subscriber, marks: &[(&str, &str, i64)]) {
+    let seen_all = |seen: &[Value]| {
+        marks.iter().all(|(pbx, ext, status)| {
+            seen.iter().any(|v| {
+                v["type"] == "extension.status"
+                    && v["data"]["pbx"] == *pbx
+                    && v["data"]["extension"] == *ext
+                    && v["data"]["status"] == *status
+            })
+        })
+    };
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !seen_all(&sub.seen) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(
+            sub.until(left, |_| true).await,
+            "subscriber never saw {marks:?}; saw {} messages",
+            sub.seen.len()
+        );
+    }
+}
+
+/// POST a refresh of `pbx` to `inst` → (status, body).
+async fn refresh(inst: &crate::common::cluster::Instance, pbx: &str) -> (u16, Value) {
+    let mut resp = awc::Client::new()
+        .post(inst.url("/api/extensions/hybrid-refresh"))
+        .timeout(Duration::from_secs(15))
+        .send_json(&serde_json::json!({ "pbx": pbx }))
+        .await
+        .expect("refresh answers");
+    let body = resp.json::<Value>().await.expect("JSON body");
+    (resp.status().as_u16(), body)
+}
+
+#[actix_rt::test]
+async fn two_instances_hold_each_pbx_once_and_every_subscriber_sees_every_change() {
+    let Some(c) = Cluster::with_instances(0.0, 2).await else {
+        return;
+    };
+    let holders = c.settled_leases().await;
+    // Subscribe once every instance shows both PBXs: a holder's first resync is
+    // still being published for a moment after its lease is taken, and a
+    // subscriber that joined mid-way would see part of it while another, on an
+    // instance the feed had already reached, finds it in its snapshot.
+    c.wait_truth().await;
+    let mut subs = Vec::new();
+    for inst in &c.instances {
+        subs.push(Subscriber::connect(inst).await);
+    }
+
+    // The same script on both PBXs: a call answered, held, resumed and hung up; a
+    // call cancelled while ringing; extension states set directly; then a marker.
+    let mut ids = Vec::new();
+    let mut marks = Vec::new();
+    for (i, pbx) in PBXS.iter().enumerate() {
+        let n = |k: u32| (1000 * (i as u32 + 1) + k).to_string();
+        let sim = c.sim(pbx);
+        let a = sim.place_call(&n(1), &n(2));
+        sim.answer_call(&a);
+        sim.hold_call(&a, true);
+        sim.hold_call(&a, false);
+        let b = sim.place_call(&n(3), &n(4));
+        sim.hangup_call(&b);
+        sim.set_extension_state(&n(5), 4);
+        sim.set_extension_state(&n(6), 1);
+        sim.hangup_call(&a);
+        sim.set_extension_state(&n(12), 16);
+        ids.push((pbx.to_string(), a, b));
+        marks.push((*pbx, n(12)));
+    }
+    let marks: Vec<(&str, &str, i64)> = marks.iter().map(|(p, e)| (*p, e.as_str(), 16)).collect();
+    for sub in &mut subs {
+        wait_marks(sub, &marks).await;
+    }
+
+    let first = subs[0].streams();
+    for (pbx, a, b) in &ids {
+        for id in [a, b] {
+            let key = format!("call \"{pbx}\" \"{id}\"");
+            let stream = first
+                .get(&key)
+                .unwrap_or_else(|| panic!("no change of {key} on {}", c.instances[0].id));
+            assert!(
+                stream
+                    .first()
+                    .is_some_and(|s| s.starts_with("call.started"))
+                    && stream.last().is_some_and(|s| s.starts_with("call.ended")),
+                "{key}: started first, ended last: {stream:?}"
+            );
+        }
+    }
+    for (sub, inst) in subs.iter().zip(&c.instances).skip(1) {
+        assert_eq!(
+            sub.streams(),
+            first,
+            "{} and {} saw different changes (per call and extension, in order)",
+            c.instances[0].id,
+            inst.id
+        );
+    }
+    c.wait_truth().await;
+
+    // Sequence numbers are per instance: resuming on the same instance replays,
+    // resuming with them on another instance gets a fresh snapshot instead.
+    let last = |sub: &Subscriber| {
+        sub.seen
+            .iter()
+            .filter_map(|v| v["seq"].as_u64())
+            .max()
+            .expect("numbered changes")
+    };
+    for (from, to) in [(0, 1), (1, 0)] {
+        let path = format!("/ws?lastSeq={}", last(&subs[from]));
+        let (_, same) = Subscriber::open(&c.instances[from], &path).await;
+        assert_ne!(
+            same["type"], "snapshot",
+            "resume on the same instance: {same}"
+        );
+        let (_, other) = Subscriber::open(&c.instances[to], &path).await;
+        assert_eq!(
+            other["type"], "snapshot",
+            "a seq of {} resumed on {}",
+            c.instances[from].id, c.instances[to].id
+        );
+    }
+
+    // A refresh runs on the holder; another instance answers 409 naming the holder.
+    let holder = holders["north"];
+    let (status, body) = refresh(&c.instances[holder], "north").await;
+    assert_eq!(status, 200, "refresh on the holder: {body}");
+    let other = 1 - holder;
+    let (status, body) = refresh(&c.instances[other], "north").await;
+    assert_eq!(status, 409, "refresh on a non-holder: {body}");
+    assert_eq!(body["error"]["code"], "NOT_HOLDER");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&c.instances[holder].id),
+        "the answer names the holder: {message}"
+    );
+}
+
+/// Kills the holder of `north` among `n` instances while both simulators generate
+/// traffic; the survivors elect a new holder, which resynchronises, and every
+/// survivor ends with the simulators' exact state.
+async fn killing_the_holder_loses_nothing(n: usize) {
+    let Some(mut c) = Cluster::with_instances(30.0, n).await else {
+        return;
+    };
+    let before = c.settled_leases().await;
+    let victim = before["north"];
+    let watcher = (0..n).find(|i| *i != victim).expect("another instance");
+    let mut sub = Subscriber::connect(&c.instances[watcher]).await;
+    sub.drain(Duration::from_millis(1500)).await;
+    let at_kill = sub.seen.len();
+    let killed_id = c.instances[victim].id.clone();
+    c.instances[victim].kill();
+
+    let after = c.settled_leases().await;
+    for pbx in PBXS {
+        assert_ne!(
+            c.instances[after[pbx]].id, killed_id,
+            "{pbx} moved off the killed instance"
+        );
+    }
+    // Traffic goes on under the new holder, then stops so the truth holds still.
+    sub.drain(Duration::from_millis(1500)).await;
+    for s in &c.sims {
+        s.set_rate(0.0);
+    }
+    c.wait_truth().await;
+    sub.drain(Duration::from_millis(300)).await;
+
+    // A survivor's subscriber kept receiving north's changes after the kill.
+    let north_after = sub.seen[at_kill..]
+        .iter()
+        .filter(|v| v["data"]["pbx"] == "north" && v["type"] != "ami.connection")
+        .count();
+    assert!(
+        north_after > 0,
+        "{}'s subscriber received no change of north after the kill",
+        c.instances[watcher].id
+    );
+}
+
+#[actix_rt::test]
+async fn killing_the_holder_of_two_moves_its_pbxs_and_loses_nothing() {
+    killing_the_holder_loses_nothing(2).await;
+}
+
+#[actix_rt::test]
+async fn killing_the_holder_of_three_moves_its_pbxs_and_loses_nothing() {
+    killing_the_holder_loses_nothing(3).await;
+}
+
+/// The holder's lease session is cut from the database side while its AMI socket
+/// is fine: it fences itself (stands by, stops writing) at once; a lease holder is
+/// found again and every instance ends with the simulators' state.
+#[actix_rt::test]
+async fn a_holder_that_loses_its_lease_session_fences_itself_and_nothing_is_lost() {
+    let Some(c) = Cluster::with_instances(30.0, 2).await else {
+        return;
+    };
+    let before = c.settled_leases().await;
+    let holder = before["north"];
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    c.fence(holder).await;
+    let _ = c.settled_leases().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for s in &c.sims {
+        s.set_rate(0.0);
+    }
+    c.wait_truth().await;
+    let _ = c.settled_leases().await;
+}
+
+/// What a fenced holder could not feed (the feed refuses a writer without its
+/// lease, while the store and its own view already have it) must not stay missing
+/// elsewhere: a stale call state and a call that never ended, planted in the feed
+/// as the holder's own rows, are both repaired by the take-over that follows the
+/// cut of the holder's lease session — whichever instance takes over.
+#[actix_rt::test]
+async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
+    let Some(c) = Cluster::with_instances(30.0, 2).await else {
+        return;
+    };
+    let holder = c.settled_leases().await["north"];
+    let other = 1 - holder;
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while c.sim("north").snapshot().calls.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "north never had a call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for s in &c.sims {
+        s.set_rate(0.0);
+    }
+    c.wait_truth().await;
+    let victim = c.sim("north").snapshot().calls[0].linkedid.clone();
+    let (status, body) = c.instances[holder]
+        .get(&format!("/api/calls/{victim}?pbx=north"))
+        .await
+        .expect("the holder answers");
+    assert_eq!(status, 200, "{body}");
+    let mut stale = body["data"].clone();
+    let wrong = if stale["state"] == "dialing" {
+        "onHold"
+    } else {
+        "dialing"
+    };
+    stale["state"] = wrong.into();
+    let mut ghost = body["data"].clone();
+    ghost["id"] = "never-ended".into();
+    ghost["legs"] = serde_json::json!([]);
+    c.plant_feed_rows(
+        holder,
+        "north",
+        &[("call.updated", stale), ("call.started", ghost)],
+    );
+    let planted = |calls: &std::collections::BTreeMap<String, (String, String)>| {
+        calls.get(&victim).map(|(s, _)| s.as_str()) == Some(wrong)
+            && calls.contains_key("never-ended")
+    };
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        let calls = c.instances[other].calls("north").await.unwrap_or_default();
+        if planted(&calls) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the planted rows never reached {}: {calls:?}",
+            c.instances[other].id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    c.fence(holder).await;
+    let _ = c.settled_leases().await;
+    c.wait_truth().await;
+}

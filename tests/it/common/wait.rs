@@ -1,0 +1,66 @@
+//! [`wait_until`]: the one way a test waits. Every wait is a named condition
+//! polled until a bounded deadline, so a hung service fails the test saying what
+//! it waited for instead of hanging the run; nothing sleeps to assert.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a wait may take unless a test names its own bound.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// How often a condition is polled.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What a polled condition answers: `true`, `Some(value)` or `Ok(value)` once it
+/// holds; `Err(why)` says what is still missing, for the failure message.
+pub trait Reached {
+    /// What [`wait_until`] returns once the condition holds.
+    type Value;
+    /// The value once the condition holds, else why not (when known).
+    fn reached(self) -> Result<Self::Value, Option<String>>;
+}
+
+impl Reached for bool {
+    type Value = ();
+    fn reached(self) -> Result<(), Option<String>> {
+        self.then_some(()).ok_or(None)
+    }
+}
+
+impl<T> Reached for Option<T> {
+    type Value = T;
+    fn reached(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T> Reached for Result<T, String> {
+    type Value = T;
+    fn reached(self) -> Result<T, Option<String>> {
+        self.map_err(Some)
+    }
+}
+
+/// Polls `probe` until it answers `true`, `Some(value)` or `Ok(value)`, and
+/// returns `()` or the value; panics naming `what` (and the last `Err` reason)
+/// after `limit`.
+pub async fn wait_until<R, F, Fut>(what: &str, limit: Duration, mut probe: F) -> R::Value
+where
+    R: Reached,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let why = match probe().await.reached() {
+            Ok(value) => return value,
+            Err(why) => why,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}{}",
+            why.map(|w| format!("; last: {w}")).unwrap_or_default()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
