@@ -31,6 +31,10 @@
 //! threads of its own (default 2); each subscriber parses only `seq`, `type` and
 //! `ts` of each message.
 
+#[path = "../tests/it/common/wait.rs"]
+#[allow(dead_code)] // the bench uses a part of the tests' helper
+mod wait;
+
 #[path = "../tests/it/common/service.rs"]
 #[allow(dead_code)]
 mod service;

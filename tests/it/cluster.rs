@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::common::cluster::{Cluster, Subscriber, EVENTUALLY, PBXS};
+use crate::common::wait::wait_until;
 use serde_json::Value;
 
 /// Reads `sub` until it has seen every `(pbx, extension, status)` of `marks`.
@@ -238,14 +239,10 @@ async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
     };
     let holder = c.settled_leases().await["north"];
     let other = 1 - holder;
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    while c.sim("north").snapshot().calls.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "north never had a call"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("a call on north", EVENTUALLY, || async {
+        !c.sim("north").snapshot().calls.is_empty()
+    })
+    .await;
     for s in &c.sims {
         s.set_rate(0.0);
     }
@@ -275,19 +272,16 @@ async fn a_take_over_repairs_what_the_fenced_holder_could_not_feed() {
         calls.get(&victim).map(|(s, _)| s.as_str()) == Some(wrong)
             && calls.contains_key("never-ended")
     };
-    let deadline = tokio::time::Instant::now() + EVENTUALLY;
-    loop {
+    let what = format!("the planted rows to reach {}", c.instances[other].id);
+    wait_until(&what, EVENTUALLY, || async {
         let calls = c.instances[other].calls("north").await.unwrap_or_default();
         if planted(&calls) {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{calls:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the planted rows never reached {}: {calls:?}",
-            c.instances[other].id
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     c.fence(holder).await;
     let _ = c.settled_leases().await;

@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::browser::{free_port, Browser, ChildGuard};
+use crate::common::wait::wait_until;
 use serde_json::{json, Value};
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
@@ -126,7 +127,7 @@ async fn card(b: &Browser, exten: &str) -> Value {
 
 async fn wait_card_state(b: &Browser, exten: &str, state: &str, word: &str) -> Duration {
     let start = Instant::now();
-    crate::common::browser::wait_for(
+    wait_until(
         &format!("extension {exten} to show {word}"),
         SOON,
         || async {
@@ -149,7 +150,7 @@ async fn banner(b: &Browser) -> Value {
 }
 
 async fn wait_live(b: &Browser, what: &str) {
-    crate::common::browser::wait_for(what, Duration::from_secs(20), || async {
+    wait_until(what, Duration::from_secs(20), || async {
         let v = banner(b).await;
         (v["hidden"] == true && v["ami"] == "connected" && v["ws"] == "open").then_some(())
     })
@@ -276,7 +277,7 @@ async fn dashboard_in_a_real_browser() {
     );
     let d0 = first["duration"].as_str().unwrap_or_default().to_string();
     assert!(d0.contains(':'), "duration as a clock: {d0:?}");
-    crate::common::browser::wait_for("the call timer to advance", SOON, || async {
+    wait_until("the call timer to advance", SOON, || async {
         let now = b.exec(&row(&talking), json!([])).await;
         (now["duration"].as_str() != Some(d0.as_str())).then_some(())
     })
@@ -397,7 +398,7 @@ async fn dashboard_in_a_real_browser() {
 
     // 7. The PBX goes away: the banner says so; it comes back: the banner goes.
     sim.stop();
-    let down = crate::common::browser::wait_for(
+    let down = wait_until(
         "the banner to report the lost PBX",
         Duration::from_secs(15),
         || async {

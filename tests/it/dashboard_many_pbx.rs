@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::common::browser::{free_port, Browser, ChildGuard};
+use crate::common::wait::wait_until;
 use serde_json::{json, Value};
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
@@ -101,7 +102,7 @@ impl Service {
             .finish();
         let url = self.url("/api/health");
         let dir = self.dir.display().to_string();
-        crate::common::browser::wait_for(
+        wait_until(
             &format!("all {pbxs} PBXs connected (service log in {dir})"),
             Duration::from_secs(60),
             || {
@@ -507,7 +508,7 @@ async fn twenty_pbxs_on_one_board() {
     sims[10].refuse_logins(true);
     sims[10].drop_connections();
     wait_header(&b, "20 PBXs · 17 connected · 3 down: p03, p07, p11").await;
-    let down = crate::common::browser::wait_for(
+    let down = wait_until(
         "one banner line naming the three PBXs",
         Duration::from_secs(30),
         || async {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::raw::read_response;
 use crate::common::service::{capture_logs, captured_logs, Options, TestService};
+use crate::common::wait::{wait_until, DEADLINE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "tok-e4b7a1d9-SECRET";
@@ -157,7 +158,7 @@ async fn the_access_log_hides_a_token_in_any_spelling() {
             .await;
         assert_eq!(status, 200, "{key}");
     }
-    ts.wait_for("every request in the access log", || async {
+    wait_until("every request in the access log", DEADLINE, || async {
         let logs = captured_logs();
         keys.iter()
             .all(|k| logs.iter().any(|l| l.contains(&format!("?{k}=***&x=1"))))

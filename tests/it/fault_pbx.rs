@@ -13,8 +13,9 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use crate::common::health_recorder::HealthRecorder;
-use crate::common::service::{wait_until, Options, TestService, DEADLINE};
+use crate::common::service::{Options, TestService};
 use crate::common::truth::{assert_store_matches_pbx, wait_api_matches_pbx, View};
+use crate::common::wait::{wait_until, DEADLINE};
 use crate::common::ws_recorder::WsRecorder;
 use serde_json::Value;
 use switchboard::sim::{SimConfig, Simulator};

@@ -15,9 +15,10 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::service::{wait_until, WsClient, DEADLINE};
+use crate::common::service::WsClient;
 use crate::common::store::{Kind, TestDb};
 use crate::common::truth::View;
+use crate::common::wait::{wait_until, DEADLINE};
 use crate::common::ws_recorder::WsRecorder;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};

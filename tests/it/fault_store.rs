@@ -11,9 +11,10 @@
 use std::collections::BTreeMap;
 
 use crate::common::health_recorder::HealthRecorder;
-use crate::common::service::{wait_until, Options, TestService, DEADLINE};
+use crate::common::service::{Options, TestService};
 use crate::common::store::{Kind, TestDb};
 use crate::common::truth::{assert_store_matches_pbx, wait_api_matches_pbx};
+use crate::common::wait::{wait_until, DEADLINE};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use serde_json::Value;

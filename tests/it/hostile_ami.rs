@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use crate::common::live_truth::{history_mismatch, mismatch, wait_matches};
 use crate::common::mangle::{Cmd, Mangler};
-use crate::common::pipeline::{quiet_sim as sim, start, wait_for, wait_for_async, Running, Setup};
+use crate::common::pipeline::{quiet_sim as sim, start, Running, Setup};
 use crate::common::service::{capture_logs, captured_logs};
+use crate::common::wait::{wait_until, DEADLINE};
 use bytes::Bytes;
 use switchboard::sim::SimHandle;
 
@@ -61,7 +62,7 @@ async fn burst(sim: &SimHandle, r: &Running, n: u64) {
     let before = sim.stats().events;
     let routed = r.router().await.routed;
     sim.burst(n);
-    wait_for("the burst to be generated", || {
+    wait_until("the burst to be generated", DEADLINE, || async {
         sim.stats().burst_pending == 0
     })
     .await;
@@ -73,10 +74,14 @@ async fn burst(sim: &SimHandle, r: &Running, n: u64) {
 /// Waits until the live view and the store both equal the simulator's truth.
 async fn assert_nothing_lost(r: &Running, sim: &SimHandle) {
     wait_matches(r, sim).await;
-    wait_for_async("the store to hold every finished call", || async {
-        r.flush().await;
-        history_mismatch(r, &sim.snapshot()).is_none()
-    })
+    wait_until(
+        "the store to hold every finished call",
+        DEADLINE,
+        || async {
+            r.flush().await;
+            history_mismatch(r, &sim.snapshot()).is_none()
+        },
+    )
     .await;
     let truth = sim.snapshot();
     assert_eq!(mismatch(r, &truth), None);
@@ -128,7 +133,10 @@ async fn garbage_endless_lines_huge_messages_and_header_floods_cost_nothing() {
         &proxy,
         b"Event: UserEvent\r\nUserEvent: \xff\xfe\xfd\r\nData: caf\xc3\x28\r\n\r\n".to_vec(),
     );
-    wait_for("every injection written", || proxy.done() >= 9).await;
+    wait_until("every injection written", DEADLINE, || async {
+        proxy.done() >= 9
+    })
+    .await;
     assert!(
         proxy
             .stats()
@@ -136,7 +144,7 @@ async fn garbage_endless_lines_huge_messages_and_header_floods_cost_nothing() {
             .load(std::sync::atomic::Ordering::Relaxed)
             > 25 << 20
     );
-    wait_for("the burst to be generated", || {
+    wait_until("the burst to be generated", DEADLINE, || async {
         sim.stats().burst_pending == 0
     })
     .await;
@@ -220,7 +228,7 @@ async fn long_user_event_and_var_set_values_between_call_events_lose_nothing() {
             ),
         );
     }
-    wait_for("the burst to be generated", || {
+    wait_until("the burst to be generated", DEADLINE, || async {
         sim.stats().burst_pending == 0
     })
     .await;
@@ -233,7 +241,10 @@ async fn long_user_event_and_var_set_values_between_call_events_lose_nothing() {
             long_value(5)
         ),
     );
-    wait_for("every injection written", || proxy.done() >= 5).await;
+    wait_until("every injection written", DEADLINE, || async {
+        proxy.done() >= 5
+    })
+    .await;
     sim.answer_call(&call);
     sim.hangup_call(&call);
     r.quiesce().await;
@@ -262,10 +273,13 @@ async fn a_slow_drip_peer_is_followed_byte_by_byte() {
         messages: 6,
         gap: Duration::from_millis(1),
     });
-    wait_for("the drip to be armed", || proxy.done() >= 1).await;
+    wait_until("the drip to be armed", DEADLINE, || async {
+        proxy.done() >= 1
+    })
+    .await;
     let call = sim.place_call("1001", "1002");
     sim.answer_call(&call);
-    wait_for("the drip to be done", || {
+    wait_until("the drip to be done", DEADLINE, || async {
         proxy
             .stats()
             .drips_finished
@@ -293,7 +307,7 @@ async fn a_slow_drip_peer_is_followed_byte_by_byte() {
 async fn duplicated_and_reordered_events_end_in_the_simulators_truth() {
     let (sim, proxy, r) = setup(13, 30).await;
     proxy.send(Cmd::Duplicate { events: 8_000 });
-    wait_for("duplication on", || proxy.done() >= 1).await;
+    wait_until("duplication on", DEADLINE, || async { proxy.done() >= 1 }).await;
     burst(&sim, &r, 5_000).await;
     assert_nothing_lost(&r, &sim).await;
     let duplicated = proxy
@@ -303,7 +317,7 @@ async fn duplicated_and_reordered_events_end_in_the_simulators_truth() {
     assert!(duplicated >= 4_000, "{duplicated} events duplicated");
 
     proxy.send(Cmd::Reorder { events: 8_000 });
-    wait_for("reordering on", || proxy.done() >= 2).await;
+    wait_until("reordering on", DEADLINE, || async { proxy.done() >= 2 }).await;
     burst(&sim, &r, 5_000).await;
     assert_nothing_lost(&r, &sim).await;
     let swapped = proxy
@@ -369,8 +383,11 @@ async fn events_of_unknown_or_ended_calls_make_no_call() {
             ]),
         );
     }
-    wait_for("every injection written", || proxy.done() >= 8).await;
-    wait_for_async("the router to drop them", || async {
+    wait_until("every injection written", DEADLINE, || async {
+        proxy.done() >= 8
+    })
+    .await;
+    wait_until("the router to drop them", DEADLINE, || async {
         let s = r.router().await;
         s.orphaned >= 5 && s.late >= 3
     })

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::common::raw::{client_frame, request, RawWs};
 use crate::common::service::{Options, TestService};
+use crate::common::wait::{wait_until, DEADLINE};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "tok-hostile-7c1d";
@@ -194,7 +195,7 @@ async fn websocket_frames_too_large_binary_not_utf8_or_broken_are_closed_with_th
     assert_eq!(ws.next_json(WAIT).await.expect("pong")["type"], "pong");
 
     // Every refused client is gone; the service goes on.
-    ts.wait_for("closed clients unsubscribed", || async {
+    wait_until("closed clients unsubscribed", DEADLINE, || async {
         ts.metric("switchboard_ws_subscribers").await == 1.0
     })
     .await;
@@ -240,7 +241,7 @@ async fn a_flood_of_connections_is_capped_and_subscription_floods_are_absorbed()
         ws.send_raw(&client_frame(0x88, &1000u16.to_be_bytes(), true, None))
             .await;
     }
-    ts.wait_for("50 slots given back", || async {
+    wait_until("50 slots given back", DEADLINE, || async {
         ts.service.state.ws_slots.in_use() == CAP - 50
     })
     .await;
@@ -282,7 +283,7 @@ async fn a_flood_of_connections_is_capped_and_subscription_floods_are_absorbed()
             break;
         }
     }
-    ts.wait_for("the hub to count each client once", || async {
+    wait_until("the hub to count each client once", DEADLINE, || async {
         ts.metric("switchboard_ws_subscribers").await == (CAP - 50 + 1) as f64
     })
     .await;

@@ -2,6 +2,7 @@
 //! the PBX: every route, its filters, and every error case with its JSON shape.
 
 use crate::common::service::{Options, TestService};
+use crate::common::wait::{wait_until, DEADLINE};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
@@ -125,7 +126,7 @@ async fn extension_history_ranges_and_state_at_an_instant() {
 
     // The store writes in batches: wait until the first state seen (idle, at
     // start-up) and the three changes are stored.
-    ts.wait_for("four stored transitions of 1004", || async {
+    wait_until("four stored transitions of 1004", DEADLINE, || async {
         let (_, h) = ts.get("/api/extensions/1004/history").await;
         h["data"]["transitions"]
             .as_array()
@@ -220,7 +221,7 @@ async fn calls_active_finished_and_history() {
     assert_eq!(none["count"], 0);
 
     let id = ts.sim.place_call("1001", "1002");
-    ts.wait_for("the call to be active", || async {
+    wait_until("the call to be active", DEADLINE, || async {
         let (_, calls) = ts.get("/api/calls").await;
         calls["data"]
             .as_array()
@@ -234,12 +235,12 @@ async fn calls_active_finished_and_history() {
     assert!(active["data"]["endedAt"].is_null());
 
     ts.sim.answer_call(&id);
-    ts.wait_for("the call to be answered", || async {
+    wait_until("the call to be answered", DEADLINE, || async {
         ts.get(&format!("/api/calls/{id}")).await.1["data"]["answeredAt"].is_string()
     })
     .await;
     ts.sim.hangup_call(&id);
-    ts.wait_for("the call to end", || async {
+    wait_until("the call to end", DEADLINE, || async {
         ts.get(&format!("/api/calls/{id}")).await.1["data"]["endedAt"].is_string()
     })
     .await;
@@ -250,13 +251,13 @@ async fn calls_active_finished_and_history() {
 
     // A second, unanswered call between other extensions.
     let other = ts.sim.place_call("1005", "1006");
-    ts.wait_for("the second call to be active", || async {
+    wait_until("the second call to be active", DEADLINE, || async {
         ts.get(&format!("/api/calls/{other}")).await.0 == 200
     })
     .await;
     ts.sim.hangup_call(&other);
 
-    ts.wait_for("both calls in the stored history", || async {
+    wait_until("both calls in the stored history", DEADLINE, || async {
         ts.get("/api/calls/history").await.1["pagination"]["total"].as_i64() == Some(2)
     })
     .await;

@@ -4,6 +4,7 @@
 //! the token never appears in a response or a log line.
 
 use crate::common::service::{capture_logs, captured_logs, Options, TestService};
+use crate::common::wait::{wait_until, DEADLINE};
 use serde_json::Value;
 
 const TOKEN: &str = "tok-9f1c2e7a-SECRET";
@@ -109,7 +110,7 @@ async fn token_guards_refresh_admin_and_websocket_and_never_leaks() {
     let _ = by_query.send(awc::ws::Message::Close(None)).await;
     drop(by_query);
     by_header.close().await;
-    ts.wait_for("the /ws access log line", || async {
+    wait_until("the /ws access log line", DEADLINE, || async {
         captured_logs().iter().any(|l| l.contains("/ws?token=***"))
     })
     .await;

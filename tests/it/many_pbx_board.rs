@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::common::service::{Options, TestService, WsEvent};
+use crate::common::wait::wait_until;
 use crate::common::ws_recorder::WsRecorder;
 use serde_json::Value;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
@@ -109,23 +110,20 @@ async fn agree(
     expect: impl Fn(&str, &str) -> bool,
 ) {
     let started = Instant::now();
-    let deadline = started + AGREE_WITHIN;
-    loop {
+    let what = format!("{step}: health, snapshot and live stream to agree");
+    wait_until(&what, AGREE_WITHIN, || async {
         let health = health_board(ts).await;
         let snapshot = snapshot_board(ts).await;
         let live = live_board(rec);
         let expected =
             health.len() == PBXS && health.iter().all(|(pbx, (state, _))| expect(pbx, state));
         if expected && snapshot == health && live == health {
-            break;
+            Ok(())
+        } else {
+            Err(describe(&health, &snapshot, &live))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{step}: the views did not agree within {AGREE_WITHIN:?}: {}",
-            describe(&health, &snapshot, &live)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     println!(
         "many_pbx_board: {step}: health, snapshot and live stream agree for {PBXS} PBXs after {:.0} ms",
         started.elapsed().as_secs_f64() * 1000.0

@@ -4,7 +4,8 @@
 //! While 2,000 extensions load the hub's mailbox is full; a connection change sent
 //! with `try_send` was dropped there, and pages showed PBXs as connecting for good.
 
-use crate::common::service::{wait_until, Options, TestService, DEADLINE};
+use crate::common::service::{Options, TestService};
+use crate::common::wait::{wait_until, DEADLINE};
 use serde_json::Value;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 

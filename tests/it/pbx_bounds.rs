@@ -16,9 +16,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::common::pipeline::{start, wait_for, wait_for_async, Running, Setup};
+use crate::common::pipeline::{start, Running, Setup};
 use crate::common::replay::{Capture, ReplayOptions, ReplayServer};
 use crate::common::service::{capture_logs, captured_logs, metric_value};
+use crate::common::wait::{wait_until, DEADLINE};
 use actix_web::test as web_test;
 use bytes::Bytes;
 use serde_json::Value;
@@ -157,11 +158,16 @@ async fn a_removed_hint_stops_its_actor_and_leaves_the_live_view() {
     assert_eq!(listed_extensions(&r).await, ["1001", "1002", "1003"]);
 
     server.drop_sessions();
-    wait_for("a second login", || server.logins_ok() >= 2).await;
-    r.settle(5).await;
-    wait_for_async("the removed extensions' actors to stop", || async {
-        extension_actors(&r).await == 1
+    wait_until("a second login", DEADLINE, || async {
+        server.logins_ok() >= 2
     })
+    .await;
+    r.settle(5).await;
+    wait_until(
+        "the removed extensions' actors to stop",
+        DEADLINE,
+        || async { extension_actors(&r).await == 1 },
+    )
     .await;
     assert_eq!(listed_extensions(&r).await, ["1003"]);
     assert_eq!(r.router().await.extensions, 1, "the router forgot them");

@@ -3,8 +3,9 @@
 //! Ping timeout, and a PBX that dies and comes back on the same address. After each,
 //! a state change made on the PBX must reach the live view.
 
-use crate::common::pipeline::{start, wait_for, Running, Setup};
+use crate::common::pipeline::{start, Running, Setup};
 use crate::common::replay::{load, ReplayOptions, ReplayServer};
+use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 fn quiet_sim_at(addr: &str) -> SimHandle {
@@ -22,11 +23,15 @@ fn quiet_sim_at(addr: &str) -> SimHandle {
 /// A status change on the PBX arrives in the live view.
 async fn events_flow(r: &Running, sim: &SimHandle, exten: &str, status: i32) {
     sim.set_extension_state(exten, status);
-    wait_for(&format!("{exten} to show status {status}"), || {
-        r.live_extensions()
-            .get(exten)
-            .is_some_and(|e| e.status.0 == status)
-    })
+    wait_until(
+        &format!("{exten} to show status {status}"),
+        DEADLINE,
+        || async {
+            r.live_extensions()
+                .get(exten)
+                .is_some_and(|e| e.status.0 == status)
+        },
+    )
     .await;
 }
 
@@ -44,7 +49,7 @@ async fn logs_in_with_md5_and_with_plain_text() {
             .connection()
             .banner
             .is_some_and(|b| b.contains("Asterisk Call Manager")));
-        wait_for("resync of 10 extensions", || {
+        wait_until("resync of 10 extensions", DEADLINE, || async {
             r.live_extensions().len() == 10
         })
         .await;
@@ -83,7 +88,7 @@ async fn a_refused_login_backs_off_then_recovers() {
     assert!(s
         .last_error
         .is_some_and(|e| e.contains("Authentication failed")));
-    wait_for("a second refused attempt", || {
+    wait_until("a second refused attempt", DEADLINE, || async {
         sim.stats().logins_failed >= 2
     })
     .await;
@@ -116,7 +121,7 @@ async fn a_frozen_pbx_is_noticed_by_the_ping_timeout_and_rejoined_after() {
     r.wait_state("connected").await;
     events_flow(&r, &sim, "1001", 1).await;
     sim.freeze(true);
-    wait_for("the connection to leave connected", || {
+    wait_until("the connection to leave connected", DEADLINE, || async {
         r.connection().state != "connected"
     })
     .await;
@@ -126,7 +131,7 @@ async fn a_frozen_pbx_is_noticed_by_the_ping_timeout_and_rejoined_after() {
         "{s:?}"
     );
     sim.freeze(false);
-    wait_for("a reconnect", || {
+    wait_until("a reconnect", DEADLINE, || async {
         let s = r.connection();
         s.state == "connected" && s.reconnects >= 1
     })
@@ -144,18 +149,18 @@ async fn reconnects_when_the_pbx_dies_and_comes_back_on_the_same_address() {
     events_flow(&r, &sim, "1004", 4).await;
     sim.stop();
     drop(sim);
-    wait_for("the loss to be noticed", || {
+    wait_until("the loss to be noticed", DEADLINE, || async {
         r.connection().state != "connected"
     })
     .await;
     let back = quiet_sim_at(&addr.to_string());
-    wait_for("a reconnect to the new PBX", || {
+    wait_until("a reconnect to the new PBX", DEADLINE, || async {
         let s = r.connection();
         s.state == "connected" && s.reconnects >= 1
     })
     .await;
     // The new PBX's resync corrects 1004 (idle there), then events flow again.
-    wait_for("1004 corrected by the resync", || {
+    wait_until("1004 corrected by the resync", DEADLINE, || async {
         r.live_extensions()
             .get("1004")
             .is_some_and(|e| e.status.0 == 0)

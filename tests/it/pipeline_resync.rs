@@ -3,8 +3,9 @@
 //! trackers before the resync decides which calls were lost; an extension event
 //! written just after the `ExtensionStateList` must win over the (older) listed state.
 
-use crate::common::pipeline::{start, wait_for, Setup};
+use crate::common::pipeline::{start, Setup};
 use crate::common::replay::{split, ReplayOptions, ReplayServer};
+use crate::common::wait::{wait_until, DEADLINE};
 use bytes::Bytes;
 use switchboard::actors::messages::Change;
 
@@ -24,10 +25,19 @@ async fn a_hangup_read_just_before_the_resync_list_ends_its_call_once() {
     );
     let r = start(Setup::new(server.addr())).await.expect("SQLite");
     let changes = r.collect().await;
-    wait_for("the call to be up", || r.live_calls().len() == 1).await;
+    wait_until("the call to be up", DEADLINE, || async {
+        r.live_calls().len() == 1
+    })
+    .await;
     server.drop_sessions();
-    wait_for("the reconnect", || server.logins_ok() == 2).await;
-    wait_for("the call to end", || r.live_calls().is_empty()).await;
+    wait_until("the reconnect", DEADLINE, || async {
+        server.logins_ok() == 2
+    })
+    .await;
+    wait_until("the call to end", DEADLINE, || async {
+        r.live_calls().is_empty()
+    })
+    .await;
     r.quiesce().await;
     let history = r.history();
     assert_eq!(history.len(), 1);
@@ -58,7 +68,10 @@ async fn an_extension_event_read_just_after_the_hint_list_is_not_overwritten_by_
     );
     let r = start(Setup::new(server.addr())).await.expect("SQLite");
     r.wait_state("connected").await;
-    wait_for("1001 known", || r.live_extensions().contains_key("1001")).await;
+    wait_until("1001 known", DEADLINE, || async {
+        r.live_extensions().contains_key("1001")
+    })
+    .await;
     r.quiesce().await;
     let live = r.live_extensions();
     assert_eq!(live["1001"].status.0, 1, "the event after the list wins");

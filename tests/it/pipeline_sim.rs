@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::live_truth::{mismatch, wait_matches};
-use crate::common::pipeline::{quiet_sim as sim, start, wait_for, Setup};
+use crate::common::pipeline::{quiet_sim as sim, start, Setup};
 use crate::common::store::Kind;
+use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::model::CallState;
 
 #[actix_rt::test]
@@ -21,7 +22,7 @@ async fn a_seeded_burst_ends_in_the_state_the_simulator_knows() {
     let before = sim.stats().events;
     let routed_before = r.router().await.routed;
     sim.burst(20_000);
-    wait_for("the burst to be generated", || {
+    wait_until("the burst to be generated", DEADLINE, || async {
         sim.stats().burst_pending == 0
     })
     .await;
@@ -73,7 +74,10 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     // Away: logins refused, so nothing is seen while the PBX changes.
     sim.refuse_logins(true);
     sim.drop_connections();
-    wait_for("a refused login", || sim.stats().logins_failed > 0).await;
+    wait_until("a refused login", DEADLINE, || async {
+        sim.stats().logins_failed > 0
+    })
+    .await;
     r.wait_state("loginRefused").await;
     sim.hangup_call(&a);
     sim.hangup_call(&c);
@@ -86,9 +90,12 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     );
 
     sim.refuse_logins(false);
-    wait_for("a new login", || sim.stats().logins_ok > logins).await;
+    wait_until("a new login", DEADLINE, || async {
+        sim.stats().logins_ok > logins
+    })
+    .await;
     r.wait_state("connected").await;
-    wait_for("resync", || {
+    wait_until("resync", DEADLINE, || async {
         let ids: Vec<String> = r.live_calls().iter().map(|c| c.id.clone()).collect();
         ids.len() == 2 && ids.contains(&b) && ids.contains(&d)
     })
@@ -114,7 +121,10 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     assert!(!r.connection().pbx_restarted, "a reconnect, not a restart");
     // Calls go on being followed after the resync.
     sim.hangup_call(&d);
-    wait_for("the adopted call to end", || r.live_calls().len() == 1).await;
+    wait_until("the adopted call to end", DEADLINE, || async {
+        r.live_calls().len() == 1
+    })
+    .await;
     r.stop().await;
 }
 
@@ -131,11 +141,11 @@ async fn a_pbx_restart_leaves_nothing_stale() {
     let logins = sim.stats().logins_ok;
 
     sim.restart();
-    wait_for("a login after the restart", || {
+    wait_until("a login after the restart", DEADLINE, || async {
         sim.stats().logins_ok > logins
     })
     .await;
-    wait_for("pbxRestarted", || {
+    wait_until("pbxRestarted", DEADLINE, || async {
         let s = r.connection();
         s.state == "connected" && s.pbx_restarted
     })
@@ -166,7 +176,10 @@ async fn a_burst_through_the_pipeline_into_postgresql() {
     let before = sim.stats().events;
     let routed_before = r.router().await.routed;
     sim.burst(5_000);
-    wait_for("the burst", || sim.stats().burst_pending == 0).await;
+    wait_until("the burst", DEADLINE, || async {
+        sim.stats().burst_pending == 0
+    })
+    .await;
     r.settle(routed_before + sim.stats().events - before).await;
     let truth = sim.snapshot();
     assert_eq!(mismatch(&r, &truth), None);
@@ -213,7 +226,7 @@ async fn a_call_whose_hangup_never_comes_is_closed_as_timed_out_and_others_are_n
     // The PBX never sends this call's hangup: it stays up in the simulator.
     let silent = sim.place_call("1001", "1002");
     sim.answer_call(&silent);
-    wait_for("the call to be tracked", || {
+    wait_until("the call to be tracked", DEADLINE, || async {
         r.live_calls().iter().any(|c| c.id == silent)
     })
     .await;
@@ -224,7 +237,7 @@ async fn a_call_whose_hangup_never_comes_is_closed_as_timed_out_and_others_are_n
         actix_rt::time::sleep(Duration::from_millis(300)).await;
         sim.hold_call(&busy, i % 2 == 0);
     }
-    wait_for("the silent call to be closed", || {
+    wait_until("the silent call to be closed", DEADLINE, || async {
         !r.live_calls().iter().any(|c| c.id == silent)
     })
     .await;

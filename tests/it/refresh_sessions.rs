@@ -2,6 +2,7 @@
 //! concurrent requests sharing one login, and a PBX that is down or refuses.
 
 use crate::common::service::{Options, TestService};
+use crate::common::wait::{wait_until, DEADLINE};
 use serde_json::Value;
 use switchboard::sim::{SimConfig, Simulator};
 
@@ -65,7 +66,7 @@ async fn refresh_reads_every_extension_and_answers_the_documented_shape() {
     // (logged off: the simulator is back to the main connection only).
     ws.until("refresh.completed", |v| v["type"] == "refresh.completed")
         .await;
-    ts.wait_for("the refresh login to log off", || async {
+    wait_until("the refresh login to log off", DEADLINE, || async {
         ts.sim.stats().sessions == 1
     })
     .await;
@@ -154,7 +155,7 @@ async fn status_shows_an_open_session_and_close_ends_it() {
         let body: Value = res.json().await.expect("JSON");
         (res.status().as_u16(), body)
     });
-    ts.wait_for("one open refresh session", || async {
+    wait_until("one open refresh session", DEADLINE, || async {
         ts.get(&format!("{REFRESH}/status")).await.1["data"]["activeConnections"] == 1
     })
     .await;
@@ -180,7 +181,7 @@ async fn status_shows_an_open_session_and_close_ends_it() {
     let (status, body) = pending.await.expect("request task");
     assert_eq!(status, 503, "{body}");
     assert_error(&body, "REFRESH_CLOSED");
-    ts.wait_for("no open refresh session", || async {
+    wait_until("no open refresh session", DEADLINE, || async {
         ts.get(&format!("{REFRESH}/status")).await.1["data"]["activeConnections"] == 0
     })
     .await;
@@ -220,7 +221,7 @@ async fn ten_concurrent_refreshes_share_one_login() {
             (res.status().as_u16(), body)
         }));
     }
-    ts.wait_for("nine requests joining the first", || async {
+    wait_until("nine requests joining the first", DEADLINE, || async {
         let text = ts.get_text("/metrics").await.1;
         text.lines()
             .any(|l| l.starts_with("switchboard_refreshes_total{result=\"joined\"} 9"))
@@ -308,7 +309,7 @@ async fn refresh_while_the_pbx_refuses_or_is_down() {
         },
     )
     .expect("simulator restarts on the same port");
-    ts.wait_for("the main connection back", || async {
+    wait_until("the main connection back", DEADLINE, || async {
         ts.get("/api/health").await.1["data"]["ami"]["state"] == "connected"
     })
     .await;

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::common::sim_client::{quiet_sim, sim_with, wait_until, Client};
+use crate::common::sim_client::{quiet_sim, sim_with, Client};
+use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::sim::{SimConfig, Simulator};
 
 async fn logged_in(sim: &switchboard::sim::SimHandle) -> Client {
@@ -128,5 +129,8 @@ async fn every_session_sees_the_same_events() {
         c.wait_event("DialBegin", |m| m.get("Linkedid") == Some(id.as_str()))
             .await;
     }
-    assert!(wait_until(|| sim.stats().sessions == 2).await);
+    wait_until("sim.stats().sessions == 2", DEADLINE, || async {
+        sim.stats().sessions == 2
+    })
+    .await;
 }

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::common::sim_client::{quiet_sim, sim_with, wait_until, Client};
+use crate::common::sim_client::{quiet_sim, sim_with, Client};
+use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::ami::RawMessage;
 use switchboard::sim::{SimConfig, SimHandle};
 
@@ -16,7 +17,10 @@ async fn burst_events(sim: &SimHandle, n: usize) -> Vec<RawMessage> {
     c.events.clear();
     let before = sim.stats().events;
     sim.burst(n as u64);
-    assert!(wait_until(|| sim.stats().burst_pending == 0).await);
+    wait_until("sim.stats().burst_pending == 0", DEADLINE, || async {
+        sim.stats().burst_pending == 0
+    })
+    .await;
     let total = (sim.stats().events - before) as usize;
     assert!(total >= n);
     let mut out = Vec::with_capacity(total);
@@ -143,21 +147,25 @@ async fn events_agree_with_the_ground_truth() {
 async fn a_rate_produces_traffic_and_zero_stops_it() {
     let sim = quiet_sim();
     sim.set_rate(2_000.0);
-    assert!(wait_until(|| sim.stats().events > 500).await);
+    wait_until("sim.stats().events > 500", DEADLINE, || async {
+        sim.stats().events > 500
+    })
+    .await;
     sim.set_rate(0.0);
     let before = {
         // Once stopped, the count settles.
         let mut last = sim.stats().events;
-        assert!(
-            wait_until(|| {
-                let now = sim.stats().events;
-                let settled = now == last;
-                last = now;
-                settled
-            })
-            .await
-        );
+        wait_until("the event count to settle", DEADLINE, || {
+            let now = sim.stats().events;
+            let settled = now == last;
+            last = now;
+            std::future::ready(settled)
+        })
+        .await;
         last
     };
-    assert!(wait_until(|| sim.stats().events == before).await);
+    wait_until("sim.stats().events == before", DEADLINE, || async {
+        sim.stats().events == before
+    })
+    .await;
 }

@@ -10,6 +10,7 @@ use switchboard::store::{
 };
 
 use crate::common::store::{active_call, extension, finished, t, transition, Kind, TestDb};
+use crate::common::wait::{wait_until, DEADLINE};
 
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
@@ -151,15 +152,21 @@ async fn many_writes_are_all_committed(db: &TestDb) {
     assert!(h.last_flush.is_some());
 }
 
+/// Polls the writer's own report until `done` holds.
 async fn wait_for(writer: &Addr<StoreWriter>, what: &str, done: impl Fn(&StoreHealth) -> bool) {
-    // Polls the writer's own report; the bound only stops a broken build hanging.
-    for _ in 0..2_000 {
-        if done(&health(writer).await) {
-            return;
-        }
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("writer never became {what}: {:?}", health(writer).await);
+    wait_until(
+        &format!("the writer to become {what}"),
+        DEADLINE,
+        || async {
+            let h = health(writer).await;
+            if done(&h) {
+                Ok(())
+            } else {
+                Err(format!("{h:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 async fn writes_survive_an_outage(db: &TestDb) {

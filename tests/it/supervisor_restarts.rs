@@ -10,20 +10,25 @@
 //! the store equal the simulator's truth.
 
 use crate::common::pipeline::Setup;
-use crate::common::pipeline::{start, wait_for, Changes, Running};
+use crate::common::pipeline::{start, Changes, Running};
 use crate::common::store::Kind;
 use crate::common::truth::View;
+use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::actors::messages::{Change, InjectPanic};
 use switchboard::actors::refresh_manager::StartRefresh;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 async fn state_arrives(r: &Running, sim: &SimHandle, exten: &str, status: i32) {
     sim.set_extension_state(exten, status);
-    wait_for(&format!("{exten} → {status} in the live view"), || {
-        r.live_extensions()
-            .get(exten)
-            .is_some_and(|e| e.status.0 == status)
-    })
+    wait_until(
+        &format!("{exten} → {status} in the live view"),
+        DEADLINE,
+        || async {
+            r.live_extensions()
+                .get(exten)
+                .is_some_and(|e| e.status.0 == status)
+        },
+    )
     .await;
 }
 
@@ -46,27 +51,29 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     state_arrives(&r, &sim, "1001", 1).await;
     let early = sim.place_call("1006", "1007");
     sim.answer_call(&early);
-    wait_for("a call in flight before the panic", || {
+    wait_until("a call in flight before the panic", DEADLINE, || async {
         r.live_calls().iter().any(|c| c.id == early)
     })
     .await;
 
     r.service.state.pbxs[0].router.do_send(InjectPanic);
-    wait_for("the router's restart to be counted", || {
+    wait_until("the router's restart to be counted", DEADLINE, || async {
         registry.restarts("router") == 1
     })
     .await;
     state_arrives(&r, &sim, "1002", 8).await;
     let call = sim.place_call("1003", "1004");
-    wait_for("a call after the router restart", || {
+    wait_until("a call after the router restart", DEADLINE, || async {
         r.live_calls().iter().any(|c| c.id == call)
     })
     .await;
 
     r.service.state.pbxs[0].connection.do_send(InjectPanic);
-    wait_for("the connection's restart to be counted", || {
-        registry.restarts("connection") == 1
-    })
+    wait_until(
+        "the connection's restart to be counted",
+        DEADLINE,
+        || async { registry.restarts("connection") == 1 },
+    )
     .await;
     r.wait_state("connected").await;
     state_arrives(&r, &sim, "1005", 4).await;
@@ -77,7 +84,7 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     );
     sim.hangup_call(&early);
     sim.hangup_call(&call);
-    wait_for("the calls to end after both restarts", || {
+    wait_until("the calls to end after both restarts", DEADLINE, || async {
         r.live_calls().is_empty()
     })
     .await;
@@ -127,9 +134,11 @@ fn quiet_sim() -> SimHandle {
 /// metric count it, with still exactly one such actor alive.
 async fn restarted_once(r: &Running, kind: &str) {
     let registry = r.service.state.registry.clone();
-    wait_for(&format!("the {kind}'s restart to be counted"), || {
-        registry.restarts(kind) == 1
-    })
+    wait_until(
+        &format!("the {kind}'s restart to be counted"),
+        DEADLINE,
+        || async { registry.restarts(kind) == 1 },
+    )
     .await;
     let rows: Vec<_> = registry
         .snapshot()
@@ -158,7 +167,7 @@ async fn flows_everywhere(
     status: i32,
 ) {
     state_arrives(r, sim, exten, status).await;
-    wait_for(&format!("{exten} → {status} at the subscriber"), || {
+    wait_until(&format!("{exten} → {status} at the subscriber"), DEADLINE, || async {
         changes.all().iter().any(|e| {
             matches!(&e.change, Change::Extension(x) if x.extension == exten && x.status.0 == status)
         })
@@ -192,7 +201,7 @@ async fn hub_refresh_manager_and_store_writer_restart_after_a_panic_and_changes_
     flows_everywhere(&r, &sim, &changes, "1002", 8).await;
     // The connection's state change made after the restart reaches the live view too.
     sim.drop_connections();
-    wait_for("a reconnect shown in the live view", || {
+    wait_until("a reconnect shown in the live view", DEADLINE, || async {
         let live = r.service.state.live.read().expect("live lock");
         live.connections
             .values()

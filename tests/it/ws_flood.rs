@@ -18,7 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::raw::{client_frame, RawWs, ServerFrame};
-use crate::common::service::{metric_value, wait_until, Options, TestService, WsClient, WsEvent};
+use crate::common::service::{metric_value, Options, TestService, WsClient, WsEvent};
+use crate::common::wait::{wait_until, DEADLINE};
 use serde_json::{json, Value};
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -465,7 +466,7 @@ async fn a_client_over_the_message_rate_is_told_and_closed_and_filters_are_bound
     let error = error.expect("an error message before the close");
     assert_eq!(error["data"]["code"], "TOO_MANY_MESSAGES", "{error}");
     assert_eq!(close, Some(1008));
-    ts.wait_for("the flooder to be gone", || async {
+    wait_until("the flooder to be gone", DEADLINE, || async {
         ts.metric("switchboard_ws_subscribers").await == 0.0
     })
     .await;

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::service::{Options, TestService, WsClient, WsEvent, DEADLINE};
+use crate::common::service::{Options, TestService, WsClient, WsEvent};
+use crate::common::wait::{wait_until, DEADLINE};
 use serde_json::{json, Value};
 use switchboard::sim::SimConfig;
 
@@ -63,7 +64,7 @@ async fn changes_arrive_in_strict_order_with_nothing_missing() {
     assert!(snap["data"]["calls"].is_array() && snap["data"]["connections"].is_array());
 
     ts.sim.burst(3000);
-    ts.wait_for("the burst to be generated", || async {
+    wait_until("the burst to be generated", DEADLINE, || async {
         ts.sim.stats().burst_pending == 0
     })
     .await;
@@ -142,7 +143,7 @@ async fn filters_by_kind_and_extension() {
     let other = ts.sim.place_call("1040", "1041");
     ts.sim.hangup_call(&other);
     // Everyone hears refresh.completed: the end marker of this test.
-    ts.wait_for("the call ended", || async {
+    wait_until("the call ended", DEADLINE, || async {
         ts.get(&format!("/api/calls/{other}")).await.1["data"]["endedAt"].is_string()
     })
     .await;
@@ -219,7 +220,7 @@ async fn resume_replays_exactly_the_missed_changes() {
     ts.sim.set_extension_state("1044", 8);
     let id = ts.sim.place_call("1045", "1046");
     ts.sim.hangup_call(&id);
-    ts.wait_for("the call ended", || async {
+    wait_until("the call ended", DEADLINE, || async {
         ts.get(&format!("/api/calls/{id}")).await.1["data"]["endedAt"].is_string()
     })
     .await;
@@ -368,7 +369,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_get_everything() {
     let mut good = ts.ws("/ws").await;
     let s0 = seq(&good.next_json().await);
     let slow = never_reading_client(ts.addr).await;
-    ts.wait_for("two subscribers", || async {
+    wait_until("two subscribers", DEADLINE, || async {
         ts.get("/api/health").await.1["data"]["websocket"]["subscribers"] == 2
     })
     .await;
@@ -384,7 +385,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_get_everything() {
         }
     });
     ts.sim.set_rate(1000.0);
-    ts.wait_for("the slow client to be dropped", || async {
+    wait_until("the slow client to be dropped", DEADLINE, || async {
         ts.metric("switchboard_ws_dropped_clients_total").await >= 1.0
     })
     .await;

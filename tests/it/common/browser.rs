@@ -6,12 +6,12 @@
 //! click, window size, screenshot, browser log (`/se/log`, ChromeDriver's extension).
 //! ChromeDriver speaks plain HTTP on loopback, so no TLS stack is involved.
 
-use std::future::Future;
+use super::wait::wait_until;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -135,25 +135,6 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
-/// Polls `check` every 100 ms until it yields `Some`, or panics after `timeout`
-/// saying what was awaited.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A WebDriver session on a ChromeDriver we started.
 pub struct Browser {
     client: awc::Client,
@@ -177,7 +158,7 @@ impl Browser {
             .finish();
         let base = format!("http://127.0.0.1:{port}");
         let status_url = format!("{base}/status");
-        wait_for("chromedriver to listen", Duration::from_secs(20), || {
+        wait_until("chromedriver to listen", Duration::from_secs(20), || {
             let req = client.get(&status_url);
             async move {
                 let mut res = req.send().await.ok()?;
@@ -264,7 +245,7 @@ impl Browser {
 
     /// Polls `script` until it returns something truthy; returns that value.
     pub async fn wait_js(&self, what: &str, timeout: Duration, script: &str) -> Value {
-        wait_for(what, timeout, || async {
+        wait_until(what, timeout, || async {
             let v = self.exec(script, json!([])).await;
             let truthy = match &v {
                 Value::Null => false,

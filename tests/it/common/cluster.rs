@@ -17,6 +17,7 @@ use serde_json::Value;
 use switchboard::sim::{PbxSnapshot, SimConfig, SimHandle, Simulator};
 
 use super::store::{Kind, TestDb};
+use super::wait::wait_until;
 
 /// The PBX names, in the order of the simulators.
 pub const PBXS: [&str; 2] = ["north", "south"];
@@ -265,15 +266,14 @@ impl Cluster {
             1,
             "one lease session per instance"
         );
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        while !self.instances[i].log_tail(400).contains("standing by") {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} never stood by after losing its lease session",
-                self.instances[i].id
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let what = format!(
+            "{} to stand by after losing its lease session",
+            self.instances[i].id
+        );
+        wait_until(&what, EVENTUALLY, || async {
+            self.instances[i].log_tail(400).contains("standing by")
+        })
+        .await;
     }
 
     /// Appends rows to the change feed as instance `i` would have written them,
@@ -339,16 +339,17 @@ impl Cluster {
             child: Some(child),
             log,
         };
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        while inst.get("/api/health").await.is_none() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "instance {} never answered:\n{}",
-                inst.id,
-                inst.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until(
+            &format!("instance {} to answer", inst.id),
+            EVENTUALLY,
+            || async {
+                match inst.get("/api/health").await {
+                    Some(_) => Ok(()),
+                    None => Err(format!("its log:\n{}", inst.log_tail(40))),
+                }
+            },
+        )
+        .await;
         self.instances.push(inst);
         self.instances.len() - 1
     }
@@ -362,18 +363,7 @@ impl Cluster {
     /// one running instance — the one that says `heldHere` and is `connected` —
     /// and the others are on `standby`; returns PBX → holder index.
     pub async fn settled_leases(&self) -> BTreeMap<String, usize> {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
-            let why = match self.lease_picture().await {
-                Ok(map) => return map,
-                Err(why) => why,
-            };
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "leases never settled: {why}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until("the leases to settle", EVENTUALLY, || self.lease_picture()).await
     }
 
     async fn lease_picture(&self) -> Result<BTreeMap<String, usize>, String> {
@@ -415,26 +405,21 @@ impl Cluster {
 
     /// Waits until every running instance shows exactly the simulators' truth.
     pub async fn wait_truth(&self) {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
-            let mut why = None;
-            'all: for inst in self.alive() {
-                for pbx in PBXS {
-                    if let Some(m) = inst.mismatch(pbx, &self.sim(pbx).snapshot()).await {
-                        why = Some(m);
-                        break 'all;
+        wait_until(
+            "every instance to match the simulators",
+            EVENTUALLY,
+            || async {
+                for inst in self.alive() {
+                    for pbx in PBXS {
+                        if let Some(m) = inst.mismatch(pbx, &self.sim(pbx).snapshot()).await {
+                            return Err(m);
+                        }
                     }
                 }
-            }
-            let Some(why) = why else {
-                return;
-            };
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "instances never matched the simulators: {why}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                Ok(())
+            },
+        )
+        .await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`status`, `ami.state`, `store.state`) it reports, so a test can check what a
 //! monitoring system would have seen during a fault, however short.
 
+use super::wait::wait_until;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -94,7 +95,7 @@ impl HealthRecorder {
         limit: Duration,
         done: impl Fn(&HealthSample) -> bool,
     ) {
-        super::service::wait_until(what, limit, || async {
+        wait_until(what, limit, || async {
             self.samples().last().is_some_and(&done)
         })
         .await;

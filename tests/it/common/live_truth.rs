@@ -2,11 +2,12 @@
 //! ([`switchboard::sim::PbxSnapshot`]): extension states and active calls (id,
 //! parties, direction, state, transfers), and the finished calls in the store.
 
+use super::wait::{wait_until, DEADLINE};
 use std::collections::BTreeMap;
 
 use switchboard::sim::{PbxSnapshot, SimHandle};
 
-use super::pipeline::{wait_for, Running};
+use super::pipeline::Running;
 
 /// The first difference between switchboard's live view and `truth`, if any.
 pub fn mismatch(r: &Running, truth: &PbxSnapshot) -> Option<String> {
@@ -56,9 +57,11 @@ pub fn mismatch(r: &Running, truth: &PbxSnapshot) -> Option<String> {
 
 /// Waits until the live view equals the simulator's truth.
 pub async fn wait_matches(r: &Running, sim: &SimHandle) {
-    wait_for("the live view to match the simulator's snapshot", || {
-        mismatch(r, &sim.snapshot()).is_none()
-    })
+    wait_until(
+        "the live view to match the simulator's snapshot",
+        DEADLINE,
+        || async { mismatch(r, &sim.snapshot()).is_none() },
+    )
     .await;
 }
 

@@ -3,8 +3,8 @@
 //! waits on what the pipeline reports (router counters, hub sequence, live view,
 //! connection status, registry).
 
+use super::wait::{wait_until, DEADLINE};
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,6 @@ use switchboard::ws::session::GoingAway;
 use super::store::{Kind, TestDb};
 
 /// The longest any single wait in these tests may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The service under test with its database (dropped after the service).
 pub struct Running {
@@ -88,41 +87,6 @@ pub async fn start(setup: Setup<'_>) -> Option<Running> {
     Some(Running { service, _db: db })
 }
 
-/// Polls `cond` every few milliseconds until it holds; panics with `what` after
-/// [`DEADLINE`].
-pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = std::time::Instant::now() + DEADLINE;
-    loop {
-        if cond() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Like [`wait_for`] with an async condition.
-pub async fn wait_for_async<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = std::time::Instant::now() + DEADLINE;
-    loop {
-        if cond().await {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 impl Running {
     /// The router's counters.
     pub async fn router(&self) -> RouterStats {
@@ -178,7 +142,7 @@ impl Running {
 
     /// Waits until the connection is in `state`.
     pub async fn wait_state(&self, state: &str) {
-        wait_for(&format!("connection state {state}"), || {
+        wait_until(&format!("connection state {state}"), DEADLINE, || async {
             self.connection().state == state
         })
         .await;
@@ -188,7 +152,7 @@ impl Running {
     /// they caused have all reached the hub (its sequence stops moving while no call
     /// tracker is left with work), then commits pending store writes.
     pub async fn settle(&self, n: u64) {
-        wait_for_async(&format!("{n} events routed"), || async {
+        wait_until(&format!("{n} events routed"), DEADLINE, || async {
             self.router().await.routed >= n
         })
         .await;

@@ -4,8 +4,8 @@
 //! Use inside `#[actix_rt::test]`. Every wait is a condition polled until a bounded
 //! deadline; nothing sleeps to assert.
 
+use super::wait::{wait_until, DEADLINE};
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -17,9 +17,6 @@ use serde_json::Value;
 use switchboard::app::{self, HttpSettings, Service};
 use switchboard::config::Config;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
-
-/// How long any wait in a test may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Settings of one test service.
 pub struct Options {
@@ -129,11 +126,16 @@ impl TestService {
         };
         if opts.wait_ready {
             let n = opts.sim.extensions as usize;
-            ts.wait_for("the AMI connection and every extension", || async {
-                let h = ts.get("/api/health").await.1;
-                let ext = ts.get("/api/extensions").await.1;
-                h["data"]["ami"]["state"] == "connected" && ext["count"].as_u64() == Some(n as u64)
-            })
+            wait_until(
+                "the AMI connection and every extension",
+                DEADLINE,
+                || async {
+                    let h = ts.get("/api/health").await.1;
+                    let ext = ts.get("/api/extensions").await.1;
+                    h["data"]["ami"]["state"] == "connected"
+                        && ext["count"].as_u64() == Some(n as u64)
+                },
+            )
             .await;
         }
         ts
@@ -210,15 +212,6 @@ impl TestService {
         )
     }
 
-    /// Polls `cond` until it holds; fails the test after [`DEADLINE`].
-    pub async fn wait_for<F, Fut>(&self, what: &str, cond: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = bool>,
-    {
-        wait_until(what, DEADLINE, cond).await;
-    }
-
     /// The live extension `exten` as the API shows it.
     pub async fn extension(&self, exten: &str) -> Value {
         self.get(&format!("/api/extensions/{exten}")).await.1["data"].clone()
@@ -226,9 +219,11 @@ impl TestService {
 
     /// Waits until the API shows `exten` with hint status `status`.
     pub async fn wait_extension_status(&self, exten: &str, status: i64) {
-        self.wait_for(&format!("extension {exten} at status {status}"), || async {
-            self.extension(exten).await["status"].as_i64() == Some(status)
-        })
+        wait_until(
+            &format!("extension {exten} at status {status}"),
+            DEADLINE,
+            || async { self.extension(exten).await["status"].as_i64() == Some(status) },
+        )
         .await;
     }
 
@@ -273,25 +268,6 @@ pub fn metric_value(text: &str, name: &str) -> f64 {
             (base == name).then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()
-}
-
-/// Polls `cond` until it holds; panics naming `what` after `limit`.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if cond().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A WebSocket client of the tests.

@@ -28,18 +28,6 @@ pub fn sim_with(cfg: SimConfig) -> SimHandle {
     Simulator::spawn("127.0.0.1:0".parse().unwrap(), cfg).unwrap()
 }
 
-/// Polls `cond` until it holds or the deadline passes.
-pub async fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + DEADLINE;
-    while tokio::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
-}
-
 /// One AMI connection.
 pub struct Client {
     framed: Framed<TcpStream, AmiCodec>,

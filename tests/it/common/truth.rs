@@ -2,6 +2,7 @@
 //! (from the HTTP API or from the store) reduced to what the simulator also knows,
 //! and compared with the simulator's ground truth (`SimHandle::snapshot`).
 
+use super::wait::{wait_until, DEADLINE};
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -206,22 +207,17 @@ impl View {
 
 /// Waits until the API shows exactly the simulator's extensions and calls.
 pub async fn wait_api_matches_pbx(ts: &TestService, what: &str) {
-    let mut last = None;
-    let result = tokio::time::timeout(super::service::DEADLINE, async {
-        loop {
-            let got = View::of_api(ts).await;
-            match got.diff(&View::of_sim(&ts.sim)) {
-                None => return,
-                Some(d) => last = Some(d),
+    wait_until(
+        &format!("{what}: the API to match the PBX"),
+        DEADLINE,
+        || async {
+            match View::of_api(ts).await.diff(&View::of_sim(&ts.sim)) {
+                None => Ok(()),
+                Some(d) => Err(format!("{d:?}")),
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
+        },
+    )
     .await;
-    assert!(
-        result.is_ok(),
-        "{what}: the API never matched the PBX; last difference: {last:?}"
-    );
 }
 
 /// Commits pending writes, then asserts the store holds exactly the simulator's

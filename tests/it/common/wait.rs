@@ -8,8 +8,12 @@ use std::time::Duration;
 /// How long a wait may take unless a test names its own bound.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// How often a condition is polled.
-const POLL: Duration = Duration::from_millis(10);
+/// How often a condition is polled: a thousandth of the bound, between 10 and
+/// 50 ms, so a long wait on an expensive probe (a browser, several instances)
+/// does not load the machine it measures.
+fn poll_every(limit: Duration) -> Duration {
+    (limit / 1000).clamp(Duration::from_millis(10), Duration::from_millis(50))
+}
 
 /// What a polled condition answers: `true`, `Some(value)` or `Ok(value)` once it
 /// holds; `Err(why)` says what is still missing, for the failure message.
@@ -61,6 +65,6 @@ where
             "timed out after {limit:?} waiting for {what}{}",
             why.map(|w| format!("; last: {w}")).unwrap_or_default()
         );
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll_every(limit)).await;
     }
 }
