@@ -21,7 +21,9 @@
 //! split the path into AMI, pipeline and fan-out.
 //!
 //! Scenarios: `refresh` (1,000 extensions vs one-at-a-time ExtensionState over its
-//! own login), `throughput` (10 subscribers, rising simulator rates), `fanout`
+//! own login; with `E2E_REFRESH_PBXS=20` also a whole-board refresh of 2,000
+//! extensions spread over that many simulated PBXs, at `REFRESH_MAX_SESSIONS` 4
+//! and at one session per PBX), `throughput` (10 subscribers, rising simulator rates), `fanout`
 //! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt). Figures
 //! are printed as tables; nothing is asserted about speed.
 //!
@@ -65,6 +67,15 @@ fn main() {
     sys.block_on(async {
         if want("refresh") {
             refresh().await;
+            if let Some(pbxs) = std::env::var("E2E_REFRESH_PBXS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+            {
+                for sessions in [4, pbxs] {
+                    refresh_board(pbxs, 2000, sessions).await;
+                }
+            }
         }
         if want("throughput") {
             throughput().await;
@@ -97,6 +108,82 @@ async fn service(extensions: u32, workers: usize) -> TestService {
 }
 
 // ---------------------------------------------------------------- refresh
+
+/// One service watching `pbxs` simulators of `total / pbxs` extensions each,
+/// refreshed whole (no `pbx`) with `sessions` logins at a time.
+async fn refresh_board(pbxs: usize, total: u32, sessions: usize) {
+    let each = total / pbxs as u32;
+    let names: Vec<String> = (1..=pbxs).map(|i| format!("pbx{i:02}")).collect();
+    let sims: Vec<_> = (0..pbxs)
+        .map(|i| {
+            switchboard::sim::Simulator::spawn(
+                "127.0.0.1:0".parse().expect("loopback"),
+                SimConfig {
+                    seed: i as u64 + 1,
+                    ..sim(each)
+                },
+            )
+            .expect("simulator starts")
+        })
+        .collect();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut opts = Options {
+        sim: sim(each),
+        http_workers: 2,
+        wait_ready: false,
+        ..Options::default()
+    }
+    .env("AMI_PBXS", names.join(","))
+    .env("REFRESH_MAX_SESSIONS", sessions.to_string());
+    for (name, s) in names.iter().zip(&sims) {
+        opts = opts.env(
+            leak(format!("AMI_{}_PORT", name.to_uppercase())),
+            s.addr().port().to_string(),
+        );
+    }
+    let ts = TestService::with_sim(sims[0].clone(), opts).await;
+    let want = u64::from(each) * pbxs as u64;
+    ts.wait_for("every PBX's extensions", || async {
+        ts.get("/api/extensions").await.1["count"].as_u64() == Some(want)
+    })
+    .await;
+    let mut round_trip = Vec::new();
+    let mut longest = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (status, body) = ts.post("/api/extensions/hybrid-refresh").await;
+        round_trip.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 200, "refresh failed: {}", body["error"]);
+        assert_eq!(body["data"]["extensionsChecked"].as_u64(), Some(want));
+        assert_eq!(body["data"]["pbxs"].as_array().map(Vec::len), Some(pbxs));
+        longest.push(body["data"]["durationMs"].as_f64().unwrap_or(f64::NAN));
+    }
+    round_trip.sort_by(f64::total_cmp);
+    longest.sort_by(f64::total_cmp);
+    println!(
+        "\n## whole-board refresh: {pbxs} PBXs x {each} extensions, REFRESH_MAX_SESSIONS={sessions}"
+    );
+    println!("| measure | median ms | min ms | max ms | runs |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| POST /api/extensions/hybrid-refresh (HTTP round trip, {want} extensions) | {:.1} | {:.1} | {:.1} | {} |",
+        round_trip[round_trip.len() / 2],
+        round_trip[0],
+        round_trip[round_trip.len() - 1],
+        round_trip.len()
+    );
+    println!(
+        "| … longest single PBX session (durationMs) | {:.1} | {:.1} | {:.1} | {} |",
+        longest[longest.len() / 2],
+        longest[0],
+        longest[longest.len() - 1],
+        longest.len()
+    );
+    ts.stop().await;
+    for s in &sims[1..] {
+        s.stop();
+    }
+}
 
 async fn refresh() {
     let ts = service(1000, 2).await;

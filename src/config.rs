@@ -19,9 +19,10 @@
 //! | `HTTP_BIND` | `127.0.0.1:8080` | where the API, WebSocket and dashboard listen |
 //! | `API_TOKEN` | (unset) | when set, every route with PBX data or an action (`/api/*`, `/metrics`, `/ws`) needs `Authorization: Bearer` (`/ws` also `?token=`); `/api/health` then shows only its status without it |
 //! | `CALL_TIMEOUT_SECS` | `14400` | a call with no event this long is closed as timed out |
-//! | `REFRESH_MAX_SESSIONS` | `4` | concurrent refresh logins |
+//! | `REFRESH_MAX_SESSIONS` | `4` | concurrent refresh logins; refreshes of more PBXs wait their turn (64 × this many requests may wait per PBX) |
 //! | `REFRESH_IDLE_SECS` / `REFRESH_REAP_SECS` | `300` / `120` | idle refresh sessions are closed after / checked every |
 //! | `REFRESH_CONCURRENCY` | `64` | ExtensionState actions in flight per refresh |
+//! | `REFRESH_QUERY_TIMEOUT_MS` | `10000` | limit on one refresh's reading; extensions unanswered by then are failed results |
 //! | `RETENTION_DAYS` | `30` | extension transitions kept |
 //! | `WS_HISTORY` | `10000` | changes kept for resuming clients |
 //! | `WS_QUEUE` | `1024` | messages queued per client before conflation starts |
@@ -124,6 +125,8 @@ pub struct Config {
     pub refresh_reap_every: Duration,
     /// Actions in flight per refresh.
     pub refresh_concurrency: usize,
+    /// Limit on one refresh's reading phase.
+    pub refresh_query_timeout: Duration,
     /// Transition retention.
     pub retention: Duration,
     /// Changes kept for resume.
@@ -259,6 +262,7 @@ impl Config {
             refresh_reap_every: secs("REFRESH_REAP_SECS", 120)?,
             refresh_concurrency: parse_num("REFRESH_CONCURRENCY", get("REFRESH_CONCURRENCY"), 64)?
                 .max(1) as usize,
+            refresh_query_timeout: ms("REFRESH_QUERY_TIMEOUT_MS", 10_000)?,
             retention: secs("RETENTION_DAYS", 30)?.saturating_mul(86_400),
             ws_history: parse_num("WS_HISTORY", get("WS_HISTORY"), 10_000)?.max(1) as usize,
             ws_queue: parse_num("WS_QUEUE", get("WS_QUEUE"), 1024)?.max(1) as usize,

@@ -1,16 +1,18 @@
-//! Serialises `DateTime<Utc>` exactly as chrono's serde support does
-//! (`2026-12-02T15:04:05.123456Z`: RFC 3339, `Z`, 0, 3, 6 or 9 fraction digits),
-//! without chrono's formatting machinery.
+//! The one timestamp format of the API and the WebSocket: RFC 3339 UTC with
+//! exactly three fraction digits and `Z` (`2026-12-02T15:04:05.123Z`), the format
+//! of the service switchboard replaces (JavaScript's `toISOString`), so clients
+//! parse every timestamp the same way; and the SQLite text diesel writes.
 //!
 //! Every change fanned out to WebSocket clients carries three to a dozen
 //! timestamps (the message's, the call's, each leg's), and chrono writes each one
 //! through `core::fmt` a character at a time: a quarter of the time spent
 //! serialising a call. Here the digits go into a stack buffer in one pass. The
-//! output is byte for byte chrono's (a property test compares them); anything
-//! outside years 0–9999 or a leap second is handed to chrono itself.
+//! output is byte for byte chrono's `to_rfc3339_opts(SecondsFormat::Millis, true)`
+//! (a property test compares them); anything outside years 0–9999 or a leap
+//! second is handed to chrono itself.
 //!
-//! Use with `#[serde(serialize_with = "crate::timefmt::utc")]`, or
-//! [`utc_opt`] for an `Option`.
+//! Use with `#[serde(serialize_with = "crate::timefmt::utc")]`, [`utc_opt`] for
+//! an `Option`, or [`millis`] where a `String` is wanted (`json!`).
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serializer;
@@ -64,13 +66,73 @@ pub fn write(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
     Some(len + 1)
 }
 
-/// Serialises a timestamp as chrono's serde support does.
+/// Length of the API format, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+const MILLIS_LEN: usize = 24;
+
+/// Writes `t` in the API format (milliseconds, truncated) into `buf`, or `None`
+/// when `t` is outside what this fast path covers.
+pub fn write_millis(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
+    let nanos = t.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    // Whole seconds: the fast path writes exactly the 19 characters of the date and time.
+    let whole = *t - chrono::Duration::nanoseconds(i64::from(nanos));
+    if write(&whole, buf)? != 20 {
+        return None;
+    }
+    let ms = nanos / 1_000_000;
+    buf[19] = b'.';
+    buf[20] = b'0' + (ms / 100) as u8;
+    buf[21] = b'0' + (ms / 10 % 10) as u8;
+    buf[22] = b'0' + (ms % 10) as u8;
+    buf[23] = b'Z';
+    Some(MILLIS_LEN)
+}
+
+/// `t` in the API format, as a `String` (for `json!`).
+pub fn millis(t: &DateTime<Utc>) -> String {
+    let mut buf = [0u8; MAX_LEN];
+    match write_millis(t, &mut buf) {
+        // Only ASCII digits and punctuation were written.
+        Some(n) => std::str::from_utf8(&buf[..n])
+            .unwrap_or_default()
+            .to_string(),
+        None => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }
+}
+
+/// The last instant of `t`'s millisecond when `t` is given at millisecond precision
+/// (no digits below it), else `t`.
+///
+/// The API hands out timestamps truncated to the millisecond, so a client that asks
+/// "what was the state at 10:30:56.789?" with one of them means that whole
+/// millisecond: without this, the change the API showed at .789 (stored at
+/// .789412) would fall after the instant asked for. Used for the inclusive upper
+/// bounds of history queries (`at`, `to`).
+pub fn end_of_millisecond(t: DateTime<Utc>) -> DateTime<Utc> {
+    if t.nanosecond() % 1_000_000 == 0 {
+        t.checked_add_signed(chrono::Duration::nanoseconds(999_999))
+            .unwrap_or(t)
+    } else {
+        t
+    }
+}
+
+/// [`millis`] for an optional timestamp, as JSON (`null` when absent).
+pub fn millis_json(t: Option<&DateTime<Utc>>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| {
+        serde_json::Value::String(millis(t))
+    })
+}
+
+/// Serialises a timestamp in the API format.
 pub fn utc<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0u8; MAX_LEN];
-    match write(t, &mut buf) {
+    match write_millis(t, &mut buf) {
         // Only ASCII digits and punctuation were written.
         Some(n) => s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default()),
-        None => serde::Serialize::serialize(t, s),
+        None => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     }
 }
 
@@ -116,11 +178,14 @@ mod tests {
     }
 
     fn chrono(t: &DateTime<Utc>) -> String {
-        serde_json::to_string(t).unwrap_or_default()
+        format!(
+            "\"{}\"",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )
     }
 
     #[test]
-    fn each_fraction_width_matches_chrono() {
+    fn always_three_fraction_digits() {
         let base = Utc
             .with_ymd_and_hms(2026, 12, 2, 9, 5, 7)
             .single()
@@ -138,7 +203,24 @@ mod tests {
             let t = base + chrono::Duration::nanoseconds(nanos);
             assert_eq!(fast(&t), chrono(&t), "{nanos} ns");
         }
-        assert_eq!(fast(&base), "\"2026-12-02T09:05:07Z\"");
+        assert_eq!(fast(&base), "\"2026-12-02T09:05:07.000Z\"");
+        let t = base + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(fast(&t), "\"2026-12-02T09:05:07.123Z\"");
+        assert_eq!(millis(&t), "2026-12-02T09:05:07.123Z");
+    }
+
+    #[test]
+    fn a_millisecond_instant_reaches_to_the_end_of_its_millisecond() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 12, 2, 9, 5, 7)
+            .single()
+            .expect("valid date")
+            + chrono::Duration::milliseconds(789);
+        let end = end_of_millisecond(t);
+        assert_eq!(end - t, chrono::Duration::nanoseconds(999_999));
+        assert_eq!(millis(&end), millis(&t));
+        let finer = t + chrono::Duration::microseconds(412);
+        assert_eq!(end_of_millisecond(finer), finer, "a finer instant is kept");
     }
 
     #[test]
@@ -148,7 +230,7 @@ mod tests {
             .single()
             .expect("valid date");
         let mut buf = [0u8; MAX_LEN];
-        assert_eq!(write(&t, &mut buf), None);
+        assert_eq!(write_millis(&t, &mut buf), None);
         assert_eq!(fast(&t), chrono(&t));
     }
 

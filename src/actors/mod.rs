@@ -18,5 +18,6 @@ pub mod messages;
 pub mod persist;
 pub mod refresh;
 pub mod refresh_manager;
+pub mod refresh_read;
 pub mod router;
 pub mod status;

@@ -8,24 +8,20 @@
 //! manager ([`super::refresh_manager`]) caps concurrent logins and lets concurrent
 //! requests join one refresh.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use thiserror::Error;
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
 
-use super::connection::read_state_fields;
 use super::login::{connect_and_login, logoff, AmiEndpoint};
 use super::messages::{ConfirmExtensions, ExtensionCorrection, ReadState};
+use super::refresh_read::{log_answers, log_queries, read_known, read_list, Answers};
 use super::router::EventRouterActor;
 use super::status::{ActorHandle, Registry};
-use crate::ami::{Action, ActionIds, AmiCodec, AmiError, AmiMessage, Frame};
+use crate::ami::{ActionIds, AmiError};
 use crate::model::HintStatus;
 use crate::state::extension::status_text;
 
@@ -38,8 +34,8 @@ pub enum RefreshError {
     /// The PBX refused the refresh login: HTTP 502.
     #[error("the PBX refused the refresh login: {0}")]
     LoginRefused(String),
-    /// Too many refresh logins are open: HTTP 503.
-    #[error("{0} refresh sessions are already open; try again shortly")]
+    /// Too many requests already wait for this PBX's refresh: HTTP 503.
+    #[error("{0} requests already wait for this PBX's refresh; try again shortly")]
     Busy(usize),
     /// No such PBX: HTTP 404.
     #[error("no PBX named {0:?}")]
@@ -64,6 +60,8 @@ impl From<AmiError> for RefreshError {
 pub struct RefreshResult {
     /// The extension.
     pub extension: String,
+    /// Its PBX (a whole-board refresh lists several PBXs' extensions together).
+    pub pbx: String,
     /// True when the PBX answered.
     pub success: bool,
     /// Numeric status, when answered.
@@ -97,6 +95,7 @@ pub struct RefreshReport {
     /// How many extensions were read.
     pub extensions_checked: usize,
     /// When the reading finished.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub last_query_time: DateTime<Utc>,
     /// Query counts.
     pub statistics: RefreshStatistics,
@@ -108,6 +107,46 @@ pub struct RefreshReport {
     pub duration_ms: f64,
 }
 
+/// Where a session is in its life; the status endpoint shows it as `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SessionPhase {
+    /// Connecting and logging in.
+    LoggingIn,
+    /// Logged in, reading extension states.
+    Querying,
+    /// Sending `Logoff`.
+    LoggingOff,
+    /// Finished or closed on request.
+    Closed,
+    /// Failed (the PBX refused, went away or timed out).
+    Failed,
+}
+
+/// The login's state in the old service's words (`connectionState`), which clients
+/// compare with `connected`; the finer [`SessionPhase`] sits beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ConnectionState {
+    /// Not logged in yet.
+    Connecting,
+    /// Logged in.
+    Connected,
+    /// Logged off, closed or failed.
+    Closed,
+}
+
+impl SessionPhase {
+    /// The login's state during this phase.
+    pub fn connection_state(self) -> ConnectionState {
+        match self {
+            Self::LoggingIn => ConnectionState::Connecting,
+            Self::Querying | Self::LoggingOff => ConnectionState::Connected,
+            Self::Closed | Self::Failed => ConnectionState::Closed,
+        }
+    }
+}
+
 /// What the status endpoint shows of a session.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,13 +156,33 @@ pub struct SessionInfo {
     /// The PBX.
     pub pbx: String,
     /// When it started.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub created_at: DateTime<Utc>,
     /// When it last sent or received.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub last_used: DateTime<Utc>,
     /// False once it failed.
     pub is_healthy: bool,
-    /// `connecting`, `querying`, `loggingOff`, `closed`, `failed`.
-    pub connection_state: String,
+    /// `connecting`, `connected` (logged in) or `closed`.
+    pub connection_state: ConnectionState,
+    /// The finer phase.
+    pub phase: SessionPhase,
+}
+
+impl SessionInfo {
+    /// A session about to log in.
+    pub fn logging_in(connection_id: String, pbx: String) -> Self {
+        let now = Utc::now();
+        Self {
+            connection_id,
+            pbx,
+            created_at: now,
+            last_used: now,
+            is_healthy: true,
+            connection_state: ConnectionState::Connecting,
+            phase: SessionPhase::LoggingIn,
+        }
+    }
 }
 
 /// Shared, lock-protected view of a session (the manager reads it for status).
@@ -175,10 +234,12 @@ impl RefreshSessionActor {
     }
 }
 
-fn touch(info: &SharedInfo, state: &str, healthy: bool) {
+/// Records activity and the phase a session is in.
+pub(super) fn touch(info: &SharedInfo, phase: SessionPhase, healthy: bool) {
     if let Ok(mut i) = info.lock() {
         i.last_used = Utc::now();
-        i.connection_state = state.to_string();
+        i.phase = phase;
+        i.connection_state = phase.connection_state();
         i.is_healthy = healthy;
     }
 }
@@ -195,14 +256,17 @@ impl Actor for RefreshSessionActor {
             let mut ids =
                 ActionIds::new(job.instance, 0x5EF0_0000 + u64::from(rand::random::<u16>()));
             let session = connect_and_login(&job.endpoint, &mut ids).await?;
-            touch(&info, "querying", true);
+            touch(&info, SessionPhase::Querying, true);
             let mut framed = session.framed;
             let states = if job.extensions.is_empty() {
+                log::debug!("Querying the extension list via separate connection");
                 read_list(&mut framed, &mut ids, job.query_timeout).await?
             } else {
+                log_queries(&job.extensions);
                 read_known(&mut framed, &mut ids, &job, &info).await?
             };
-            touch(&info, "loggingOff", true);
+            log_answers(&states);
+            touch(&info, SessionPhase::LoggingOff, true);
             logoff(&mut framed, &mut ids).await;
             Ok::<_, RefreshError>(states)
         };
@@ -239,7 +303,11 @@ impl Actor for RefreshSessionActor {
                 let healthy = res.is_ok();
                 touch(
                     &act.info,
-                    if healthy { "closed" } else { "failed" },
+                    if healthy {
+                        SessionPhase::Closed
+                    } else {
+                        SessionPhase::Failed
+                    },
                     healthy,
                 );
                 if let Err(e) = &res {
@@ -264,8 +332,6 @@ impl Actor for RefreshSessionActor {
     }
 }
 
-type Answers = Vec<(String, Result<ReadState, String>)>;
-
 fn build_report(
     id: String,
     pbx: String,
@@ -283,6 +349,7 @@ fn build_report(
                 stats.successful_queries += 1;
                 RefreshResult {
                     extension: exten,
+                    pbx: pbx.clone(),
                     success: true,
                     status: Some(s.status),
                     status_text: Some(
@@ -297,6 +364,7 @@ fn build_report(
                 stats.failed_queries += 1;
                 RefreshResult {
                     extension: exten,
+                    pbx: pbx.clone(),
                     success: false,
                     status: None,
                     status_text: None,
@@ -318,183 +386,6 @@ fn build_report(
     }
 }
 
-/// Reads every extension with one `ExtensionStateList`.
-async fn read_list(
-    framed: &mut Framed<TcpStream, AmiCodec>,
-    ids: &mut ActionIds,
-    limit: Duration,
-) -> Result<Answers, RefreshError> {
-    let id = ids.next_id();
-    framed
-        .send(&Action::extension_state_list().with_id(id.clone()))
-        .await
-        .map_err(RefreshError::from)?;
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let frame = tokio::time::timeout_at(deadline, framed.next())
-            .await
-            .map_err(|_| RefreshError::Unreachable("the extension list timed out".into()))?;
-        let Some(frame) = frame else {
-            return Err(RefreshError::Unreachable(
-                "the PBX closed the refresh connection".into(),
-            ));
-        };
-        let Ok(Frame::Message(raw)) = frame.map_err(|e| RefreshError::Unreachable(e.to_string()))
-        else {
-            continue;
-        };
-        match AmiMessage::classify(raw) {
-            // Asterisk answers an error when there are no hints at all.
-            Ok(AmiMessage::Response(r))
-                if r.action_id() == Some(id.as_str()) && !r.is_success() =>
-            {
-                return Ok(out);
-            }
-            Ok(AmiMessage::Event(e)) if e.action_id() == Some(id.as_str()) => {
-                if e.event_list()
-                    .is_some_and(|v| v.eq_ignore_ascii_case("Complete"))
-                {
-                    return Ok(out);
-                }
-                if let Some(s) = read_state_fields(|k| e.get(k)) {
-                    out.push((s.exten.clone(), Ok(s)));
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Reads every known extension: one `ExtensionStateList` first (a single action whose
-/// answer streams every hint — on loopback a thousand extensions take a few
-/// milliseconds, where even pipelined `ExtensionState` actions cost a reply each),
-/// then `ExtensionState` only for the known extensions the list did not name (a hint
-/// removed since, or a PBX without the list action), so each still gets the PBX's
-/// own answer or error. Answers come back in the job's order.
-async fn read_known(
-    framed: &mut Framed<TcpStream, AmiCodec>,
-    ids: &mut ActionIds,
-    job: &RefreshJob,
-    info: &SharedInfo,
-) -> Result<Answers, RefreshError> {
-    let listed = read_list(framed, ids, job.query_timeout).await?;
-    let mut by_key: HashMap<(String, String), ReadState> = HashMap::with_capacity(listed.len());
-    for (_, state) in listed {
-        if let Ok(s) = state {
-            by_key.insert((s.exten.clone(), s.context.clone()), s);
-        }
-    }
-    let missing: Vec<(String, String)> = job
-        .extensions
-        .iter()
-        .filter(|k| !by_key.contains_key(*k))
-        .cloned()
-        .collect();
-    touch(info, "querying", true);
-    let mut asked: HashMap<String, Result<ReadState, String>> = if missing.is_empty() {
-        HashMap::new()
-    } else {
-        read_each(framed, ids, &missing, job, info)
-            .await?
-            .into_iter()
-            .collect()
-    };
-    Ok(job
-        .extensions
-        .iter()
-        .map(|key| {
-            let answer = match by_key.remove(key) {
-                Some(s) => Ok(s),
-                None => asked
-                    .remove(&key.0)
-                    .unwrap_or_else(|| Err("no answer before the refresh timed out".into())),
-            };
-            (key.0.clone(), answer)
-        })
-        .collect())
-}
-
-/// Reads each of `extensions` with `ExtensionState`, `job.concurrency` actions in
-/// flight.
-async fn read_each(
-    framed: &mut Framed<TcpStream, AmiCodec>,
-    ids: &mut ActionIds,
-    extensions: &[(String, String)],
-    job: &RefreshJob,
-    info: &SharedInfo,
-) -> Result<Answers, RefreshError> {
-    let mut todo: VecDeque<&(String, String)> = extensions.iter().collect();
-    let mut inflight: HashMap<String, &str> = HashMap::new();
-    let mut answers: HashMap<String, Result<ReadState, String>> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + job.query_timeout;
-    while !todo.is_empty() || !inflight.is_empty() {
-        let mut sent = false;
-        while inflight.len() < job.concurrency {
-            let Some((exten, context)) = todo.pop_front() else {
-                break;
-            };
-            let id = ids.next_id();
-            framed
-                .feed(&Action::extension_state(exten, context).with_id(id.clone()))
-                .await
-                .map_err(RefreshError::from)?;
-            inflight.insert(id, exten.as_str());
-            sent = true;
-        }
-        if sent {
-            SinkExt::<&Action>::flush(framed)
-                .await
-                .map_err(RefreshError::from)?;
-        }
-        let frame = match tokio::time::timeout_at(deadline, framed.next()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => return Err(RefreshError::Unreachable(e.to_string())),
-            Ok(None) => {
-                return Err(RefreshError::Unreachable(
-                    "the PBX closed the refresh connection".into(),
-                ))
-            }
-            Err(_) => break,
-        };
-        let Frame::Message(raw) = frame else {
-            continue;
-        };
-        let Ok(AmiMessage::Response(r)) = AmiMessage::classify(raw) else {
-            continue;
-        };
-        let Some(exten) = r.action_id().and_then(|id| inflight.remove(id)) else {
-            continue;
-        };
-        let answer = if r.is_success() {
-            read_state_fields(|k| r.get(k))
-                .map(|mut s| {
-                    s.exten = exten.to_string();
-                    s
-                })
-                .ok_or_else(|| "the PBX's answer had no Status".to_string())
-        } else {
-            Err(r
-                .message()
-                .unwrap_or("the PBX answered an error")
-                .to_string())
-        };
-        answers.insert(exten.to_string(), answer);
-        if answers.len() % 64 == 0 {
-            touch(info, "querying", true);
-        }
-    }
-    Ok(extensions
-        .iter()
-        .map(|(exten, _)| {
-            let answer = answers
-                .remove(exten)
-                .unwrap_or_else(|| Err("no answer before the refresh timed out".to_string()));
-            (exten.clone(), answer)
-        })
-        .collect())
-}
-
 /// Stops a refresh session (close request, idle reaper, shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -506,7 +397,7 @@ impl Handler<CloseSession> for RefreshSessionActor {
     fn handle(&mut self, _: CloseSession, ctx: &mut Context<Self>) {
         touch(
             &self.info,
-            "closed",
+            SessionPhase::Closed,
             self.info.lock().map(|i| i.is_healthy).unwrap_or(false),
         );
         ctx.stop();

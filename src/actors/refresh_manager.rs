@@ -1,12 +1,22 @@
-//! [`RefreshManager`]: starts refresh sessions, caps them, lets requests join, reaps idle ones.
+//! [`RefreshManager`]: starts refresh sessions, caps them, queues the rest, lets
+//! requests join, reaps idle ones.
 //!
 //! At most one refresh per PBX runs at a time: a request that arrives while one is
-//! in flight joins it and gets the same answer, so a crowd of supervisors pressing
-//! "refresh" costs the PBX one login. Across PBXs at most `max_sessions` logins are
-//! open at once. Sessions idle longer than the limit (a PBX that stopped answering
-//! mid-refresh) are closed by a periodic check.
+//! in flight (or waiting its turn) joins it and gets the same answer, so a crowd of
+//! supervisors pressing "refresh" costs the PBX one login. Across PBXs at most
+//! `max_sessions` logins are open at once; the refreshes of other PBXs wait in a
+//! first-come queue and start as sessions finish, so a whole-board refresh of any
+//! number of PBXs runs them all, `max_sessions` at a time, and answers when the last
+//! is done.
+//!
+//! The queue holds each PBX at most once (a second request joins), so it never
+//! grows past the number of PBXs; what a crowd can grow is the requests waiting on
+//! one PBX's refresh. Those are capped at [`WAITERS_PER_SESSION`] ×
+//! `max_sessions` per PBX; one more is answered [`RefreshError::Busy`] at once
+//! rather than held. Sessions idle longer than the limit (a PBX that stopped
+//! answering mid-refresh) are closed by a periodic check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,15 +63,41 @@ pub struct RefreshLimits {
     pub instance: u32,
 }
 
+/// Requests that may wait on one PBX's refresh, per allowed session.
+pub const WAITERS_PER_SESSION: usize = 64;
+
 type Waiter = oneshot::Sender<Result<RefreshReport, RefreshError>>;
 
-/// Starts a refresh of one PBX (`None`: the only PBX, or every PBX in turn).
+/// Starts a refresh of one PBX (`None`: every PBX, `max_sessions` at a time).
 #[derive(Message)]
-#[rtype(result = "Result<Vec<RefreshReport>, RefreshError>")]
+#[rtype(result = "RefreshRun")]
 pub struct StartRefresh {
     /// The PBX, or all.
     pub pbx: Option<String>,
 }
+
+/// One PBX's part of a run.
+#[derive(Debug, Clone)]
+pub struct PbxRefresh {
+    /// The PBX.
+    pub pbx: String,
+    /// Its report, or why it has none.
+    pub result: Result<RefreshReport, RefreshError>,
+}
+
+/// What a [`StartRefresh`] answers: every PBX asked for, in name order.
+#[derive(Debug, Clone)]
+pub struct RefreshRun {
+    /// The run's id: the session's own for one PBX, a fresh one for several.
+    pub connection_id: String,
+    /// Each PBX's outcome.
+    pub pbxs: Vec<PbxRefresh>,
+}
+
+/// Counts open and queued refreshes.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct QueuedRefreshes;
 
 /// Lists open refresh sessions.
 #[derive(Message)]
@@ -86,7 +122,10 @@ pub struct RefreshManager {
     store: Option<Recipient<Persist>>,
     limits: RefreshLimits,
     sessions: HashMap<String, Open>,
+    /// Requests per PBX, running or queued.
     inflight: HashMap<String, Vec<Waiter>>,
+    /// PBXs waiting for a session slot, first come first served.
+    queue: VecDeque<String>,
     metrics: Arc<Metrics>,
     registry: Registry,
     handle: Option<ActorHandle>,
@@ -112,6 +151,7 @@ impl RefreshManager {
             limits,
             sessions: HashMap::new(),
             inflight: HashMap::new(),
+            queue: VecDeque::new(),
             metrics,
             registry,
             handle: None,
@@ -119,27 +159,61 @@ impl RefreshManager {
         }
     }
 
-    fn start_one(&mut self, pbx: &str, waiter: Waiter, ctx: &mut Context<Self>) {
+    /// Most requests that may wait on one PBX's refresh.
+    fn waiter_limit(&self) -> usize {
+        WAITERS_PER_SESSION.saturating_mul(self.limits.max_sessions.max(1))
+    }
+
+    fn fresh_id(&mut self) -> String {
+        self.next_id += 1;
+        format!(
+            "refresh-{}-{}",
+            Utc::now().format("%Y%m%d%H%M%S"),
+            self.next_id
+        )
+    }
+
+    /// Joins `pbx`'s running or queued refresh, or queues a new one and starts what
+    /// the session cap allows.
+    fn request(&mut self, pbx: &str, waiter: Waiter, ctx: &mut Context<Self>) {
+        let limit = self.waiter_limit();
         if let Some(waiters) = self.inflight.get_mut(pbx) {
+            if waiters.len() >= limit {
+                self.metrics.refreshes.with_label_values(&["busy"]).inc();
+                let _ = waiter.send(Err(RefreshError::Busy(waiters.len())));
+                return;
+            }
             self.metrics.refreshes.with_label_values(&["joined"]).inc();
             waiters.push(waiter);
             return;
         }
-        let Some(target) = self.targets.get(pbx).cloned() else {
+        if !self.targets.contains_key(pbx) {
             let _ = waiter.send(Err(RefreshError::UnknownPbx(pbx.to_string())));
             return;
-        };
-        if self.sessions.len() >= self.limits.max_sessions {
-            self.metrics.refreshes.with_label_values(&["busy"]).inc();
-            let _ = waiter.send(Err(RefreshError::Busy(self.sessions.len())));
-            return;
         }
-        self.next_id += 1;
-        let id = format!(
-            "refresh-{}-{}",
-            Utc::now().format("%Y%m%d%H%M%S"),
-            self.next_id
-        );
+        self.inflight.insert(pbx.to_string(), vec![waiter]);
+        self.queue.push_back(pbx.to_string());
+        self.start_queued(ctx);
+    }
+
+    /// Starts queued refreshes while session slots are free.
+    fn start_queued(&mut self, ctx: &mut Context<Self>) {
+        while self.sessions.len() < self.limits.max_sessions.max(1) {
+            let Some(pbx) = self.queue.pop_front() else {
+                break;
+            };
+            self.start_one(&pbx, ctx);
+        }
+    }
+
+    fn start_one(&mut self, pbx: &str, ctx: &mut Context<Self>) {
+        let Some(target) = self.targets.get(pbx).cloned() else {
+            for waiter in self.inflight.remove(pbx).unwrap_or_default() {
+                let _ = waiter.send(Err(RefreshError::UnknownPbx(pbx.to_string())));
+            }
+            return;
+        };
+        let id = self.fresh_id();
         let extensions: Vec<(String, String)> = self
             .live
             .read()
@@ -150,14 +224,10 @@ impl RefreshManager {
                     .collect()
             })
             .unwrap_or_default();
-        let info: SharedInfo = Arc::new(Mutex::new(SessionInfo {
-            connection_id: id.clone(),
-            pbx: pbx.to_string(),
-            created_at: Utc::now(),
-            last_used: Utc::now(),
-            is_healthy: true,
-            connection_state: "connecting".to_string(),
-        }));
+        let info: SharedInfo = Arc::new(Mutex::new(SessionInfo::logging_in(
+            id.clone(),
+            pbx.to_string(),
+        )));
         let job = RefreshJob {
             id: id.clone(),
             endpoint: target.endpoint,
@@ -173,12 +243,14 @@ impl RefreshManager {
         self.metrics
             .refresh_sessions
             .set(self.sessions.len() as i64);
-        self.inflight.insert(pbx.to_string(), vec![waiter]);
         let pbx = pbx.to_string();
         ctx.spawn(
             async move { rx.await.unwrap_or(Err(RefreshError::Closed)) }
                 .into_actor(self)
-                .map(move |res, act, _| act.finished(&pbx, &id, res)),
+                .map(move |res, act, ctx| {
+                    act.finished(&pbx, &id, res);
+                    act.start_queued(ctx);
+                }),
         );
     }
 
@@ -237,7 +309,7 @@ impl Actor for RefreshManager {
 }
 
 impl Handler<StartRefresh> for RefreshManager {
-    type Result = ResponseFuture<Result<Vec<RefreshReport>, RefreshError>>;
+    type Result = ResponseFuture<RefreshRun>;
 
     fn handle(&mut self, msg: StartRefresh, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(h) = &self.handle {
@@ -251,19 +323,38 @@ impl Handler<StartRefresh> for RefreshManager {
                 all
             }
         };
+        let run_id = (pbxs.len() != 1).then(|| self.fresh_id());
         let mut receivers = Vec::with_capacity(pbxs.len());
-        for pbx in &pbxs {
+        for pbx in pbxs {
             let (tx, rx) = oneshot::channel();
-            self.start_one(pbx, tx, ctx);
-            receivers.push(rx);
+            self.request(&pbx, tx, ctx);
+            receivers.push((pbx, rx));
         }
         Box::pin(async move {
-            let mut reports = Vec::with_capacity(receivers.len());
-            for rx in receivers {
-                reports.push(rx.await.unwrap_or(Err(RefreshError::Closed))?);
+            let mut out = Vec::with_capacity(receivers.len());
+            for (pbx, rx) in receivers {
+                let result = rx.await.unwrap_or(Err(RefreshError::Closed));
+                out.push(PbxRefresh { pbx, result });
             }
-            Ok(reports)
+            let connection_id = run_id.unwrap_or_else(|| {
+                out.first()
+                    .and_then(|p| p.result.as_ref().ok())
+                    .map(|r| r.connection_id.clone())
+                    .unwrap_or_default()
+            });
+            RefreshRun {
+                connection_id,
+                pbxs: out,
+            }
         })
+    }
+}
+
+impl Handler<QueuedRefreshes> for RefreshManager {
+    type Result = usize;
+
+    fn handle(&mut self, _: QueuedRefreshes, _: &mut Context<Self>) -> usize {
+        self.queue.len()
     }
 }
 
@@ -284,7 +375,14 @@ impl Handler<ListSessions> for RefreshManager {
 impl Handler<CloseSessions> for RefreshManager {
     type Result = usize;
 
+    /// Queued refreshes are cancelled too (answered `Closed`): a close is also how
+    /// shutdown stops refreshing, and a queued one would otherwise log in after it.
     fn handle(&mut self, _: CloseSessions, _: &mut Context<Self>) -> usize {
+        for pbx in std::mem::take(&mut self.queue) {
+            for waiter in self.inflight.remove(&pbx).unwrap_or_default() {
+                let _ = waiter.send(Err(RefreshError::Closed));
+            }
+        }
         for open in self.sessions.values() {
             open.addr.do_send(CloseSession);
         }
@@ -308,6 +406,9 @@ impl Supervised for RefreshManager {
             open.addr.do_send(CloseSession);
         }
         self.metrics.refresh_sessions.set(0);
+        // The queued PBXs' callers are answered below; a queue left behind would
+        // start sessions nobody waits for.
+        self.queue.clear();
         for (_, waiters) in self.inflight.drain() {
             for waiter in waiters {
                 let _ = waiter.send(Err(RefreshError::Closed));

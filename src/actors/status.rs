@@ -50,12 +50,14 @@ pub struct ActorInfo {
     /// `running`, `restarting`, `connected`, …
     pub state: &'static str,
     /// When it started.
+    #[serde(serialize_with = "crate::timefmt::utc")]
     pub started: DateTime<Utc>,
     /// How often its supervisor restarted it.
     pub restarts: u32,
     /// Messages handled.
     pub messages_handled: u64,
     /// When it last handled a message.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub last_message: Option<DateTime<Utc>>,
     /// Bytes queued for its peer (WebSocket sessions only).
     #[serde(skip_serializing_if = "Option::is_none")]

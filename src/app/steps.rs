@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::web;
@@ -255,7 +254,7 @@ pub(super) fn start_refresh(
         concurrency: config.refresh_concurrency,
         idle: config.refresh_idle,
         reap_every: config.refresh_reap_every,
-        query_timeout: Duration::from_secs(10),
+        query_timeout: config.refresh_query_timeout,
         instance: shared.instance,
     };
     let (live, hub, persist) = (live.clone(), hub.clone(), persist.one.clone());

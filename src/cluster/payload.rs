@@ -135,7 +135,8 @@ mod tests {
             status_text: "InUse".into(),
             state: "inUse".into(),
             device_state: None,
-            last_change: Utc::now(),
+            // The API's precision: the payload is the WebSocket's JSON, milliseconds.
+            last_change: chrono::SubsecRound::trunc_subsecs(Utc::now(), 3),
             last_confirmed: None,
         };
         let row = encode(

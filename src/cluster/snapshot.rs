@@ -102,7 +102,12 @@ mod tests {
         Arc::new(Call {
             direction: Direction::Internal,
             state,
-            ..Call::new("north", id, Utc::now() - chrono::Duration::seconds(30))
+            // The API's precision, which the JSON of a snapshot carries.
+            ..Call::new(
+                "north",
+                id,
+                chrono::SubsecRound::trunc_subsecs(Utc::now(), 3) - chrono::Duration::seconds(30),
+            )
         })
     }
 

@@ -70,7 +70,7 @@ pub async fn history(
         pbx: p.pbx,
         extension: p.extension,
         from: p.from,
-        to: p.to,
+        to: p.to.map(crate::timefmt::end_of_millisecond),
         limit: size,
         offset: (page - 1).saturating_mul(size),
     };

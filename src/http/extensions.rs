@@ -168,9 +168,11 @@ pub async fn history(
     let pbx = pbx_name(&state, params.pbx.as_deref())?;
     let store = state.store.clone();
     let (p, x) = (pbx.clone(), exten.clone());
+    let to = params.to.map(crate::timefmt::end_of_millisecond);
+    let at = params.at.map(crate::timefmt::end_of_millisecond);
     let (transitions, at_state) = web::block(move || {
-        let list = store.extension_history(&p, &x, params.from, params.to, limit)?;
-        let at = match params.at {
+        let list = store.extension_history(&p, &x, params.from, to, limit)?;
+        let at = match at {
             Some(at) => store.state_at(&p, &x, at)?,
             None => None,
         };
@@ -182,9 +184,9 @@ pub async fn history(
     Ok(super::error::ok(json!({
         "pbx": pbx,
         "extension": exten,
-        "from": params.from,
-        "to": params.to,
-        "at": params.at,
+        "from": crate::timefmt::millis_json(params.from.as_ref()),
+        "to": crate::timefmt::millis_json(params.to.as_ref()),
+        "at": crate::timefmt::millis_json(params.at.as_ref()),
         "stateAt": at_state,
         "transitions": transitions,
     })))

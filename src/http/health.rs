@@ -56,7 +56,7 @@ pub async fn health(
             "service": {
                 "name": "switchboard",
                 "version": env!("CARGO_PKG_VERSION"),
-                "startedAt": state.started_at,
+                "startedAt": crate::timefmt::millis(&state.started_at),
                 "uptimeSecs": (Utc::now() - state.started_at).num_seconds(),
             },
             "ami": connections.first(),

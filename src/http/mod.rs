@@ -15,6 +15,7 @@ pub mod extensions;
 pub mod health;
 pub mod origin;
 pub mod refresh;
+pub mod refresh_answer;
 pub mod state;
 pub mod static_files;
 pub mod ws;

@@ -2,56 +2,38 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ApiError;
+use super::refresh_answer::{answer, RefreshAnswer, REFRESH_MESSAGE};
 use super::state::AppState;
-use crate::actors::refresh::{RefreshError, RefreshReport, RefreshStatistics};
-use crate::actors::refresh_manager::{CloseSessions, ListSessions, StartRefresh};
+use crate::actors::refresh_manager::{CloseSessions, ListSessions, QueuedRefreshes, StartRefresh};
 
 /// Optional body of a refresh request.
+///
+/// Unknown fields are ignored, not refused: the old service's page sends
+/// `useSeparateConnection` and `timestamp`, and clients written against it may send
+/// more. The known fields are typed, so a wrong type is still a 400.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct RefreshBody {
     /// The PBX to refresh; all when absent.
     pub pbx: Option<String>,
+    /// The old service's choice of a separate login: accepted and ignored, since
+    /// every refresh logs in on its own connection anyway.
+    pub use_separate_connection: Option<bool>,
+    /// The old page's click time (epoch milliseconds): accepted and ignored.
+    pub timestamp: Option<u64>,
 }
 
-fn refresh_error(e: RefreshError) -> ApiError {
-    let (status, code) = match &e {
-        RefreshError::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "PBX_UNREACHABLE"),
-        RefreshError::LoginRefused(_) => (StatusCode::BAD_GATEWAY, "PBX_LOGIN_REFUSED"),
-        RefreshError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_BUSY"),
-        RefreshError::UnknownPbx(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        RefreshError::Closed => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_CLOSED"),
-    };
-    ApiError::new(status, code, e.to_string())
-}
-
-/// Merges the reports of several PBXs into one answer of the same shape.
-fn merge(mut reports: Vec<RefreshReport>) -> Option<RefreshReport> {
-    if reports.len() <= 1 {
-        return reports.pop();
-    }
-    let mut first = reports.remove(0);
-    let mut stats = RefreshStatistics {
-        successful_queries: first.statistics.successful_queries,
-        failed_queries: first.statistics.failed_queries,
-    };
-    for r in reports {
-        first.connection_id = format!("{},{}", first.connection_id, r.connection_id);
-        first.pbx = format!("{},{}", first.pbx, r.pbx);
-        first.extensions_checked += r.extensions_checked;
-        first.last_query_time = first.last_query_time.max(r.last_query_time);
-        stats.successful_queries += r.statistics.successful_queries;
-        stats.failed_queries += r.statistics.failed_queries;
-        first.results.extend(r.results);
-        first.corrections.extend(r.corrections);
-        first.duration_ms = first.duration_ms.max(r.duration_ms);
-    }
-    first.statistics = stats;
-    Some(first)
+/// The refresh answer: the old service's envelope, with the counts in words.
+#[derive(Serialize)]
+struct RefreshEnvelope<'a> {
+    success: bool,
+    message: &'static str,
+    summary: String,
+    data: &'a RefreshAnswer,
 }
 
 /// Re-reads every extension over a separate AMI login.
@@ -80,27 +62,19 @@ pub async fn start(
             )
         })?
     };
-    let pbx = match body.pbx {
-        Some(p) => Some(p),
-        None if state.pbxs.len() == 1 => state.pbxs.first().map(|p| p.name.clone()),
-        None => None,
-    };
-    not_held_here(&state, pbx.as_deref())?;
-    let reports = state
+    not_held_here(&state, body.pbx.as_deref())?;
+    let run = state
         .refresh
-        .send(StartRefresh { pbx })
+        .send(StartRefresh { pbx: body.pbx })
         .await
-        .map_err(|e| ApiError::internal("starting a refresh", e))?
-        .map_err(refresh_error)?;
-    let report = merge(reports).ok_or_else(|| ApiError::not_found("no PBX to refresh"))?;
-    let message = format!(
-        "Refreshed {} extensions: {} answered, {} failed, {} corrected",
-        report.extensions_checked,
-        report.statistics.successful_queries,
-        report.statistics.failed_queries,
-        report.corrections.len()
-    );
-    Ok(super::error::ok_with_message(&message, &report))
+        .map_err(|e| ApiError::internal("starting a refresh", e))?;
+    let data = answer(run)?;
+    Ok(HttpResponse::Ok().json(RefreshEnvelope {
+        success: true,
+        message: REFRESH_MESSAGE,
+        summary: data.summary(),
+        data: &data,
+    }))
 }
 
 /// Cluster mode: a refresh corrects the state through the PBX's router, which only
@@ -145,8 +119,18 @@ pub async fn status(
         .send(ListSessions)
         .await
         .map_err(|e| ApiError::internal("listing refresh sessions", e))?;
-    Ok(super::error::ok(
-        json!({ "activeConnections": sessions.len(), "connections": sessions }),
+    let queued = state
+        .refresh
+        .send(QueuedRefreshes)
+        .await
+        .map_err(|e| ApiError::internal("counting queued refreshes", e))?;
+    Ok(super::error::ok_with_message(
+        "Separate connection status retrieved successfully",
+        json!({
+            "activeConnections": sessions.len(),
+            "connections": sessions,
+            "queuedRefreshes": queued,
+        }),
     ))
 }
 
@@ -158,5 +142,9 @@ pub async fn close(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .send(CloseSessions)
         .await
         .map_err(|e| ApiError::internal("closing refresh sessions", e))?;
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "closedConnections": closed })))
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "message": "All separate connections closed successfully",
+        "closedConnections": closed,
+    })))
 }

@@ -124,6 +124,17 @@ fn events(shared: &Shared, s: &mut Session, m: &RawMessage, w: &mut Wire) {
 fn extension_state(shared: &Shared, m: &RawMessage, w: &mut Wire) {
     let exten = m.get("Exten").unwrap_or("");
     let context = m.get("Context").unwrap_or("default");
+    if shared.is_silent(exten) {
+        return;
+    }
+    if shared.is_failing(exten) {
+        w.reply(
+            "Error",
+            m.get("ActionID"),
+            "Simulated failure for this extension",
+        );
+        return;
+    }
     let pbx = shared.pbx();
     let found = (context == pbx.context)
         .then(|| pbx.by_number.get(exten))
@@ -164,7 +175,13 @@ fn extension_state_list(shared: &Shared, id: Option<&str>, w: &mut Wire) {
         return;
     }
     list_start(w, id, "Extension Statuses will follow");
-    for e in &pbx.exts {
+    let mut items = 0;
+    for e in pbx
+        .exts
+        .iter()
+        .filter(|e| !shared.is_failing(&e.number) && !shared.is_silent(&e.number))
+    {
+        items += 1;
         w.list_item("ExtensionStatus", id)
             .h("Exten", &e.number)
             .h("Context", &pbx.context)
@@ -173,7 +190,7 @@ fn extension_state_list(shared: &Shared, id: Option<&str>, w: &mut Wire) {
             .h("StatusText", status_text(e.status))
             .end();
     }
-    complete(w, "ExtensionStateListComplete", id, pbx.exts.len());
+    complete(w, "ExtensionStateListComplete", id, items);
 }
 
 /// `DeviceStateList`: a `DeviceStateChange` item per device.

@@ -247,6 +247,30 @@ impl SimHandle {
         self.shared().refuse_logins.store(refuse, Ordering::Relaxed);
     }
 
+    /// Makes `extensions`' queries fail: `ExtensionState` answers `Response: Error`
+    /// and `ExtensionStateList` leaves them out (an empty list: none fail).
+    pub fn fail_extensions(&self, extensions: &[&str]) {
+        if let Ok(mut f) = self.shared().failing.lock() {
+            *f = extensions.iter().map(|e| e.to_string()).collect();
+        }
+    }
+
+    /// Makes `extensions`' queries go unanswered: no reply to `ExtensionState`, left
+    /// out of `ExtensionStateList` (an empty list: all answered).
+    pub fn silence_extensions(&self, extensions: &[&str]) {
+        if let Ok(mut f) = self.shared().silent.lock() {
+            *f = extensions.iter().map(|e| e.to_string()).collect();
+        }
+    }
+
+    /// Holds every `ExtensionStateList` answer this long (a slow PBX), after login;
+    /// lowering it (to zero) releases the answers already held.
+    pub fn delay_lists(&self, delay: std::time::Duration) {
+        self.shared()
+            .list_delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Like `core restart now`: sessions get `Shutdown` and close ~10 ms later, calls
     /// vanish, the port refuses for ~500 ms, then accepts with Uptime reset.
     pub fn restart(&self) {

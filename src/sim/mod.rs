@@ -23,7 +23,10 @@
 //! ```
 //!
 //! Faults for tests: [`SimHandle::drop_connections`], [`SimHandle::freeze`],
-//! [`SimHandle::send_garbage`], [`SimHandle::refuse_logins`], [`SimHandle::restart`].
+//! [`SimHandle::send_garbage`], [`SimHandle::refuse_logins`], [`SimHandle::restart`],
+//! [`SimHandle::fail_extensions`] (chosen extensions answer Error),
+//! [`SimHandle::silence_extensions`] (or not at all), [`SimHandle::delay_lists`]
+//! (a slow `ExtensionStateList`).
 //! Counters: [`SimHandle::stats`].
 //!
 //! # What it speaks

@@ -58,6 +58,12 @@ pub(super) struct Shared {
     pub wake: Notify,
     pub refuse_logins: AtomicBool,
     pub stats: Counters,
+    /// Extensions whose `ExtensionState` answers Error and which `ExtensionStateList` leaves out.
+    pub failing: Mutex<std::collections::HashSet<String>>,
+    /// Extensions whose `ExtensionState` goes unanswered and which `ExtensionStateList` leaves out.
+    pub silent: Mutex<std::collections::HashSet<String>>,
+    /// Milliseconds a session waits before answering `ExtensionStateList`.
+    pub list_delay_ms: AtomicU64,
 }
 
 /// Most events the generator writes under one lock (one broadcast chunk).
@@ -79,12 +85,31 @@ impl Shared {
             wake: Notify::new(),
             refuse_logins: AtomicBool::new(false),
             stats: Counters::default(),
+            failing: Mutex::new(std::collections::HashSet::new()),
+            silent: Mutex::new(std::collections::HashSet::new()),
+            list_delay_ms: AtomicU64::new(0),
         }
     }
 
     /// The model; a panic elsewhere never makes it unreachable.
     pub fn pbx(&self) -> MutexGuard<'_, Pbx> {
         self.pbx.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `exten` is set to fail its queries.
+    pub fn is_failing(&self, exten: &str) -> bool {
+        self.failing
+            .lock()
+            .map(|f| f.contains(exten))
+            .unwrap_or(false)
+    }
+
+    /// Whether `exten` is set to go unanswered.
+    pub fn is_silent(&self, exten: &str) -> bool {
+        self.silent
+            .lock()
+            .map(|f| f.contains(exten))
+            .unwrap_or(false)
     }
 
     /// Sends what the model wrote to every session (call with the lock held).

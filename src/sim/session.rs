@@ -124,6 +124,9 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                     }
                 };
                 shared.stats.actions.fetch_add(1, Ordering::Relaxed);
+                if s.logged_in && msg.get("Action").is_some_and(|a| a.eq_ignore_ascii_case("ExtensionStateList")) {
+                    hold_list(&shared).await;
+                }
                 let reply = super::actions::handle(&shared, &mut s, &msg);
                 let Reply { mut wire, close } = reply;
                 if !wire.is_empty() && wr.write_all(&wire.take().0).await.is_err() {
@@ -144,6 +147,17 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                 Err(RecvError::Closed) => return,
             },
         }
+    }
+}
+
+/// Waits while `delay_lists` asks: up to the delay since the list was asked for,
+/// re-read every 10 ms so a test that lowers it (to zero) releases the answer.
+async fn hold_list(shared: &Shared) {
+    let asked = tokio::time::Instant::now();
+    while asked.elapsed() < Duration::from_millis(shared.list_delay_ms.load(Ordering::Relaxed))
+        && !shared.ctl().stopped
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -144,7 +144,10 @@ fn extension_key(e: &Extension) -> (String, String) {
 /// - extension upserts are merged per extension between `Confirmed` ops (the
 ///   only other writes to that table), which keep their place;
 /// - for each call, only the last finish and the last live upsert matter: a
-///   finished call leaves the live table, unless a live upsert came after it.
+///   finished call leaves the live table, unless a live upsert of a new call
+///   reusing its id (another start time) came after it. A later upsert with the
+///   same start is a late event of the finished call and is dropped, so a call
+///   never comes back to life within a batch.
 ///
 /// Tables are independent (the only foreign key is legs → calls), so applying
 /// them table by table gives the same result.
@@ -195,6 +198,9 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
             let (at, call) = last_active.get(k)?;
             match last_finish.get(k) {
                 Some((finished_at, _)) if finished_at > at => None,
+                // A late update of the call that finished (same start) must not bring
+                // it back to life; a new call reusing the id (another start) may.
+                Some((_, done)) if done.started_at == call.started_at => None,
                 _ => Some(*call),
             }
         })

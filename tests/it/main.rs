@@ -4,9 +4,10 @@
 //!
 //! Adding a test file `x.rs` (or moving one in from `tests/x.rs`): put it here as
 //! `tests/it/x.rs` (`git mv tests/x.rs tests/it/x.rs`), add `mod x;` below, and
-//! write its helper imports as `use crate::common::...` (a former `mod common;`
-//! line goes away). A test that needs a process of its own (`panic = "abort"`, a
-//! global allocator, process-wide environment) stays a separate `tests/*.rs`.
+//! write its helper imports as `use crate::common::...` (its `mod common;` line
+//! goes away; a poll loop becomes `common::wait::wait_until`). A test that needs
+//! a process of its own (`panic = "abort"`, a global allocator, process-wide
+//! environment) stays a separate `tests/*.rs`.
 
 mod common;
 
@@ -16,6 +17,7 @@ mod ami_limits;
 mod ami_props;
 mod ami_wire_facts;
 mod cluster;
+mod contract_seed_api;
 mod dashboard_browser;
 mod dashboard_many_pbx;
 mod demo_cli;
@@ -24,6 +26,7 @@ mod edge_limits;
 mod fault_pbx;
 mod fault_sigterm;
 mod fault_store;
+mod golden;
 mod hostile_ami;
 mod hostile_http;
 mod http_api;
@@ -36,6 +39,7 @@ mod pipeline_connection;
 mod pipeline_fixtures;
 mod pipeline_resync;
 mod pipeline_sim;
+mod refresh_board;
 mod refresh_sessions;
 mod sim_faults;
 mod sim_model;

@@ -6,7 +6,7 @@
 //! client gets, and the live `ami.connection` stream of a client connected from the
 //! start (its snapshot plus every change applied in order). Each agreement is
 //! awaited with one bounded wait; how long it took is printed
-//! (`cargo test --test many_pbx_board -- --nocapture`).
+//! (`cargo test --test it many_pbx_board:: -- --nocapture`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use switchboard::sim::{SimConfig, Simulator};
 
 const REFRESH: &str = "/api/extensions/hybrid-refresh";
+const SEED_MESSAGE: &str = "Extension status refresh completed via separate Hybrid AMI connection";
 
 #[track_caller]
 fn assert_error(body: &Value, code: &str) {
@@ -29,8 +30,12 @@ async fn refresh_reads_every_extension_and_answers_the_documented_shape() {
     let (status, body) = ts.post(REFRESH).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["success"], true);
+    assert_eq!(
+        body["message"], SEED_MESSAGE,
+        "the old service's message: {body}"
+    );
     assert!(
-        body["message"].as_str().is_some_and(|m| m.contains("50")),
+        body["summary"].as_str().is_some_and(|m| m.contains("50")),
         "{body}"
     );
     let d = &body["data"];
@@ -79,7 +84,11 @@ async fn refresh_reads_every_extension_and_answers_the_documented_shape() {
     assert_eq!(status, 200);
     assert_eq!(
         closed,
-        serde_json::json!({"success": true, "closedConnections": 0})
+        serde_json::json!({
+            "success": true,
+            "message": "All separate connections closed successfully",
+            "closedConnections": 0
+        })
     );
 
     let mut res = ts
@@ -172,7 +181,11 @@ async fn status_shows_an_open_session_and_close_ends_it() {
         "{st}"
     );
     assert_eq!(c["isHealthy"], true);
-    assert_eq!(c["connectionState"], "connecting");
+    assert_eq!(
+        c["connectionState"], "connecting",
+        "not logged in yet: {st}"
+    );
+    assert_eq!(c["phase"], "loggingIn", "{st}");
 
     let (status, closed) = ts.post(&format!("{REFRESH}/close")).await;
     assert_eq!(status, 200);
@@ -318,4 +331,227 @@ async fn refresh_while_the_pbx_refuses_or_is_down() {
     assert_eq!(body["data"]["statistics"]["successfulQueries"], 50);
     ts.stop().await;
     sim2.stop();
+}
+
+/// The old service's page sends `{"useSeparateConnection": true, "timestamp": …}`;
+/// unknown fields are ignored, an empty body needs no Content-Type, and a known
+/// field of the wrong type is still refused.
+#[actix_rt::test]
+async fn the_old_services_bodies_are_accepted_and_wrong_types_refused() {
+    let ts = TestService::start().await;
+    let c = ts.client();
+    let logins = ts.sim.stats().logins_ok;
+    let bodies = [
+        (
+            Some("application/json"),
+            r#"{"useSeparateConnection": true, "timestamp": 1703123456789}"#,
+        ),
+        (
+            Some("application/json"),
+            r#"{"pbx": "default", "extra": [1, 2]}"#,
+        ),
+        (Some("application/json"), ""),
+        (None, ""),
+    ];
+    for (kind, body) in bodies {
+        let mut req = c.post(ts.url(REFRESH));
+        if let Some(k) = kind {
+            req = req.insert_header(("content-type", k));
+        }
+        let mut res = req.send_body(body).await.expect("answered");
+        let answer: Value = res.json().limit(1 << 20).await.expect("JSON");
+        assert_eq!(res.status().as_u16(), 200, "{body:?}: {answer}");
+        assert_eq!(answer["message"], SEED_MESSAGE, "{answer}");
+        assert_eq!(answer["data"]["extensionsChecked"], 50, "{answer}");
+    }
+    assert_eq!(ts.sim.stats().logins_ok, logins + 4, "each one refreshed");
+
+    for wrong in [
+        r#"{"pbx": 5}"#,
+        r#"{"useSeparateConnection": "yes"}"#,
+        r#"{"timestamp": "now"}"#,
+        "[]",
+    ] {
+        let mut res = c
+            .post(ts.url(REFRESH))
+            .insert_header(("content-type", "application/json"))
+            .send_body(wrong)
+            .await
+            .expect("answered");
+        let answer: Value = res.json().await.expect("JSON");
+        assert_eq!(res.status().as_u16(), 400, "{wrong}: {answer}");
+        assert_error(&answer, "INVALID_JSON");
+    }
+    assert_eq!(
+        ts.sim.stats().logins_ok,
+        logins + 4,
+        "no refresh for a refused body"
+    );
+    ts.stop().await;
+}
+
+/// An extension the PBX answers Error for is a failed result with the PBX's reason;
+/// the others are read and the statistics count it as failed.
+#[actix_rt::test]
+async fn an_extension_the_pbx_fails_is_reported_and_the_others_read() {
+    let ts = TestService::start().await;
+    ts.sim.fail_extensions(&["1003", "1017"]);
+    let (status, body) = ts.post(REFRESH).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["extensionsChecked"], 50, "{body}");
+    assert_eq!(d["statistics"]["successfulQueries"], 48, "{body}");
+    assert_eq!(d["statistics"]["failedQueries"], 2, "{body}");
+    let results = d["results"].as_array().expect("results");
+    assert_eq!(results.len(), 50);
+    let failed: Vec<&Value> = results.iter().filter(|r| r["success"] == false).collect();
+    let mut names: Vec<&str> = failed
+        .iter()
+        .filter_map(|r| r["extension"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["1003", "1017"], "{body}");
+    for r in failed {
+        assert!(
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Simulated failure")),
+            "the PBX's reason: {r}"
+        );
+        assert_eq!(r["status"], Value::Null, "{r}");
+    }
+    let truth = ts.sim.snapshot().extensions;
+    for r in results.iter().filter(|r| r["success"] == true) {
+        let n = r["extension"].as_str().expect("number");
+        assert_eq!(
+            r["status"].as_i64(),
+            truth.get(n).map(|s| i64::from(*s)),
+            "{r}"
+        );
+    }
+    ts.sim.fail_extensions(&[]);
+    ts.stop().await;
+}
+
+/// `LOG_LEVEL=debug` on the real binary: each extension a refresh queried and its
+/// result, in the old service's words (`Querying extension 1001 via separate
+/// connection` / `Extension 1001: online (0)`).
+#[actix_rt::test]
+async fn debug_log_names_each_extension_queried_and_its_state() {
+    use std::process::{Command, Stdio};
+
+    let sim = Simulator::spawn(
+        "127.0.0.1:0".parse().expect("loopback"),
+        SimConfig {
+            extensions: 5,
+            rate: 0.0,
+            ..SimConfig::default()
+        },
+    )
+    .expect("simulator");
+    sim.set_extension_state("1001", 0);
+    sim.set_extension_state("1002", 1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log = dir.path().join("switchboard.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LOG_LEVEL", "debug")
+        .env("AMI_HOST", "127.0.0.1")
+        .env("AMI_PORT", sim.addr().port().to_string())
+        .env("AMI_USERNAME", "admin")
+        .env("AMI_SECRET", "amisecret")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("sb.db").display()),
+        )
+        .env("HTTP_BIND", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start the switchboard binary");
+    // Ended (by its own PID) however the test ends.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Child(child);
+    let client = awc::Client::default();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until("the service to know 5 extensions", DEADLINE, || {
+        let client = client.clone();
+        let url = format!("{base}/api/extensions");
+        async move {
+            match client.get(url).send().await {
+                Ok(mut res) => res.json::<Value>().await.is_ok_and(|v| v["count"] == 5),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    // Only now: the main connection's own list at login would leave it out too.
+    sim.fail_extensions(&["1004"]);
+    let mut res = client
+        .post(format!("{base}{REFRESH}"))
+        .send()
+        .await
+        .expect("answered");
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(res.status().as_u16(), 200, "{body}");
+    drop(child);
+    sim.stop();
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    for exten in ["1001", "1002", "1003", "1004", "1005"] {
+        let line = format!("Querying extension {exten} via separate connection");
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+    }
+    for line in [
+        "Extension 1001: online (0)",
+        "Extension 1002: inUse (1)",
+        "Extension 1004: failed (Simulated failure for this extension)",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("amisecret"), "no secret in the log");
+}
+
+/// An extension the PBX never answers for is a failed result once
+/// `REFRESH_QUERY_TIMEOUT_MS` is up; the others are read, and the session logs off.
+#[actix_rt::test]
+async fn an_extension_the_pbx_never_answers_fails_at_the_timeout() {
+    let ts = TestService::with(Options::default().env("REFRESH_QUERY_TIMEOUT_MS", "500")).await;
+    ts.sim.silence_extensions(&["1005"]);
+    let (status, body) = ts.post(REFRESH).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["extensionsChecked"], 50, "{body}");
+    assert_eq!(d["statistics"]["successfulQueries"], 49, "{body}");
+    assert_eq!(d["statistics"]["failedQueries"], 1, "{body}");
+    let results = d["results"].as_array().expect("results");
+    let failed: Vec<&Value> = results.iter().filter(|r| r["success"] == false).collect();
+    assert_eq!(failed.len(), 1, "{body}");
+    assert_eq!(failed[0]["extension"], "1005");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{}",
+        failed[0]
+    );
+    wait_until("the refresh login to log off", DEADLINE, || async {
+        ts.sim.stats().sessions == 1
+    })
+    .await;
+    ts.sim.silence_extensions(&[]);
+    ts.stop().await;
 }

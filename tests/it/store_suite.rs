@@ -458,6 +458,9 @@ fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
     let mut second = active_call("pbx1", "again", "1001", "1003", t(5));
     second.state = CallState::Ringing;
     let gone = active_call("pbx1", "gone", "1004", "1005", t(1));
+    let mut gone_late = gone.clone();
+    gone_late.on_hold = true;
+    gone_late.duration_secs += 1.0;
     let mut ext_before = extension("pbx1", "1001", 0, t(0));
     ext_before.last_confirmed = Some(t(0));
     let mut ext_after = extension("pbx1", "1001", 1, t(3));
@@ -468,9 +471,11 @@ fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
             WriteOp::ActiveCall(std::sync::Arc::new(first.clone())),
             WriteOp::FinishedCall(std::sync::Arc::new(finished(first.clone()))),
             WriteOp::ActiveCall(std::sync::Arc::new(second.clone())),
-            // A call updated after it finished (a late event) stays finished.
+            // A call updated after it finished (a late event of the same call: same
+            // start) stays finished.
             WriteOp::ActiveCall(std::sync::Arc::new(gone.clone())),
             WriteOp::FinishedCall(std::sync::Arc::new(finished(gone.clone()))),
+            WriteOp::ActiveCall(std::sync::Arc::new(gone_late)),
             // Extension upserts around a confirmation keep their order.
             WriteOp::Extension(std::sync::Arc::new(ext_before)),
             WriteOp::Confirmed {

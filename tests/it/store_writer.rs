@@ -106,21 +106,66 @@ fn workload() -> Vec<WriteOp> {
     ops
 }
 
+/// Reads back every write of [`workload`]: all 100 extensions, all 2,000
+/// transitions (each extension's 20, exactly), the 30 calls still live and the 20
+/// finished ones, each as written.
 fn assert_workload_stored(store: &Store) {
     let exts = store.list_extensions(Some("pbx1")).expect("list");
-    assert_eq!(exts.len(), 100);
-    assert!(exts
-        .iter()
-        .all(|e| e.status.0 == 2 && e.last_change == t(2)));
-    let history = store
-        .extension_history("pbx1", "1042", None, None, 1000)
-        .expect("history");
-    assert_eq!(history.len(), 20);
-    assert_eq!(store.list_active_calls(None).expect("active").len(), 30);
-    let (_, total) = store
-        .call_history(&CallHistoryQuery::default())
+    let mut stored: Vec<_> = exts.iter().map(|e| e.extension.clone()).collect();
+    stored.sort();
+    let all: Vec<String> = (0..100).map(|e| format!("{}", 1000 + e)).collect();
+    assert_eq!(stored, all, "every extension");
+    for e in &exts {
+        assert_eq!(
+            e,
+            &extension("pbx1", &e.extension, 2, t(2)),
+            "{}: its last upsert",
+            e.extension
+        );
+    }
+    let mut transitions = 0;
+    for (n, exten) in all.iter().enumerate() {
+        let mut history = store
+            .extension_history("pbx1", exten, None, None, 1000)
+            .expect("history");
+        history.sort_by_key(|tr| tr.at);
+        let expected: Vec<_> = (0..20u32)
+            .map(|k| n as u32 + 100 * k)
+            .map(|i| {
+                let at = t(0) + chrono::Duration::seconds(i64::from(i));
+                transition("pbx1", exten, (i % 3) as i32, at)
+            })
+            .collect();
+        assert_eq!(history, expected, "{exten}: every transition");
+        transitions += history.len();
+    }
+    assert_eq!(transitions, 2000);
+    let mut live = store.list_active_calls(None).expect("active");
+    live.sort_by_key(|c| c.started_at);
+    let expected_live: Vec<_> = (20..50)
+        .map(|c| active_call("pbx1", &format!("call-{c}"), "1001", "1002", t(c)))
+        .collect();
+    assert_eq!(live, expected_live, "the 30 calls that did not finish");
+    let (mut history, total) = store
+        .call_history(&CallHistoryQuery {
+            limit: 1000,
+            ..CallHistoryQuery::default()
+        })
         .expect("history");
     assert_eq!(total, 20);
+    history.sort_by_key(|c| c.started_at);
+    let expected_history: Vec<_> = (0..20)
+        .map(|c| {
+            finished(active_call(
+                "pbx1",
+                &format!("call-{c}"),
+                "1001",
+                "1002",
+                t(c),
+            ))
+        })
+        .collect();
+    assert_eq!(history, expected_history, "the 20 finished calls");
 }
 
 async fn many_writes_are_all_committed(db: &TestDb) {

@@ -211,16 +211,19 @@ async fn hub_refresh_manager_and_store_writer_restart_after_a_panic_and_changes_
 
     r.service.state.refresh.do_send(InjectPanic);
     restarted_once(&r, "refreshManager").await;
-    let reports = r
+    let run = r
         .service
         .state
         .refresh
         .send(StartRefresh { pbx: None })
         .await
-        .expect("refresh manager answers")
+        .expect("refresh manager answers");
+    assert_eq!(run.pbxs.len(), 1);
+    let report = run.pbxs[0]
+        .result
+        .as_ref()
         .expect("a refresh after the restart succeeds");
-    assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0].extensions_checked, 10);
+    assert_eq!(report.extensions_checked, 10);
     flows_everywhere(&r, &sim, &changes, "1003", 2).await;
 
     r.service.state.writer.do_send(InjectPanic);

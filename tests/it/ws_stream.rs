@@ -43,8 +43,11 @@ async fn settled_seq(ts: &TestService) -> u64 {
     last
 }
 
+/// `msgs` are the changes right after `from`, each once, in order; an empty list
+/// fails (nothing arrived is not "in order").
 #[track_caller]
 fn assert_consecutive(from: u64, msgs: &[Value]) {
+    assert!(!msgs.is_empty(), "no change after seq {from} to check");
     let seqs: Vec<u64> = msgs.iter().map(seq).collect();
     let expected: Vec<u64> = (from + 1..from + 1 + seqs.len() as u64).collect();
     assert_eq!(seqs, expected, "every change once, in order, no gap");
@@ -248,8 +251,14 @@ async fn resume_replays_exactly_the_missed_changes() {
     back.send_json(&json!({"type": "resume", "lastSeq": last_seen}))
         .await;
     let again = back.until("resumed", |v| v["type"] == "resumed").await;
-    let (replay2, _) = again.split_at(again.len() - 1);
+    let (replay2, resumed2) = again.split_at(again.len() - 1);
     assert_consecutive(last_seen, replay2);
+    assert!(
+        replay2.len() as u64 > now - last_seen,
+        "the missed changes and 1047 again, got {}",
+        replay2.len()
+    );
+    assert_eq!(resumed2[0]["data"]["replayed"], replay2.len());
 
     // A lastSeq from the future (a restarted service) gets a snapshot.
     let mut future = ts.ws(&format!("/ws?lastSeq={}", now + 1_000_000)).await;
@@ -288,6 +297,7 @@ async fn resume_after_a_gap_older_than_the_history_gets_a_snapshot() {
     // Within the history it is a replay again.
     let mut near = ts.ws(&format!("/ws?lastSeq={}", now - 3)).await;
     let got = near.until("resumed", |v| v["type"] == "resumed").await;
+    assert_eq!(got.len(), 4, "the last 3 changes, then resumed");
     assert_consecutive(now - 3, &got[..got.len() - 1]);
     ts.stop().await;
 }

@@ -44,6 +44,7 @@ pub struct StoreHealth {
     /// The last write failure, in words (never a password), even once recovered.
     pub last_error: Option<String>,
     /// When a batch was last committed.
+    #[serde(serialize_with = "crate::timefmt::utc_opt")]
     pub last_flush: Option<DateTime<Utc>>,
     /// Ops committed since start.
     pub writes_total: u64,

@@ -3,8 +3,12 @@
 //! child processes, killed by PID (SIGKILL) when a test wants a crash.
 //!
 //! Each [`Cluster`] gets its own database (see [`super::store::TestDb`]), dropped
-//! afterwards; [`Cluster::start`] answers `None`, with the reason printed, when no
-//! PostgreSQL server answers.
+//! afterwards; [`Cluster::start`] answers `None` only where `TestDb::create` may
+//! skip (nothing listens, outside CI).
+//!
+//! Each instance's store connections carry `application_name`
+//! `switchboard-store:<INSTANCE_ID>`, so [`Cluster::audit_writes`] can tell which
+//! instance wrote a row.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -18,6 +22,13 @@ use switchboard::sim::{PbxSnapshot, SimConfig, SimHandle, Simulator};
 
 use super::store::{Kind, TestDb};
 use super::wait::wait_until;
+
+#[path = "cluster/audit.rs"]
+pub mod audit;
+#[path = "cluster/view.rs"]
+pub mod view;
+
+use audit::STORE_APP;
 
 /// The PBX names, in the order of the simulators.
 pub const PBXS: [&str; 2] = ["north", "south"];
@@ -318,7 +329,13 @@ impl Cluster {
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &self.db.url)
+            .env(
+                "DATABASE_URL",
+                switchboard::cluster::lease::with_application_name(
+                    &self.db.url,
+                    &format!("{STORE_APP}{id}"),
+                ),
+            )
             .env("INSTANCE_ID", &id)
             .env("HTTP_BIND", http.to_string())
             .env("AMI_PBXS", PBXS.join(","))

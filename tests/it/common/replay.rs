@@ -117,6 +117,26 @@ pub struct ReplayOptions {
     /// followed in the same socket write by these bytes (an event the PBX wrote
     /// right after the list).
     pub hint_then: Option<((String, i32), Bytes)>,
+    /// Holds the capture's events back until the gate opens (a test that must have
+    /// its subscribers connected before anything happens).
+    pub gate: Option<ReplayGate>,
+}
+
+/// Opened once by the test; until then the first session gets its lists but no events.
+#[derive(Debug, Clone)]
+pub struct ReplayGate(Arc<watch::Sender<bool>>);
+
+impl Default for ReplayGate {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl ReplayGate {
+    /// Lets the events go.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl Default for ReplayOptions {
@@ -127,6 +147,7 @@ impl Default for ReplayOptions {
             hints_error: false,
             on_reconnect: None,
             hint_then: None,
+            gate: None,
         }
     }
 }
@@ -136,6 +157,7 @@ struct Counters {
     connections: AtomicU64,
     logins_ok: AtomicU64,
     challenges: AtomicU64,
+    events_written: AtomicU64,
     played: AtomicBool,
 }
 
@@ -146,6 +168,8 @@ pub struct ReplayServer {
     stop: watch::Sender<bool>,
     drops: Arc<watch::Sender<u64>>,
     thread: Option<JoinHandle<()>>,
+    /// How many events the capture has (and the server writes).
+    pub events: usize,
 }
 
 impl ReplayServer {
@@ -156,6 +180,7 @@ impl ReplayServer {
         let drops = Arc::new(watch::channel(0u64).0);
         let drops_tx = drops.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let events = capture.events.len();
         let shared = Arc::new((capture, options));
         let c = counters.clone();
         let thread = std::thread::Builder::new()
@@ -191,12 +216,18 @@ impl ReplayServer {
             stop,
             drops,
             thread: Some(thread),
+            events,
         }
     }
 
     /// Where to connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Events written to the socket so far.
+    pub fn events_written(&self) -> u64 {
+        self.counters.events_written.load(Ordering::Relaxed)
     }
 
     /// Successful logins so far.
@@ -410,15 +441,37 @@ async fn session(
         let _ = tx.send(Some(out));
         if channels_asked && hints_asked && !counters.played.swap(true, Ordering::SeqCst) {
             // In chunks of about 64 KiB, as a PBX's socket writes would come.
+            let mut chunks = Vec::new();
             let mut chunk = BytesMut::new();
             for e in &capture.events {
                 chunk.extend_from_slice(e);
                 if chunk.len() >= 64 * 1024 {
-                    let _ = tx.send(Some(chunk.split().freeze()));
+                    chunks.push(chunk.split().freeze());
                 }
             }
             if !chunk.is_empty() {
-                let _ = tx.send(Some(chunk.freeze()));
+                chunks.push(chunk.freeze());
+            }
+            let total = capture.events.len() as u64;
+            match &options.gate {
+                None => {
+                    for c in chunks {
+                        let _ = tx.send(Some(c));
+                    }
+                    counters.events_written.store(total, Ordering::Relaxed);
+                }
+                Some(gate) => {
+                    let (tx, counters, mut gate) =
+                        (tx.clone(), counters.clone(), gate.0.subscribe());
+                    tokio::spawn(async move {
+                        if gate.wait_for(|open| *open).await.is_ok() {
+                            for c in chunks {
+                                let _ = tx.send(Some(c));
+                            }
+                            counters.events_written.store(total, Ordering::Relaxed);
+                        }
+                    });
+                }
             }
         }
     }
