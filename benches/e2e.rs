@@ -143,7 +143,7 @@ async fn refresh_board(pbxs: usize, total: u32, sessions: usize) {
     }
     let ts = TestService::with_sim(sims[0].clone(), opts).await;
     let want = u64::from(each) * pbxs as u64;
-    ts.wait_for("every PBX's extensions", || async {
+    wait::wait_until("every PBX's extensions", wait::DEADLINE, || async {
         ts.get("/api/extensions").await.1["count"].as_u64() == Some(want)
     })
     .await;

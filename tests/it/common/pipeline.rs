@@ -22,8 +22,6 @@ use switchboard::ws::session::GoingAway;
 
 use super::store::{Kind, TestDb};
 
-/// The longest any single wait in these tests may take before the test fails.
-
 /// The service under test with its database (dropped after the service).
 pub struct Running {
     pub service: Service,

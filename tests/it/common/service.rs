@@ -382,13 +382,20 @@ impl WsClient {
 /// Log lines captured in this test process (see [`capture_logs`]).
 static LOGS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
 
+/// Keeps every level of the service's own lines and the dependencies' lines at
+/// `info` and above (the access log among them): every test of the binary logs
+/// into it once one test installed it, and the dependencies' debug chatter from
+/// all of them would only load the machine the other tests run on.
 struct Capture;
 
 impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        meta.level() <= log::Level::Info || meta.target().starts_with("switchboard")
     }
     fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
         if let Some(logs) = LOGS.get() {
             let line = format!("{} {}: {}", record.level(), record.target(), record.args());
             logs.lock().unwrap_or_else(|p| p.into_inner()).push(line);
@@ -397,7 +404,7 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-/// Installs a logger that keeps every line at every level; call before starting services.
+/// Installs the capturing logger (see [`Capture`] for what it keeps); call before starting services.
 pub fn capture_logs() {
     if LOGS.set(Mutex::new(Vec::new())).is_ok() {
         let _ = log::set_boxed_logger(Box::new(Capture));
