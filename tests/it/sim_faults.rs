@@ -54,16 +54,13 @@ async fn restart_sends_shutdown_closes_and_comes_back_with_a_small_uptime() {
     assert!(c.sees_eof().await);
     assert!(sim.snapshot().calls.is_empty());
     let addr = sim.addr();
-    let mut back = None;
-    for _ in 0..100 {
-        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
-            drop(s);
-            back = Some(Client::connect(addr).await);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut c = back.expect("the PBX accepts again after the restart");
+    wait_until(
+        "the PBX to accept again after the restart",
+        DEADLINE,
+        || async { tokio::net::TcpStream::connect(addr).await.is_ok() },
+    )
+    .await;
+    let mut c = Client::connect(addr).await;
     assert_eq!(
         c.login("admin", "amisecret").await.get("Response"),
         Some("Success")
