@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::common::raw::{client_frame, RawWs, ServerFrame};
 use crate::common::service::{metric_value, Options, TestService, WsClient, WsEvent};
-use crate::common::wait::{wait_until, DEADLINE};
+use crate::common::wait::{wait_settled, wait_until, DEADLINE};
 use serde_json::{json, Value};
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -178,23 +178,10 @@ fn seq(v: &Value) -> u64 {
 /// Waits until the hub's seq stops moving and returns it.
 async fn settled_seq(health: &str) -> u64 {
     let seq_now = || async { get_json(health).await["data"]["websocket"]["seq"].as_u64() };
-    let mut last = seq_now().await;
-    let mut same = 0;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while same < 5 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the hub never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = seq_now().await;
-        if now == last {
-            same += 1;
-        } else {
-            (last, same) = (now, 0);
-        }
-    }
-    last.expect("the hub's seq")
+    let quiet = Duration::from_millis(250);
+    wait_settled("the hub to settle", WAIT, quiet, seq_now)
+        .await
+        .expect("the hub's seq")
 }
 
 #[actix_rt::test]

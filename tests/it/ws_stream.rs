@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::common::service::{Options, TestService, WsClient, WsEvent};
-use crate::common::wait::{wait_until, DEADLINE};
+use crate::common::wait::{wait_settled, wait_until, DEADLINE};
 use serde_json::{json, Value};
 use switchboard::sim::SimConfig;
 
@@ -24,23 +24,8 @@ async fn read_through(ws: &mut WsClient, target: u64) -> Vec<Value> {
 
 /// Waits until the hub's seq stops moving (no change for a few polls) and returns it.
 async fn settled_seq(ts: &TestService) -> u64 {
-    let mut last = ts.hub_seq().await;
-    let mut same = 0;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while same < 5 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the hub never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = ts.hub_seq().await;
-        if now == last {
-            same += 1;
-        } else {
-            (last, same) = (now, 0);
-        }
-    }
-    last
+    let quiet = Duration::from_millis(100);
+    wait_settled("the hub to settle", DEADLINE, quiet, || ts.hub_seq()).await
 }
 
 /// `msgs` are the changes right after `from`, each once, in order; an empty list

@@ -3,7 +3,7 @@
 //! waits on what the pipeline reports (router counters, hub sequence, live view,
 //! connection status, registry).
 
-use super::wait::{wait_until, DEADLINE};
+use super::wait::{wait_settled, wait_until, DEADLINE};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -157,23 +157,11 @@ impl Running {
         self.quiesce().await;
     }
 
-    /// Waits until the hub's sequence number is the same on three polls 20 ms apart,
-    /// then flushes the store writer.
+    /// Waits until the hub's sequence number has not moved for 60 ms, then flushes
+    /// the store writer.
     pub async fn quiesce(&self) {
-        let mut last = u64::MAX;
-        let mut same = 0;
-        let end = std::time::Instant::now() + DEADLINE;
-        while same < 3 {
-            assert!(std::time::Instant::now() < end, "the hub never settled");
-            let seq = self.hub_seq().await;
-            if seq == last {
-                same += 1;
-            } else {
-                same = 0;
-                last = seq;
-            }
-            actix_rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        let quiet = Duration::from_millis(60);
+        wait_settled("the hub to settle", DEADLINE, quiet, || self.hub_seq()).await;
         self.flush().await;
     }
 

@@ -68,3 +68,37 @@ where
         tokio::time::sleep(poll_every(limit)).await;
     }
 }
+
+/// Polls `probe` until its answer has not changed for `quiet` (a counter that
+/// stopped moving) and returns that answer; panics naming `what` after `limit`.
+pub async fn wait_settled<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    quiet: Duration,
+    mut probe: F,
+) -> T
+where
+    T: PartialEq + Clone + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let since: std::cell::RefCell<Option<(T, tokio::time::Instant)>> = Default::default();
+    wait_until(what, limit, || {
+        let answer = probe();
+        let since = &since;
+        async move {
+            let now = answer.await;
+            let mut since = since.borrow_mut();
+            match &*since {
+                Some((last, at)) if *last == now => {
+                    if at.elapsed() >= quiet {
+                        return Ok(now);
+                    }
+                }
+                _ => *since = Some((now.clone(), tokio::time::Instant::now())),
+            }
+            Err(format!("still moving: {now:?}"))
+        }
+    })
+    .await
+}
