@@ -92,25 +92,25 @@ impl Service {
             .timeout(Duration::from_secs(5))
             .finish();
         let url = self.url("/api/health");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(c) = self.child.as_mut() {
+        let what = format!(
+            "the service to connect to the simulator (see {})",
+            self.dir.display()
+        );
+        let child = &mut self.child;
+        wait_until(&what, Duration::from_secs(30), || {
+            if let Some(c) = child.as_mut() {
                 c.assert_running();
             }
-            if let Ok(mut res) = client.get(&url).send().await {
-                if let Ok(v) = res.json::<Value>().await {
-                    if v["data"]["ami"]["state"] == "connected" {
-                        return;
-                    }
-                }
+            let request = client.get(&url);
+            async move {
+                let Ok(mut res) = request.send().await else {
+                    return false;
+                };
+                let v = res.json::<Value>().await.unwrap_or_default();
+                v["data"]["ami"]["state"] == "connected"
             }
-            assert!(
-                Instant::now() < deadline,
-                "the service did not connect to the simulator within 30 s (see {})",
-                self.dir.display()
-            );
-            actix_rt::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
     }
 }
 
