@@ -171,23 +171,21 @@ async fn header(b: &Browser) -> String {
 }
 
 async fn wait_header(b: &Browser, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("the header to read {want:?}");
+    wait_until(&what, Duration::from_secs(30), || async {
         let now = header(b).await;
         if now == want {
-            return;
+            return Ok(());
         }
-        if Instant::now() >= deadline {
-            let conns = b
-                .exec(
-                    "return [...switchboard.store.connections.values()].filter(s => s.state !== 'connected');",
-                    json!([]),
-                )
-                .await;
-            panic!("the header reads {now:?} after 30 s, not {want:?}; not connected: {conns}");
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
+        let conns = b
+            .exec(
+                "return [...switchboard.store.connections.values()].filter(s => s.state !== 'connected');",
+                json!([]),
+            )
+            .await;
+        Err(format!("it reads {now:?}; not connected: {conns}"))
+    })
+    .await;
 }
 
 /// The banner: hidden, its lines (class and text).

@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::wait::wait_until;
 use serde_json::Value;
 use switchboard::commands::{demo_pbx_names, sim_addresses};
 
@@ -111,35 +112,33 @@ async fn demo_with_three_pbxs_shows_all_three_connected_and_stops_on_sigterm() {
         .finish();
     let url = format!("http://127.0.0.1:{port}/api/health");
     let started = Instant::now();
-    let mut last = Value::Null;
-    let shown = loop {
-        if let Ok(mut res) = client.get(&url).send().await {
-            if let Ok(body) = res.json::<Value>().await {
-                last = body;
-                let pbxs: Vec<(String, String)> = last["data"]["pbxs"]
-                    .as_array()
-                    .map(|list| {
-                        list.iter()
-                            .map(|p| {
-                                (
-                                    p["pbx"].as_str().unwrap_or("?").to_string(),
-                                    p["state"].as_str().unwrap_or("?").to_string(),
-                                )
-                            })
-                            .collect()
+    let (shown, last) = wait_until("three connected PBXs", WITHIN, || async {
+        let Ok(mut res) = client.get(&url).send().await else {
+            return Err("no answer".to_string());
+        };
+        let Ok(last) = res.json::<Value>().await else {
+            return Err("no JSON".to_string());
+        };
+        let pbxs: Vec<(String, String)> = last["data"]["pbxs"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| {
+                        (
+                            p["pbx"].as_str().unwrap_or("?").to_string(),
+                            p["state"].as_str().unwrap_or("?").to_string(),
+                        )
                     })
-                    .unwrap_or_default();
-                if pbxs.iter().all(|(_, s)| s == "connected") && pbxs.len() == 3 {
-                    break pbxs;
-                }
-            }
+                    .collect()
+            })
+            .unwrap_or_default();
+        if pbxs.iter().all(|(_, s)| s == "connected") && pbxs.len() == 3 {
+            Ok((pbxs, last))
+        } else {
+            Err(format!("health: {last}"))
         }
-        assert!(
-            started.elapsed() < WITHIN,
-            "three connected PBXs within {WITHIN:?}; last health: {last}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let names: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["p01", "p02", "p03"]);
     assert_eq!(last["data"]["state"]["extensions"], 15, "5 per PBX: {last}");
