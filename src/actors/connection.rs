@@ -114,7 +114,7 @@ pub struct ConnectionActor {
     /// The ticket of the read being handled, carried by each batch made from it.
     ticket: Option<BatchTicket>,
     ever_connected: bool,
-    /// Set by [`Shutdown`]: the service is stopping, so never connect again (not
+    /// Set by [`LogOff`]: the service is stopping, so never connect again (not
     /// after the PBX closes the socket on our Logoff, not after a supervisor restart).
     stopping: bool,
     /// Cluster mode, another instance holds this PBX: no socket at all.
@@ -798,12 +798,12 @@ impl Handler<GetStatus> for ConnectionActor {
 /// Closes the connection politely (Logoff) for a graceful shutdown.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub struct LogOff;
 
-impl Handler<Shutdown> for ConnectionActor {
+impl Handler<LogOff> for ConnectionActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: LogOff, _ctx: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
         let (tx, rx) = oneshot::channel();
         let sent = self

@@ -24,7 +24,7 @@ use actix_web::web;
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::actors::connection::{ConnectionActor, Shutdown as ConnectionShutdown};
+use crate::actors::connection::{ConnectionActor, LogOff};
 use crate::actors::hub::CloseAll;
 use crate::actors::refresh_manager::CloseSessions;
 use crate::actors::status::Registry;
@@ -137,7 +137,7 @@ impl Service {
     /// WebSocket clients told 1001 (going away), pending writes flushed.
     pub async fn shutdown(&self) {
         let s = &self.state;
-        let logoffs = s.pbxs.iter().map(|p| p.connection.send(ConnectionShutdown));
+        let logoffs = s.pbxs.iter().map(|p| p.connection.send(LogOff));
         let _ =
             tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
         if let Some(c) = &self.cluster {

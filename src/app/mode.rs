@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::actors::connection::ConnectionActor;
-use crate::actors::hub::{Persist, PersistMany};
 use crate::cluster::gate::PersistGate;
 use crate::cluster::{ClusterConfig, Prepared};
+use crate::delivery::{Persist, PersistMany};
 use crate::store::{Store, StoreWriter, WriterConfig};
 
 use super::Shared;

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use switchboard::ami::{Event, RawMessage};
-use switchboard::state::call::{CallModel, Change};
+use switchboard::state::call::{CallEffect, CallModel};
 
 fn ev(pairs: &[(&str, &str)]) -> Event {
     Event::from_raw(RawMessage::from_pairs(pairs))
@@ -34,7 +34,7 @@ fn a_call_starts_at_its_first_channel_even_when_the_pbx_clock_is_ahead() {
     let ts = |secs: f64| format!("{:.6}", pbx_start.timestamp() as f64 + secs);
     let mut call = CallModel::new("default", "pbx-1.1", now);
     let first = channel("Newchannel", &ts(0.25), "PJSIP/1001-1", "pbx-1.1", &[]);
-    assert_eq!(call.apply(&first, now), Change::Updated);
+    assert_eq!(call.apply(&first, now), CallEffect::Updated);
     let hangup = channel(
         "Hangup",
         &ts(4.75),
@@ -42,7 +42,7 @@ fn a_call_starts_at_its_first_channel_even_when_the_pbx_clock_is_ahead() {
         "pbx-1.1",
         &[("Cause", "16")],
     );
-    assert_eq!(call.apply(&hangup, now), Change::Ended);
+    assert_eq!(call.apply(&hangup, now), CallEffect::Ended);
     let c = call.call();
     assert_eq!(c.started_at, pbx_start + Duration::milliseconds(250));
     assert_eq!(c.duration_secs, 4.5, "PBX time to PBX time, not our clock");
@@ -159,12 +159,12 @@ fn a_resync_reports_a_call_answered_during_the_gap() {
         listed("PJSIP/1001-1", "pbx-1.1"),
         listed("PJSIP/1002-2", "pbx-1.2"),
     ];
-    assert_eq!(call.resync(&items, now), Change::Updated);
+    assert_eq!(call.resync(&items, now), CallEffect::Updated);
     assert_ne!(call.call().state, before, "the call's state moved on");
     assert!(call.call().answered_at.is_some(), "answered during the gap");
     assert_eq!(
         call.resync(&items, now),
-        Change::None,
+        CallEffect::None,
         "nothing new the second time"
     );
 }
@@ -188,13 +188,13 @@ fn a_call_adopted_while_its_callee_rings_is_ringing() {
         ])
     };
     let caller_only = [listed("PJSIP/1001-1", "pbx-1.1", "Ring")];
-    assert_eq!(call.resync(&caller_only, now), Change::Updated);
+    assert_eq!(call.resync(&caller_only, now), CallEffect::Updated);
     assert_eq!(call.call().state, CallState::Dialing, "nobody rings yet");
     let items = [
         listed("PJSIP/1001-1", "pbx-1.1", "Ring"),
         listed("PJSIP/1002-2", "pbx-1.2", "Ringing"),
     ];
-    assert_eq!(call.resync(&items, now), Change::Updated);
+    assert_eq!(call.resync(&items, now), CallEffect::Updated);
     assert_eq!(call.call().state, CallState::Ringing);
     assert!(call.call().answered_at.is_none());
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use switchboard::ami::{Event, RawMessage};
 use switchboard::model::CallState;
 use switchboard::state::admit::{admit, Admission, RecentlyEnded};
-use switchboard::state::call::{CallModel, Change};
+use switchboard::state::call::{CallEffect, CallModel};
 use switchboard::state::route::{call_key, route, Route};
 
 const NAMES: &[&str] = &[
@@ -154,7 +154,7 @@ proptest! {
                         // An ended call ignores it too, and does not change.
                         let model = ended.get_mut(&key).expect("ended model");
                         let before = model.call().clone();
-                        prop_assert_eq!(model.apply(&ev, now), Change::None);
+                        prop_assert_eq!(model.apply(&ev, now), CallEffect::None);
                         prop_assert_eq!(model.call(), &before);
                         continue;
                     }
@@ -170,7 +170,7 @@ proptest! {
             let call = model.call().clone();
             check_durations(&call);
             prop_assert!(model.live_channels() <= call.legs.len());
-            if change == Change::Ended {
+            if change == CallEffect::Ended {
                 prop_assert!(model.is_ended());
                 prop_assert_eq!(call.state, CallState::Ended);
                 prop_assert!(call.ended_at.is_some() && call.outcome.is_some());

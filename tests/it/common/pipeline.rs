@@ -10,15 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use switchboard::actors::hub::{Catchup, Deliver, Envelope, GetHubStats, Subscribe};
-use switchboard::actors::messages::Change;
+use switchboard::actors::hub::GetHubStats;
 use switchboard::actors::router::{GetRouterStats, RouterStats};
 use switchboard::app::{self, Service};
 use switchboard::config::Config;
+use switchboard::delivery::{Catchup, Change, Deliver, Envelope, Filter, GoingAway, Subscribe};
 use switchboard::model::{Call, ConnectionStatus, Extension};
 use switchboard::store::{CallHistoryQuery, Flush};
-use switchboard::ws::protocol::Filter;
-use switchboard::ws::session::GoingAway;
 
 use super::store::{Kind, TestDb};
 
@@ -284,7 +282,7 @@ impl Running {
                 id: u64::MAX - 1,
                 client: addr.clone().recipient(),
                 closer: addr.recipient(),
-                relay: None,
+                route: None,
                 filter: Filter::default(),
                 last_seq,
             })

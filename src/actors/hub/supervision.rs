@@ -8,7 +8,8 @@ use actix::prelude::*;
 use super::Hub;
 use crate::actors::connection_watch::RECHECK;
 use crate::actors::guard::guarded;
-use crate::actors::messages::{Change, InjectPanic, Publish};
+use crate::actors::messages::{InjectPanic, Publish};
+use crate::delivery::Change;
 
 impl Hub {
     /// Starts the periodic comparison of the connections' cells with the live view.

@@ -20,7 +20,7 @@ use actix::prelude::*;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::actors::messages::Change;
+use super::change::Change;
 use crate::model::Call;
 use crate::state::call::CallModel;
 
