@@ -2,8 +2,8 @@
 //! the PBX over, fed to every instance so their live views agree again.
 //!
 //! Why it is needed: a holder that loses its lease has applied its last changes to
-//! its own live view, but neither the feed nor the store takes them (see
-//! `feed::unheld_pbxs`: a fenced instance must not write). Its own live view then
+//! its own live view, but the feed does not take them (see `feed::check_leases`:
+//! only a holder feeds, and nobody overwrites a new holder). Its own live view then
 //! knows things the other instances never heard — a call that got bridged, or one
 //! that ended — and the others may hold rows it could not correct. The
 //! login's resync after a take-over only publishes what differs from the *new

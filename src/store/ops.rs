@@ -2,7 +2,7 @@
 //! writes can be applied in one transaction, in order.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -152,11 +152,11 @@ fn extension_key(e: &Extension) -> (String, String) {
 /// Tables are independent (the only foreign key is legs → calls), so applying
 /// them table by table gives the same result.
 ///
-/// In cluster mode (a batch with feed rows), the ops of a PBX whose lease this
-/// instance no longer holds are left out, state and feed alike (see
-/// [`super::feed::unheld_pbxs`]).
+/// In cluster mode (a batch with feed rows), the feed rows of a PBX whose lease
+/// this instance does not hold are left out, and every op of a PBX another
+/// instance holds now (see [`super::feed::check_leases`]).
 pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> QueryResult<()> {
-    let unheld = match conn {
+    let leases = match conn {
         DbConnection::Pg(pg) => {
             let feed: Vec<&super::feed::FeedRow> = ops
                 .iter()
@@ -165,13 +165,16 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
                     _ => None,
                 })
                 .collect();
-            super::feed::unheld_pbxs(pg, &feed)?
+            super::feed::check_leases(pg, &feed)?
         }
-        DbConnection::Sqlite(_) => HashSet::new(),
+        DbConnection::Sqlite(_) => super::feed::LeaseCheck::default(),
     };
     let ops = ops
         .iter()
-        .filter(|op| !unheld.contains(op_pbx(op)))
+        .filter(|op| match op {
+            WriteOp::Feed(row) => !leases.unheld.contains(&row.pbx),
+            _ => !leases.taken.contains(op_pbx(op)),
+        })
         .enumerate();
     let mut transitions: Vec<&ExtensionTransition> = Vec::new();
     let mut upserts: Vec<&Extension> = Vec::new();
