@@ -20,12 +20,12 @@ use chrono::{TimeZone, Utc};
 
 use super::connection::SharedStatus;
 use super::connection_watch::ConnectionWatch;
-use super::guard::guarded;
 use super::live::SharedLive;
 use super::messages::Publish;
-use super::status::{ActorHandle, Registry};
 use crate::delivery::{Envelope, PersistMany};
 use crate::metrics::Metrics;
+use crate::supervision::guarded;
+use crate::supervision::{ActorHandle, Registry};
 
 mod fanout;
 mod history;
