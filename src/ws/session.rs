@@ -296,8 +296,8 @@ impl Actor for WsSession {
             .into_actor(self)
             .then(|res, act, ctx| {
                 match res {
-                    Ok(catchup) => act.apply_catchup(catchup, ctx),
-                    Err(_) => act.close(CloseCode::Error, "the hub is unavailable", ctx),
+                    Ok(Some(catchup)) => act.apply_catchup(catchup, ctx),
+                    _ => act.close(CloseCode::Error, "the hub is unavailable", ctx),
                 }
                 fut::ready(())
             })

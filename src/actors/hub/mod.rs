@@ -186,7 +186,10 @@ pub struct GetHubStats;
 impl Handler<GetHubStats> for Hub {
     type Result = MessageResult<GetHubStats>;
 
-    fn handle(&mut self, _: GetHubStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((self.seq, self.fanout.len()))
+    fn handle(&mut self, _: GetHubStats, ctx: &mut Context<Self>) -> Self::Result {
+        let stats = guarded(self, ctx, "GetHubStats", |act, _| {
+            (act.seq, act.fanout.len())
+        });
+        MessageResult(stats.unwrap_or((0, 0)))
     }
 }
