@@ -1,7 +1,7 @@
 //! switchboard: live monitoring of Asterisk PBXs over AMI.
 //!
-//! Layout (see `docs/ARCHITECTURE.md` for the contract between the parts and the
-//! layer order the modules keep):
+//! Layout (the contract between the parts and the layer order, lowest first, are in
+//! `docs/ARCHITECTURE.md`; `tests/it/layers.rs` keeps every arrow pointing down):
 //! - [`ami`]: the protocol as plain code (framing, messages, actions, correlation).
 //! - [`state`]: event-to-state logic (calls, extensions, routing) as plain code.
 //! - [`delivery`]: what the hub and its subscribers and the store exchange (changes,
@@ -13,6 +13,8 @@
 //! - [`model`]: the domain shapes every layer and client speaks.
 //! - [`sim`]: the PBX simulator (a real AMI server) behind `switchboard sim`, tests and benchmarks.
 //! - [`config`], [`metrics`], [`secret`], [`logging`]: the service's surroundings.
+//! - [`supervision`]: panic capture and the actor registry every supervised actor
+//!   uses, the store writer's as much as the pipeline's.
 //! - [`parse`], [`cli`], [`commands`]: the binary's front.
 
 pub mod actors;
@@ -33,5 +35,6 @@ pub mod secret;
 pub mod sim;
 pub mod state;
 pub mod store;
+pub mod supervision;
 pub mod timefmt;
 pub mod ws;

@@ -28,19 +28,19 @@ use tokio_util::codec::FramedRead;
 
 use super::backoff::Backoff;
 use super::backpressure::{BatchGate, BatchTicket};
-use super::guard::guarded;
 use super::login::{connect_and_login, AmiEndpoint, LoggedIn};
 use super::messages::{
     AmiReply, Change, ConfirmExtensions, EventBatch, InjectPanic, Publish, ReadState,
     ResyncChannels, SendAction,
 };
-use super::status::{ActorHandle, Registry};
 use crate::ami::{
     event_names, Action, ActionIds, AmiCodec, AmiError, AmiMessage, Correlated, Correlator, Event,
     Frame,
 };
 use crate::metrics::Metrics;
 use crate::model::{ConnectionStatus, HintStatus};
+use crate::supervision::guarded;
+use crate::supervision::{ActorHandle, Registry};
 
 /// How many frames one batch may hold: bounds the latency one batch adds.
 const MAX_BATCH: usize = 512;

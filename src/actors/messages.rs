@@ -99,7 +99,7 @@ pub struct CallEvent(pub Event);
 #[rtype(result = "()")]
 pub struct CloseCall {
     /// The outcome recorded (`lostWhileDisconnected`, `timedOut`).
-    pub outcome: &'static str,
+    pub outcome: crate::model::CallOutcome,
 }
 
 /// The channels of a call that the PBX listed after a (re)login: the tracker adopts
@@ -176,8 +176,4 @@ pub enum AmiReply {
     },
 }
 
-/// Test and fault-injection hook: makes the receiving supervised actor panic inside
-/// its guarded handler, to prove the supervisor restarts it and the pipeline flows on.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct InjectPanic;
+pub use crate::supervision::InjectPanic;

@@ -20,10 +20,10 @@ use super::login::{connect_and_login, logoff, AmiEndpoint};
 use super::messages::{ConfirmExtensions, ExtensionCorrection, ReadState};
 use super::refresh_read::{log_answers, log_queries, read_known, read_list, Answers};
 use super::router::EventRouterActor;
-use super::status::{ActorHandle, Registry};
 use crate::ami::{ActionIds, AmiError};
 use crate::model::HintStatus;
 use crate::state::extension::status_text;
+use crate::supervision::{ActorHandle, Registry};
 
 /// Why a refresh failed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]

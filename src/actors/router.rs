@@ -16,18 +16,19 @@ use actix::prelude::*;
 
 use super::call_tracker::CallTrackerActor;
 use super::extension::ExtensionActor;
-use super::guard::guarded;
 use super::messages::{
     CallEvent, CallFinished, CloseCall, EventBatch, ExtensionEvent, InjectPanic, Publish,
     ResyncCall, ResyncChannels,
 };
-use super::status::{ActorHandle, Registry};
 use crate::ami::{event_names, Event};
 use crate::fastmap::FastMap;
 use crate::metrics::Metrics;
+use crate::model::CallOutcome;
 use crate::state::admit::{admit, Admission, RecentlyEnded};
 use crate::state::extension::is_removal;
 use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
+use crate::supervision::guarded;
+use crate::supervision::{ActorHandle, Registry};
 
 mod extensions;
 
@@ -178,7 +179,7 @@ impl EventRouterActor {
                     self.call_timeout
                 );
                 t.addr.do_send(CloseCall {
-                    outcome: "timedOut",
+                    outcome: CallOutcome::TimedOut,
                 });
             }
         }
@@ -372,7 +373,7 @@ impl Handler<ResyncChannels> for EventRouterActor {
         for id in gone {
             if let Some(t) = self.calls.remove(&id) {
                 t.addr.do_send(CloseCall {
-                    outcome: "lostWhileDisconnected",
+                    outcome: CallOutcome::LostWhileDisconnected,
                 });
             }
         }
