@@ -263,14 +263,75 @@ impl Call {
     }
 }
 
+/// Where one PBX's AMI connection is, as health, metrics and the WebSocket show it.
+///
+/// Serialized as the words clients have always compared (`connected`,
+/// `backingOff`, …), so the wire is unchanged while the code compares variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AmiConnectionState {
+    /// No socket: before the first attempt, or after a graceful shutdown.
+    Disconnected,
+    /// Opening the socket and logging in.
+    Connecting,
+    /// Logging in on an open socket. The login is reported as `connecting`
+    /// throughout; the variant exists so the `ami_state` metric keeps its label.
+    Authenticating,
+    /// Logged in and reading events.
+    Connected,
+    /// Lost or unreachable; the next attempt is scheduled (`nextAttempt`).
+    BackingOff,
+    /// The PBX refused the login; the next attempt is scheduled, more slowly.
+    LoginRefused,
+    /// Cluster mode: another instance holds this PBX, so there is no socket here.
+    Standby,
+}
+
+impl AmiConnectionState {
+    /// The states the `ami_state` metric has a label for (standby has none: the
+    /// instance holding the PBX reports it).
+    pub const METRIC_LABELS: [Self; 6] = [
+        Self::Disconnected,
+        Self::Connecting,
+        Self::Authenticating,
+        Self::Connected,
+        Self::BackingOff,
+        Self::LoginRefused,
+    ];
+
+    /// The wire word (the same as its JSON form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disconnected => "disconnected",
+            Self::Connecting => "connecting",
+            Self::Authenticating => "authenticating",
+            Self::Connected => "connected",
+            Self::BackingOff => "backingOff",
+            Self::LoginRefused => "loginRefused",
+            Self::Standby => "standby",
+        }
+    }
+
+    /// True while a reconnect is scheduled (the status shows `nextAttempt`).
+    pub fn awaits_retry(self) -> bool {
+        matches!(self, Self::BackingOff | Self::LoginRefused)
+    }
+}
+
+impl std::fmt::Display for AmiConnectionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The state of one AMI connection, as health and the WebSocket show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionStatus {
     /// The PBX.
     pub pbx: String,
-    /// `disconnected`, `connecting`, `authenticating`, `connected`, `backingOff`, `loginRefused`.
-    pub state: String,
+    /// Where the connection is in its life (see [`AmiConnectionState`]).
+    pub state: AmiConnectionState,
     /// Since when it is in that state.
     #[serde(serialize_with = "crate::timefmt::utc")]
     pub since: DateTime<Utc>,

@@ -12,13 +12,13 @@ use std::time::Duration;
 use common::live_truth::{mismatch, wait_matches};
 use common::pipeline::{quiet_sim as sim, start, wait_for, Setup};
 use common::store::Kind;
-use switchboard::model::CallState;
+use switchboard::model::{AmiConnectionState, CallState};
 
 #[actix_rt::test]
 async fn a_seeded_burst_ends_in_the_state_the_simulator_knows() {
     let sim = sim(42, 30);
     let r = start(Setup::new(sim.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     wait_matches(&r, &sim).await;
     let before = sim.stats().events;
     let routed_before = r.router().await.routed;
@@ -63,7 +63,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     )
     .await
     .expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let a = sim.place_call("1001", "1002");
     sim.answer_call(&a);
     let b = sim.place_call("1003", "1004");
@@ -76,7 +76,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     sim.refuse_logins(true);
     sim.drop_connections();
     wait_for("a refused login", || sim.stats().logins_failed > 0).await;
-    r.wait_state("loginRefused").await;
+    r.wait_state(AmiConnectionState::LoginRefused).await;
     sim.hangup_call(&a);
     sim.hangup_call(&c);
     let d = sim.place_call("1007", "1008");
@@ -89,7 +89,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
 
     sim.refuse_logins(false);
     wait_for("a new login", || sim.stats().logins_ok > logins).await;
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     wait_for("resync", || {
         let ids: Vec<String> = r.live_calls().iter().map(|c| c.id.clone()).collect();
         ids.len() == 2 && ids.contains(&b) && ids.contains(&d)
@@ -124,7 +124,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
 async fn a_pbx_restart_leaves_nothing_stale() {
     let sim = sim(5, 10);
     let r = start(Setup::new(sim.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let a = sim.place_call("1001", "1002");
     sim.answer_call(&a);
     let b = sim.place_call("1003", "1004");
@@ -139,7 +139,7 @@ async fn a_pbx_restart_leaves_nothing_stale() {
     .await;
     wait_for("pbxRestarted", || {
         let s = r.connection();
-        s.state == "connected" && s.pbx_restarted
+        s.state == AmiConnectionState::Connected && s.pbx_restarted
     })
     .await;
     wait_matches(&r, &sim).await;
@@ -164,7 +164,7 @@ async fn a_burst_through_the_pipeline_into_postgresql() {
     let Some(r) = start(Setup::new(sim.addr()).backend(Kind::Postgres)).await else {
         return; // reason printed by TestDb::create
     };
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let before = sim.stats().events;
     let routed_before = r.router().await.routed;
     sim.burst(5_000);
@@ -211,7 +211,7 @@ async fn a_call_whose_hangup_never_comes_is_closed_as_timed_out_and_others_are_n
     )
     .await
     .expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     // The PBX never sends this call's hangup: it stays up in the simulator.
     let silent = sim.place_call("1001", "1002");
     sim.answer_call(&silent);

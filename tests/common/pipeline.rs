@@ -17,7 +17,7 @@ use switchboard::actors::messages::Change;
 use switchboard::actors::router::{GetRouterStats, RouterStats};
 use switchboard::app::{self, Service};
 use switchboard::config::Config;
-use switchboard::model::{Call, ConnectionStatus, Extension};
+use switchboard::model::{AmiConnectionState, Call, ConnectionStatus, Extension};
 use switchboard::store::{CallHistoryQuery, Flush};
 use switchboard::ws::protocol::Filter;
 use switchboard::ws::session::GoingAway;
@@ -179,7 +179,7 @@ impl Running {
     }
 
     /// Waits until the connection is in `state`.
-    pub async fn wait_state(&self, state: &str) {
+    pub async fn wait_state(&self, state: AmiConnectionState) {
         wait_for(&format!("connection state {state}"), || {
             self.connection().state == state
         })
