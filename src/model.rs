@@ -3,6 +3,8 @@
 //! These are the shapes clients see (serialised camelCase, like the service
 //! switchboard replaces), so they live in one place and every layer speaks them.
 
+pub mod refresh;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -372,4 +374,30 @@ pub struct ExtensionTransition {
     /// When the extension entered this state.
     #[serde(serialize_with = "crate::timefmt::utc")]
     pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod connection_state_tests {
+    #[test]
+    fn connection_states_keep_the_words_clients_compare() {
+        use super::AmiConnectionState as S;
+        let all = [
+            (S::Disconnected, "disconnected"),
+            (S::Connecting, "connecting"),
+            (S::Authenticating, "authenticating"),
+            (S::Connected, "connected"),
+            (S::BackingOff, "backingOff"),
+            (S::LoginRefused, "loginRefused"),
+            (S::Standby, "standby"),
+        ];
+        for (state, word) in all {
+            assert_eq!(serde_json::to_value(state).expect("json"), word);
+            assert_eq!(state.as_str(), word);
+            let back: S = serde_json::from_value(word.into()).expect("parse");
+            assert_eq!(back, state);
+        }
+        assert!(!S::METRIC_LABELS.contains(&S::Standby));
+        assert!(S::BackingOff.awaits_retry() && S::LoginRefused.awaits_retry());
+        assert!(!S::Connected.awaits_retry());
+    }
 }

@@ -116,7 +116,7 @@ impl Envelope {
                         wire_frame(seq, kind, ts, c.as_ref())
                     }
                     Change::Connection(s) => wire_frame(seq, kind, ts, s.as_ref()),
-                    Change::RefreshCompleted(v) => wire_frame(seq, kind, ts, v.as_ref()),
+                    Change::RefreshCompleted(r) => wire_frame(seq, kind, ts, r.as_ref()),
                 }
             })
             .clone()

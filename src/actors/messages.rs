@@ -6,6 +6,8 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use crate::ami::{Action, AmiError, Event, Response};
+pub use crate::model::refresh::ExtensionCorrection;
+use crate::model::refresh::RefreshReport;
 use crate::model::{Call, ConnectionStatus, Extension, HintStatus};
 use crate::state::extension::Correction;
 
@@ -61,29 +63,6 @@ pub struct ReadState {
     pub status: HintStatus,
     /// Status text, when given.
     pub status_text: Option<String>,
-}
-
-/// A correction made because the PBX disagreed with what switchboard believed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionCorrection {
-    /// The extension.
-    pub extension: String,
-    /// What switchboard believed.
-    pub believed: HintStatus,
-    /// What the PBX said.
-    pub actual: HintStatus,
-}
-
-impl ExtensionCorrection {
-    /// Pairs a model correction with its extension.
-    pub fn new(extension: &str, c: Correction) -> Self {
-        Self {
-            extension: extension.to_string(),
-            believed: c.believed,
-            actual: c.actual,
-        }
-    }
 }
 
 /// One event for a call tracker.
@@ -144,8 +123,8 @@ pub enum Change {
     CallEnded(Arc<Call>),
     /// An AMI connection changed state.
     Connection(Arc<ConnectionStatus>),
-    /// A refresh finished (its JSON result).
-    RefreshCompleted(Arc<serde_json::Value>),
+    /// A refresh finished (its report).
+    RefreshCompleted(Arc<RefreshReport>),
 }
 
 impl Change {

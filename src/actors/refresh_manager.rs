@@ -275,13 +275,13 @@ impl RefreshManager {
                 report.corrections.len(),
                 report.duration_ms
             );
-            let value = Arc::new(serde_json::to_value(report).unwrap_or_default());
+            let report = Arc::new(report.clone());
             self.hub.do_send(Publish::new(
-                Change::RefreshCompleted(Arc::clone(&value)),
+                Change::RefreshCompleted(Arc::clone(&report)),
                 None,
             ));
             if let Some(store) = &self.store {
-                store.do_send(Persist::Change(Change::RefreshCompleted(value)));
+                store.do_send(Persist::Change(Change::RefreshCompleted(report)));
             }
         }
     }

@@ -43,7 +43,7 @@ pub fn pbx_of(persist: &Persist) -> Option<&str> {
             Change::Extension(e) => Some(&e.pbx),
             Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => Some(&c.pbx),
             Change::Connection(s) => Some(&s.pbx),
-            Change::RefreshCompleted(v) => v.get("pbx").and_then(|p| p.as_str()),
+            Change::RefreshCompleted(r) => Some(&r.pbx),
         },
         Persist::Confirmed(c) => Some(&c.pbx),
         Persist::Snapshot(s) => Some(&s.pbx),
@@ -63,7 +63,7 @@ pub fn encode(persist: &Persist, instance: &str) -> Result<Option<FeedRow>, Clus
                     serde_json::to_string(c.as_ref())
                 }
                 Change::Connection(s) => serde_json::to_string(s.as_ref()),
-                Change::RefreshCompleted(v) => serde_json::to_string(v.as_ref()),
+                Change::RefreshCompleted(r) => serde_json::to_string(r.as_ref()),
             }?;
             (change.kind(), payload)
         }

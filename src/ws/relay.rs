@@ -110,7 +110,18 @@ mod tests {
         Arc::new(Envelope::new(
             seq,
             chrono::Utc::now(),
-            crate::actors::messages::Change::RefreshCompleted(Arc::new(serde_json::json!({}))),
+            crate::actors::messages::Change::RefreshCompleted(Arc::new(
+                crate::model::refresh::RefreshReport {
+                    connection_id: format!("refresh-{seq}"),
+                    pbx: "p".into(),
+                    extensions_checked: 0,
+                    last_query_time: chrono::Utc::now(),
+                    statistics: Default::default(),
+                    results: Vec::new(),
+                    corrections: Vec::new(),
+                    duration_ms: 0.0,
+                },
+            )),
         ))
     }
 
