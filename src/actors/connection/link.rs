@@ -1,8 +1,9 @@
-//! The link: the socket's life — connect, login, keep-alive, dead-peer detection,
-//! backoff, standby (fencing) and shutdown — as one [`LinkState`], and the one
-//! [`ConnectionActor::teardown`] every failure and close goes through, so a lost
-//! socket, a lost lease, a shutdown and a supervisor restart cannot each forget a
-//! different piece (the reader, the writer, the actions waiting for a reply).
+//! The link: the socket's life — connect, login, standby (fencing) and shutdown —
+//! as one [`LinkState`] (backoff is in `retry`, keep-alive in `keepalive`), and the
+//! one [`ConnectionActor::teardown`] every failure and close goes through, so a
+//! lost socket, a lost lease, a shutdown and a supervisor restart cannot each
+//! forget a different piece (the reader, the writer, the actions waiting for a
+//! reply).
 
 use std::time::{Duration, Instant};
 
@@ -198,54 +199,6 @@ impl ConnectionActor {
         self.resync();
     }
 
-    fn connect_failed(&mut self, err: AmiError, ctx: &mut Context<Self>) {
-        let refused = matches!(err, AmiError::LoginRefused(_));
-        let delay = if refused {
-            self.login_backoff.next_delay()
-        } else {
-            self.backoff.next_delay()
-        };
-        let text = err.to_string();
-        let address = self.settings.endpoint.address();
-        let secs = delay.as_secs_f64();
-        if refused {
-            log::error!(
-                "pbx {}: login to {address} refused ({text}); next attempt in {secs:.1} s",
-                self.pbx
-            );
-        } else {
-            log::warn!(
-                "pbx {}: cannot connect to {address} ({text}); next attempt in {secs:.1} s",
-                self.pbx
-            );
-        }
-        self.schedule_reconnect(delay, refused, text, ctx);
-    }
-
-    /// Shows the wait (`backingOff` or `loginRefused`, with `nextAttempt`) and
-    /// arms the reconnect.
-    fn schedule_reconnect(
-        &mut self,
-        delay: Duration,
-        refused: bool,
-        error: String,
-        ctx: &mut Context<Self>,
-    ) {
-        if let Ok(mut s) = self.status.write() {
-            s.next_attempt = chrono::Duration::from_std(delay)
-                .ok()
-                .map(|d| Utc::now() + d);
-        }
-        let retry = ctx.run_later(delay, |act, ctx| act.connect(ctx));
-        if refused {
-            self.state = LinkState::LoginRefused { retry };
-            self.set_status(AmiConnectionState::LoginRefused, Some(error));
-        } else {
-            self.state = LinkState::BackingOff { retry };
-            self.set_status(AmiConnectionState::BackingOff, Some(error));
-        }
-    }
-
     /// The one way a socket goes away: closes it, fails every action waiting for a
     /// reply, and moves to what `why` calls for.
     pub(super) fn teardown(&mut self, why: Teardown, ctx: &mut Context<Self>) {
@@ -321,20 +274,5 @@ impl ConnectionActor {
             }
         }
         socket.close(ctx);
-    }
-
-    fn reconnect_after_loss(&mut self, reason: &str, ctx: &mut Context<Self>) {
-        let delay = if self.memory.shutdown_seen {
-            // A restarting Asterisk accepts connections again after about half a second.
-            self.backoff.next_delay().max(Duration::from_millis(200))
-        } else {
-            self.backoff.next_delay()
-        };
-        log::warn!(
-            "pbx {}: connection lost ({reason}); reconnecting in {:.2} s",
-            self.pbx,
-            delay.as_secs_f64()
-        );
-        self.schedule_reconnect(delay, false, reason.to_string(), ctx);
     }
 }

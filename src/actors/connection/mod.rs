@@ -14,13 +14,15 @@
 //! flooding PBX meets TCP backpressure rather than an ever-growing mailbox.
 //!
 //! The actor is split by concern: [`link`] is the socket's life (one [`LinkState`],
-//! one teardown path), [`protocol`] what is done with what the PBX says, and
+//! one teardown path), [`protocol`] what is done with what the PBX says, [`retry`]
+//! the backoff, [`keepalive`] the dead-peer detection, and
 //! [`handlers`] the messages other actors send.
 
 mod handlers;
 mod keepalive;
 mod link;
 mod protocol;
+mod retry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
