@@ -22,10 +22,15 @@
 //! Figures are printed; nothing is asserted about speed. Without PostgreSQL the
 //! bench says so and exits.
 
-#[path = "../tests/common/store.rs"]
+#[path = "../tests/it/common/wait.rs"]
+#[allow(dead_code)] // the bench uses a part of the tests' helper
+mod wait;
+
+#[path = "../tests/it/common/store.rs"]
+#[allow(dead_code)] // the bench uses a part of the tests' helper
 mod store;
 
-#[path = "../tests/common/cluster.rs"]
+#[path = "../tests/it/common/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
 

@@ -33,7 +33,11 @@
 //! threads of its own (default 2); each subscriber parses only `seq`, `type` and
 //! `ts` of each message.
 
-#[path = "../tests/common/service.rs"]
+#[path = "../tests/it/common/wait.rs"]
+#[allow(dead_code)] // the bench uses a part of the tests' helper
+mod wait;
+
+#[path = "../tests/it/common/service.rs"]
 #[allow(dead_code)]
 mod service;
 
@@ -139,7 +143,7 @@ async fn refresh_board(pbxs: usize, total: u32, sessions: usize) {
     }
     let ts = TestService::with_sim(sims[0].clone(), opts).await;
     let want = u64::from(each) * pbxs as u64;
-    ts.wait_for("every PBX's extensions", || async {
+    wait::wait_until("every PBX's extensions", wait::DEADLINE, || async {
         ts.get("/api/extensions").await.1["count"].as_u64() == Some(want)
     })
     .await;

@@ -44,7 +44,8 @@ use switchboard::store::Flush;
 use tikv_jemallocator::Jemalloc;
 use tokio_util::codec::Decoder;
 
-#[path = "../tests/common/replay.rs"]
+#[path = "../tests/it/common/replay.rs"]
+#[allow(dead_code)] // the bench uses a part of the tests' helper
 mod replay;
 
 const DEADLINE: Duration = Duration::from_secs(120);

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpServer};
 use futures::StreamExt;
 use switchboard::config::Config;
 use switchboard::sim::{SimConfig, Simulator};
@@ -79,17 +78,17 @@ fn main() {
     actix_web::rt::System::new().block_on(async move {
         let sim = sim_for_run;
         let service = switchboard::app::start(config).await.expect("service");
-        let data = service.state.clone();
-        let server = HttpServer::new(move || {
-            let data = data.clone();
-            App::new().configure(move |c| switchboard::http::configure(c, data))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
+        let server = switchboard::app::http_server(
+            service.state.clone(),
+            switchboard::app::HttpSettings {
+                bind: "127.0.0.1:0".parse().expect("loopback address"),
+                workers: 1,
+                shutdown_timeout: 30,
+            },
+        )
         .expect("bind");
-        let http = server.addrs()[0];
-        let running = server.run();
+        let http = server.addrs[0];
+        let running = server.server;
         let handle = running.handle();
         actix_web::rt::spawn(running);
 

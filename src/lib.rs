@@ -3,6 +3,8 @@
 //! Layout (see `../shared/DESIGN.md` for the contract between the parts):
 //! - [`ami`]: the protocol as plain code (framing, messages, actions, correlation).
 //! - [`state`]: event-to-state logic (calls, extensions, routing) as plain code.
+//! - [`delivery`]: what the hub and its subscribers and the store exchange (changes,
+//!   envelopes, filters, subscription messages), below all three.
 //! - [`actors`]: the moving parts — connection, router, trackers, hub, refresh.
 //! - [`store`]: diesel persistence (SQLite or PostgreSQL) and its batching writer.
 //! - [`cluster`]: several instances on one PostgreSQL (PBX leases, change feed).
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod delivery;
 pub mod fastmap;
 pub mod http;
 pub mod logging;

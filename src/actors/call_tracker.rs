@@ -15,7 +15,7 @@ use chrono::Utc;
 use super::messages::{CallEvent, CallFinished, Change, CloseCall, Publish, ResyncCall};
 use super::status::{ActorHandle, Registry};
 use crate::metrics::Metrics;
-use crate::state::call::{CallModel, Change as CallChange};
+use crate::state::call::{CallEffect, CallModel};
 
 /// The tracker of one call.
 pub struct CallTrackerActor {
@@ -69,10 +69,10 @@ impl CallTrackerActor {
         }
     }
 
-    fn after(&mut self, change: CallChange, ts: Option<f64>, ctx: &mut Context<Self>) {
-        match change {
-            CallChange::None => {}
-            CallChange::Updated => {
+    fn after(&mut self, effect: CallEffect, ts: Option<f64>, ctx: &mut Context<Self>) {
+        match effect {
+            CallEffect::None => {}
+            CallEffect::Updated => {
                 let call = self.model.shared();
                 let change = if self.announced {
                     Change::CallUpdated(call)
@@ -83,7 +83,7 @@ impl CallTrackerActor {
                 };
                 self.publish.do_send(Publish::new(change, ts));
             }
-            CallChange::Ended => self.end(ts, ctx),
+            CallEffect::Ended => self.end(ts, ctx),
         }
     }
 

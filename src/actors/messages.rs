@@ -6,9 +6,11 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use crate::ami::{Action, AmiError, Event, Response};
+/// What [`Publish`] carries: defined with the delivery types, which the store,
+/// the cluster and the WebSocket sessions read without importing the actors.
+pub use crate::delivery::Change;
 pub use crate::model::refresh::ExtensionCorrection;
-use crate::model::refresh::RefreshReport;
-use crate::model::{Call, ConnectionStatus, Extension, HintStatus};
+use crate::model::HintStatus;
 use crate::state::extension::Correction;
 
 /// Live events of one PBX, in arrival order (a batch per socket read keeps the
@@ -108,37 +110,6 @@ pub struct ConfirmState {
     pub state: ReadState,
     /// When.
     pub at: DateTime<Utc>,
-}
-
-/// A state change to fan out (WebSocket), keep (live view) and store.
-#[derive(Debug, Clone)]
-pub enum Change {
-    /// An extension's state changed.
-    Extension(Arc<Extension>),
-    /// A call began.
-    CallStarted(Arc<Call>),
-    /// A call changed.
-    CallUpdated(Arc<Call>),
-    /// A call ended (final record).
-    CallEnded(Arc<Call>),
-    /// An AMI connection changed state.
-    Connection(Arc<ConnectionStatus>),
-    /// A refresh finished (its report).
-    RefreshCompleted(Arc<RefreshReport>),
-}
-
-impl Change {
-    /// The WebSocket message type.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Extension(_) => "extension.status",
-            Self::CallStarted(_) => "call.started",
-            Self::CallUpdated(_) => "call.updated",
-            Self::CallEnded(_) => "call.ended",
-            Self::Connection(_) => "ami.connection",
-            Self::RefreshCompleted(_) => "refresh.completed",
-        }
-    }
 }
 
 /// Publishes one change to the hub.

@@ -4,8 +4,7 @@
 use actix::prelude::*;
 
 use super::guard::guarded;
-use super::hub::{Persist, PersistMany};
-use super::messages::Change;
+use crate::delivery::{Change, Persist, PersistMany};
 use crate::model::refresh::RefreshReport;
 use crate::model::ExtensionTransition;
 use crate::store::{RefreshRecord, StoreWriter, Write, WriteOp};
@@ -67,7 +66,7 @@ impl Handler<Persist> for StoreWriter {
 fn persist(writer: &mut StoreWriter, msg: Persist, ctx: &mut Context<StoreWriter>) {
     // Cluster mode: the change goes into the feed with its state writes.
     let feed = writer.feed_instance().and_then(|instance| {
-        crate::cluster::payload::encode(&msg, instance)
+        crate::store::feed_op::feed_row(&msg, instance)
             .map_err(|e| log::error!("cannot encode a change for the feed: {e}"))
             .ok()
             .flatten()

@@ -25,7 +25,7 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 
 use super::guard::guarded;
-use super::hub::{Hub, Persist};
+use super::hub::Hub;
 use super::live::SharedLive;
 use super::login::AmiEndpoint;
 use super::messages::{Change, InjectPanic, Publish};
@@ -35,6 +35,7 @@ use super::refresh::{
 };
 use super::router::EventRouterActor;
 use super::status::{ActorHandle, Registry};
+use crate::delivery::Persist;
 use crate::metrics::Metrics;
 
 /// A PBX that can be refreshed.

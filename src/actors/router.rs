@@ -34,17 +34,9 @@ mod extensions;
 /// Extension actors per PBX when `MAX_EXTENSIONS_PER_PBX` is not set.
 pub const DEFAULT_MAX_EXTENSIONS: usize = 20_000;
 
-/// Extensions whose state a refresh or resync confirmed (no state change to fan out).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct Confirmed {
-    /// The PBX.
-    pub pbx: Arc<str>,
-    /// The extensions read.
-    pub extensions: Vec<String>,
-    /// When.
-    pub at: chrono::DateTime<chrono::Utc>,
-}
+/// What the router tells the hub about extensions a refresh or resync confirmed
+/// (defined with the delivery types: the store writer and the feed carry it too).
+pub use crate::delivery::Confirmed;
 
 /// Router counters for the admin view and tests.
 #[derive(Message)]

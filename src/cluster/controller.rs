@@ -5,7 +5,7 @@
 //! Taking over a PBX: the feed is read to its end (by the worker), the hub has
 //! applied it, the gate starts passing the PBX's writes, the router forgets what it
 //! had and restores the calls the store says are live, every instance's view of
-//! the calls is set to the store's (a [`super::snapshot::CallsSnapshot`] through
+//! the calls is set to the store's (a [`crate::delivery::CallsSnapshot`] through
 //! the feed), and the ConnectionActor logs in — whose resync closes the calls that
 //! ended meanwhile and adopts the ones it did not know. Losing a PBX: the ConnectionActor stands by at once, the
 //! gate stops its writes, the router forgets it.
@@ -17,7 +17,6 @@ use actix::prelude::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::gate::{Hold, PersistGate};
-use super::snapshot::{CallsSnapshot, SyncCalls, RECENT_ENDED};
 use super::tap::Tap;
 use super::view::ClusterView;
 use super::worker::{Verdict, Worker};
@@ -25,6 +24,7 @@ use super::{ClusterConfig, ClusterError};
 use crate::actors::connection::{ConnectionActor, SetActive};
 use crate::actors::hub::{GetHubStats, Hub};
 use crate::actors::router::{EventRouterActor, ResetPbx, RestoreCalls};
+use crate::delivery::calls_snapshot::{CallsSnapshot, SyncCalls, RECENT_ENDED};
 use crate::store::{CallHistoryQuery, Store};
 
 /// The feed session, opened (and positioned) before the stored state is read.

@@ -6,6 +6,8 @@
 //! Each transaction ends with `pg_notify('switchboard_feed', <pbx>)` per PBX it
 //! wrote, which PostgreSQL delivers on commit.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text, Timestamp};
@@ -54,9 +56,9 @@ struct MaxId {
 
 /// Appends `rows` in order (one statement) and notifies once per PBX. Runs in
 /// the caller's transaction, so the rows and the notification are committed with
-/// the state writes or not at all.
+/// the state writes or not at all. The caller has left out the rows of PBXs
+/// [`unheld_pbxs`] named in the same transaction, with their state writes.
 pub fn append(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<()> {
-    let rows = held_rows(conn, rows)?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -88,10 +90,11 @@ struct Held {
     pbx: String,
 }
 
-/// The rows whose writer still holds their PBX's lease, checked inside the writing
-/// transaction: an instance fenced a moment ago (its lease session gone, the PBX
-/// perhaps already taken over) does not feed the others its last batch.
-fn held_rows<'a>(conn: &mut PgConnection, rows: &[&'a FeedRow]) -> QueryResult<Vec<&'a FeedRow>> {
+/// The PBXs of `rows` whose writer no longer holds their lease, checked inside the
+/// writing transaction: an instance fenced a moment ago (its lease session gone,
+/// the PBX perhaps already taken over) neither feeds the others its last batch nor
+/// stores it, where it would overwrite what the new holder wrote meanwhile.
+pub fn unheld_pbxs(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<HashSet<String>> {
     let mut pairs: Vec<(&str, &str)> = rows
         .iter()
         .map(|r| (r.pbx.as_str(), r.instance.as_str()))
@@ -99,7 +102,7 @@ fn held_rows<'a>(conn: &mut PgConnection, rows: &[&'a FeedRow]) -> QueryResult<V
     pairs.sort_unstable();
     pairs.dedup();
     if pairs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashSet::new());
     }
     let held: Vec<Held> = diesel::sql_query(
         "SELECT t.pbx FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(pbx, key, app) \
@@ -123,16 +126,18 @@ fn held_rows<'a>(conn: &mut PgConnection, rows: &[&'a FeedRow]) -> QueryResult<V
             .collect::<Vec<_>>(),
     )
     .load(conn)?;
-    let held: std::collections::HashSet<String> = held.into_iter().map(|h| h.pbx).collect();
-    let (kept, dropped): (Vec<&FeedRow>, Vec<&FeedRow>) =
-        rows.iter().partition(|r| held.contains(&r.pbx));
-    if !dropped.is_empty() {
+    let held: HashSet<String> = held.into_iter().map(|h| h.pbx).collect();
+    let dropped = rows.iter().filter(|r| !held.contains(&r.pbx)).count();
+    if dropped > 0 {
         log::warn!(
-            "change feed: {} changes not fed: this instance no longer holds their PBX",
-            dropped.len()
+            "change feed: {dropped} changes neither fed nor stored: this instance no longer holds their PBX"
         );
     }
-    Ok(kept)
+    Ok(pairs
+        .into_iter()
+        .filter(|(p, _)| !held.contains(*p))
+        .map(|(p, _)| p.to_string())
+        .collect())
 }
 
 /// Up to `limit` rows of `pbx` after `after`, oldest first.

@@ -13,9 +13,9 @@ use actix::prelude::*;
 
 use super::payload::pbx_of;
 use crate::actors::guard::guarded;
-use crate::actors::hub::{Persist, PersistMany};
 use crate::actors::messages::InjectPanic;
 use crate::actors::status::{ActorHandle, Registry};
+use crate::delivery::{Persist, PersistMany};
 use crate::metrics::Metrics;
 use crate::store::StoreWriter;
 

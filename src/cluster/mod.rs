@@ -9,8 +9,9 @@
 //! - [`tap`]: the others LISTEN, read new rows per PBX in id order and publish
 //!   them to their own hub (live view and WebSocket subscribers).
 //! - [`gate`]: only the holder of a PBX writes that PBX's state (and feed).
-//! - [`snapshot`]: at a take-over the new holder feeds the store's picture of the
-//!   PBX's calls, so changes the fenced old holder could not feed are not lost.
+//! - [`crate::delivery::CallsSnapshot`]: at a take-over the new holder feeds the
+//!   store's picture of the PBX's calls, so changes the fenced old holder could not
+//!   feed are not lost.
 //! - [`worker`] runs leases and tap on one thread; [`controller`] turns its
 //!   verdicts into actor messages (take over, stand by); [`view`] is what
 //!   `/api/health` shows; [`settings`] the configuration.
@@ -24,7 +25,6 @@ pub mod gate;
 pub mod lease;
 pub mod payload;
 pub mod settings;
-pub mod snapshot;
 pub mod tap;
 pub mod view;
 pub mod worker;
@@ -48,7 +48,7 @@ pub enum ClusterError {
     /// A feed payload that is not the JSON of its kind.
     #[error("bad change-feed payload: {0}")]
     Payload(#[from] serde_json::Error),
-    /// A feed row of a kind this version does not know.
-    #[error("unknown change-feed kind {0:?}")]
-    UnknownKind(String),
+    /// A feed entry this version cannot read back.
+    #[error(transparent)]
+    Form(#[from] crate::delivery::feed_form::FeedFormError),
 }

@@ -22,12 +22,12 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::lease::Leases;
 use super::payload::Replayed;
-use super::snapshot::SyncCalls;
 use super::tap::Tap;
 use super::view::ClusterView;
 use super::ClusterConfig;
 use crate::actors::hub::Hub;
 use crate::actors::messages::Publish;
+use crate::delivery::SyncCalls;
 
 /// How often every followed PBX is read even without a notification.
 const SAFETY_READ: Duration = Duration::from_secs(1);

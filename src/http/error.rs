@@ -95,7 +95,7 @@ impl ResponseError for ApiError {
 
 /// `{success: true, data}` — the envelope of every successful answer.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
+    HttpResponse::Ok().json(SuccessBody {
         count: None,
         data,
         message: None,
@@ -105,7 +105,7 @@ pub fn ok<T: Serialize>(data: T) -> HttpResponse {
 
 /// `{success: true, count, data}` — a list and its length.
 pub fn ok_list<T: Serialize>(data: &[T]) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
+    HttpResponse::Ok().json(SuccessBody {
         count: Some(data.len()),
         data,
         message: None,
@@ -115,7 +115,7 @@ pub fn ok_list<T: Serialize>(data: &[T]) -> HttpResponse {
 
 /// `{success: true, message, data}` — an action's result with a sentence for people.
 pub fn ok_with_message<T: Serialize>(message: &str, data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope {
+    HttpResponse::Ok().json(SuccessBody {
         count: None,
         data,
         message: Some(message),
@@ -130,7 +130,7 @@ pub fn ok_with_message<T: Serialize>(message: &str, data: T) -> HttpResponse {
 /// are declared in the order `json!` printed them (its map sorts keys), so answers
 /// read the same.
 #[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
+struct SuccessBody<'a, T: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<usize>,
     data: T,

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::auth::url_query_param;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::ws::protocol::{Filter, FilterKind};
+use crate::delivery::{Filter, FilterKind};
 use crate::ws::session::{SessionSettings, WsSession};
 use crate::ws::transport::accept;
 

@@ -74,6 +74,21 @@ pub struct RefreshReport {
 }
 
 impl RefreshReport {
+    /// A report of no extensions, for tests of what carries reports.
+    #[cfg(test)]
+    pub(crate) fn example(pbx: &str) -> Self {
+        Self {
+            connection_id: "refresh-1".into(),
+            pbx: pbx.into(),
+            extensions_checked: 0,
+            last_query_time: DateTime::UNIX_EPOCH,
+            statistics: RefreshStatistics::default(),
+            results: Vec::new(),
+            corrections: Vec::new(),
+            duration_ms: 0.0,
+        }
+    }
+
     /// When the refresh began: the end less its duration.
     pub fn started_at(&self) -> DateTime<Utc> {
         self.last_query_time - chrono::Duration::microseconds((self.duration_ms * 1000.0) as i64)

@@ -20,7 +20,7 @@ use crate::model::{Call, CallState, Direction, Leg, Party};
 
 /// What applying an event did to the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub enum CallEffect {
     /// Nothing a client would see.
     None,
     /// Something visible changed (publish an update).
@@ -250,9 +250,9 @@ impl CallModel {
     }
 
     /// Applies one event of this call, received at `now` (the event's own Timestamp wins).
-    pub fn apply(&mut self, ev: &Event, now: DateTime<Utc>) -> Change {
+    pub fn apply(&mut self, ev: &Event, now: DateTime<Utc>) -> CallEffect {
         if self.is_ended() {
-            return Change::None;
+            return CallEffect::None;
         }
         let at = event_time(ev, now);
         let uid = ev.uniqueid().unwrap_or("");
@@ -297,9 +297,9 @@ impl CallModel {
             _ => false,
         };
         if changed {
-            Change::Updated
+            CallEffect::Updated
         } else {
-            Change::None
+            CallEffect::None
         }
     }
 
@@ -455,7 +455,7 @@ impl CallModel {
         }
     }
 
-    fn on_hangup(&mut self, ev: &Event, uid: &str, at: DateTime<Utc>) -> Change {
+    fn on_hangup(&mut self, ev: &Event, uid: &str, at: DateTime<Utc>) -> CallEffect {
         let cause = ev.get("Cause").and_then(|c| c.trim().parse::<i32>().ok());
         let text = ev.get("Cause-txt").map(str::to_string);
         let index = match self.leg_index(uid) {
@@ -465,10 +465,10 @@ impl CallModel {
                 self.ensure_leg(uid, chan, ev.get("CallerIDNum"), "Down", at)
                     .0
             }
-            None => return Change::None,
+            None => return CallEffect::None,
         };
         if self.call.legs[index].ended_at.is_some() {
-            return Change::None;
+            return CallEffect::None;
         }
         let leg = self.leg_mut(index);
         leg.ended_at = Some(at);
@@ -484,10 +484,10 @@ impl CallModel {
         if self.live == 0 {
             let outcome = self.outcome();
             self.finish(outcome, at);
-            return Change::Ended;
+            return CallEffect::Ended;
         }
         self.settle_state();
-        Change::Updated
+        CallEffect::Updated
     }
 
     /// How the call ended, from what was seen (answer, DialEnd status, hangup cause).
@@ -553,9 +553,15 @@ impl CallModel {
         }
         if i == 0 && added {
             self.call_mut().caller = party(item.get("CallerIDNum"), item.get("CallerIDName"));
-            self.dialed = known(item.get("Exten")).map(str::to_string);
             self.call_mut().callee =
                 party(item.get("ConnectedLineNum"), item.get("ConnectedLineName"));
+        }
+        // The dialled number decides the direction but is not part of the stored
+        // call: a call restored from the store (a restart, a take-over) learns it
+        // again from its listed first channel, or `update_direction` below would
+        // turn an outbound call internal.
+        if i == 0 && (added || self.dialed.is_none()) {
+            self.dialed = known(item.get("Exten")).map(str::to_string);
         }
         if state == "Up" {
             if self.call.legs[i].answered_at.is_none() {
@@ -578,7 +584,7 @@ impl CallModel {
     /// Brings the call in line with the channels the PBX listed after a (re)login:
     /// adopts the listed ones, ends the legs that vanished while we were away, and
     /// reports `Ended` when none is left.
-    pub fn resync(&mut self, items: &[Event], now: DateTime<Utc>) -> Change {
+    pub fn resync(&mut self, items: &[Event], now: DateTime<Utc>) -> CallEffect {
         // Whatever the listed channels changed is published: a leg added, or one
         // answered or bridged while we were away (which adds no leg).
         let before = Arc::clone(&self.call);
@@ -598,13 +604,13 @@ impl CallModel {
             self.bridged.clear();
             self.holds.clear();
             self.finish("lostWhileDisconnected", now);
-            return Change::Ended;
+            return CallEffect::Ended;
         }
         if changed {
             self.settle_state();
-            Change::Updated
+            CallEffect::Updated
         } else {
-            Change::None
+            CallEffect::None
         }
     }
 

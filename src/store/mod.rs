@@ -19,6 +19,7 @@ mod calls;
 mod connection;
 mod error;
 mod extensions;
+pub mod feed_op;
 mod models;
 mod ops;
 mod refresh;

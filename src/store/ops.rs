@@ -2,7 +2,7 @@
 //! writes can be applied in one transaction, in order.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -151,7 +151,28 @@ fn extension_key(e: &Extension) -> (String, String) {
 ///
 /// Tables are independent (the only foreign key is legs → calls), so applying
 /// them table by table gives the same result.
+///
+/// In cluster mode (a batch with feed rows), the ops of a PBX whose lease this
+/// instance no longer holds are left out, state and feed alike (see
+/// [`crate::cluster::feed::unheld_pbxs`]).
 pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> QueryResult<()> {
+    let unheld = match conn {
+        DbConnection::Pg(pg) => {
+            let feed: Vec<&crate::cluster::FeedRow> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Feed(row) => Some(row),
+                    _ => None,
+                })
+                .collect();
+            crate::cluster::feed::unheld_pbxs(pg, &feed)?
+        }
+        DbConnection::Sqlite(_) => HashSet::new(),
+    };
+    let ops = ops
+        .iter()
+        .filter(|op| !unheld.contains(op_pbx(op)))
+        .enumerate();
     let mut transitions: Vec<&ExtensionTransition> = Vec::new();
     let mut upserts: Vec<&Extension> = Vec::new();
     let mut last_active: HashMap<(String, String), (usize, &Call)> = HashMap::new();
@@ -159,7 +180,7 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
     let mut active_order: Vec<(String, String)> = Vec::new();
     let mut finish_order: Vec<(String, String)> = Vec::new();
     let mut feed: Vec<&crate::cluster::FeedRow> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
+    for (i, op) in ops {
         match op {
             WriteOp::Feed(row) => feed.push(row),
             WriteOp::Transition(t) => transitions.push(t),
@@ -210,6 +231,18 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
         DbConnection::Pg(pg) => crate::cluster::feed::append(pg, &feed),
         // No instance shares a SQLite file: the feed is never written there.
         DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// The PBX an op writes for.
+fn op_pbx(op: &WriteOp) -> &str {
+    match op {
+        WriteOp::Extension(e) => &e.pbx,
+        WriteOp::Transition(t) => &t.pbx,
+        WriteOp::ActiveCall(c) | WriteOp::FinishedCall(c) => &c.pbx,
+        WriteOp::Refresh(r) => &r.pbx,
+        WriteOp::Confirmed { pbx, .. } => pbx,
+        WriteOp::Feed(row) => &row.pbx,
     }
 }
 

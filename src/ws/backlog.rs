@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::actors::hub::Envelope;
+use super::frame::change_frame;
+use crate::delivery::Envelope;
 use crate::fastmap::FastMap;
 
 /// Changes waiting for room in a client's queue, oldest first.
@@ -23,14 +24,14 @@ pub struct Backlog {
 impl Backlog {
     /// Appends `env` (its frame is encoded now, once for every client, to count it).
     pub fn push(&mut self, env: Arc<Envelope>) {
-        let len = env.frame().len();
+        let len = change_frame(&env).len();
         self.bytes += len;
         self.items.push_back((env, len));
     }
 
     /// The oldest change's frame.
     pub fn front_frame(&self) -> Option<Bytes> {
-        self.items.front().map(|(env, _)| env.frame())
+        self.items.front().map(|(env, _)| change_frame(env))
     }
 
     /// Bytes of the oldest change's frame (0 when empty).
@@ -97,7 +98,7 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::messages::Change;
+    use crate::delivery::Change;
 
     fn ext(seq: u64, exten: &str, status: i32) -> Arc<Envelope> {
         let e = crate::model::Extension {
@@ -128,7 +129,7 @@ mod tests {
         b.push(ext(3, "1001", 1));
         let sum: usize = [1, 2, 3]
             .iter()
-            .map(|s| ext(*s, "1001", 0).frame().len())
+            .map(|s| change_frame(&ext(*s, "1001", 0)).len())
             .sum();
         assert_eq!(b.bytes(), sum, "every frame's bytes");
         assert_eq!(b.conflate(), 1);

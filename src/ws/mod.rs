@@ -4,6 +4,7 @@
 //! actix-web-actors is deprecated upstream; its types stay inside this module.
 
 pub mod backlog;
+pub mod frame;
 pub mod protocol;
 pub mod rate;
 pub mod relay;

@@ -16,11 +16,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::actors::hub::{Deliver, Envelope};
+use crate::delivery::{Deliver, DeliveryRoute, Shares};
 
 thread_local! {
     static SESSIONS: RefCell<HashMap<u64, Recipient<Deliver>>> = RefCell::new(HashMap::new());
@@ -45,9 +44,6 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-/// One flush's changes for the sessions of one relay: (session id, its changes).
-pub type Shares = Vec<(u64, Arc<[Arc<Envelope>]>)>;
-
 impl Relay {
     /// Registers `session` with the relay of the calling thread (an actix arbiter,
     /// where the session actor runs) and returns that relay.
@@ -64,15 +60,18 @@ impl Relay {
     pub fn leave(session: u64) {
         SESSIONS.with(|s| s.borrow_mut().remove(&session));
     }
+}
 
+/// The hub's deliveries to the sessions of one thread go through its relay.
+impl DeliveryRoute for Relay {
     /// Tells relays apart (one per thread).
-    pub fn id(&self) -> u64 {
+    fn id(&self) -> u64 {
         self.id
     }
 
     /// Hands each session its share on the relay's thread; `false` when that
     /// thread has stopped.
-    pub fn deliver(&self, shares: Shares) -> bool {
+    fn deliver(&self, shares: Shares) -> bool {
         self.arbiter.spawn_fn(move || {
             SESSIONS.with(|s| {
                 let sessions = s.borrow();
@@ -89,7 +88,8 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::delivery::{Change, Envelope};
+    use std::sync::{Arc, Mutex};
 
     struct Sink(Arc<Mutex<Vec<u64>>>);
 
@@ -110,18 +110,7 @@ mod tests {
         Arc::new(Envelope::new(
             seq,
             chrono::Utc::now(),
-            crate::actors::messages::Change::RefreshCompleted(Arc::new(
-                crate::model::refresh::RefreshReport {
-                    connection_id: format!("refresh-{seq}"),
-                    pbx: "p".into(),
-                    extensions_checked: 0,
-                    last_query_time: chrono::Utc::now(),
-                    statistics: Default::default(),
-                    results: Vec::new(),
-                    corrections: Vec::new(),
-                    duration_ms: 0.0,
-                },
-            )),
+            Change::RefreshCompleted(Arc::new(crate::model::refresh::RefreshReport::example("p"))),
         ))
     }
 

@@ -26,12 +26,13 @@ mod catchup;
 mod outflow;
 
 use super::backlog::Backlog;
-use super::protocol::{ClientMessage, Filter};
+use super::protocol::ClientMessage;
 use super::rate::ControlRate;
 use super::relay::Relay;
 use super::transport::{Outbox, SendError};
-use crate::actors::hub::{wire_json, Deliver, Envelope, Hub, Subscribe, Unsubscribe};
+use crate::actors::hub::Hub;
 use crate::actors::status::{ActorHandle, BytesGauge, Registry};
+use crate::delivery::{wire_json, Deliver, Envelope, Filter, GoingAway, Subscribe, Unsubscribe};
 use crate::metrics::Metrics;
 
 /// How often the server pings.
@@ -285,7 +286,7 @@ impl Actor for WsSession {
             id: self.id,
             client: ctx.address().recipient(),
             closer: ctx.address().recipient(),
-            relay: Some(relay),
+            route: Some(Arc::new(relay)),
             filter: self.filter.clone(),
             last_seq: self.resume_from,
         };
@@ -386,10 +387,6 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
 }
 
 /// Closes the session with 1001 (going away), for a graceful shutdown.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct GoingAway;
-
 impl Handler<GoingAway> for WsSession {
     type Result = ();
 

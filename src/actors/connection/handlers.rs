@@ -101,12 +101,12 @@ impl Handler<GetStatus> for ConnectionActor {
 /// Closes the connection politely (Logoff) for a graceful shutdown.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub struct LogOff;
 
-impl Handler<Shutdown> for ConnectionActor {
+impl Handler<LogOff> for ConnectionActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: LogOff, ctx: &mut Context<Self>) -> Self::Result {
         let socket = match std::mem::replace(&mut self.state, LinkState::Idle) {
             LinkState::LoggedIn(s) => Some(s),
             LinkState::Stopping { socket } => socket,

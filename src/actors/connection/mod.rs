@@ -41,7 +41,7 @@ use crate::ami::{ActionIds, Correlator};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
 
-pub use handlers::{GetStatus, SetActive, Shutdown};
+pub use handlers::{GetStatus, LogOff, SetActive};
 use link::{LinkState, Teardown};
 use protocol::Pending;
 pub use protocol::{read_state, read_state_fields};

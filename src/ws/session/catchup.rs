@@ -10,8 +10,7 @@ use actix::prelude::*;
 use actix_http::ws::CloseCode;
 
 use super::{Snapshot, Wanted, WsSession};
-use crate::actors::hub::{Catchup, Resubscribe};
-use crate::ws::protocol::Filter;
+use crate::delivery::{Catchup, Filter, Resubscribe};
 use crate::ws::transport::text_frame;
 
 impl WsSession {

@@ -9,7 +9,8 @@ use actix::prelude::*;
 use actix_http::ws::CloseCode;
 
 use super::{Snapshot, WsSession, BACKLOG_HARD_FACTOR, STALL};
-use crate::actors::hub::Envelope;
+use crate::delivery::Envelope;
+use crate::ws::frame::change_frame;
 use crate::ws::transport::SendError;
 
 impl WsSession {
@@ -54,7 +55,7 @@ impl WsSession {
             self.backlog.push(Arc::clone(env));
             return false;
         }
-        match self.outbox.frame(env.frame()) {
+        match self.outbox.frame(change_frame(env)) {
             Ok(()) => true,
             Err(SendError::Full) => {
                 self.backlog.push(Arc::clone(env));

@@ -13,7 +13,7 @@ use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use switchboard::ami::{AmiCodec, AmiMessage, Frame, Limits};
 use switchboard::state::admit::{admit, Admission, RecentlyEnded};
-use switchboard::state::call::{CallModel, Change};
+use switchboard::state::call::{CallEffect, CallModel};
 use switchboard::state::extension::ExtensionModel;
 use switchboard::state::route::{route, Route};
 use tokio_util::codec::Decoder;
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(call.live_channels() <= c.legs.len());
                 assert!(c.duration_secs >= 0.0 && c.talk_secs >= 0.0);
                 assert!(c.talk_secs <= c.duration_secs + 1e-6);
-                if change == Change::Ended {
+                if change == CallEffect::Ended {
                     assert!(c.ended_at.is_some());
                     assert!(call.is_ended());
                     let id = key.to_string();

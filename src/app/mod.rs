@@ -1,0 +1,156 @@
+//! Starting and stopping the whole service: the actors on their arbiters, the
+//! store, and the HTTP server.
+//!
+//! Threads: each PBX's ConnectionActor has an arbiter of its own, so the socket
+//! reader never shares a thread with anything slow; the routers, call trackers,
+//! extension actors and the hub share a "pipeline" arbiter (handing an event to a
+//! tracker is then a same-thread queue push); the store writer and the refresh
+//! manager run on the system arbiter (the writer's batches on two threads of its
+//! own, see `store::writer`; the rest of the database work on the blocking pool);
+//! HTTP and WebSocket sessions run on actix-web's workers, each thread's sessions
+//! fed through one `ws::relay`.
+
+mod mode;
+mod server;
+mod steps;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::web;
+use anyhow::Context as _;
+use chrono::Utc;
+
+use crate::actors::connection::{ConnectionActor, LogOff};
+use crate::actors::hub::CloseAll;
+use crate::actors::refresh_manager::CloseSessions;
+use crate::actors::status::Registry;
+use crate::config::Config;
+use crate::http::AppState;
+use crate::metrics::Metrics;
+use crate::store::Flush;
+
+use mode::Mode;
+pub use server::{
+    http_app, http_server, open_to_network_warning, serve, BoundHttp, HttpSettings,
+    REQUEST_HEAD_TIMEOUT,
+};
+
+/// A running service (inside an actix `System`).
+pub struct Service {
+    /// What the HTTP layer uses.
+    pub state: web::Data<AppState>,
+    arbiters: Vec<Arbiter>,
+    cluster: Option<crate::cluster::ClusterRuntime>,
+}
+
+/// Where the dashboard lives: `STATIC_DIR`, else `./static`, else the source tree's.
+pub fn static_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("STATIC_DIR") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("static");
+    if local.join("index.html").exists() {
+        return local;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+}
+
+/// What every start-up step reads: the settings and the service-wide handles.
+pub(crate) struct Shared {
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    registry: Registry,
+    /// A random number naming this run in the AMI `ActionID`s it sends.
+    instance: u32,
+}
+
+/// Starts every actor for `config`. Must run inside an actix `System`.
+pub async fn start(config: Config) -> anyhow::Result<Service> {
+    let mode = Mode::of(&config);
+    let shared = Shared {
+        config: Arc::new(config),
+        metrics: Arc::new(Metrics::new().context("registering metrics")?),
+        registry: Registry::new(),
+        instance: rand::random(),
+    };
+    let store = steps::open_store(&shared).await?;
+    let writer = steps::start_writer(&shared, &mode, &store);
+    let joined = mode.join(&shared, &store, &writer).await?;
+    let persist = Mode::persist_targets(joined.as_ref(), &writer);
+    let stored = steps::read_stored_state(&store).await?;
+    let live = steps::restore_live_view(&mode, &stored);
+
+    // The connections' status cells (what health reads), made first so the hub can
+    // watch them too.
+    let cells: Vec<_> = (shared.config.pbxs.iter())
+        .map(|p| ConnectionActor::status_for(&p.name))
+        .collect();
+    let pipeline = Arbiter::new();
+    let hub = steps::start_hub(&shared, &mode, &pipeline, &live, &persist, cells.clone());
+    let started = steps::start_pbxs(&shared, &mode, pipeline, &hub, &stored.calls, cells);
+    let refresh = steps::start_refresh(&shared, started.targets, &live, &hub, &persist);
+    let cluster = match joined {
+        Some(joined) => Some(steps::start_cluster(joined, &hub, &store, &started.pbxs)?),
+        None => None,
+    };
+
+    let Shared {
+        config,
+        metrics,
+        registry,
+        ..
+    } = shared;
+    let state = web::Data::new(AppState {
+        cluster: cluster.as_ref().map(|c| c.view.clone()),
+        ws_slots: crate::ws::slots::ClientSlots::new(config.ws_max_clients),
+        config,
+        live,
+        registry,
+        metrics,
+        hub,
+        refresh,
+        pbxs: started.pbxs,
+        store,
+        writer,
+        started_at: Utc::now(),
+        static_dir: static_dir(),
+        next_session: AtomicU64::new(0),
+    });
+    Ok(Service {
+        state,
+        arbiters: started.arbiters,
+        cluster,
+    })
+}
+
+impl Service {
+    /// The cluster's write gate (cluster mode only): for fault tests.
+    pub fn cluster_gate(&self) -> Option<Addr<crate::cluster::gate::PersistGate>> {
+        self.cluster.as_ref().map(|c| c.gate.clone())
+    }
+
+    /// Stops politely: Logoff on every AMI connection, refresh sessions closed,
+    /// WebSocket clients told 1001 (going away), pending writes flushed.
+    pub async fn shutdown(&self) {
+        let s = &self.state;
+        let logoffs = s.pbxs.iter().map(|p| p.connection.send(LogOff));
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(logoffs)).await;
+        if let Some(c) = &self.cluster {
+            c.stop();
+        }
+        let _ = s.refresh.send(CloseSessions).await;
+        let _ = s.hub.send(CloseAll).await;
+        match tokio::time::timeout(Duration::from_secs(5), s.writer.send(Flush)).await {
+            Ok(Ok(_)) => log::info!("store: pending writes flushed"),
+            _ => log::error!("store: pending writes could not be flushed within 5 s"),
+        }
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
+}
