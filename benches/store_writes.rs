@@ -61,7 +61,7 @@ fn call(id: &str, at: chrono::DateTime<Utc>, ended: bool) -> Call {
         on_hold: false,
         transfers: Vec::new(),
         queue: None,
-        outcome: ended.then(|| "answered".to_string()),
+        outcome: ended.then_some(switchboard::model::CallOutcome::Answered),
         hangup_cause: ended.then_some(16),
         hangup_cause_text: None,
     }

@@ -100,3 +100,18 @@ pub struct ParseArgs {
     /// The capture file.
     pub file: PathBuf,
 }
+
+/// The `sim` subcommand's arguments as simulator settings (the rest default).
+impl From<&SimArgs> for crate::sim::SimConfig {
+    fn from(args: &SimArgs) -> Self {
+        Self {
+            username: args.username.clone(),
+            secret: args.secret.clone(),
+            seed: args.seed,
+            extensions: args.extensions,
+            first_extension: args.first_extension,
+            rate: args.rate,
+            ..Self::default()
+        }
+    }
+}

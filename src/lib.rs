@@ -1,6 +1,6 @@
 //! switchboard: live monitoring of Asterisk PBXs over AMI.
 //!
-//! Layout (see `../shared/DESIGN.md` for the contract between the parts):
+//! Layout (lowest layer first in `tests/layers.rs`, which keeps every arrow pointing down):
 //! - [`ami`]: the protocol as plain code (framing, messages, actions, correlation).
 //! - [`state`]: event-to-state logic (calls, extensions, routing) as plain code.
 //! - [`delivery`]: what the hub and its subscribers and the store exchange (changes,

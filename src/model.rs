@@ -3,7 +3,10 @@
 //! These are the shapes clients see (serialised camelCase, like the service
 //! switchboard replaces), so they live in one place and every layer speaks them.
 
+pub mod connection;
 pub mod refresh;
+
+pub use connection::{AmiConnectionState, ConnectionStatus};
 
 use std::sync::Arc;
 
@@ -224,13 +227,12 @@ pub struct Call {
     pub talk_secs: f64,
     /// True when someone is on hold right now.
     pub on_hold: bool,
-    /// Transfers seen: `blind` or `attended`.
-    pub transfers: Vec<String>,
+    /// Transfers seen, in order.
+    pub transfers: Vec<TransferKind>,
     /// The queue the call went through, if any.
     pub queue: Option<String>,
-    /// The outcome: `answered`, `noAnswer`, `busy`, `cancelled`, `failed`,
-    /// `lostWhileDisconnected`, `timedOut`; `None` while active.
-    pub outcome: Option<String>,
+    /// How the call ended; `None` while active.
+    pub outcome: Option<CallOutcome>,
     /// Hangup cause code of the call's end (the caller side's final Hangup).
     pub hangup_cause: Option<i32>,
     /// Hangup cause text.
@@ -265,96 +267,6 @@ impl Call {
     }
 }
 
-/// Where one PBX's AMI connection is, as health, metrics and the WebSocket show it.
-///
-/// Serialized as the words clients have always compared (`connected`,
-/// `backingOff`, …), so the wire is unchanged while the code compares variants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum AmiConnectionState {
-    /// No socket: before the first attempt, or after a graceful shutdown.
-    Disconnected,
-    /// Opening the socket and logging in.
-    Connecting,
-    /// Logging in on an open socket. The login is reported as `connecting`
-    /// throughout; the variant exists so the `ami_state` metric keeps its label.
-    Authenticating,
-    /// Logged in and reading events.
-    Connected,
-    /// Lost or unreachable; the next attempt is scheduled (`nextAttempt`).
-    BackingOff,
-    /// The PBX refused the login; the next attempt is scheduled, more slowly.
-    LoginRefused,
-    /// Cluster mode: another instance holds this PBX, so there is no socket here.
-    Standby,
-}
-
-impl AmiConnectionState {
-    /// The states the `ami_state` metric has a label for (standby has none: the
-    /// instance holding the PBX reports it).
-    pub const METRIC_LABELS: [Self; 6] = [
-        Self::Disconnected,
-        Self::Connecting,
-        Self::Authenticating,
-        Self::Connected,
-        Self::BackingOff,
-        Self::LoginRefused,
-    ];
-
-    /// The wire word (the same as its JSON form).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disconnected => "disconnected",
-            Self::Connecting => "connecting",
-            Self::Authenticating => "authenticating",
-            Self::Connected => "connected",
-            Self::BackingOff => "backingOff",
-            Self::LoginRefused => "loginRefused",
-            Self::Standby => "standby",
-        }
-    }
-
-    /// True while a reconnect is scheduled (the status shows `nextAttempt`).
-    pub fn awaits_retry(self) -> bool {
-        matches!(self, Self::BackingOff | Self::LoginRefused)
-    }
-}
-
-impl std::fmt::Display for AmiConnectionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The state of one AMI connection, as health and the WebSocket show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionStatus {
-    /// The PBX.
-    pub pbx: String,
-    /// Where the connection is in its life (see [`AmiConnectionState`]).
-    pub state: AmiConnectionState,
-    /// Since when it is in that state.
-    #[serde(serialize_with = "crate::timefmt::utc")]
-    pub since: DateTime<Utc>,
-    /// When the last event arrived.
-    #[serde(serialize_with = "crate::timefmt::utc_opt")]
-    pub last_event: Option<DateTime<Utc>>,
-    /// Reconnections since start.
-    pub reconnects: u64,
-    /// When the next attempt is due while backing off.
-    #[serde(serialize_with = "crate::timefmt::utc_opt")]
-    pub next_attempt: Option<DateTime<Utc>>,
-    /// The last error, in words (never a secret).
-    pub last_error: Option<String>,
-    /// The banner of the PBX (`Asterisk Call Manager/x.y.z`).
-    pub banner: Option<String>,
-    /// Uptime reported by the PBX at the last login (`FullyBooted`), in seconds.
-    pub pbx_uptime_secs: Option<u64>,
-    /// True when the last login found a restarted PBX (not just a reconnect).
-    pub pbx_restarted: bool,
-}
-
 /// One recorded state of an extension: what it was from `at` until the next transition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -376,28 +288,112 @@ pub struct ExtensionTransition {
     pub at: DateTime<Utc>,
 }
 
-#[cfg(test)]
-mod connection_state_tests {
-    #[test]
-    fn connection_states_keep_the_words_clients_compare() {
-        use super::AmiConnectionState as S;
-        let all = [
-            (S::Disconnected, "disconnected"),
-            (S::Connecting, "connecting"),
-            (S::Authenticating, "authenticating"),
-            (S::Connected, "connected"),
-            (S::BackingOff, "backingOff"),
-            (S::LoginRefused, "loginRefused"),
-            (S::Standby, "standby"),
-        ];
-        for (state, word) in all {
-            assert_eq!(serde_json::to_value(state).expect("json"), word);
-            assert_eq!(state.as_str(), word);
-            let back: S = serde_json::from_value(word.into()).expect("parse");
-            assert_eq!(back, state);
+/// How a call ended. Serialized (API, WebSocket, store, change feed) as the
+/// camelCase words clients already match on: `answered`, `noAnswer`, `timedOut`…
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CallOutcome {
+    /// Someone answered.
+    Answered,
+    /// Rang out without an answer (DialEnd NOANSWER, cause 19).
+    NoAnswer,
+    /// The callee was busy (cause 17).
+    Busy,
+    /// The caller hung up while it rang (CANCEL, cause 127).
+    Cancelled,
+    /// The callee declined (cause 21).
+    Rejected,
+    /// The call could not be placed (unavailable, congestion).
+    Failed,
+    /// Ended before any dial or answer, for no reason above.
+    Abandoned,
+    /// Gone from the PBX when switchboard reconnected.
+    LostWhileDisconnected,
+    /// Closed by the tracker after too long without an event.
+    TimedOut,
+}
+
+impl CallOutcome {
+    /// The word as clients and the store see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::NoAnswer => "noAnswer",
+            Self::Busy => "busy",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
+            Self::LostWhileDisconnected => "lostWhileDisconnected",
+            Self::TimedOut => "timedOut",
         }
-        assert!(!S::METRIC_LABELS.contains(&S::Standby));
-        assert!(S::BackingOff.awaits_retry() && S::LoginRefused.awaits_retry());
-        assert!(!S::Connected.awaits_retry());
+    }
+
+    /// Every outcome, for parsing and tests.
+    pub const ALL: [Self; 9] = [
+        Self::Answered,
+        Self::NoAnswer,
+        Self::Busy,
+        Self::Cancelled,
+        Self::Rejected,
+        Self::Failed,
+        Self::Abandoned,
+        Self::LostWhileDisconnected,
+        Self::TimedOut,
+    ];
+
+    /// The outcome a stored word names; `None` for a word this version does not know.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A transfer seen on a call, serialized as `blind` or `attended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TransferKind {
+    /// `BlindTransfer`.
+    Blind,
+    /// `AttendedTransfer`.
+    Attended,
+}
+
+impl TransferKind {
+    /// The word as clients and the store see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blind => "blind",
+            Self::Attended => "attended",
+        }
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_and_transfers_serialize_as_the_words_clients_match() {
+        for outcome in CallOutcome::ALL {
+            assert_eq!(
+                serde_json::to_value(outcome).expect("serializes"),
+                serde_json::json!(outcome.as_str())
+            );
+            assert_eq!(CallOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(CallOutcome::TimedOut.as_str(), "timedOut");
+        assert_eq!(CallOutcome::NoAnswer.as_str(), "noAnswer");
+        assert_eq!(CallOutcome::parse("gone"), None);
+        assert_eq!(
+            serde_json::to_string(&[TransferKind::Blind, TransferKind::Attended]).expect("ok"),
+            r#"["blind","attended"]"#
+        );
+        assert_eq!(TransferKind::Attended.as_str(), "attended");
     }
 }

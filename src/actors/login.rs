@@ -11,17 +11,10 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::ami::{Action, ActionIds, AmiCodec, AmiError, AmiMessage, Frame, Limits, Response};
+use crate::ami::{
+    Action, ActionIds, AmiCodec, AmiError, AmiMessage, AuthMethod, Frame, Limits, Response,
+};
 use crate::secret::Secret;
-
-/// How to log in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// `Challenge` then `Login` with an MD5 key (the default).
-    Md5,
-    /// `Login` with the secret in plain text.
-    Plain,
-}
 
 /// Where an AMI server is and how to log in to it.
 #[derive(Debug, Clone)]

@@ -77,7 +77,7 @@ pub struct CallEvent(pub Event);
 #[rtype(result = "()")]
 pub struct CloseCall {
     /// The outcome recorded (`lostWhileDisconnected`, `timedOut`).
-    pub outcome: &'static str,
+    pub outcome: crate::model::CallOutcome,
 }
 
 /// The channels of a call that the PBX listed after a (re)login: the tracker adopts

@@ -25,6 +25,7 @@ use super::status::{ActorHandle, Registry};
 use crate::ami::{event_names, Event};
 use crate::fastmap::FastMap;
 use crate::metrics::Metrics;
+use crate::model::CallOutcome;
 use crate::state::admit::{admit, Admission, RecentlyEnded};
 use crate::state::extension::is_removal;
 use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
@@ -178,7 +179,7 @@ impl EventRouterActor {
                     self.call_timeout
                 );
                 t.addr.do_send(CloseCall {
-                    outcome: "timedOut",
+                    outcome: CallOutcome::TimedOut,
                 });
             }
         }
@@ -372,7 +373,7 @@ impl Handler<ResyncChannels> for EventRouterActor {
         for id in gone {
             if let Some(t) = self.calls.remove(&id) {
                 t.addr.do_send(CloseCall {
-                    outcome: "lostWhileDisconnected",
+                    outcome: CallOutcome::LostWhileDisconnected,
                 });
             }
         }

@@ -7,6 +7,7 @@
 //! [`correlator`] matches replies and event lists to the actions that asked.
 
 pub mod action;
+pub mod auth;
 pub mod codec;
 pub mod correlator;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod response;
 mod scan;
 
 pub use action::{md5_key, Action, ActionIds};
+pub use auth::AuthMethod;
 pub use codec::{AmiCodec, Frame, Limits};
 pub use correlator::{Correlated, Correlator};
 pub use error::{ActionError, AmiError, FrameError};

@@ -11,7 +11,8 @@ use chrono::Utc;
 
 use crate::actors::connection::ConnectionActor;
 use crate::cluster::gate::PersistGate;
-use crate::cluster::{ClusterConfig, Prepared};
+use crate::cluster::Prepared;
+use crate::config::ClusterConfig;
 use crate::delivery::{Persist, PersistMany};
 use crate::store::{Store, StoreWriter, WriterConfig};
 

@@ -20,10 +20,11 @@ use super::gate::{Hold, PersistGate};
 use super::tap::Tap;
 use super::view::ClusterView;
 use super::worker::{Verdict, Worker};
-use super::{ClusterConfig, ClusterError};
+use super::ClusterError;
 use crate::actors::connection::{ConnectionActor, SetActive};
 use crate::actors::hub::{GetHubStats, Hub};
 use crate::actors::router::{EventRouterActor, ResetPbx, RestoreCalls};
+use crate::config::ClusterConfig;
 use crate::delivery::calls_snapshot::{CallsSnapshot, SyncCalls, RECENT_ENDED};
 use crate::store::{CallHistoryQuery, Store};
 

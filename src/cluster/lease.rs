@@ -14,20 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::ClusterError;
-
-/// Prefix of the lease sessions' `application_name`.
-pub const LEASE_APP: &str = "switchboard:";
-
-/// The advisory-lock key of a PBX: FNV-1a (64 bits) of `switchboard:pbx:<name>`,
-/// the same in every instance whatever its build.
-pub fn lock_key(pbx: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("switchboard:pbx:{pbx}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
-}
+use crate::store::lease_key::{lock_key, LEASE_APP};
 
 /// `url` with `application_name` set (added to any query string).
 pub fn with_application_name(url: &str, name: &str) -> String {
@@ -133,12 +120,6 @@ impl Leases {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_stable_and_distinct() {
-        assert_eq!(lock_key("north"), lock_key("north"));
-        assert_ne!(lock_key("north"), lock_key("south"));
-    }
 
     #[test]
     fn application_name_is_appended_and_encoded() {

@@ -3,8 +3,8 @@
 //!
 //! - [`lease`]: one advisory lock per PBX on a dedicated session per instance;
 //!   the holder runs the PBX's ConnectionActor, the others keep it on standby.
-//! - [`feed`] and [`payload`]: the holder's store writer appends each change to
-//!   `change_feed` in the same transaction as the state and notifies
+//! - [`payload`]: the holder's store writer appends each change to `change_feed`
+//!   ([`crate::store::feed`]) in the same transaction as the state and notifies
 //!   `switchboard_feed`.
 //! - [`tap`]: the others LISTEN, read new rows per PBX in id order and publish
 //!   them to their own hub (live view and WebSocket subscribers).
@@ -14,17 +14,15 @@
 //!   feed are not lost.
 //! - [`worker`] runs leases and tap on one thread; [`controller`] turns its
 //!   verdicts into actor messages (take over, stand by); [`view`] is what
-//!   `/api/health` shows; [`settings`] the configuration.
+//!   `/api/health` shows. The settings live in [`crate::config::cluster`].
 //!
 //! Off (SQLite, or `CLUSTER=off`), none of this runs and the service behaves as
 //! a single instance.
 
 pub mod controller;
-pub mod feed;
 pub mod gate;
 pub mod lease;
 pub mod payload;
-pub mod settings;
 pub mod tap;
 pub mod view;
 pub mod worker;
@@ -32,8 +30,6 @@ pub mod worker;
 use thiserror::Error;
 
 pub use controller::{prepare, ClusterRuntime, Prepared};
-pub use feed::FeedRow;
-pub use settings::ClusterConfig;
 pub use view::ClusterView;
 
 /// What can go wrong between an instance and the shared database.

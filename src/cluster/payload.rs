@@ -2,9 +2,9 @@
 //! read back from a stored row. The store writer encodes rows
 //! ([`crate::store::feed_op`]); this is the reading side.
 
-use super::feed::StoredRow;
 use super::ClusterError;
 pub use crate::delivery::feed_form::{pbx_of, Replayed};
+use crate::store::feed::StoredRow;
 
 /// A stored row as the change it records.
 pub fn decode(row: &StoredRow) -> Result<Replayed, ClusterError> {

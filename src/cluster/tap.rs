@@ -10,10 +10,10 @@ use std::collections::{HashMap, HashSet};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use super::feed::{self, StoredRow};
 use super::lease::with_application_name;
 use super::payload::{decode, Replayed};
 use super::ClusterError;
+use crate::store::feed::{self, StoredRow};
 
 /// Rows read per statement.
 const PAGE: i64 = 2000;

@@ -24,9 +24,9 @@ use super::lease::Leases;
 use super::payload::Replayed;
 use super::tap::Tap;
 use super::view::ClusterView;
-use super::ClusterConfig;
 use crate::actors::hub::Hub;
 use crate::actors::messages::Publish;
+use crate::config::ClusterConfig;
 use crate::delivery::SyncCalls;
 
 /// How often every followed PBX is read even without a notification.

@@ -2,8 +2,8 @@
 //! the PBX over, fed to every instance so their live views agree again.
 //!
 //! Why it is needed: a holder that loses its lease has applied its last changes to
-//! its own live view, but neither the feed nor the store takes them (see
-//! `feed::unheld_pbxs`: a fenced instance must not write). Its own live view then
+//! its own live view, but the feed does not take them (see `feed::check_leases`:
+//! only a holder feeds, and nobody overwrites a new holder). Its own live view then
 //! knows things the other instances never heard — a call that got bridged, or one
 //! that ended — and the others may hold rows it could not correct. The
 //! login's resync after a take-over only publishes what differs from the *new
@@ -22,7 +22,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::change::Change;
-use crate::model::Call;
+use crate::model::{Call, CallOutcome};
 use crate::state::call::CallModel;
 
 /// How many of a PBX's most recent finished calls a snapshot carries, to give a
@@ -31,7 +31,7 @@ pub const RECENT_ENDED: i64 = 200;
 
 /// The outcome given to a call an instance still shows but the snapshot neither
 /// lists live nor as recently finished.
-const LOST: &str = "lostWhileDisconnected";
+const LOST: CallOutcome = CallOutcome::LostWhileDisconnected;
 
 /// One PBX's calls as the store holds them at a take-over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn missing_calls_start_stale_ones_update_and_unlisted_ones_end() {
         let mut finished = (*call("gone", CallState::Ended)).clone();
-        finished.outcome = Some("answered".into());
+        finished.outcome = Some(CallOutcome::Answered);
         finished.hangup_cause = Some(16);
         let snap = CallsSnapshot {
             pbx: "north".into(),
@@ -169,9 +169,9 @@ mod tests {
             if let Change::CallEnded(x) = c {
                 if x.id == "gone" {
                     assert_eq!(x.hangup_cause, Some(16), "the real record is used");
-                    assert_eq!(x.outcome.as_deref(), Some("answered"));
+                    assert_eq!(x.outcome, Some(CallOutcome::Answered));
                 } else {
-                    assert_eq!(x.outcome.as_deref(), Some(LOST));
+                    assert_eq!(x.outcome, Some(LOST));
                     assert!(x.ended_at.is_some());
                     assert!(x.duration_secs >= 29.0, "{}", x.duration_secs);
                 }

@@ -2,10 +2,10 @@
 //! over the limit is refused at once (413) instead of waiting for bytes that may
 //! never come, and a body that is not declared as JSON is refused (415).
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::HttpRequest;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// 413 when the request's `Content-Length` announces more than `limit` bytes.
 pub fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
@@ -16,8 +16,7 @@ pub fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiE
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(n) if n > limit as u64 => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
+            ErrorCode::BodyTooLarge,
             "the request body is too large",
         )),
         _ => Ok(()),
@@ -36,8 +35,7 @@ pub fn require_json_type(req: &HttpRequest) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "send JSON with Content-Type: application/json",
         ))
     }
@@ -69,17 +67,12 @@ pub async fn read_within(
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "BODY_TOO_LARGE",
-        "the request body is too large",
-    )
+    ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large")
 }
 
 fn body_timeout(deadline: std::time::Duration) -> ApiError {
     ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "BODY_TIMEOUT",
+        ErrorCode::BodyTimeout,
         format!(
             "the request body did not arrive within {} s (HTTP_BODY_TIMEOUT)",
             deadline.as_secs_f64()

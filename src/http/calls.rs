@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::{ok, ApiError};
+use super::error::{ok, ApiError, ErrorCode};
 use super::extensions::PbxParam;
 use super::state::AppState;
 use crate::store::CallHistoryQuery;
@@ -50,18 +50,18 @@ pub async fn history(
     let page = p.page.unwrap_or(1);
     let size = p.page_size.unwrap_or(50);
     if page < 1 {
-        return Err(ApiError::bad_request("INVALID_QUERY", "page starts at 1"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "page starts at 1"));
     }
     if !(1..=500).contains(&size) {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             "pageSize must be between 1 and 500",
         ));
     }
     if let (Some(f), Some(t)) = (p.from, p.to) {
         if f > t {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 "from must not be after to",
             ));
         }
@@ -94,7 +94,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     if id.is_empty() || id.len() > 200 {
-        return Err(ApiError::bad_request("INVALID_PATH", "not a call id"));
+        return Err(ApiError::new(ErrorCode::InvalidPath, "not a call id"));
     }
     let pbx = params.pbx.clone();
     let live = state.live.read().ok().and_then(|l| {

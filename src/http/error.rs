@@ -8,43 +8,152 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use thiserror::Error;
 
+/// Every code the API answers with. Each owns its HTTP status, so a code never
+/// travels with a status that contradicts it; serialized as today's
+/// `SCREAMING_SNAKE_CASE` strings, which clients match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// 400: a request the dashboard files cannot serve.
+    BadRequest,
+    /// 400: a body that could not be read.
+    BadBody,
+    /// 400: a body that is not the expected JSON.
+    InvalidJson,
+    /// 400: a path parameter of the wrong form.
+    InvalidPath,
+    /// 400: a query parameter of the wrong form.
+    InvalidQuery,
+    /// 400: a subscription filter naming more extensions than allowed.
+    TooManyExtensions,
+    /// 401: no valid API token.
+    Unauthorized,
+    /// 403: a browser request from another site's page.
+    CrossOrigin,
+    /// 404: nothing at this route or id.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 408: the body took too long to arrive.
+    BodyTimeout,
+    /// 409: this instance does not hold the PBX (cluster).
+    NotHolder,
+    /// 413: the body is over the limit.
+    BodyTooLarge,
+    /// 415: a body that is not `application/json`.
+    UnsupportedMediaType,
+    /// 500: a failure inside the service (the cause is logged, not sent).
+    Internal,
+    /// 503: the WebSocket client limit is reached.
+    TooManyClients,
+    /// 503: a refresh could not reach the PBX.
+    PbxUnreachable,
+    /// 502: the PBX refused the refresh's login.
+    PbxLoginRefused,
+    /// 503: a refresh of this PBX is already running at the limit.
+    RefreshBusy,
+    /// 503: the refresh service is shutting down.
+    RefreshClosed,
+}
+
+impl ErrorCode {
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest
+            | Self::BadBody
+            | Self::InvalidJson
+            | Self::InvalidPath
+            | Self::InvalidQuery
+            | Self::TooManyExtensions => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::CrossOrigin => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::NotHolder => StatusCode::CONFLICT,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyClients
+            | Self::PbxUnreachable
+            | Self::RefreshBusy
+            | Self::RefreshClosed => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PbxLoginRefused => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The code as clients see it (`BODY_TOO_LARGE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::BadBody => "BAD_BODY",
+            Self::InvalidJson => "INVALID_JSON",
+            Self::InvalidPath => "INVALID_PATH",
+            Self::InvalidQuery => "INVALID_QUERY",
+            Self::TooManyExtensions => "TOO_MANY_EXTENSIONS",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::CrossOrigin => "CROSS_ORIGIN",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::BodyTimeout => "BODY_TIMEOUT",
+            Self::NotHolder => "NOT_HOLDER",
+            Self::BodyTooLarge => "BODY_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Internal => "INTERNAL",
+            Self::TooManyClients => "TOO_MANY_CLIENTS",
+            Self::PbxUnreachable => "PBX_UNREACHABLE",
+            Self::PbxLoginRefused => "PBX_LOGIN_REFUSED",
+            Self::RefreshBusy => "REFRESH_BUSY",
+            Self::RefreshClosed => "REFRESH_CLOSED",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An API error with its HTTP status.
 #[derive(Debug, Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
-    /// HTTP status.
+    /// HTTP status: the code's own, unless [`ApiError::with_status`] kept another.
     pub status: StatusCode,
-    /// Stable machine-readable code, e.g. `NOT_FOUND`.
-    pub code: &'static str,
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
 }
 
 impl ApiError {
-    /// An error with any status.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error answered with its code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
         }
     }
 
-    /// 404.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    /// The same error answered with `status`: for a status actix chose itself (an
+    /// unusual 4xx) that is rewritten into the API's shape without changing it.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
-    /// 400.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// 401.
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            ErrorCode::Unauthorized,
             "a valid API token is required (Authorization: Bearer <token>)",
         )
     }
@@ -53,15 +162,9 @@ impl ApiError {
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         log::error!("{context}: {cause}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             format!("{context} failed; see the service log"),
         )
-    }
-
-    /// 503 for a part of the service that is not available.
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 }
 
@@ -73,7 +176,7 @@ struct Body<'a> {
 
 #[derive(Serialize)]
 struct Detail<'a> {
-    code: &'a str,
+    code: ErrorCode,
     message: &'a str,
 }
 
@@ -167,6 +270,66 @@ mod tests {
             body(ok_with_message("done", 7)),
             serde_json::json!({"success": true, "message": "done", "data": 7})
         );
+    }
+
+    #[test]
+    fn each_code_owns_its_status_and_its_wire_name() {
+        assert_eq!(
+            ErrorCode::BodyTooLarge.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(ErrorCode::NotHolder.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            ErrorCode::TooManyClients.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(ErrorCode::CrossOrigin.status(), StatusCode::FORBIDDEN);
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::BadBody,
+            ErrorCode::InvalidJson,
+            ErrorCode::InvalidPath,
+            ErrorCode::InvalidQuery,
+            ErrorCode::TooManyExtensions,
+            ErrorCode::Unauthorized,
+            ErrorCode::CrossOrigin,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::BodyTimeout,
+            ErrorCode::NotHolder,
+            ErrorCode::BodyTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::Internal,
+            ErrorCode::TooManyClients,
+            ErrorCode::PbxUnreachable,
+            ErrorCode::PbxLoginRefused,
+            ErrorCode::RefreshBusy,
+            ErrorCode::RefreshClosed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).expect("a code serializes"),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn the_filter_refusal_keeps_the_code_the_websocket_sends() {
+        let refusal = crate::delivery::FilterError::TooManyExtensions { got: 2, max: 1 };
+        assert_eq!(ErrorCode::TooManyExtensions.as_str(), refusal.code());
+    }
+
+    #[test]
+    fn an_error_answers_with_its_codes_status_and_the_same_json() {
+        let r = ApiError::new(ErrorCode::BodyTooLarge, "too big").error_response();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let bytes = r.into_body().try_into_bytes().expect("a complete body");
+        assert_eq!(
+            &bytes[..],
+            br#"{"success":false,"error":{"code":"BODY_TOO_LARGE","message":"too big"}}"#
+        );
+        let kept = ApiError::new(ErrorCode::BadRequest, "x").with_status(StatusCode::URI_TOO_LONG);
+        assert_eq!(kept.error_response().status(), StatusCode::URI_TOO_LONG);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 
 /// Filters of the extension list.
@@ -40,8 +40,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     if let Some(s) = &params.state {
         if !STATES.contains(&s.as_str()) {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 format!("state must be one of {}", STATES.join(", ")),
             ));
         }
@@ -86,8 +86,8 @@ fn pbx_name(state: &AppState, pbx: Option<&str>) -> Result<String, ApiError> {
 
 fn check_exten(exten: &str) -> Result<(), ApiError> {
     if exten.is_empty() || exten.len() > 80 || exten.chars().any(|c| c.is_control()) {
-        return Err(ApiError::bad_request(
-            "INVALID_PATH",
+        return Err(ApiError::new(
+            ErrorCode::InvalidPath,
             "not an extension number",
         ));
     }
@@ -152,16 +152,16 @@ pub async fn history(
     let params = params.into_inner();
     if let (Some(f), Some(t)) = (params.from, params.to) {
         if f > t {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 "from must not be after to",
             ));
         }
     }
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             "limit must be between 1 and 1000",
         ));
     }

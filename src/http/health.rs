@@ -38,7 +38,9 @@ pub async fn health(
                     .as_ref()
                     .is_some_and(|v| v.holding(&c.pbx).held_by.is_some()))
     });
-    let store_ok = store.as_ref().is_some_and(|s| s.state == "ok");
+    let store_ok = store
+        .as_ref()
+        .is_some_and(|s| s.state == crate::store::StoreState::Ok);
     let status = if all_connected && store_ok {
         "ok"
     } else {

@@ -22,17 +22,15 @@ pub mod ws;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Logger;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use state::AppState;
 
 fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "this method is not allowed on this route",
     )
 }
@@ -179,41 +177,37 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
 fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BODY_TOO_LARGE",
-                "the request body is too large",
-            )
+            ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large")
         }
         JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "send JSON with Content-Type: application/json",
         ),
-        other => ApiError::bad_request(
-            "INVALID_JSON",
+        other => ApiError::new(
+            ErrorCode::InvalidJson,
             format!("the body is not valid JSON: {other}"),
         ),
     }
 }
 
 fn query_error(err: QueryPayloadError) -> ApiError {
-    ApiError::bad_request("INVALID_QUERY", format!("bad query parameters: {err}"))
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("bad query parameters: {err}"),
+    )
 }
 
 fn path_error(err: PathError) -> ApiError {
-    ApiError::bad_request("INVALID_PATH", format!("bad path: {err}"))
+    ApiError::new(ErrorCode::InvalidPath, format!("bad path: {err}"))
 }
 
 /// Maps a body read failure (size limit, broken stream) to an API error.
 pub fn payload_error(err: PayloadError) -> ApiError {
     match err {
-        PayloadError::Overflow => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
-            "the request body is too large",
-        ),
-        other => ApiError::bad_request("BAD_BODY", format!("cannot read the body: {other}")),
+        PayloadError::Overflow => {
+            ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large")
+        }
+        other => ApiError::new(ErrorCode::BadBody, format!("cannot read the body: {other}")),
     }
 }
 

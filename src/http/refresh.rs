@@ -1,11 +1,10 @@
 //! `POST /api/extensions/hybrid-refresh`, `GET …/status`, `POST …/close`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::refresh_answer::{answer, RefreshAnswer, REFRESH_MESSAGE};
 use super::state::AppState;
 use crate::actors::refresh_manager::{CloseSessions, ListSessions, QueuedRefreshes, StartRefresh};
@@ -50,14 +49,14 @@ pub async fn start(
         .to_bytes_limited(state.config.http_body_limit)
         .await
         .map_err(|_| super::payload_error(actix_web::error::PayloadError::Overflow))?
-        .map_err(|e| ApiError::bad_request("BAD_BODY", format!("cannot read the body: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadBody, format!("cannot read the body: {e}")))?;
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {
         super::body::require_json_type(&req)?;
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_JSON",
+            ApiError::new(
+                ErrorCode::InvalidJson,
                 format!("the body is not a valid refresh request: {e}"),
             )
         })?
@@ -98,8 +97,7 @@ fn not_held_here(state: &AppState, pbx: Option<&str>) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "NOT_HOLDER",
+        ErrorCode::NotHolder,
         format!(
             "instance {} does not hold {}; send the refresh to the holder",
             view.instance,

@@ -7,11 +7,10 @@
 //! act on a partial failure any better than by showing it. Only when every PBX
 //! failed does the answer become that error (as for a single PBX).
 
-use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::actors::messages::ExtensionCorrection;
 use crate::actors::refresh::{RefreshError, RefreshResult, RefreshStatistics};
 use crate::actors::refresh_manager::RefreshRun;
@@ -24,7 +23,7 @@ pub const REFRESH_MESSAGE: &str =
 #[derive(Debug, Clone, Serialize)]
 pub struct PbxError {
     /// Stable code, as the whole answer would carry it.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What went wrong.
     pub message: String,
 }
@@ -90,14 +89,14 @@ impl RefreshAnswer {
 
 /// The HTTP status and code of a refresh error.
 pub fn refresh_error(e: &RefreshError) -> ApiError {
-    let (status, code) = match e {
-        RefreshError::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "PBX_UNREACHABLE"),
-        RefreshError::LoginRefused(_) => (StatusCode::BAD_GATEWAY, "PBX_LOGIN_REFUSED"),
-        RefreshError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_BUSY"),
-        RefreshError::UnknownPbx(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        RefreshError::Closed => (StatusCode::SERVICE_UNAVAILABLE, "REFRESH_CLOSED"),
+    let code = match e {
+        RefreshError::Unreachable(_) => ErrorCode::PbxUnreachable,
+        RefreshError::LoginRefused(_) => ErrorCode::PbxLoginRefused,
+        RefreshError::Busy(_) => ErrorCode::RefreshBusy,
+        RefreshError::UnknownPbx(_) => ErrorCode::NotFound,
+        RefreshError::Closed => ErrorCode::RefreshClosed,
     };
-    ApiError::new(status, code, e.to_string())
+    ApiError::new(code, e.to_string())
 }
 
 /// Sums a run into one answer; the first PBX's error when every PBX failed.

@@ -14,7 +14,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, ResponseError};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// The dashboard under `/`, for the last place of the route table.
 pub fn service(dir: PathBuf) -> impl HttpServiceFactory {
@@ -39,22 +39,20 @@ fn as_json<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse
     }
     let status = res.status();
     let error = match status {
-        StatusCode::BAD_REQUEST => ApiError::bad_request(
-            "INVALID_PATH",
+        StatusCode::BAD_REQUEST => ApiError::new(
+            ErrorCode::InvalidPath,
             "this path cannot name a file of the dashboard",
         ),
         StatusCode::NOT_FOUND => ApiError::not_found(format!("no route {}", res.request().path())),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "METHOD_NOT_ALLOWED",
+            ErrorCode::MethodNotAllowed,
             "this method is not allowed on this route",
         ),
         s if s.is_server_error() => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "reading a dashboard file failed; see the service log",
         ),
-        s => ApiError::new(s, "BAD_REQUEST", "the request cannot be served"),
+        s => ApiError::new(ErrorCode::BadRequest, "the request cannot be served").with_status(s),
     };
     let (req, _) = res.into_parts();
     let res = ServiceResponse::new(req, error.error_response());

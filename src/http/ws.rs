@@ -11,9 +11,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
 use super::auth::url_query_param;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
-use crate::delivery::{Filter, FilterKind};
+use crate::delivery::{Filter, FilterError, FilterKind};
 use crate::ws::session::{SessionSettings, WsSession};
 use crate::ws::transport::accept;
 
@@ -23,8 +23,8 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
         Some("extensions") => FilterKind::Extensions,
         Some("calls") => FilterKind::Calls,
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 format!("kind must be all, extensions or calls, not {other:?}"),
             ))
         }
@@ -38,7 +38,7 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
     });
     let last_seq = match url_query_param(query, "lastSeq") {
         Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            ApiError::bad_request("INVALID_QUERY", "lastSeq must be a whole number")
+            ApiError::new(ErrorCode::InvalidQuery, "lastSeq must be a whole number")
         })?),
         None => None,
     };
@@ -47,9 +47,12 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
         extensions,
         pbx: url_query_param(query, "pbx"),
     };
-    filter
-        .check()
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    filter.check().map_err(|e| {
+        let code = match e {
+            FilterError::TooManyExtensions { .. } => ErrorCode::TooManyExtensions,
+        };
+        ApiError::new(code, e.to_string())
+    })?;
     Ok((filter, last_seq))
 }
 
@@ -70,8 +73,8 @@ pub async fn connect(
             "websocket upgrade refused: {} clients open (WS_MAX_CLIENTS)",
             state.ws_slots.max()
         );
-        return Err(ApiError::unavailable(
-            "TOO_MANY_CLIENTS",
+        return Err(ApiError::new(
+            ErrorCode::TooManyClients,
             "too many WebSocket clients are connected; try again later",
         )
         .into());

@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering;
 
 use rand::Rng;
 
+use super::client::{log_login, login_ok, Reply, Session};
 use super::model::{device_state, status_text};
-use super::server::Shared;
-use super::session::{log_login, login_ok, Reply, Session};
+use super::shared::Shared;
 use super::wire::{epoch_timestamp, Wire};
 use crate::ami::RawMessage;
 

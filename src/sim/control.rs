@@ -6,7 +6,7 @@
 //! `OriginateResponse` that follows `Originate successfully queued`.
 
 use super::model::{Party, Plan};
-use super::server::Shared;
+use super::shared::Shared;
 use super::wire::Wire;
 use crate::ami::RawMessage;
 
@@ -199,7 +199,7 @@ fn command(shared: &Shared, m: &RawMessage, w: &mut Wire) {
         }
         "core restart now" | "core restart gracefully" => {
             // Asterisk never answers this one: the sessions get Shutdown and close.
-            super::handle::restart_shared(shared);
+            shared.restart();
             return;
         }
         _ => {

@@ -165,7 +165,7 @@ impl Pbx {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SimConfig;
+    use super::super::settings::SimConfig;
     use super::*;
 
     #[test]

@@ -14,9 +14,10 @@ use bytes::Bytes;
 use log::{info, warn};
 
 use super::model::{Party, Plan};
-use super::server::{accept_loop, bind, generator_loop, Shared};
+use super::server::{accept_loop, bind, generator_loop};
+use super::settings::SimConfig;
+use super::shared::Shared;
 use super::truth::{PbxSnapshot, SimStats};
-use super::SimConfig;
 
 /// Starts simulators.
 #[derive(Debug)]
@@ -115,13 +116,6 @@ impl Drop for Inner {
 #[derive(Debug, Clone)]
 pub struct SimHandle {
     inner: Arc<Inner>,
-}
-
-/// Restarts the PBX as `core restart now` does (shared by the handle and `Command`).
-pub(super) fn restart_shared(shared: &Shared) {
-    info!("simulator: PBX restarting");
-    shared.pbx().reset();
-    shared.update_ctl(|c| c.restarts += 1);
 }
 
 impl SimHandle {
@@ -274,7 +268,7 @@ impl SimHandle {
     /// Like `core restart now`: sessions get `Shutdown` and close ~10 ms later, calls
     /// vanish, the port refuses for ~500 ms, then accepts with Uptime reset.
     pub fn restart(&self) {
-        restart_shared(self.shared());
+        self.shared().restart();
     }
 
     /// Closes the listener and every session for good and frees the port; returns once

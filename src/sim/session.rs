@@ -12,33 +12,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use log::{debug, info, warn};
+use log::{debug, warn};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::codec::FramedRead;
 
-use super::server::Shared;
+use super::client::{Reply, Session};
+use super::shared::Shared;
 use super::wire::{Wire, BANNER};
-use crate::ami::{md5_key, AmiCodec, Frame, Limits, RawMessage};
-
-/// Per-connection state the action handlers read and change.
-pub(super) struct Session {
-    /// Logged in: may run actions and receives events.
-    pub logged_in: bool,
-    /// The challenge handed out by `Challenge`, for an MD5 login.
-    pub challenge: Option<String>,
-    /// The event feed, once logged in with events on.
-    pub events: Option<broadcast::Receiver<Bytes>>,
-    /// The client, for logs.
-    pub peer: SocketAddr,
-}
-
-/// What an action produced: bytes for this client and whether to close afterwards.
-pub(super) struct Reply {
-    pub wire: Wire,
-    pub close: bool,
-}
+use crate::ami::{AmiCodec, Frame, Limits};
 
 /// Decrements the live-session count however the session ends.
 struct Live<'a>(&'a Shared);
@@ -158,39 +141,5 @@ async fn hold_list(shared: &Shared) {
         && !shared.ctl().stopped
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Checks a `Login` against the configured user: plain `Secret`, or `AuthType: MD5`
-/// with `Key` = md5(challenge + secret).
-pub(super) fn login_ok(shared: &Shared, s: &Session, m: &RawMessage) -> bool {
-    if shared.refuse_logins.load(Ordering::Relaxed) {
-        return false;
-    }
-    let user_ok = m
-        .get("Username")
-        .is_some_and(|u| u.eq_ignore_ascii_case(&shared.cfg.username));
-    if !user_ok {
-        return false;
-    }
-    let md5 = m
-        .get("AuthType")
-        .is_some_and(|a| a.eq_ignore_ascii_case("md5"));
-    if md5 {
-        match (&s.challenge, m.get("Key")) {
-            (Some(ch), Some(key)) => key.eq_ignore_ascii_case(&md5_key(ch, &shared.cfg.secret)),
-            _ => false,
-        }
-    } else {
-        m.get("Secret") == Some(shared.cfg.secret.as_str())
-    }
-}
-
-/// Logs a login result once, naming the user and client, never the secret.
-pub(super) fn log_login(ok: bool, user: &str, peer: SocketAddr) {
-    if ok {
-        debug!("simulator: {user} logged in from {peer}");
-    } else {
-        info!("simulator: login of {user:?} from {peer} refused");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
 
-use super::model::Channel;
+use super::channel::Channel;
 
 /// The banner Asterisk 22 sends when a client connects.
 pub const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";

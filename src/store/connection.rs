@@ -100,7 +100,7 @@ impl Target {
     /// or `:memory:`.
     pub(crate) fn parse(url: &str) -> Self {
         let lower = url.to_ascii_lowercase();
-        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        if crate::config::cluster::names_postgres(url) {
             return Self {
                 backend: Backend::Postgres,
                 address: url.to_string(),

@@ -1,7 +1,7 @@
 //! The change-feed row of a stored write (cluster mode): the store writer appends
 //! it in the same transaction as the state it describes.
 
-use crate::cluster::FeedRow;
+use super::feed::FeedRow;
 use crate::delivery::feed_form;
 use crate::delivery::Persist;
 

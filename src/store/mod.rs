@@ -19,7 +19,9 @@ mod calls;
 mod connection;
 mod error;
 mod extensions;
+pub mod feed;
 pub mod feed_op;
+pub mod lease_key;
 mod models;
 mod ops;
 mod refresh;
@@ -35,10 +37,11 @@ use diesel::Connection;
 pub use calls::CallHistoryQuery;
 pub use connection::{Backend, DbConnection, StoreOptions};
 pub use error::{redact_url, StoreError};
+pub use feed::FeedRow;
 pub use ops::{RowKey, WriteOp};
 pub use refresh::RefreshRecord;
 pub use writer::{
-    Flush, GetStoreHealth, StoreHealth, StoreWriter, Write, WriteBatch, WriterConfig,
+    Flush, GetStoreHealth, StoreHealth, StoreState, StoreWriter, Write, WriteBatch, WriterConfig,
 };
 
 use crate::model::{Call, Extension, ExtensionTransition};

@@ -2,7 +2,7 @@
 //! writes can be applied in one transaction, in order.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -38,7 +38,7 @@ pub enum WriteOp {
     },
     /// A change for the other instances (cluster mode, PostgreSQL only): appended to
     /// `change_feed` in the same transaction as the state writes of its batch.
-    Feed(crate::cluster::FeedRow),
+    Feed(super::feed::FeedRow),
 }
 
 /// Identifies the row an upsert overwrites, so a writer may keep only the
@@ -152,26 +152,29 @@ fn extension_key(e: &Extension) -> (String, String) {
 /// Tables are independent (the only foreign key is legs → calls), so applying
 /// them table by table gives the same result.
 ///
-/// In cluster mode (a batch with feed rows), the ops of a PBX whose lease this
-/// instance no longer holds are left out, state and feed alike (see
-/// [`crate::cluster::feed::unheld_pbxs`]).
+/// In cluster mode (a batch with feed rows), the feed rows of a PBX whose lease
+/// this instance does not hold are left out, and every op of a PBX another
+/// instance holds now (see [`super::feed::check_leases`]).
 pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> QueryResult<()> {
-    let unheld = match conn {
+    let leases = match conn {
         DbConnection::Pg(pg) => {
-            let feed: Vec<&crate::cluster::FeedRow> = ops
+            let feed: Vec<&super::feed::FeedRow> = ops
                 .iter()
                 .filter_map(|op| match op {
                     WriteOp::Feed(row) => Some(row),
                     _ => None,
                 })
                 .collect();
-            crate::cluster::feed::unheld_pbxs(pg, &feed)?
+            super::feed::check_leases(pg, &feed)?
         }
-        DbConnection::Sqlite(_) => HashSet::new(),
+        DbConnection::Sqlite(_) => super::feed::LeaseCheck::default(),
     };
     let ops = ops
         .iter()
-        .filter(|op| !unheld.contains(op_pbx(op)))
+        .filter(|op| match op {
+            WriteOp::Feed(row) => !leases.unheld.contains(&row.pbx),
+            _ => !leases.taken.contains(op_pbx(op)),
+        })
         .enumerate();
     let mut transitions: Vec<&ExtensionTransition> = Vec::new();
     let mut upserts: Vec<&Extension> = Vec::new();
@@ -179,7 +182,7 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
     let mut last_finish: HashMap<(String, String), (usize, &Call)> = HashMap::new();
     let mut active_order: Vec<(String, String)> = Vec::new();
     let mut finish_order: Vec<(String, String)> = Vec::new();
-    let mut feed: Vec<&crate::cluster::FeedRow> = Vec::new();
+    let mut feed: Vec<&super::feed::FeedRow> = Vec::new();
     for (i, op) in ops {
         match op {
             WriteOp::Feed(row) => feed.push(row),
@@ -228,7 +231,7 @@ pub fn apply(conn: &mut DbConnection, ops: &[WriteOp], now: DateTime<Utc>) -> Qu
         .collect();
     calls::upsert_active_many(conn, &live, now)?;
     match conn {
-        DbConnection::Pg(pg) => crate::cluster::feed::append(pg, &feed),
+        DbConnection::Pg(pg) => super::feed::append(pg, &feed),
         // No instance shares a SQLite file: the feed is never written there.
         DbConnection::Sqlite(_) => Ok(()),
     }

@@ -287,7 +287,7 @@ async fn sigterm_logs_off_closes_clients_flushes_and_exits_0(kind: Kind) {
         .expect("history");
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0].id, done);
-    assert_eq!(history[0].outcome.as_deref(), Some("answered"));
+    assert_eq!(history[0].outcome.map(|o| o.as_str()), Some("answered"));
     drop(store);
     sim.stop();
 }

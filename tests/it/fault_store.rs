@@ -106,7 +106,11 @@ async fn assert_history_complete(ts: &TestService) {
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for c in &calls {
         *outcomes
-            .entry(c.outcome.clone().unwrap_or_default())
+            .entry(
+                c.outcome
+                    .map(|o| o.as_str().to_string())
+                    .unwrap_or_default(),
+            )
             .or_default() += 1;
     }
     assert_eq!(outcomes, truth.finished, "outcomes as the PBX counted them");

@@ -42,7 +42,11 @@ async fn a_seeded_burst_ends_in_the_state_the_simulator_knows() {
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for c in &history {
         *outcomes
-            .entry(c.outcome.clone().unwrap_or_default())
+            .entry(
+                c.outcome
+                    .map(|o| o.as_str().to_string())
+                    .unwrap_or_default(),
+            )
             .or_default() += 1;
     }
     assert_eq!(
@@ -105,7 +109,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     let history = r.history();
     let lost: Vec<&str> = history
         .iter()
-        .filter(|c| c.outcome.as_deref() == Some("lostWhileDisconnected"))
+        .filter(|c| c.outcome.map(|o| o.as_str()) == Some("lostWhileDisconnected"))
         .map(|c| c.id.as_str())
         .collect();
     assert_eq!(history.len(), 2);
@@ -158,7 +162,7 @@ async fn a_pbx_restart_leaves_nothing_stale() {
     assert_eq!(history.len(), 2);
     for c in &history {
         assert!(c.id == a || c.id == b);
-        assert_eq!(c.outcome.as_deref(), Some("lostWhileDisconnected"));
+        assert_eq!(c.outcome.map(|o| o.as_str()), Some("lostWhileDisconnected"));
     }
     let live = r.live_extensions();
     for exten in ["1001", "1002", "1003", "1004"] {
@@ -252,7 +256,7 @@ async fn a_call_whose_hangup_never_comes_is_closed_as_timed_out_and_others_are_n
         .into_iter()
         .find(|c| c.id == silent)
         .expect("the timed-out call is in the history");
-    assert_eq!(closed.outcome.as_deref(), Some("timedOut"));
+    assert_eq!(closed.outcome.map(|o| o.as_str()), Some("timedOut"));
     assert!(closed.ended_at.is_some());
     assert!(closed.legs.iter().all(|l| l.ended_at.is_some()));
     r.stop().await;

@@ -123,7 +123,10 @@ fn a_consultation_that_is_cancelled_leaves_the_original_callee() {
         now,
     );
     assert_eq!(call.call().callee.number.as_deref(), Some("1003"));
-    assert_eq!(call.call().transfers, vec!["attended".to_string()]);
+    assert_eq!(
+        call.call().transfers,
+        vec![switchboard::model::TransferKind::Attended]
+    );
 }
 
 /// After a gap (a reconnect, or another instance taking over) the PBX lists a call

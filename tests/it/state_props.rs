@@ -188,7 +188,7 @@ proptest! {
         // a lost connection) ends it with sane durations too.
         for (id, mut model) in live {
             prop_assert!(created_by.contains(&id));
-            let closed = model.close("timedOut", now);
+            let closed = model.close(switchboard::model::CallOutcome::TimedOut, now);
             check_durations(&closed);
             prop_assert_eq!(closed.state, CallState::Ended);
         }

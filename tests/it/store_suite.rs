@@ -512,11 +512,12 @@ fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
 /// neither stored nor fed — a fenced holder's last batch must not overwrite what
 /// the new holder wrote — while the held PBX's ops are.
 #[test]
-fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
+fn postgres_a_batch_feeds_only_held_pbxs_and_never_overwrites_another_holder() {
     use diesel::prelude::*;
     use std::sync::Arc;
-    use switchboard::cluster::lease::{lock_key, with_application_name, LEASE_APP};
-    use switchboard::cluster::FeedRow;
+    use switchboard::cluster::lease::with_application_name;
+    use switchboard::store::lease_key::{lock_key, LEASE_APP};
+    use switchboard::store::FeedRow;
 
     #[derive(QueryableByName, Debug, PartialEq)]
     struct Fed {
@@ -532,6 +533,13 @@ fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
     diesel::sql_query(format!("SELECT pg_advisory_lock({})", lock_key("pbx1")))
         .execute(&mut lease)
         .expect("lease of pbx1 taken");
+    // pbx2 is held by another instance; pbx3 by nobody (a lone instance catching
+    // up after an outage, before it takes its leases again).
+    let other_url = with_application_name(&db.url, &format!("{LEASE_APP}inst-b"));
+    let mut other = PgConnection::establish(&other_url).expect("other instance's lease session");
+    diesel::sql_query(format!("SELECT pg_advisory_lock({})", lock_key("pbx2")))
+        .execute(&mut other)
+        .expect("lease of pbx2 taken by inst-b");
     let feed = |pbx: &str| {
         WriteOp::Feed(FeedRow {
             pbx: pbx.into(),
@@ -551,6 +559,8 @@ fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
             WriteOp::Transition(transition("pbx2", "2001", 0, t(0))),
             WriteOp::ActiveCall(Arc::new(active_call("pbx2", "c2", "2001", "2002", t(0)))),
             feed("pbx2"),
+            ext("pbx3", "3001", 0, 0),
+            feed("pbx3"),
         ])
         .expect("apply");
     let status = |pbx: &str, exten: &str| {
@@ -566,7 +576,16 @@ fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
     };
     let mut reader = PgConnection::establish(&db.url).expect("reader");
     assert_eq!(status("pbx1", "1001"), Some(0), "the held PBX is stored");
-    assert_eq!(status("pbx2", "2001"), None, "the unheld PBX is not");
+    assert_eq!(
+        status("pbx2", "2001"),
+        None,
+        "a PBX another instance holds is not"
+    );
+    assert_eq!(
+        status("pbx3", "3001"),
+        Some(0),
+        "a PBX nobody holds keeps its state writes (nothing a subscriber was told is lost)"
+    );
     assert!(store
         .extension_history("pbx2", "2001", None, None, 10)
         .expect("history")
@@ -581,7 +600,8 @@ fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
         "only the held PBX is fed"
     );
 
-    // The lease session ends: the next batch of pbx1 is refused as well.
+    // The lease session ends and another instance takes pbx1: the next batch of
+    // pbx1 is refused as well.
     drop(lease);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -595,7 +615,7 @@ fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
         )
         .get_result(&mut reader)
         .expect("locks");
-        if held.n == 0 {
+        if held.n == 1 {
             break;
         }
         assert!(
@@ -604,6 +624,9 @@ fn postgres_a_batch_stores_only_the_pbxs_whose_lease_its_instance_holds() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    diesel::sql_query(format!("SELECT pg_advisory_lock({})", lock_key("pbx1")))
+        .execute(&mut other)
+        .expect("lease of pbx1 taken by inst-b");
     store
         .apply(&[ext("pbx1", "1001", 1, 1), feed("pbx1")])
         .expect("apply");

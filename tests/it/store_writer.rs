@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard::store::{
-    CallHistoryQuery, Flush, GetStoreHealth, Store, StoreHealth, StoreWriter, Write, WriteBatch,
-    WriteOp, WriterConfig,
+    CallHistoryQuery, Flush, GetStoreHealth, Store, StoreHealth, StoreState, StoreWriter, Write,
+    WriteBatch, WriteOp, WriterConfig,
 };
 
 use crate::common::store::{active_call, extension, finished, t, transition, Kind, TestDb};
@@ -65,7 +65,7 @@ async fn flush_on_an_idle_writer_returns_at_once(db: &TestDb) {
     let writer = start_writer(&store);
     writer.send(Flush).await.expect("flush");
     let h = health(&writer).await;
-    assert_eq!((h.state, h.pending, h.writes_total), ("ok", 0, 0));
+    assert_eq!((h.state, h.pending, h.writes_total), (StoreState::Ok, 0, 0));
     assert_eq!(h.backend, store.backend());
 }
 
@@ -188,7 +188,7 @@ async fn many_writes_are_all_committed(db: &TestDb) {
     writer.send(Flush).await.expect("flush");
     assert_workload_stored(&store);
     let h = health(&writer).await;
-    assert_eq!((h.state, h.pending, h.retries), ("ok", 0, 0));
+    assert_eq!((h.state, h.pending, h.retries), (StoreState::Ok, 0, 0));
     assert_eq!(
         h.writes_total + h.coalesced,
         sent,
@@ -227,7 +227,7 @@ async fn writes_survive_an_outage(db: &TestDb) {
     for op in ops.by_ref().take(1000) {
         writer.do_send(Write(op));
     }
-    wait_for(&writer, "degraded", |h| h.state == "degraded").await;
+    wait_for(&writer, "degraded", |h| h.state == StoreState::Degraded).await;
     let during = health(&writer).await;
     assert!(during.pending > 0, "writes are kept: {during:?}");
     assert!(during.last_error.is_some());
@@ -238,7 +238,11 @@ async fn writes_survive_an_outage(db: &TestDb) {
     outage.end();
     writer.send(Flush).await.expect("flush after the outage");
     let after = health(&writer).await;
-    assert_eq!((after.state, after.pending), ("ok", 0), "{after:?}");
+    assert_eq!(
+        (after.state, after.pending),
+        (StoreState::Ok, 0),
+        "{after:?}"
+    );
     assert!(after.retries > 0);
     if db.kind == Kind::Postgres {
         assert!(

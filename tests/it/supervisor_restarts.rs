@@ -103,13 +103,19 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
         None,
         "store"
     );
-    let outcomes: Vec<(String, Option<String>)> =
+    let outcomes: Vec<(String, Option<switchboard::model::CallOutcome>)> =
         r.history().into_iter().map(|c| (c.id, c.outcome)).collect();
     assert_eq!(
         outcomes,
         vec![
-            (early.clone(), Some("answered".to_string())),
-            (call.clone(), Some("cancelled".to_string())),
+            (
+                early.clone(),
+                Some(switchboard::model::CallOutcome::Answered)
+            ),
+            (
+                call.clone(),
+                Some(switchboard::model::CallOutcome::Cancelled)
+            ),
         ]
     );
     assert_eq!(registry.restarts("router"), 1, "restarted once, not more");

@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 
 use super::{db_time, db_time_opt, from_db_time, from_db_time_opt, DbTime};
-use crate::model::{Call, CallState, Direction, Leg, Party};
+use crate::model::{Call, CallOutcome, CallState, Direction, Leg, Party, TransferKind};
 use crate::store::schema::{active_calls, call_legs, calls};
 
 /// The stored word for a direction (the same word the JSON API uses).
@@ -136,7 +136,7 @@ impl<'a> NewCall<'a> {
             ended_at: db_time_opt(c.ended_at),
             duration_secs: c.duration_secs,
             talk_secs: c.talk_secs,
-            outcome: c.outcome.as_deref(),
+            outcome: c.outcome.map(CallOutcome::as_str),
             hangup_cause: c.hangup_cause,
             hangup_cause_text: c.hangup_cause_text.as_deref(),
             transfers: serde_json::to_string(&c.transfers).map_err(serialization_error)?,
@@ -171,8 +171,17 @@ pub struct CallRow {
 impl CallRow {
     /// The finished call back, with the given legs (already in order).
     pub fn decode(self, legs: Vec<Leg>) -> Result<Call, String> {
-        let transfers: Vec<String> = serde_json::from_str(&self.transfers)
+        let transfers: Vec<TransferKind> = serde_json::from_str(&self.transfers)
             .map_err(|e| format!("transfers of call {} on {}: {e}", self.id, self.pbx))?;
+        let outcome = match self.outcome.as_deref() {
+            None => None,
+            Some(word) => Some(CallOutcome::parse(word).ok_or_else(|| {
+                format!(
+                    "unknown outcome {word:?} of call {} on {}",
+                    self.id, self.pbx
+                )
+            })?),
+        };
         Ok(Call {
             id: self.id,
             pbx: self.pbx,
@@ -195,7 +204,7 @@ impl CallRow {
             on_hold: false,
             transfers,
             queue: self.queue,
-            outcome: self.outcome,
+            outcome,
             hangup_cause: self.hangup_cause,
             hangup_cause_text: self.hangup_cause_text,
         })

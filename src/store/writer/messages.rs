@@ -27,12 +27,22 @@ pub struct Flush;
 #[rtype(result = "StoreHealth")]
 pub struct GetStoreHealth;
 
+/// Whether the writer is committing, serialized as `ok` / `degraded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreState {
+    /// Batches are being committed.
+    Ok,
+    /// Writes are failing and being retried, or an attempt has stalled.
+    Degraded,
+}
+
 /// How the store is doing, as `GET /api/health` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreHealth {
     /// `ok`, or `degraded` while writes are failing and being retried or stalled.
-    pub state: &'static str,
+    pub state: StoreState,
     /// A write attempt has been in flight longer than the writer's `stall_after`
     /// (a lock held elsewhere, a server that stopped answering): not failed yet,
     /// but nothing is being committed.

@@ -79,7 +79,11 @@ pub fn history_mismatch(r: &Running, truth: &PbxSnapshot) -> Option<String> {
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for c in &history {
         *outcomes
-            .entry(c.outcome.clone().unwrap_or_default())
+            .entry(
+                c.outcome
+                    .map(|o| o.as_str().to_string())
+                    .unwrap_or_default(),
+            )
             .or_default() += 1;
     }
     (outcomes != truth.finished).then(|| format!("outcomes {outcomes:?} vs {:?}", truth.finished))

@@ -324,9 +324,9 @@ pub fn finished(mut call: Call) -> Call {
     call.ended_at = Some(at + chrono::Duration::seconds(63));
     call.duration_secs = 63.0;
     call.talk_secs = 60.0;
-    call.transfers = vec!["blind".into()];
+    call.transfers = vec![switchboard::model::TransferKind::Blind];
     call.queue = Some("support".into());
-    call.outcome = Some("answered".into());
+    call.outcome = Some(switchboard::model::CallOutcome::Answered);
     call.hangup_cause = Some(16);
     call.hangup_cause_text = Some("Normal Clearing".into());
     call

@@ -10,11 +10,11 @@ pub struct AuditedWrite {
     /// The writing instance (`INSTANCE_ID`).
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub instance: String,
-    /// The table and the operation: read only through `Debug`, in the failure
-    /// messages that list the offending writes.
+    /// The table written.
     #[diesel(sql_type = diesel::sql_types::Text)]
-    #[allow(dead_code)]
     pub tbl: String,
+    /// The operation: read only through `Debug`, in the failure messages that
+    /// list the offending writes.
     #[diesel(sql_type = diesel::sql_types::Text)]
     #[allow(dead_code)]
     pub op: String,
@@ -23,6 +23,9 @@ pub struct AuditedWrite {
     /// Whether the writer held the PBX's lease when the row changed.
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pub held: bool,
+    /// Whether another instance held the PBX's lease when the row changed.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub elsewhere: bool,
     /// Microseconds since the Unix epoch, database clock.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub at_us: i64,
@@ -53,11 +56,11 @@ impl Cluster {
         let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
         let keys: Vec<String> = PBXS
             .iter()
-            .map(|p| format!("('{p}', {})", switchboard::cluster::lease::lock_key(p)))
+            .map(|p| format!("('{p}', {})", switchboard::store::lease_key::lock_key(p)))
             .collect();
         let mut sql = format!(
             "CREATE TABLE write_audit (instance TEXT NOT NULL, tbl TEXT NOT NULL, \
-               op TEXT NOT NULL, pbx TEXT NOT NULL, held BOOLEAN NOT NULL, \
+               op TEXT NOT NULL, pbx TEXT NOT NULL, held BOOLEAN NOT NULL, elsewhere BOOLEAN NOT NULL, \
                at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
              CREATE TABLE lease_keys (pbx TEXT PRIMARY KEY, key BIGINT NOT NULL);
              INSERT INTO lease_keys VALUES {};
@@ -70,14 +73,20 @@ impl Cluster {
                IF left(app, {len}) <> '{STORE_APP}' THEN RETURN NULL; END IF;
                inst := substr(app, {len} + 1);
                IF TG_OP = 'DELETE' THEN p := OLD.pbx; ELSE p := NEW.pbx; END IF;
-               INSERT INTO write_audit (instance, tbl, op, pbx, held)
+               INSERT INTO write_audit (instance, tbl, op, pbx, held, elsewhere)
                SELECT inst, TG_TABLE_NAME, TG_OP, p, EXISTS (
                  SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                  JOIN lease_keys k ON k.pbx = p
                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                    AND ((l.classid::bigint << 32) | l.objid::bigint) = k.key
-                   AND a.application_name = 'switchboard:' || inst);
+                   AND a.application_name = 'switchboard:' || inst), EXISTS (
+                 SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 JOIN lease_keys k ON k.pbx = p
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND ((l.classid::bigint << 32) | l.objid::bigint) = k.key
+                   AND a.application_name <> 'switchboard:' || inst);
                RETURN NULL;
              END $$ LANGUAGE plpgsql;",
             keys.join(", "),
@@ -119,7 +128,7 @@ impl Cluster {
         use diesel::prelude::*;
         let mut conn = PgConnection::establish(&self.db.url).expect("database connection");
         diesel::sql_query(
-            "SELECT instance, tbl, op, pbx, held, \
+            "SELECT instance, tbl, op, pbx, held, elsewhere, \
                (extract(epoch FROM at) * 1000000)::bigint AS at_us \
              FROM write_audit WHERE at >= to_timestamp($1::double precision / 1000000) \
              ORDER BY at",

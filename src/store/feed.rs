@@ -22,7 +22,7 @@ pub struct FeedRow {
     pub pbx: String,
     /// The change's WebSocket type (`call.updated`…) or `confirmed`.
     pub kind: String,
-    /// The JSON payload (see `payload.rs`).
+    /// The JSON payload (see `cluster::payload`).
     pub payload: String,
     /// The instance that wrote it.
     pub instance: String,
@@ -57,7 +57,7 @@ struct MaxId {
 /// Appends `rows` in order (one statement) and notifies once per PBX. Runs in
 /// the caller's transaction, so the rows and the notification are committed with
 /// the state writes or not at all. The caller has left out the rows of PBXs
-/// [`unheld_pbxs`] named in the same transaction, with their state writes.
+/// [`check_leases`] found unheld in the same transaction.
 pub fn append(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -85,16 +85,31 @@ pub fn append(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<()> {
 }
 
 #[derive(QueryableByName)]
-struct Held {
+struct LeaseRow {
     #[diesel(sql_type = Text)]
     pbx: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    mine: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    elsewhere: bool,
 }
 
-/// The PBXs of `rows` whose writer no longer holds their lease, checked inside the
-/// writing transaction: an instance fenced a moment ago (its lease session gone,
-/// the PBX perhaps already taken over) neither feeds the others its last batch nor
-/// stores it, where it would overwrite what the new holder wrote meanwhile.
-pub fn unheld_pbxs(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<HashSet<String>> {
+/// Who holds the leases of a batch's PBXs, read inside the writing transaction.
+#[derive(Debug, Default)]
+pub struct LeaseCheck {
+    /// PBXs whose lease the writing instance does not hold: their feed rows are
+    /// left out (only a holder feeds the others).
+    pub unheld: HashSet<String>,
+    /// PBXs whose lease another instance holds now: their state writes are left
+    /// out too, since they would overwrite what the new holder wrote. A PBX held
+    /// by nobody (a lone instance catching up after a database outage, before it
+    /// takes its leases again) keeps its state writes: they are what its
+    /// subscribers were told, and dropping them would lose them.
+    pub taken: HashSet<String>,
+}
+
+/// Checks the leases of the PBXs that `rows` (one batch's feed rows) name.
+pub fn check_leases(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<LeaseCheck> {
     let mut pairs: Vec<(&str, &str)> = rows
         .iter()
         .map(|r| (r.pbx.as_str(), r.instance.as_str()))
@@ -102,42 +117,56 @@ pub fn unheld_pbxs(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<Ha
     pairs.sort_unstable();
     pairs.dedup();
     if pairs.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(LeaseCheck::default());
     }
-    let held: Vec<Held> = diesel::sql_query(
-        "SELECT t.pbx FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(pbx, key, app) \
-         WHERE EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+    let holders = "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND ((l.classid::bigint << 32) | l.objid::bigint) = t.key \
-             AND a.application_name = t.app)",
-    )
+             AND ((l.classid::bigint << 32) | l.objid::bigint) = t.key";
+    let leases: Vec<LeaseRow> = diesel::sql_query(format!(
+        "SELECT t.pbx, \
+           EXISTS (SELECT 1 {holders} AND a.application_name = t.app) AS mine, \
+           EXISTS (SELECT 1 {holders} AND a.application_name <> t.app) AS elsewhere \
+         FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(pbx, key, app)"
+    ))
     .bind::<Array<Text>, _>(pairs.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>())
     .bind::<Array<BigInt>, _>(
         pairs
             .iter()
-            .map(|(p, _)| super::lease::lock_key(p))
+            .map(|(p, _)| super::lease_key::lock_key(p))
             .collect::<Vec<_>>(),
     )
     .bind::<Array<Text>, _>(
         pairs
             .iter()
-            .map(|(_, i)| format!("{}{i}", super::lease::LEASE_APP))
+            .map(|(_, i)| format!("{}{i}", super::lease_key::LEASE_APP))
             .collect::<Vec<_>>(),
     )
     .load(conn)?;
-    let held: HashSet<String> = held.into_iter().map(|h| h.pbx).collect();
-    let dropped = rows.iter().filter(|r| !held.contains(&r.pbx)).count();
+    let mut check = LeaseCheck::default();
+    for l in leases {
+        if l.elsewhere {
+            check.taken.insert(l.pbx.clone());
+        }
+        if !l.mine {
+            check.unheld.insert(l.pbx);
+        }
+    }
+    let unfed = rows
+        .iter()
+        .filter(|r| check.unheld.contains(&r.pbx))
+        .count();
+    let dropped = rows.iter().filter(|r| check.taken.contains(&r.pbx)).count();
     if dropped > 0 {
         log::warn!(
-            "change feed: {dropped} changes neither fed nor stored: this instance no longer holds their PBX"
+            "change feed: {dropped} changes neither fed nor stored: another instance holds their PBX now"
+        );
+    } else if unfed > 0 {
+        log::warn!(
+            "change feed: {unfed} changes stored but not fed: this instance does not hold their PBX's lease right now"
         );
     }
-    Ok(pairs
-        .into_iter()
-        .filter(|(p, _)| !held.contains(*p))
-        .map(|(p, _)| p.to_string())
-        .collect())
+    Ok(check)
 }
 
 /// Up to `limit` rows of `pbx` after `after`, oldest first.

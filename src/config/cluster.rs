@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// How instances share the PBXs through PostgreSQL.
 #[derive(Debug, Clone)]
@@ -30,6 +30,13 @@ pub struct ClusterConfig {
     pub feed_retention: Duration,
 }
 
+/// True when `DATABASE_URL` names PostgreSQL (`postgres://` or `postgresql://`, any case).
+/// The one reading of the scheme: `CLUSTER=auto` and the store's own connection both use it.
+pub fn names_postgres(database_url: &str) -> bool {
+    let lower = database_url.to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
 fn default_instance_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -45,7 +52,7 @@ fn ms(
     key: &'static str,
     default: u64,
 ) -> Result<Duration, ConfigError> {
-    crate::config::parse_num(key, get(key), default).map(|n| Duration::from_millis(n.max(1)))
+    super::parse_num(key, get(key), default).map(|n| Duration::from_millis(n.max(1)))
 }
 
 impl ClusterConfig {
@@ -54,8 +61,7 @@ impl ClusterConfig {
         get: impl Fn(&str) -> Option<String>,
         database_url: &str,
     ) -> Result<Self, ConfigError> {
-        let postgres =
-            crate::store::Backend::of_url(database_url) == crate::store::Backend::Postgres;
+        let postgres = names_postgres(database_url);
         let enabled = match get("CLUSTER")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()

@@ -41,7 +41,7 @@
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
-//! see [`crate::cluster::settings`].
+//! see [`cluster`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,7 +50,15 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::actors::login::AuthMethod;
+pub mod cluster;
+pub mod origin;
+pub mod pbx;
+
+pub use cluster::ClusterConfig;
+pub use origin::Origin;
+pub use pbx::PbxConfig;
+use pbx::{ami_limits, env_name, pbx_config};
+
 use crate::model::DEFAULT_PBX;
 use crate::secret::Secret;
 
@@ -73,23 +81,6 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-}
-
-/// One PBX to monitor.
-#[derive(Debug, Clone)]
-pub struct PbxConfig {
-    /// Its name in the API.
-    pub name: String,
-    /// AMI host.
-    pub host: String,
-    /// AMI port.
-    pub port: u16,
-    /// AMI user.
-    pub username: String,
-    /// AMI secret.
-    pub secret: Secret,
-    /// Login method.
-    pub auth: AuthMethod,
 }
 
 /// Every setting of the service.
@@ -138,11 +129,11 @@ pub struct Config {
     /// Open WebSocket clients at most (a flood of upgrades cannot grow memory).
     pub ws_max_clients: usize,
     /// Several instances on one PostgreSQL.
-    pub cluster: crate::cluster::ClusterConfig,
+    pub cluster: ClusterConfig,
     /// The scrapers' token for `/metrics`.
     pub metrics_token: Option<Secret>,
     /// Origins of other sites whose pages may POST and open `/ws`.
-    pub allowed_origins: Vec<crate::http::origin::Origin>,
+    pub allowed_origins: Vec<Origin>,
     /// How long a request body may take to arrive.
     pub http_body_timeout: Duration,
     /// Bytes queued per WebSocket client before conflation and a close.
@@ -222,7 +213,7 @@ impl Config {
         })?;
         let database_url =
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
-        let cluster = crate::cluster::ClusterConfig::from_lookup(get, &database_url)?;
+        let cluster = ClusterConfig::from_lookup(get, &database_url)?;
         let ami_limits = ami_limits(&get)?;
         Ok(Self {
             ami_limits,
@@ -286,7 +277,7 @@ impl Config {
 
 /// `ALLOWED_ORIGINS`: each entry a `scheme://host[:port]` origin. `*` is refused:
 /// it would let any web page the user opens drive the API with their access.
-fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Origin>, ConfigError> {
+fn allowed_origins(list: Option<String>) -> Result<Vec<Origin>, ConfigError> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
@@ -301,106 +292,12 @@ fn allowed_origins(list: Option<String>) -> Result<Vec<crate::http::origin::Orig
                         .to_string(),
                 });
             }
-            crate::http::origin::Origin::parse(o).ok_or_else(|| ConfigError::Invalid {
+            Origin::parse(o).ok_or_else(|| ConfigError::Invalid {
                 key: "ALLOWED_ORIGINS",
                 message: format!("{o:?} is not an origin like https://host:port"),
             })
         })
         .collect()
-}
-
-/// The AMI codec's limits; the line limit defaults to (and may not exceed) the
-/// message limit, because a real PBX's one long value is a long line.
-fn ami_limits(get: &impl Fn(&str) -> Option<String>) -> Result<crate::ami::Limits, ConfigError> {
-    use crate::ami::Limits;
-    let max_message = parse_num(
-        "AMI_MAX_MESSAGE_BYTES",
-        get("AMI_MAX_MESSAGE_BYTES"),
-        Limits::DEFAULT_MAX_MESSAGE as u64,
-    )?;
-    if max_message < 1024 {
-        return Err(ConfigError::Invalid {
-            key: "AMI_MAX_MESSAGE_BYTES",
-            message: format!("{max_message} is below 1024, too small for any real message"),
-        });
-    }
-    let max_line = parse_num("AMI_MAX_LINE_BYTES", get("AMI_MAX_LINE_BYTES"), max_message)?;
-    if max_line == 0 || max_line > max_message {
-        return Err(ConfigError::Invalid {
-            key: "AMI_MAX_LINE_BYTES",
-            message: format!(
-                "{max_line} must be between 1 and AMI_MAX_MESSAGE_BYTES ({max_message})"
-            ),
-        });
-    }
-    let max_headers = parse_num(
-        "AMI_MAX_HEADERS",
-        get("AMI_MAX_HEADERS"),
-        Limits::DEFAULT_MAX_HEADERS as u64,
-    )?
-    .max(1);
-    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    Ok(Limits {
-        max_line: size(max_line),
-        max_headers: size(max_headers),
-        max_message: size(max_message),
-    })
-}
-
-/// `branch-1` → `BRANCH_1`: the part of a per-PBX variable name.
-fn env_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// One PBX's settings from `AMI_<prefix>…` variables, falling back to the plain `AMI_…` ones.
-fn pbx_config(
-    get: &impl Fn(&str) -> Option<String>,
-    name: String,
-    prefix: Option<&str>,
-) -> Result<PbxConfig, ConfigError> {
-    let var = |suffix: &str| {
-        prefix
-            .and_then(|p| get(&format!("{p}{suffix}")))
-            .or_else(|| get(&format!("AMI_{suffix}")))
-    };
-    let auth = match var("AUTH")
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("md5") => AuthMethod::Md5,
-        Some("plain") => AuthMethod::Plain,
-        Some(other) => {
-            return Err(ConfigError::Invalid {
-                key: "AMI_AUTH",
-                message: format!("PBX {name}: expected md5 or plain, got {other:?}"),
-            })
-        }
-    };
-    let port = parse_num("AMI_PORT", var("PORT"), 5038)?;
-    let port = u16::try_from(port)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| ConfigError::Invalid {
-            key: "AMI_PORT",
-            message: format!("PBX {name}: {port} is not a TCP port"),
-        })?;
-    Ok(PbxConfig {
-        host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_string()),
-        port,
-        username: var("USERNAME").unwrap_or_else(|| "admin".to_string()),
-        secret: Secret::new(var("SECRET").unwrap_or_default()),
-        auth,
-        name,
-    })
 }
 
 /// A whole-number setting: `default` when unset, a clear error naming `key` otherwise.
