@@ -34,13 +34,13 @@ use switchboard::actors::hub::{GetHubStats, Hub};
 use switchboard::actors::live::{LiveState, SharedLive};
 use switchboard::actors::messages::EventBatch;
 use switchboard::actors::router::{EventRouterActor, GetRouterStats};
-use switchboard::actors::status::Registry;
 use switchboard::ami::{AmiCodec, AmiMessage, Event, Frame, Limits, RawMessage};
 use switchboard::app;
 use switchboard::config::Config;
 use switchboard::metrics::Metrics;
 use switchboard::sim::{SimConfig, Simulator};
 use switchboard::store::Flush;
+use switchboard::supervision::Registry;
 use tikv_jemallocator::Jemalloc;
 use tokio_util::codec::Decoder;
 

@@ -12,6 +12,8 @@
 //! - [`model`]: the domain shapes every layer and client speaks.
 //! - [`sim`]: the PBX simulator (a real AMI server) behind `switchboard sim`, tests and benchmarks.
 //! - [`config`], [`metrics`], [`secret`], [`logging`]: the service's surroundings.
+//! - [`supervision`]: panic capture and the actor registry every supervised actor
+//!   uses, the store writer's as much as the pipeline's.
 //! - [`parse`], [`cli`], [`commands`]: the binary's front.
 
 pub mod actors;
@@ -32,5 +34,6 @@ pub mod secret;
 pub mod sim;
 pub mod state;
 pub mod store;
+pub mod supervision;
 pub mod timefmt;
 pub mod ws;

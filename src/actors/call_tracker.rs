@@ -13,9 +13,9 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::messages::{CallEvent, CallFinished, Change, CloseCall, Publish, ResyncCall};
-use super::status::{ActorHandle, Registry};
 use crate::metrics::Metrics;
 use crate::state::call::{CallEffect, CallModel};
+use crate::supervision::{ActorHandle, Registry};
 
 /// The tracker of one call.
 pub struct CallTrackerActor {

@@ -11,8 +11,8 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::messages::{Change, ConfirmState, ExtensionEvent, Publish};
-use super::status::{ActorHandle, Registry};
 use crate::state::extension::{Correction, ExtensionModel};
+use crate::supervision::{ActorHandle, Registry};
 
 /// The actor of one extension.
 pub struct ExtensionActor {

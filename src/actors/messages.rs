@@ -154,8 +154,4 @@ pub enum AmiReply {
     },
 }
 
-/// Test and fault-injection hook: makes the receiving supervised actor panic inside
-/// its guarded handler, to prove the supervisor restarts it and the pipeline flows on.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct InjectPanic;
+pub use crate::supervision::InjectPanic;

@@ -3,11 +3,11 @@
 
 use actix::prelude::*;
 
-use super::guard::guarded;
 use crate::delivery::{Change, Persist, PersistMany};
 use crate::model::refresh::RefreshReport;
 use crate::model::ExtensionTransition;
 use crate::store::{RefreshRecord, StoreWriter, Write, WriteOp};
+use crate::supervision::guarded;
 
 /// The writes one change causes.
 pub fn write_ops(persist: Persist) -> Vec<WriteOp> {

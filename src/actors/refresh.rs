@@ -20,12 +20,12 @@ use super::login::{connect_and_login, logoff, AmiEndpoint};
 use super::messages::{ConfirmExtensions, ReadState};
 use super::refresh_read::{log_answers, log_queries, read_known, read_list, Answers, Exchange};
 use super::router::EventRouterActor;
-use super::status::{ActorHandle, Registry};
 use crate::ami::{ActionIds, AmiError, Correlator};
 pub use crate::model::refresh::{
     ExtensionCorrection, RefreshReport, RefreshResult, RefreshStatistics,
 };
 use crate::state::extension::status_text;
+use crate::supervision::{ActorHandle, Registry};
 
 /// Why a refresh failed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]

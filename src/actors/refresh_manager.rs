@@ -24,7 +24,6 @@ use actix::prelude::*;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
-use super::guard::guarded;
 use super::hub::Hub;
 use super::live::SharedLive;
 use super::login::AmiEndpoint;
@@ -34,9 +33,10 @@ use super::refresh::{
     SharedInfo,
 };
 use super::router::EventRouterActor;
-use super::status::{ActorHandle, Registry};
 use crate::delivery::Persist;
 use crate::metrics::Metrics;
+use crate::supervision::guarded;
+use crate::supervision::{ActorHandle, Registry};
 
 /// A PBX that can be refreshed.
 #[derive(Clone)]

@@ -16,12 +16,10 @@ use actix::prelude::*;
 
 use super::call_tracker::CallTrackerActor;
 use super::extension::ExtensionActor;
-use super::guard::guarded;
 use super::messages::{
     CallEvent, CallFinished, CloseCall, EventBatch, ExtensionEvent, InjectPanic, Publish,
     ResyncCall, ResyncChannels,
 };
-use super::status::{ActorHandle, Registry};
 use crate::ami::{event_names, Event};
 use crate::fastmap::FastMap;
 use crate::metrics::Metrics;
@@ -29,6 +27,8 @@ use crate::model::CallOutcome;
 use crate::state::admit::{admit, Admission, RecentlyEnded};
 use crate::state::extension::is_removal;
 use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
+use crate::supervision::guarded;
+use crate::supervision::{ActorHandle, Registry};
 
 mod extensions;
 

@@ -27,11 +27,11 @@ use chrono::Utc;
 use crate::actors::connection::{ConnectionActor, LogOff};
 use crate::actors::hub::CloseAll;
 use crate::actors::refresh_manager::CloseSessions;
-use crate::actors::status::Registry;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::metrics::Metrics;
 use crate::store::Flush;
+use crate::supervision::Registry;
 
 use mode::Mode;
 pub use server::{

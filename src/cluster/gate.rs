@@ -12,12 +12,12 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::payload::pbx_of;
-use crate::actors::guard::guarded;
-use crate::actors::messages::InjectPanic;
-use crate::actors::status::{ActorHandle, Registry};
 use crate::delivery::{Persist, PersistMany};
 use crate::metrics::Metrics;
 use crate::store::StoreWriter;
+use crate::supervision::guarded;
+use crate::supervision::InjectPanic;
+use crate::supervision::{ActorHandle, Registry};
 
 /// Starts or stops passing on one PBX's writes.
 #[derive(Message, Debug)]

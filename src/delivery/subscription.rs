@@ -59,9 +59,11 @@ pub enum Catchup {
     },
 }
 
-/// Registers a subscriber; answers its catch-up.
+/// Registers a subscriber; answers its catch-up, or `None` when the hub failed
+/// while building it (it is being restarted: the subscriber closes, and its client
+/// reconnects and resumes).
 #[derive(Message)]
-#[rtype(result = "Catchup")]
+#[rtype(result = "Option<Catchup>")]
 pub struct Subscribe {
     /// The subscriber's id.
     pub id: u64,

@@ -12,10 +12,10 @@ use crate::actors::hub::Hub;
 use crate::actors::live::SharedLive;
 use crate::actors::refresh_manager::RefreshManager;
 use crate::actors::router::EventRouterActor;
-use crate::actors::status::Registry;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreWriter};
+use crate::supervision::Registry;
 
 /// One monitored PBX as the API sees it.
 #[derive(Clone)]

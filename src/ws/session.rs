@@ -31,9 +31,9 @@ use super::rate::ControlRate;
 use super::relay::Relay;
 use super::transport::{Outbox, SendError};
 use crate::actors::hub::Hub;
-use crate::actors::status::{ActorHandle, BytesGauge, Registry};
 use crate::delivery::{wire_json, Deliver, Envelope, Filter, GoingAway, Subscribe, Unsubscribe};
 use crate::metrics::Metrics;
+use crate::supervision::{ActorHandle, BytesGauge, Registry};
 
 /// How often the server pings.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -296,8 +296,8 @@ impl Actor for WsSession {
             .into_actor(self)
             .then(|res, act, ctx| {
                 match res {
-                    Ok(catchup) => act.apply_catchup(catchup, ctx),
-                    Err(_) => act.close(CloseCode::Error, "the hub is unavailable", ctx),
+                    Ok(Some(catchup)) => act.apply_catchup(catchup, ctx),
+                    _ => act.close(CloseCode::Error, "the hub is unavailable", ctx),
                 }
                 fut::ready(())
             })

@@ -31,6 +31,7 @@ mod hostile_ami;
 mod hostile_http;
 mod http_api;
 mod http_auth;
+mod layers;
 mod many_pbx_board;
 mod many_pbx_connections;
 mod parse_cli;

@@ -11,10 +11,10 @@ use super::link::{LinkState, Teardown};
 use super::protocol::Pending;
 use super::ConnectionActor;
 use crate::actors::backpressure::BatchTicket;
-use crate::actors::guard::guarded;
 use crate::actors::messages::{AmiReply, InjectPanic, SendAction};
 use crate::ami::{Action, AmiError, Frame};
 use crate::model::ConnectionStatus;
+use crate::supervision::guarded;
 
 /// One socket read's frames and its place in the router's bounded queue.
 type GatedRead = (Vec<Result<Frame, std::io::Error>>, BatchTicket);

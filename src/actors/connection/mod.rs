@@ -33,13 +33,13 @@ use chrono::Utc;
 
 use super::backoff::Backoff;
 use super::backpressure::{BatchGate, BatchTicket};
-use super::guard::guarded;
+
 use super::login::AmiEndpoint;
 use super::messages::{ConfirmExtensions, EventBatch, Publish, ResyncChannels};
-use super::status::{ActorHandle, Registry};
 use crate::ami::{ActionIds, Correlator};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
+use crate::supervision::{guarded, ActorHandle, Registry};
 
 pub use handlers::{GetStatus, LogOff, SetActive};
 use link::{LinkState, Teardown};

@@ -14,6 +14,7 @@ use crate::delivery::{
     Unsubscribe,
 };
 use crate::metrics::Metrics;
+use crate::supervision::guarded;
 
 /// One subscriber as the hub knows it.
 struct Subscriber {
@@ -97,48 +98,55 @@ impl Fanout {
 }
 
 impl Handler<Subscribe> for Hub {
-    type Result = MessageResult<Subscribe>;
+    type Result = Option<Catchup>;
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
-        // Changes not yet flushed would arrive after the catch-up and duplicate it.
-        self.flush();
-        let catchup = self.catchup(&msg.filter, msg.last_seq);
-        self.fanout.subscribers.insert(
-            msg.id,
-            Subscriber {
-                recipient: msg.client,
-                closer: msg.closer,
-                route: msg.route,
-                filter: msg.filter,
-            },
-        );
-        self.metrics.subscribers.set(self.fanout.len() as i64);
-        MessageResult(catchup)
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Option<Catchup> {
+        guarded(self, ctx, "Subscribe", |act, _| {
+            // Changes not yet flushed would arrive after the catch-up and duplicate it.
+            act.flush();
+            let catchup = act.catchup(&msg.filter, msg.last_seq);
+            act.fanout.subscribers.insert(
+                msg.id,
+                Subscriber {
+                    recipient: msg.client,
+                    closer: msg.closer,
+                    route: msg.route,
+                    filter: msg.filter,
+                },
+            );
+            act.metrics.subscribers.set(act.fanout.len() as i64);
+            catchup
+        })
     }
 }
 
 impl Handler<Resubscribe> for Hub {
     type Result = Option<Catchup>;
 
-    fn handle(&mut self, msg: Resubscribe, _: &mut Context<Self>) -> Option<Catchup> {
-        self.flush();
-        let seq = self.seq;
-        let subscriber = self.fanout.subscribers.get_mut(&msg.id)?;
-        if let Some(f) = msg.filter {
-            subscriber.filter = f;
-        }
-        let filter = subscriber.filter.clone();
-        let last = msg.last_seq.map(|l| l.min(seq));
-        Some(self.catchup(&filter, last))
+    fn handle(&mut self, msg: Resubscribe, ctx: &mut Context<Self>) -> Option<Catchup> {
+        guarded(self, ctx, "Resubscribe", |act, _| {
+            act.flush();
+            let seq = act.seq;
+            let subscriber = act.fanout.subscribers.get_mut(&msg.id)?;
+            if let Some(f) = msg.filter {
+                subscriber.filter = f;
+            }
+            let filter = subscriber.filter.clone();
+            let last = msg.last_seq.map(|l| l.min(seq));
+            Some(act.catchup(&filter, last))
+        })
+        .flatten()
     }
 }
 
 impl Handler<Unsubscribe> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        self.fanout.subscribers.remove(&msg.id);
-        self.metrics.subscribers.set(self.fanout.len() as i64);
+    fn handle(&mut self, msg: Unsubscribe, ctx: &mut Context<Self>) {
+        guarded(self, ctx, "Unsubscribe", |act, _| {
+            act.fanout.subscribers.remove(&msg.id);
+            act.metrics.subscribers.set(act.fanout.len() as i64);
+        });
     }
 }
 
@@ -151,11 +159,14 @@ pub struct CloseAll;
 impl Handler<CloseAll> for Hub {
     type Result = usize;
 
-    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) -> usize {
-        self.flush();
-        for subscriber in self.fanout.subscribers.values() {
-            subscriber.closer.do_send(GoingAway);
-        }
-        self.fanout.len()
+    fn handle(&mut self, _: CloseAll, ctx: &mut Context<Self>) -> usize {
+        guarded(self, ctx, "CloseAll", |act, _| {
+            act.flush();
+            for subscriber in act.fanout.subscribers.values() {
+                subscriber.closer.do_send(GoingAway);
+            }
+            act.fanout.len()
+        })
+        .unwrap_or(0)
     }
 }

@@ -9,11 +9,11 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::Hub;
-use crate::actors::guard::guarded;
 use crate::actors::live::RECENT_CALLS;
 use crate::actors::messages::Publish;
 use crate::delivery::{wire_json, Change, Confirmed, Filter, FilterKind, Persist, SyncCalls};
 use crate::model::{Call, ConnectionStatus, Extension};
+use crate::supervision::guarded;
 
 /// `buf` holding (`pbx`, `key`), its strings' memory reused: a map key to look up
 /// without allocating.

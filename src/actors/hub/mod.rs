@@ -20,12 +20,12 @@ use chrono::{TimeZone, Utc};
 
 use super::connection::SharedStatus;
 use super::connection_watch::ConnectionWatch;
-use super::guard::guarded;
 use super::live::SharedLive;
 use super::messages::Publish;
-use super::status::{ActorHandle, Registry};
 use crate::delivery::{Envelope, PersistMany};
 use crate::metrics::Metrics;
+use crate::supervision::guarded;
+use crate::supervision::{ActorHandle, Registry};
 
 mod fanout;
 mod history;
@@ -186,7 +186,10 @@ pub struct GetHubStats;
 impl Handler<GetHubStats> for Hub {
     type Result = MessageResult<GetHubStats>;
 
-    fn handle(&mut self, _: GetHubStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((self.seq, self.fanout.len()))
+    fn handle(&mut self, _: GetHubStats, ctx: &mut Context<Self>) -> Self::Result {
+        let stats = guarded(self, ctx, "GetHubStats", |act, _| {
+            (act.seq, act.fanout.len())
+        });
+        MessageResult(stats.unwrap_or((0, 0)))
     }
 }

@@ -7,9 +7,10 @@ use actix::prelude::*;
 
 use super::Hub;
 use crate::actors::connection_watch::RECHECK;
-use crate::actors::guard::guarded;
-use crate::actors::messages::{InjectPanic, Publish};
+use crate::actors::messages::Publish;
 use crate::delivery::Change;
+use crate::supervision::guarded;
+use crate::supervision::InjectPanic;
 
 impl Hub {
     /// Starts the periodic comparison of the connections' cells with the live view.

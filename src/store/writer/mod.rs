@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 pub use messages::{Flush, GetStoreHealth, StoreHealth, StoreState, Write, WriteBatch};
 
 use super::{Store, StoreError, WriteOp};
-use crate::actors::guard::guarded;
+use crate::supervision::guarded;
 use buffer::{Batch, WriteBuffer};
 use lanes::Lanes;
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::StoreWriter;
-use crate::actors::guard::guarded;
-use crate::actors::messages::InjectPanic;
-use crate::actors::status::{ActorHandle, Registry};
 use crate::metrics::Metrics;
+use crate::supervision::guarded;
+use crate::supervision::InjectPanic;
+use crate::supervision::{ActorHandle, Registry};
 
 /// Where a supervised writer reports itself and its restarts.
 pub(super) struct Supervision {

@@ -287,7 +287,8 @@ impl Running {
                 last_seq,
             })
             .await
-            .expect("hub answers");
+            .expect("hub answers")
+            .expect("the hub builds a catch-up");
         (changes, catchup)
     }
 }

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 6),
     ("metrics", 6),
     ("logging", 6),
+    ("supervision", 6),
     ("store", 7),
     ("sim", 8),
     ("actors", 9),
