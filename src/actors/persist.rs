@@ -18,7 +18,7 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
                 extension: e.extension.clone(),
                 status: e.status,
                 status_text: e.status_text.clone(),
-                state: e.state.clone(),
+                state: e.state,
                 device_state: e.device_state.clone(),
                 at: e.last_change,
             };

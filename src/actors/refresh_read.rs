@@ -277,6 +277,6 @@ pub fn state_word(status: crate::model::HintStatus) -> &'static str {
     match status.0 {
         0 => "online",
         s if s < 0 || s & 4 != 0 => "offline",
-        _ => status.kind(),
+        _ => status.kind().as_str(),
     }
 }

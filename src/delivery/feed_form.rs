@@ -148,7 +148,7 @@ mod tests {
             name: None,
             status: HintStatus(1),
             status_text: "InUse".into(),
-            state: "inUse".into(),
+            state: crate::model::ExtensionState::InUse,
             device_state: None,
             // The API's precision: the payload is the WebSocket's JSON, milliseconds.
             last_change: chrono::SubsecRound::trunc_subsecs(Utc::now(), 3),

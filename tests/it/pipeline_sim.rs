@@ -166,7 +166,11 @@ async fn a_pbx_restart_leaves_nothing_stale() {
     }
     let live = r.live_extensions();
     for exten in ["1001", "1002", "1003", "1004"] {
-        assert_eq!(live[exten].state, "idle", "{exten} idle after the restart");
+        assert_eq!(
+            live[exten].state,
+            switchboard::model::ExtensionState::Idle,
+            "{exten} idle after the restart"
+        );
     }
     r.stop().await;
 }
