@@ -366,7 +366,9 @@ async fn socket_run(db_url: &str, n: u64) -> SocketRun {
     let service = app::start(config).await.expect("service");
     let state = service.state.clone();
     let end = Instant::now() + DEADLINE;
-    while state.pbxs[0].status.read().expect("status").state != "connected" {
+    while state.pbxs[0].status.read().expect("status").state
+        != switchboard::model::AmiConnectionState::Connected
+    {
         assert!(Instant::now() < end, "never connected");
         actix_rt::time::sleep(Duration::from_millis(5)).await;
     }

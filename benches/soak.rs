@@ -121,7 +121,7 @@ fn main() {
 
         let state = service.state.clone();
         let wait_connected = Instant::now();
-        while state.pbxs[0].status.read().map(|s| s.state != "connected").unwrap_or(true) {
+        while state.pbxs[0].status.read().map(|s| s.state != switchboard::model::AmiConnectionState::Connected).unwrap_or(true) {
             if wait_connected.elapsed() > Duration::from_secs(10) {
                 panic!("service did not connect to the simulator");
             }

@@ -83,7 +83,7 @@ fn batch(round: u64) -> Vec<WriteOp> {
             extension: format!("{}", 1000 + i % 400),
             status: s,
             status_text: s.label().into(),
-            state: s.kind().into(),
+            state: s.kind(),
             device_state: None,
             at: at + chrono::Duration::milliseconds(i as i64),
         }));
@@ -98,7 +98,7 @@ fn batch(round: u64) -> Vec<WriteOp> {
             name: None,
             status: s,
             status_text: s.label().into(),
-            state: s.kind().into(),
+            state: s.kind(),
             device_state: None,
             last_change: at,
             last_confirmed: None,

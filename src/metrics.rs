@@ -3,6 +3,7 @@
 //! One [`Metrics`] per process, created at start-up and passed explicitly to the
 //! actors that count (no global registry, so tests can run services side by side).
 
+use crate::model::AmiConnectionState;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -245,21 +246,11 @@ impl Metrics {
     }
 
     /// Marks `state` as the current AMI state of `pbx`.
-    pub fn set_ami_state(&self, pbx: &str, state: &str) {
-        for s in CONNECTION_STATES {
+    pub fn set_ami_state(&self, pbx: &str, state: AmiConnectionState) {
+        for s in AmiConnectionState::METRIC_LABELS {
             self.ami_state
-                .with_label_values(&[pbx, s])
-                .set(i64::from(*s == state));
+                .with_label_values(&[pbx, s.as_str()])
+                .set(i64::from(s == state));
         }
     }
 }
-
-/// Every state an AMI connection can be in.
-pub const CONNECTION_STATES: &[&str] = &[
-    "disconnected",
-    "connecting",
-    "authenticating",
-    "connected",
-    "backingOff",
-    "loginRefused",
-];

@@ -3,6 +3,11 @@
 //! These are the shapes clients see (serialised camelCase, like the service
 //! switchboard replaces), so they live in one place and every layer speaks them.
 
+pub mod connection;
+pub mod refresh;
+
+pub use connection::{AmiConnectionState, ConnectionStatus};
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -55,18 +60,17 @@ impl HintStatus {
         }
     }
 
-    /// The broad state used for colours and filters: one of
-    /// `idle`, `ringing`, `inUse`, `busy`, `onHold`, `unavailable`, `unknown`.
-    pub fn kind(self) -> &'static str {
+    /// The broad state used for colours and filters.
+    pub fn kind(self) -> ExtensionState {
         match self.0 {
-            0 => "idle",
-            s if s < 0 => "unavailable",
-            s if s & 4 != 0 => "unavailable",
-            s if s & 8 != 0 => "ringing",
-            s if s & 16 != 0 => "onHold",
-            s if s & 2 != 0 => "busy",
-            s if s & 1 != 0 => "inUse",
-            _ => "unknown",
+            0 => ExtensionState::Idle,
+            s if s < 0 => ExtensionState::Unavailable,
+            s if s & 4 != 0 => ExtensionState::Unavailable,
+            s if s & 8 != 0 => ExtensionState::Ringing,
+            s if s & 16 != 0 => ExtensionState::OnHold,
+            s if s & 2 != 0 => ExtensionState::Busy,
+            s if s & 1 != 0 => ExtensionState::InUse,
+            _ => ExtensionState::Unknown,
         }
     }
 
@@ -104,7 +108,7 @@ pub struct Extension {
     /// Asterisk's `StatusText` (e.g. `InUse`), or derived from `status`.
     pub status_text: String,
     /// The broad state for colours and filters (see [`HintStatus::kind`]).
-    pub state: String,
+    pub state: ExtensionState,
     /// The device state name (e.g. `NOT_INUSE`) from `DeviceStateChange`, when seen.
     pub device_state: Option<String>,
     /// When the state last really changed.
@@ -262,35 +266,6 @@ impl Call {
     }
 }
 
-/// The state of one AMI connection, as health and the WebSocket show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionStatus {
-    /// The PBX.
-    pub pbx: String,
-    /// `disconnected`, `connecting`, `authenticating`, `connected`, `backingOff`, `loginRefused`.
-    pub state: String,
-    /// Since when it is in that state.
-    #[serde(serialize_with = "crate::timefmt::utc")]
-    pub since: DateTime<Utc>,
-    /// When the last event arrived.
-    #[serde(serialize_with = "crate::timefmt::utc_opt")]
-    pub last_event: Option<DateTime<Utc>>,
-    /// Reconnections since start.
-    pub reconnects: u64,
-    /// When the next attempt is due while backing off.
-    #[serde(serialize_with = "crate::timefmt::utc_opt")]
-    pub next_attempt: Option<DateTime<Utc>>,
-    /// The last error, in words (never a secret).
-    pub last_error: Option<String>,
-    /// The banner of the PBX (`Asterisk Call Manager/x.y.z`).
-    pub banner: Option<String>,
-    /// Uptime reported by the PBX at the last login (`FullyBooted`), in seconds.
-    pub pbx_uptime_secs: Option<u64>,
-    /// True when the last login found a restarted PBX (not just a reconnect).
-    pub pbx_restarted: bool,
-}
-
 /// One recorded state of an extension: what it was from `at` until the next transition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -304,7 +279,7 @@ pub struct ExtensionTransition {
     /// Asterisk's status text.
     pub status_text: String,
     /// Broad state (see [`HintStatus::kind`]).
-    pub state: String,
+    pub state: ExtensionState,
     /// Device state name, when known.
     pub device_state: Option<String>,
     /// When the extension entered this state.
@@ -419,5 +394,83 @@ mod outcome_tests {
             r#"["blind","attended"]"#
         );
         assert_eq!(TransferKind::Attended.as_str(), "attended");
+    }
+}
+
+/// An extension's broad state, for colours and filters: what [`HintStatus::kind`]
+/// makes of Asterisk's numeric status, or `removed` once the PBX dropped the hint.
+/// Serialized (API, WebSocket, store, change feed) as the words clients filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExtensionState {
+    /// Nobody on it (`NOT_INUSE`).
+    Idle,
+    /// Ringing.
+    Ringing,
+    /// On a call.
+    InUse,
+    /// Busy.
+    Busy,
+    /// On hold.
+    OnHold,
+    /// No registered device, or the hint is deactivated.
+    Unavailable,
+    /// The PBX removed the hint or the extension (`Status: -1`/`-2` live).
+    Removed,
+    /// A status Asterisk does not document.
+    Unknown,
+}
+
+impl ExtensionState {
+    /// Every state, for parsing and tests.
+    pub const ALL: [Self; 8] = [
+        Self::Idle,
+        Self::Ringing,
+        Self::InUse,
+        Self::Busy,
+        Self::OnHold,
+        Self::Unavailable,
+        Self::Removed,
+        Self::Unknown,
+    ];
+
+    /// The word as clients and the store see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Ringing => "ringing",
+            Self::InUse => "inUse",
+            Self::Busy => "busy",
+            Self::OnHold => "onHold",
+            Self::Unavailable => "unavailable",
+            Self::Removed => "removed",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The state a word names (`?state=`, stored rows), if any.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for ExtensionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod extension_state_tests {
+    use super::ExtensionState;
+
+    #[test]
+    fn states_serialize_as_the_words_clients_filter_on() {
+        for state in ExtensionState::ALL {
+            let json = serde_json::to_string(&state).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(ExtensionState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(ExtensionState::parse("in use"), None);
     }
 }

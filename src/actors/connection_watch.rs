@@ -19,14 +19,10 @@ use chrono::{DateTime, Utc};
 
 use super::connection::SharedStatus;
 use super::live::LiveState;
-use crate::model::ConnectionStatus;
+use crate::model::{AmiConnectionState, ConnectionStatus};
 
 /// How often the live view's connection states are compared with the cells.
 pub const RECHECK: Duration = Duration::from_millis(250);
-
-/// The state word of a connection whose PBX another instance holds (cluster mode):
-/// its state reaches the live view through the change feed, not from this cell.
-const STANDBY: &str = "standby";
 
 /// The status cells of this instance's connections and what differed last time.
 #[derive(Debug, Default)]
@@ -59,7 +55,9 @@ impl ConnectionWatch {
                 Ok(s) => s.clone(),
                 Err(poisoned) => poisoned.into_inner().clone(),
             };
-            if status.state == STANDBY {
+            if status.state == AmiConnectionState::Standby {
+                // Another instance holds the PBX (cluster mode): its state reaches
+                // the live view through the change feed, not from this cell.
                 self.suspect.remove(&status.pbx);
                 continue;
             }
@@ -87,9 +85,9 @@ mod tests {
     use super::*;
     use crate::actors::connection::ConnectionActor;
 
-    fn set(cell: &SharedStatus, state: &str) {
+    fn set(cell: &SharedStatus, state: AmiConnectionState) {
         let mut s = cell.write().expect("cell");
-        s.state = state.to_string();
+        s.state = state;
         s.since = Utc::now();
     }
 
@@ -106,15 +104,15 @@ mod tests {
         );
         let mut watch = ConnectionWatch::new(vec![a.clone(), b.clone()]);
         let mut live = LiveState::default();
-        set(&a, "connected");
-        set(&b, "connected");
+        set(&a, AmiConnectionState::Connected);
+        set(&b, AmiConnectionState::Connected);
         show(&mut live, &a);
         assert!(watch.repairs(&live).is_empty(), "b gets its grace check");
         let repaired = watch.repairs(&live);
         assert_eq!(repaired.len(), 1);
         assert_eq!(
-            (repaired[0].pbx.as_str(), repaired[0].state.as_str()),
-            ("b", "connected")
+            (repaired[0].pbx.as_str(), repaired[0].state),
+            ("b", AmiConnectionState::Connected)
         );
         show(&mut live, &b);
         assert!(watch.repairs(&live).is_empty(), "both agree now");
@@ -128,17 +126,17 @@ mod tests {
         );
         let mut watch = ConnectionWatch::new(vec![a.clone(), b.clone()]);
         let live = LiveState::default();
-        set(&b, STANDBY);
-        set(&a, "connecting");
+        set(&b, AmiConnectionState::Standby);
+        set(&a, AmiConnectionState::Connecting);
         assert!(watch.repairs(&live).is_empty());
         std::thread::sleep(Duration::from_millis(2));
-        set(&a, "connected");
+        set(&a, AmiConnectionState::Connected);
         assert!(
             watch.repairs(&live).is_empty(),
             "a new value in the cell: its own message may be on its way"
         );
         let repaired = watch.repairs(&live);
         assert_eq!(repaired.len(), 1, "standby cells are never republished");
-        assert_eq!(repaired[0].state, "connected");
+        assert_eq!(repaired[0].state, AmiConnectionState::Connected);
     }
 }

@@ -9,6 +9,7 @@ use crate::ami::{Action, AmiError, Event, Response};
 /// What [`Publish`] carries: defined with the delivery types, which the store,
 /// the cluster and the WebSocket sessions read without importing the actors.
 pub use crate::delivery::Change;
+pub use crate::model::refresh::ExtensionCorrection;
 use crate::model::HintStatus;
 use crate::state::extension::Correction;
 
@@ -64,29 +65,6 @@ pub struct ReadState {
     pub status: HintStatus,
     /// Status text, when given.
     pub status_text: Option<String>,
-}
-
-/// A correction made because the PBX disagreed with what switchboard believed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionCorrection {
-    /// The extension.
-    pub extension: String,
-    /// What switchboard believed.
-    pub believed: HintStatus,
-    /// What the PBX said.
-    pub actual: HintStatus,
-}
-
-impl ExtensionCorrection {
-    /// Pairs a model correction with its extension.
-    pub fn new(extension: &str, c: Correction) -> Self {
-        Self {
-            extension: extension.to_string(),
-            believed: c.believed,
-            actual: c.actual,
-        }
-    }
 }
 
 /// One event for a call tracker.

@@ -4,6 +4,7 @@
 use actix::prelude::*;
 
 use crate::delivery::{Change, Persist, PersistMany};
+use crate::model::refresh::RefreshReport;
 use crate::model::ExtensionTransition;
 use crate::store::{RefreshRecord, StoreWriter, Write, WriteOp};
 use crate::supervision::guarded;
@@ -17,7 +18,7 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
                 extension: e.extension.clone(),
                 status: e.status,
                 status_text: e.status_text.clone(),
-                state: e.state.clone(),
+                state: e.state,
                 device_state: e.device_state.clone(),
                 at: e.last_change,
             };
@@ -27,10 +28,7 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
             vec![WriteOp::ActiveCall(c)]
         }
         Persist::Change(Change::CallEnded(c)) => vec![WriteOp::FinishedCall(c)],
-        Persist::Change(Change::RefreshCompleted(v)) => refresh_record(&v)
-            .map(WriteOp::Refresh)
-            .into_iter()
-            .collect(),
+        Persist::Change(Change::RefreshCompleted(r)) => vec![WriteOp::Refresh(refresh_record(&r))],
         // Only the feed carries a snapshot; the state it describes is stored already.
         Persist::Change(Change::Connection(_)) | Persist::Snapshot(_) => Vec::new(),
         Persist::Confirmed(c) => vec![WriteOp::Confirmed {
@@ -41,34 +39,19 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
     }
 }
 
-/// A refresh report (its JSON form, as published) as a stored run.
-fn refresh_record(v: &serde_json::Value) -> Option<RefreshRecord> {
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    let num = |a: &str, b: &str| {
-        v.get(a)
-            .and_then(|x| if b.is_empty() { Some(x) } else { x.get(b) })
-            .and_then(|x| x.as_u64())
-            .unwrap_or(0)
-    };
-    let finished_at = text("lastQueryTime")
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .unwrap_or_else(chrono::Utc::now);
-    let duration = v.get("durationMs").and_then(|x| x.as_f64()).unwrap_or(0.0);
-    Some(RefreshRecord {
-        connection_id: text("connectionId")?,
-        pbx: text("pbx").unwrap_or_default(),
-        started_at: finished_at - chrono::Duration::microseconds((duration * 1000.0) as i64),
-        finished_at,
-        extensions_checked: num("extensionsChecked", ""),
-        successful: num("statistics", "successfulQueries"),
-        failed: num("statistics", "failedQueries"),
-        corrections: v
-            .get("corrections")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null),
+/// A refresh report as a stored run.
+fn refresh_record(report: &RefreshReport) -> RefreshRecord {
+    RefreshRecord {
+        connection_id: report.connection_id.clone(),
+        pbx: report.pbx.clone(),
+        started_at: report.started_at(),
+        finished_at: report.last_query_time,
+        extensions_checked: report.extensions_checked as u64,
+        successful: report.statistics.successful_queries as u64,
+        failed: report.statistics.failed_queries as u64,
+        corrections: serde_json::to_value(&report.corrections).unwrap_or(serde_json::Value::Null),
         error: None,
-    })
+    }
 }
 
 impl Handler<Persist> for StoreWriter {

@@ -17,11 +17,13 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::login::{connect_and_login, logoff, AmiEndpoint};
-use super::messages::{ConfirmExtensions, ExtensionCorrection, ReadState};
-use super::refresh_read::{log_answers, log_queries, read_known, read_list, Answers};
+use super::messages::{ConfirmExtensions, ReadState};
+use super::refresh_read::{log_answers, log_queries, read_known, read_list, Answers, Exchange};
 use super::router::EventRouterActor;
-use crate::ami::{ActionIds, AmiError};
-use crate::model::HintStatus;
+use crate::ami::{ActionIds, AmiError, Correlator};
+pub use crate::model::refresh::{
+    ExtensionCorrection, RefreshReport, RefreshResult, RefreshStatistics,
+};
 use crate::state::extension::status_text;
 use crate::supervision::{ActorHandle, Registry};
 
@@ -52,59 +54,6 @@ impl From<AmiError> for RefreshError {
             other => Self::Unreachable(other.to_string()),
         }
     }
-}
-
-/// One extension's answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshResult {
-    /// The extension.
-    pub extension: String,
-    /// Its PBX (a whole-board refresh lists several PBXs' extensions together).
-    pub pbx: String,
-    /// True when the PBX answered.
-    pub success: bool,
-    /// Numeric status, when answered.
-    pub status: Option<HintStatus>,
-    /// Status text.
-    pub status_text: Option<String>,
-    /// Broad state.
-    pub state: Option<String>,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-}
-
-/// Query counts.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshStatistics {
-    /// Extensions the PBX answered for.
-    pub successful_queries: usize,
-    /// Extensions that failed or timed out.
-    pub failed_queries: usize,
-}
-
-/// The `data` of a refresh answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshReport {
-    /// The refresh session's id.
-    pub connection_id: String,
-    /// The PBX.
-    pub pbx: String,
-    /// How many extensions were read.
-    pub extensions_checked: usize,
-    /// When the reading finished.
-    #[serde(serialize_with = "crate::timefmt::utc")]
-    pub last_query_time: DateTime<Utc>,
-    /// Query counts.
-    pub statistics: RefreshStatistics,
-    /// Per-extension answers.
-    pub results: Vec<RefreshResult>,
-    /// States switchboard had wrong and corrected.
-    pub corrections: Vec<ExtensionCorrection>,
-    /// Wall time of the refresh, login to logoff, in milliseconds.
-    pub duration_ms: f64,
 }
 
 /// Where a session is in its life; the status endpoint shows it as `phase`.
@@ -253,17 +202,22 @@ impl Actor for RefreshSessionActor {
         let info = self.info.clone();
         let started = Instant::now();
         let work = async move {
-            let mut ids =
-                ActionIds::new(job.instance, 0x5EF0_0000 + u64::from(rand::random::<u16>()));
+            let epoch = 0x5EF0_0000 + u64::from(rand::random::<u16>());
+            let mut ids = ActionIds::new(job.instance, epoch);
             let session = connect_and_login(&job.endpoint, &mut ids).await?;
             touch(&info, SessionPhase::Querying, true);
             let mut framed = session.framed;
+            // Its own ActionID epoch, so the Logoff below never reuses a query's ID.
+            let mut ex = Exchange {
+                framed: &mut framed,
+                correlator: Correlator::new(ActionIds::new(job.instance, epoch + 0x1_0000)),
+            };
             let states = if job.extensions.is_empty() {
                 log::debug!("Querying the extension list via separate connection");
-                read_list(&mut framed, &mut ids, job.query_timeout).await?
+                read_list(&mut ex, job.query_timeout).await?
             } else {
                 log_queries(&job.extensions);
-                read_known(&mut framed, &mut ids, &job, &info).await?
+                read_known(&mut ex, &job, &info).await?
             };
             log_answers(&states);
             touch(&info, SessionPhase::LoggingOff, true);

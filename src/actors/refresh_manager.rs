@@ -276,13 +276,13 @@ impl RefreshManager {
                 report.corrections.len(),
                 report.duration_ms
             );
-            let value = Arc::new(serde_json::to_value(report).unwrap_or_default());
+            let report = Arc::new(report.clone());
             self.hub.do_send(Publish::new(
-                Change::RefreshCompleted(Arc::clone(&value)),
+                Change::RefreshCompleted(Arc::clone(&report)),
                 None,
             ));
             if let Some(store) = &self.store {
-                store.do_send(Persist::Change(Change::RefreshCompleted(value)));
+                store.do_send(Persist::Change(Change::RefreshCompleted(report)));
             }
         }
     }
@@ -326,11 +326,19 @@ impl Handler<StartRefresh> for RefreshManager {
         };
         let run_id = (pbxs.len() != 1).then(|| self.fresh_id());
         let mut receivers = Vec::with_capacity(pbxs.len());
+        let mut requests = Vec::with_capacity(pbxs.len());
         for pbx in pbxs {
             let (tx, rx) = oneshot::channel();
-            self.request(&pbx, tx, ctx);
+            requests.push((pbx.clone(), tx));
             receivers.push((pbx, rx));
         }
+        // A panic while queueing drops the waiters not yet queued: their callers
+        // get `Closed` below, and the supervisor restarts the manager.
+        guarded(self, ctx, "StartRefresh", |act, ctx| {
+            for (pbx, tx) in requests {
+                act.request(&pbx, tx, ctx);
+            }
+        });
         Box::pin(async move {
             let mut out = Vec::with_capacity(receivers.len());
             for (pbx, rx) in receivers {

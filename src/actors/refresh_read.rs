@@ -11,60 +11,125 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-use super::connection::read_state_fields;
+use super::connection::{read_state, read_state_fields};
 use super::messages::ReadState;
 use super::refresh::{touch, RefreshError, RefreshJob, SessionPhase, SharedInfo};
-use crate::ami::{Action, ActionIds, AmiCodec, AmiMessage, Frame};
+use crate::ami::{Action, AmiCodec, AmiMessage, Correlated, Correlator, Frame, Response};
 
 /// Each asked extension with the PBX's state or why there is none.
 pub type Answers = Vec<(String, Result<ReadState, String>)>;
 
-/// Reads every extension with one `ExtensionStateList`.
-pub async fn read_list(
-    framed: &mut Framed<TcpStream, AmiCodec>,
-    ids: &mut ActionIds,
-    limit: Duration,
-) -> Result<Answers, RefreshError> {
-    let id = ids.next_id();
-    framed
-        .send(&Action::extension_state_list().with_id(id.clone()))
-        .await
-        .map_err(RefreshError::from)?;
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let frame = tokio::time::timeout_at(deadline, framed.next())
+/// What a refresh action waits for (the correlator's token).
+pub enum Asked {
+    /// The one `ExtensionStateList`.
+    List,
+    /// `ExtensionState` of this extension.
+    Extension(String),
+}
+
+/// The refresh login's socket with the correlator that matches its replies and
+/// collects its event lists (the same one the main connection uses).
+pub struct Exchange<'a> {
+    /// The logged-in socket.
+    pub framed: &'a mut Framed<TcpStream, AmiCodec>,
+    /// Pending actions by ActionID.
+    pub correlator: Correlator<Asked>,
+}
+
+/// Why no more replies come.
+enum Silence {
+    /// The deadline passed.
+    TimedOut,
+    /// The PBX closed the socket.
+    Closed,
+    /// The socket failed.
+    Failed(std::io::Error),
+}
+
+impl Exchange<'_> {
+    /// Queues `action` (sent at the next flush) and waits for its reply until
+    /// `deadline`.
+    async fn ask(
+        &mut self,
+        action: Action,
+        token: Asked,
+        deadline: Instant,
+    ) -> Result<(), RefreshError> {
+        let action = self.correlator.register(action, token, deadline.into_std());
+        self.framed.feed(&action).await.map_err(RefreshError::from)
+    }
+
+    async fn flush(&mut self) -> Result<(), RefreshError> {
+        SinkExt::<&Action>::flush(self.framed)
             .await
-            .map_err(|_| RefreshError::Unreachable("the extension list timed out".into()))?;
-        let Some(frame) = frame else {
-            return Err(RefreshError::Unreachable(
-                "the PBX closed the refresh connection".into(),
-            ));
-        };
-        let Ok(Frame::Message(raw)) = frame.map_err(|e| RefreshError::Unreachable(e.to_string()))
-        else {
-            continue;
-        };
-        match AmiMessage::classify(raw) {
+            .map_err(RefreshError::from)
+    }
+
+    /// The next reply or finished list of an action of ours; live events and
+    /// anything else the PBX says on the way are skipped.
+    async fn next_answer(&mut self, deadline: Instant) -> Result<(Asked, Answer), Silence> {
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.framed.next()).await {
+                Err(_) => return Err(Silence::TimedOut),
+                Ok(None) => return Err(Silence::Closed),
+                Ok(Some(Err(e))) => return Err(Silence::Failed(e)),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Frame::Message(raw) = frame else {
+                continue;
+            };
+            let Ok(msg) = AmiMessage::classify(raw) else {
+                continue;
+            };
+            match self.correlator.accept(msg) {
+                Correlated::Reply { token, response } => {
+                    return Ok((token, Answer::Reply(response)))
+                }
+                Correlated::List { token, items, .. } => return Ok((token, Answer::List(items))),
+                Correlated::Live(_) | Correlated::Absorbed | Correlated::Stale(_) => {}
+            }
+        }
+    }
+}
+
+/// A reply: a single response, or the items of a finished event list.
+enum Answer {
+    Reply(Response),
+    List(Vec<crate::ami::Event>),
+}
+
+const CLOSED: &str = "the PBX closed the refresh connection";
+
+/// Reads every extension with one `ExtensionStateList`.
+pub async fn read_list(ex: &mut Exchange<'_>, limit: Duration) -> Result<Answers, RefreshError> {
+    let deadline = Instant::now() + limit;
+    ex.ask(Action::extension_state_list(), Asked::List, deadline)
+        .await?;
+    ex.flush().await?;
+    loop {
+        match ex.next_answer(deadline).await {
+            Ok((Asked::List, Answer::List(items))) => {
+                return Ok(items
+                    .iter()
+                    .filter_map(read_state)
+                    .map(|s| (s.exten.clone(), Ok(s)))
+                    .collect())
+            }
             // Asterisk answers an error when there are no hints at all.
-            Ok(AmiMessage::Response(r))
-                if r.action_id() == Some(id.as_str()) && !r.is_success() =>
-            {
-                return Ok(out);
+            Ok((Asked::List, Answer::Reply(_))) => return Ok(Vec::new()),
+            Ok((Asked::Extension(_), _)) => {}
+            Err(Silence::TimedOut) => {
+                return Err(RefreshError::Unreachable(
+                    "the extension list timed out".into(),
+                ))
             }
-            Ok(AmiMessage::Event(e)) if e.action_id() == Some(id.as_str()) => {
-                if e.event_list()
-                    .is_some_and(|v| v.eq_ignore_ascii_case("Complete"))
-                {
-                    return Ok(out);
-                }
-                if let Some(s) = read_state_fields(|k| e.get(k)) {
-                    out.push((s.exten.clone(), Ok(s)));
-                }
+            // A failed read ends the stream: reported as the close it is.
+            Err(Silence::Closed | Silence::Failed(_)) => {
+                return Err(RefreshError::Unreachable(CLOSED.into()))
             }
-            _ => {}
         }
     }
 }
@@ -76,12 +141,11 @@ pub async fn read_list(
 /// removed since, or a PBX without the list action), so each still gets the PBX's
 /// own answer or error. Answers come back in the job's order.
 pub async fn read_known(
-    framed: &mut Framed<TcpStream, AmiCodec>,
-    ids: &mut ActionIds,
+    ex: &mut Exchange<'_>,
     job: &RefreshJob,
     info: &SharedInfo,
 ) -> Result<Answers, RefreshError> {
-    let listed = read_list(framed, ids, job.query_timeout).await?;
+    let listed = read_list(ex, job.query_timeout).await?;
     let mut by_key: HashMap<(String, String), ReadState> = HashMap::with_capacity(listed.len());
     for (_, state) in listed {
         if let Ok(s) = state {
@@ -98,7 +162,7 @@ pub async fn read_known(
     let mut asked: HashMap<String, Result<ReadState, String>> = if missing.is_empty() {
         HashMap::new()
     } else {
-        read_each(framed, ids, &missing, job, info)
+        read_each(ex, &missing, job, info)
             .await?
             .into_iter()
             .collect()
@@ -121,58 +185,39 @@ pub async fn read_known(
 /// Reads each of `extensions` with `ExtensionState`, `job.concurrency` actions in
 /// flight.
 async fn read_each(
-    framed: &mut Framed<TcpStream, AmiCodec>,
-    ids: &mut ActionIds,
+    ex: &mut Exchange<'_>,
     extensions: &[(String, String)],
     job: &RefreshJob,
     info: &SharedInfo,
 ) -> Result<Answers, RefreshError> {
     let mut todo: VecDeque<&(String, String)> = extensions.iter().collect();
-    let mut inflight: HashMap<String, &str> = HashMap::new();
     let mut answers: HashMap<String, Result<ReadState, String>> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + job.query_timeout;
-    while !todo.is_empty() || !inflight.is_empty() {
+    let deadline = Instant::now() + job.query_timeout;
+    while !todo.is_empty() || ex.correlator.pending() > 0 {
         let mut sent = false;
-        while inflight.len() < job.concurrency {
+        while ex.correlator.pending() < job.concurrency {
             let Some((exten, context)) = todo.pop_front() else {
                 break;
             };
-            let id = ids.next_id();
-            framed
-                .feed(&Action::extension_state(exten, context).with_id(id.clone()))
-                .await
-                .map_err(RefreshError::from)?;
-            inflight.insert(id, exten.as_str());
+            let action = Action::extension_state(exten, context);
+            ex.ask(action, Asked::Extension(exten.clone()), deadline)
+                .await?;
             sent = true;
         }
         if sent {
-            SinkExt::<&Action>::flush(framed)
-                .await
-                .map_err(RefreshError::from)?;
+            ex.flush().await?;
         }
-        let frame = match tokio::time::timeout_at(deadline, framed.next()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => return Err(RefreshError::Unreachable(e.to_string())),
-            Ok(None) => {
-                return Err(RefreshError::Unreachable(
-                    "the PBX closed the refresh connection".into(),
-                ))
-            }
-            Err(_) => break,
-        };
-        let Frame::Message(raw) = frame else {
-            continue;
-        };
-        let Ok(AmiMessage::Response(r)) = AmiMessage::classify(raw) else {
-            continue;
-        };
-        let Some(exten) = r.action_id().and_then(|id| inflight.remove(id)) else {
-            continue;
+        let (exten, r) = match ex.next_answer(deadline).await {
+            Ok((Asked::Extension(exten), Answer::Reply(r))) => (exten, r),
+            Ok(_) => continue,
+            Err(Silence::TimedOut) => break,
+            Err(Silence::Failed(e)) => return Err(RefreshError::Unreachable(e.to_string())),
+            Err(Silence::Closed) => return Err(RefreshError::Unreachable(CLOSED.into())),
         };
         let answer = if r.is_success() {
             read_state_fields(|k| r.get(k))
                 .map(|mut s| {
-                    s.exten = exten.to_string();
+                    s.exten = exten.clone();
                     s
                 })
                 .ok_or_else(|| "the PBX's answer had no Status".to_string())
@@ -182,7 +227,7 @@ async fn read_each(
                 .unwrap_or("the PBX answered an error")
                 .to_string())
         };
-        answers.insert(exten.to_string(), answer);
+        answers.insert(exten, answer);
         if answers.len() % 64 == 0 {
             touch(info, SessionPhase::Querying, true);
         }
@@ -232,6 +277,6 @@ pub fn state_word(status: crate::model::HintStatus) -> &'static str {
     match status.0 {
         0 => "online",
         s if s < 0 || s & 4 != 0 => "offline",
-        _ => status.kind(),
+        _ => status.kind().as_str(),
     }
 }

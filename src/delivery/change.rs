@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use crate::model::refresh::RefreshReport;
 use crate::model::{Call, ConnectionStatus, Extension};
 
 /// A state change to fan out (WebSocket), keep (live view) and store.
@@ -21,7 +22,7 @@ pub enum Change {
     /// An AMI connection changed state.
     Connection(Arc<ConnectionStatus>),
     /// A refresh finished (its JSON result).
-    RefreshCompleted(Arc<serde_json::Value>),
+    RefreshCompleted(Arc<RefreshReport>),
 }
 
 impl Change {

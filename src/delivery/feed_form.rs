@@ -65,7 +65,7 @@ pub fn pbx_of(persist: &Persist) -> Option<&str> {
             Change::Extension(e) => Some(&e.pbx),
             Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => Some(&c.pbx),
             Change::Connection(s) => Some(&s.pbx),
-            Change::RefreshCompleted(v) => v.get("pbx").and_then(|p| p.as_str()),
+            Change::RefreshCompleted(r) => Some(r.pbx.as_str()).filter(|p| !p.is_empty()),
         },
         Persist::Confirmed(c) => Some(&c.pbx),
         Persist::Snapshot(s) => Some(&s.pbx),
@@ -85,7 +85,7 @@ pub fn encode(persist: &Persist) -> Result<Option<FeedForm>, serde_json::Error> 
                     serde_json::to_string(c.as_ref())
                 }
                 Change::Connection(s) => serde_json::to_string(s.as_ref()),
-                Change::RefreshCompleted(v) => serde_json::to_string(v.as_ref()),
+                Change::RefreshCompleted(r) => serde_json::to_string(r.as_ref()),
             }?;
             (change.kind(), payload)
         }
@@ -148,7 +148,7 @@ mod tests {
             name: None,
             status: HintStatus(1),
             status_text: "InUse".into(),
-            state: "inUse".into(),
+            state: crate::model::ExtensionState::InUse,
             device_state: None,
             // The API's precision: the payload is the WebSocket's JSON, milliseconds.
             last_change: chrono::SubsecRound::trunc_subsecs(Utc::now(), 3),
@@ -193,7 +193,8 @@ mod tests {
 
     #[test]
     fn a_refresh_without_a_pbx_has_no_feed_form() {
-        let refresh = Change::RefreshCompleted(Arc::new(serde_json::json!({"connectionId": "c"})));
+        let refresh =
+            Change::RefreshCompleted(Arc::new(crate::model::refresh::RefreshReport::example("")));
         assert_eq!(encode(&Persist::Change(refresh)).expect("encodes"), None);
     }
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
+use crate::model::ExtensionState;
 
 /// Filters of the extension list.
 #[derive(Debug, Deserialize)]
@@ -23,29 +24,31 @@ pub struct ListParams {
     pub q: Option<String>,
 }
 
-const STATES: &[&str] = &[
-    "idle",
-    "ringing",
-    "inUse",
-    "busy",
-    "onHold",
-    "unavailable",
-    "unknown",
-];
+/// The states `?state=` may name: a removed extension is never in the live view.
+fn listable_states() -> impl Iterator<Item = ExtensionState> {
+    ExtensionState::ALL
+        .into_iter()
+        .filter(|s| *s != ExtensionState::Removed)
+}
 
 /// Every extension's live state.
 pub async fn list(
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(s) = &params.state {
-        if !STATES.contains(&s.as_str()) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQuery,
-                format!("state must be one of {}", STATES.join(", ")),
-            ));
-        }
-    }
+    let wanted =
+        match params.state.as_deref() {
+            None => None,
+            Some(word) => Some(listable_states().find(|s| s.as_str() == word).ok_or_else(
+                || {
+                    let words: Vec<&str> = listable_states().map(ExtensionState::as_str).collect();
+                    ApiError::new(
+                        ErrorCode::InvalidQuery,
+                        format!("state must be one of {}", words.join(", ")),
+                    )
+                },
+            )?),
+        };
     let q = params.q.as_deref().map(str::to_lowercase);
     let list: Vec<_> = state
         .live
@@ -53,7 +56,7 @@ pub async fn list(
         .map_err(|_| ApiError::internal("reading the live state", "lock poisoned"))?
         .extensions(params.pbx.as_deref())
         .into_iter()
-        .filter(|e| params.state.as_deref().is_none_or(|s| e.state == s))
+        .filter(|e| wanted.is_none_or(|s| e.state == s))
         .filter(|e| {
             q.as_deref().is_none_or(|q| {
                 e.extension.to_lowercase().contains(q)

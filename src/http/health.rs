@@ -14,6 +14,7 @@ use serde_json::json;
 use super::error::{ok, ApiError};
 use super::state::AppState;
 use crate::actors::hub::GetHubStats;
+use crate::model::AmiConnectionState;
 use crate::store::GetStoreHealth;
 
 /// The health report (only its status without clearance).
@@ -30,8 +31,8 @@ pub async fn health(
         .collect();
     // On standby another instance holds the PBX: fine, as long as one does.
     let all_connected = connections.iter().all(|c| {
-        c.state == "connected"
-            || (c.state == "standby"
+        c.state == AmiConnectionState::Connected
+            || (c.state == AmiConnectionState::Standby
                 && state
                     .cluster
                     .as_ref()

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::event_time;
 use crate::ami::Event;
-use crate::model::{Extension, ExtensionTransition, HintStatus};
+use crate::model::{Extension, ExtensionState, ExtensionTransition, HintStatus};
 
 /// What Asterisk calls each hint status in `StatusText` (`ast_extension_state2str`).
 ///
@@ -37,7 +37,7 @@ pub fn status_text(status: HintStatus) -> &'static str {
 
 /// The `state` of an extension whose hint the PBX removed: its last change, after
 /// which it leaves the live view and its actor stops.
-pub const REMOVED: &str = "removed";
+pub const REMOVED: ExtensionState = ExtensionState::Removed;
 
 /// True for an `ExtensionStatus` saying the hint is gone. Asterisk reports a removed
 /// hint with `Status: -1` (`AST_EXTENSION_DEACTIVATED`, "hint removed") and a removed
@@ -79,7 +79,7 @@ impl ExtensionModel {
                 name: None,
                 status,
                 status_text: "Unknown".to_string(),
-                state: "unknown".to_string(),
+                state: ExtensionState::Unknown,
                 device_state: None,
                 last_change: at,
                 last_confirmed: None,
@@ -103,14 +103,14 @@ impl ExtensionModel {
             extension: self.ext.extension.clone(),
             status: self.ext.status,
             status_text: self.ext.status_text.clone(),
-            state: self.ext.state.clone(),
+            state: self.ext.state,
             device_state: self.ext.device_state.clone(),
             at: self.ext.last_change,
         }
     }
 
     fn set_status(&mut self, status: HintStatus, text: Option<&str>, at: DateTime<Utc>) -> bool {
-        if self.ext.status == status && self.ext.state != "unknown" {
+        if self.ext.status == status && self.ext.state != ExtensionState::Unknown {
             return false;
         }
         self.ext.status = status;
@@ -118,7 +118,7 @@ impl ExtensionModel {
             .filter(|t| !t.is_empty())
             .unwrap_or(status_text(status))
             .to_string();
-        self.ext.state = status.kind().to_string();
+        self.ext.state = status.kind();
         self.ext.last_change = at;
         true
     }
@@ -138,7 +138,7 @@ impl ExtensionModel {
                     .filter(|t| !t.is_empty())
                     .unwrap_or("Removed")
                     .to_string();
-                self.ext.state = REMOVED.to_string();
+                self.ext.state = REMOVED;
                 self.ext.last_change = at;
                 true
             }
@@ -192,7 +192,7 @@ impl ExtensionModel {
         }
         self.ext.last_confirmed = Some(at);
         let believed = self.ext.status;
-        let was_known = self.ext.state != "unknown";
+        let was_known = self.ext.state != ExtensionState::Unknown;
         if self.set_status(status, text, at) {
             let correction = was_known.then_some(Correction {
                 believed,

@@ -109,7 +109,7 @@ mod tests {
             name: None,
             status: crate::model::HintStatus(status),
             status_text: "Idle".to_string(),
-            state: "idle".to_string(),
+            state: crate::model::ExtensionState::Idle,
             device_state: None,
             last_change: chrono::DateTime::UNIX_EPOCH,
             last_confirmed: None,

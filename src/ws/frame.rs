@@ -34,10 +34,11 @@ mod tests {
 
     #[test]
     fn a_change_is_encoded_once_and_its_frame_shared() {
+        let report = Arc::new(crate::model::refresh::RefreshReport::example("north"));
         let env = Envelope::new(
             7,
             chrono::DateTime::UNIX_EPOCH,
-            Change::RefreshCompleted(Arc::new(serde_json::json!({"pbx": "north"}))),
+            Change::RefreshCompleted(Arc::clone(&report)),
         );
         let first = change_frame(&env);
         let again = change_frame(&env);
@@ -47,8 +48,10 @@ mod tests {
             "the same bytes, not a second encoding"
         );
         assert_eq!(first[0], 0x81, "a final text frame");
-        assert_eq!(first[1] as usize, first.len() - 2, "a 7-bit length");
-        let json: serde_json::Value = serde_json::from_slice(&first[2..]).expect("JSON");
+        assert_eq!(first[1], 126, "a 16-bit length follows");
+        let len = usize::from(u16::from_be_bytes([first[2], first[3]]));
+        assert_eq!(len, first.len() - 4);
+        let json: serde_json::Value = serde_json::from_slice(&first[4..]).expect("JSON");
         assert_eq!(json["seq"], 7);
         assert_eq!(json["type"], "refresh.completed");
         assert_eq!(json["data"]["pbx"], "north");
@@ -56,10 +59,10 @@ mod tests {
             7,
             "refresh.completed",
             chrono::DateTime::UNIX_EPOCH,
-            serde_json::json!({"pbx": "north"}),
+            report.as_ref(),
         );
         assert_eq!(
-            &first[2..],
+            &first[4..],
             text.as_bytes(),
             "the same bytes as the JSON text form"
         );

@@ -110,7 +110,7 @@ mod tests {
         Arc::new(Envelope::new(
             seq,
             chrono::Utc::now(),
-            Change::RefreshCompleted(Arc::new(serde_json::json!({}))),
+            Change::RefreshCompleted(Arc::new(crate::model::refresh::RefreshReport::example("p"))),
         ))
     }
 

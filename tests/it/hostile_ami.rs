@@ -17,6 +17,7 @@ use crate::common::pipeline::{quiet_sim as sim, start, Running, Setup};
 use crate::common::service::{capture_logs, captured_logs};
 use crate::common::wait::{wait_until, DEADLINE};
 use bytes::Bytes;
+use switchboard::model::AmiConnectionState;
 use switchboard::sim::SimHandle;
 
 const PBX: &str = "default";
@@ -27,7 +28,7 @@ async fn setup(seed: u64, extensions: u32) -> (SimHandle, Mangler, Running) {
     let sim = sim(seed, extensions);
     let proxy = Mangler::start(sim.addr());
     let r = start(Setup::new(proxy.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     wait_matches(&r, &sim).await;
     (sim, proxy, r)
 }
@@ -162,7 +163,7 @@ async fn garbage_endless_lines_huge_messages_and_header_floods_cost_nothing() {
     ] {
         assert!(logged(what), "no log line says {what:?}");
     }
-    assert_eq!(r.connection().state, "connected");
+    assert_eq!(r.connection().state, AmiConnectionState::Connected);
     assert_eq!(
         r.connection().reconnects,
         0,
@@ -252,7 +253,7 @@ async fn long_user_event_and_var_set_values_between_call_events_lose_nothing() {
     assert_nothing_lost(&r, &sim).await;
     assert_eq!(malformed(&r), malformed_before, "no long value was refused");
     assert_eq!(events_counted(&r, "UserEvent") - user_events_before, 3);
-    assert_eq!(r.connection().state, "connected");
+    assert_eq!(r.connection().state, AmiConnectionState::Connected);
     assert_eq!(r.connection().reconnects, 0);
     assert_eq!(
         proxy

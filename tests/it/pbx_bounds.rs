@@ -175,7 +175,7 @@ async fn a_removed_hint_stops_its_actor_and_leaves_the_live_view() {
         .all()
         .iter()
         .filter_map(|e| match &e.change {
-            Change::Extension(x) if x.state == "removed" => {
+            Change::Extension(x) if x.state == switchboard::model::ExtensionState::Removed => {
                 Some((x.extension.clone(), e.change.kind().to_string()))
             }
             _ => None,

@@ -6,6 +6,7 @@
 use crate::common::pipeline::{start, Running, Setup};
 use crate::common::replay::{load, ReplayOptions, ReplayServer};
 use crate::common::wait::{wait_until, DEADLINE};
+use switchboard::model::AmiConnectionState;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 fn quiet_sim_at(addr: &str) -> SimHandle {
@@ -43,7 +44,7 @@ async fn logs_in_with_md5_and_with_plain_text() {
         let r = start(Setup::new(sim.addr()).auth(auth))
             .await
             .expect("SQLite");
-        r.wait_state("connected").await;
+        r.wait_state(AmiConnectionState::Connected).await;
         assert_eq!(sim.stats().logins_ok, 1, "{auth}");
         assert!(r
             .connection()
@@ -61,7 +62,7 @@ async fn logs_in_with_md5_and_with_plain_text() {
         let r = start(Setup::new(server.addr()).auth(auth))
             .await
             .expect("SQLite");
-        r.wait_state("connected").await;
+        r.wait_state(AmiConnectionState::Connected).await;
         assert_eq!(server.logins_ok(), 1, "{auth}");
         assert_eq!(server.challenges(), challenges, "{auth}");
         r.stop().await;
@@ -79,7 +80,7 @@ async fn a_refused_login_backs_off_then_recovers() {
     )
     .await
     .expect("SQLite");
-    r.wait_state("loginRefused").await;
+    r.wait_state(AmiConnectionState::LoginRefused).await;
     let s = r.connection();
     assert!(
         s.next_attempt.is_some_and(|t| t > s.since),
@@ -94,10 +95,10 @@ async fn a_refused_login_backs_off_then_recovers() {
     .await;
     // The simulator counts the refusal as it sends it; the service reads it a
     // moment later, so its state is waited for rather than read at once.
-    r.wait_state("loginRefused").await;
+    r.wait_state(AmiConnectionState::LoginRefused).await;
     assert_eq!(sim.stats().logins_ok, 0, "still refused, never connected");
     sim.refuse_logins(false);
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     assert_eq!(sim.stats().logins_ok, 1);
     assert!(
         r.connection().last_error.is_none(),
@@ -118,11 +119,11 @@ async fn a_frozen_pbx_is_noticed_by_the_ping_timeout_and_rejoined_after() {
     )
     .await
     .expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     events_flow(&r, &sim, "1001", 1).await;
     sim.freeze(true);
     wait_until("the connection to leave connected", DEADLINE, || async {
-        r.connection().state != "connected"
+        r.connection().state != AmiConnectionState::Connected
     })
     .await;
     let s = r.connection();
@@ -133,7 +134,7 @@ async fn a_frozen_pbx_is_noticed_by_the_ping_timeout_and_rejoined_after() {
     sim.freeze(false);
     wait_until("a reconnect", DEADLINE, || async {
         let s = r.connection();
-        s.state == "connected" && s.reconnects >= 1
+        s.state == AmiConnectionState::Connected && s.reconnects >= 1
     })
     .await;
     events_flow(&r, &sim, "1001", 0).await;
@@ -145,18 +146,18 @@ async fn reconnects_when_the_pbx_dies_and_comes_back_on_the_same_address() {
     let sim = quiet_sim_at("127.0.0.1:0");
     let addr = sim.addr();
     let r = start(Setup::new(addr)).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     events_flow(&r, &sim, "1004", 4).await;
     sim.stop();
     drop(sim);
     wait_until("the loss to be noticed", DEADLINE, || async {
-        r.connection().state != "connected"
+        r.connection().state != AmiConnectionState::Connected
     })
     .await;
     let back = quiet_sim_at(&addr.to_string());
     wait_until("a reconnect to the new PBX", DEADLINE, || async {
         let s = r.connection();
-        s.state == "connected" && s.reconnects >= 1
+        s.state == AmiConnectionState::Connected && s.reconnects >= 1
     })
     .await;
     // The new PBX's resync corrects 1004 (idle there), then events flow again.

@@ -544,7 +544,7 @@ async fn devstate_ends_with_the_last_extension_status_of_each_custom_device() {
     // The cycle ended NOT_INUSE for every device; 2001 was flipped INUSE and back.
     assert!(t.last_status.values().all(|s| *s == 0));
     let e = &live["2001"];
-    assert_eq!(e.state, "idle");
+    assert_eq!(e.state, switchboard::model::ExtensionState::Idle);
     assert_eq!(e.device_state.as_deref(), Some("NOT_INUSE"));
     // Every real change was stored as a transition: 2001 went through its cycle.
     let history = r

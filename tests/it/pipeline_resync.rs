@@ -8,6 +8,7 @@ use crate::common::replay::{split, ReplayOptions, ReplayServer};
 use crate::common::wait::{wait_until, DEADLINE};
 use bytes::Bytes;
 use switchboard::actors::messages::Change;
+use switchboard::model::AmiConnectionState;
 
 const NEWCHANNEL: &str = "Event: Newchannel\r\nPrivilege: call,all\r\nTimestamp: 1795315726.000000\r\nChannel: PJSIP/1001-00000001\r\nChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: 1001\r\nCallerIDName: User 1001\r\nExten: 1002\r\nContext: from-internal\r\nUniqueid: pbx-1.1\r\nLinkedid: pbx-1.1\r\n\r\n";
 const IN_USE: &str = "Event: ExtensionStatus\r\nPrivilege: call,all\r\nTimestamp: 1795315730.000000\r\nExten: 1001\r\nContext: from-internal\r\nHint: PJSIP/1001\r\nStatus: 1\r\nStatusText: InUse\r\n\r\n";
@@ -70,7 +71,7 @@ async fn an_extension_event_read_just_after_the_hint_list_is_not_overwritten_by_
         },
     );
     let r = start(Setup::new(server.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     wait_until("1001 known", DEADLINE, || async {
         r.live_extensions().contains_key("1001")
     })

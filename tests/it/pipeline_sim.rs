@@ -11,13 +11,14 @@ use crate::common::live_truth::{mismatch, wait_matches};
 use crate::common::pipeline::{quiet_sim as sim, start, Setup};
 use crate::common::store::Kind;
 use crate::common::wait::{wait_until, DEADLINE};
+use switchboard::model::AmiConnectionState;
 use switchboard::model::CallState;
 
 #[actix_rt::test]
 async fn a_seeded_burst_ends_in_the_state_the_simulator_knows() {
     let sim = sim(42, 30);
     let r = start(Setup::new(sim.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     wait_matches(&r, &sim).await;
     let before = sim.stats().events;
     let routed_before = r.router().await.routed;
@@ -66,7 +67,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
     )
     .await
     .expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let a = sim.place_call("1001", "1002");
     sim.answer_call(&a);
     let b = sim.place_call("1003", "1004");
@@ -82,7 +83,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
         sim.stats().logins_failed > 0
     })
     .await;
-    r.wait_state("loginRefused").await;
+    r.wait_state(AmiConnectionState::LoginRefused).await;
     sim.hangup_call(&a);
     sim.hangup_call(&c);
     let d = sim.place_call("1007", "1008");
@@ -98,7 +99,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
         sim.stats().logins_ok > logins
     })
     .await;
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     wait_until("resync", DEADLINE, || async {
         let ids: Vec<String> = r.live_calls().iter().map(|c| c.id.clone()).collect();
         ids.len() == 2 && ids.contains(&b) && ids.contains(&d)
@@ -136,7 +137,7 @@ async fn a_reconnect_closes_calls_lost_while_away_and_adopts_new_ones() {
 async fn a_pbx_restart_leaves_nothing_stale() {
     let sim = sim(5, 10);
     let r = start(Setup::new(sim.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let a = sim.place_call("1001", "1002");
     sim.answer_call(&a);
     let b = sim.place_call("1003", "1004");
@@ -151,7 +152,7 @@ async fn a_pbx_restart_leaves_nothing_stale() {
     .await;
     wait_until("pbxRestarted", DEADLINE, || async {
         let s = r.connection();
-        s.state == "connected" && s.pbx_restarted
+        s.state == AmiConnectionState::Connected && s.pbx_restarted
     })
     .await;
     wait_matches(&r, &sim).await;
@@ -165,7 +166,11 @@ async fn a_pbx_restart_leaves_nothing_stale() {
     }
     let live = r.live_extensions();
     for exten in ["1001", "1002", "1003", "1004"] {
-        assert_eq!(live[exten].state, "idle", "{exten} idle after the restart");
+        assert_eq!(
+            live[exten].state,
+            switchboard::model::ExtensionState::Idle,
+            "{exten} idle after the restart"
+        );
     }
     r.stop().await;
 }
@@ -176,7 +181,7 @@ async fn a_burst_through_the_pipeline_into_postgresql() {
     let Some(r) = start(Setup::new(sim.addr()).backend(Kind::Postgres)).await else {
         return; // reason printed by TestDb::create
     };
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let before = sim.stats().events;
     let routed_before = r.router().await.routed;
     sim.burst(5_000);
@@ -226,7 +231,7 @@ async fn a_call_whose_hangup_never_comes_is_closed_as_timed_out_and_others_are_n
     )
     .await
     .expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     // The PBX never sends this call's hangup: it stays up in the simulator.
     let silent = sim.place_call("1001", "1002");
     sim.answer_call(&silent);

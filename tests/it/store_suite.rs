@@ -78,7 +78,7 @@ fn extensions_survive_a_restart(db: &TestDb) {
         .expect("upsert");
     a.status = HintStatus::RINGING;
     a.status_text = "ringing".into();
-    a.state = "ringing".into();
+    a.state = switchboard::model::ExtensionState::Ringing;
     a.name = None;
     a.device_state = Some("RINGING".into());
     a.last_change = t(5);

@@ -16,6 +16,7 @@ use crate::common::truth::View;
 use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::actors::messages::{Change, InjectPanic};
 use switchboard::actors::refresh_manager::StartRefresh;
+use switchboard::model::AmiConnectionState;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
 async fn state_arrives(r: &Running, sim: &SimHandle, exten: &str, status: i32) {
@@ -44,7 +45,7 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     )
     .expect("simulator");
     let r = start(Setup::new(sim.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let registry = r.service.state.registry.clone();
     assert_eq!(registry.restarts("router"), 0);
     assert_eq!(registry.restarts("connection"), 0);
@@ -75,7 +76,7 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
         || async { registry.restarts("connection") == 1 },
     )
     .await;
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     state_arrives(&r, &sim, "1005", 4).await;
     assert_eq!(
         r.live_calls().len(),
@@ -198,7 +199,7 @@ async fn flows_everywhere(
 async fn hub_refresh_manager_and_store_writer_restart_after_a_panic_and_changes_keep_flowing() {
     let sim = quiet_sim();
     let r = start(Setup::new(sim.addr())).await.expect("SQLite");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let changes = r.collect().await;
     flows_everywhere(&r, &sim, &changes, "1001", 1).await;
 
@@ -211,7 +212,7 @@ async fn hub_refresh_manager_and_store_writer_restart_after_a_panic_and_changes_
         let live = r.service.state.live.read().expect("live lock");
         live.connections
             .values()
-            .any(|c| c.state == "connected" && c.reconnects == 1)
+            .any(|c| c.state == AmiConnectionState::Connected && c.reconnects == 1)
     })
     .await;
 
@@ -257,7 +258,7 @@ async fn the_cluster_write_gate_restarts_after_a_panic_and_the_holders_writes_fl
     )
     .await
     .expect("PostgreSQL must answer on 127.0.0.1:5432 for the cluster's actors");
-    r.wait_state("connected").await;
+    r.wait_state(AmiConnectionState::Connected).await;
     let changes = r.collect_from_now().await;
     flows_everywhere(&r, &sim, &changes, "1001", 1).await;
     let gate = r.service.cluster_gate().expect("cluster mode has a gate");

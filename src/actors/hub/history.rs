@@ -76,7 +76,7 @@ mod tests {
     use crate::delivery::{Change, FilterKind};
 
     fn refresh(seq: u64) -> Arc<Envelope> {
-        let report = serde_json::json!({ "pbx": "north" });
+        let report = crate::model::refresh::RefreshReport::example("north");
         Arc::new(Envelope::new(
             seq,
             chrono::Utc::now(),

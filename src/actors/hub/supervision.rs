@@ -35,7 +35,7 @@ impl Hub {
             log::warn!(
                 "pbx {}: the live view missed its connection state {:?}; republishing it",
                 status.pbx,
-                status.state
+                status.state.as_str()
             );
             self.publish(Publish::new(Change::Connection(status), None), ctx);
         }

@@ -116,7 +116,11 @@ impl Handler<ConfirmExtensions> for EventRouterActor {
             let ask = addr.send(ConfirmState { state, at: msg.at });
             asks.push(async move {
                 let correction = ask.await.ok().flatten();
-                correction.map(|c| ExtensionCorrection::new(&exten, c))
+                correction.map(|c| ExtensionCorrection {
+                    extension: exten.to_string(),
+                    believed: c.believed,
+                    actual: c.actual,
+                })
             });
         }
         let confirmed = self.confirmed.clone();

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::{db_time, db_time_opt, from_db_time, from_db_time_opt, DbTime};
-use crate::model::{Extension, ExtensionTransition, HintStatus};
+use crate::model::{Extension, ExtensionState, ExtensionTransition, HintStatus};
 use crate::store::schema::{extension_transitions, extensions};
 
 /// An extension's current state, ready to insert or to overwrite the stored one.
@@ -33,7 +33,7 @@ impl<'a> From<&'a Extension> for NewExtension<'a> {
             name: e.name.as_deref(),
             status: e.status.0,
             status_text: &e.status_text,
-            state: &e.state,
+            state: e.state.as_str(),
             device_state: e.device_state.as_deref(),
             last_change: db_time(e.last_change),
             last_confirmed: db_time_opt(e.last_confirmed),
@@ -68,7 +68,7 @@ impl From<ExtensionRow> for Extension {
             name: r.name,
             status: HintStatus(r.status),
             status_text: r.status_text,
-            state: r.state,
+            state: stored_state(&r.state, HintStatus(r.status)),
             device_state: r.device_state,
             last_change: from_db_time(r.last_change),
             last_confirmed: from_db_time_opt(r.last_confirmed),
@@ -96,7 +96,7 @@ impl<'a> From<&'a ExtensionTransition> for NewTransition<'a> {
             extension: &t.extension,
             status: t.status.0,
             status_text: &t.status_text,
-            state: &t.state,
+            state: t.state.as_str(),
             device_state: t.device_state.as_deref(),
             at: db_time(t.at),
         }
@@ -123,9 +123,15 @@ impl From<TransitionRow> for ExtensionTransition {
             extension: r.extension,
             status: HintStatus(r.status),
             status_text: r.status_text,
-            state: r.state,
+            state: stored_state(&r.state, HintStatus(r.status)),
             device_state: r.device_state,
             at: from_db_time(r.at),
         }
     }
+}
+
+/// A stored state word; one this version does not know (written by a later one)
+/// is read as what the stored numeric status means, the state's source of truth.
+fn stored_state(word: &str, status: HintStatus) -> ExtensionState {
+    ExtensionState::parse(word).unwrap_or_else(|| status.kind())
 }

@@ -123,7 +123,7 @@ mod tests {
             name: None,
             status: HintStatus(status),
             status_text: String::new(),
-            state: String::new(),
+            state: crate::model::ExtensionState::Unknown,
             device_state: None,
             last_change: Utc.timestamp_opt(0, 0).single().unwrap_or_default(),
             last_confirmed: None,

@@ -406,7 +406,7 @@ mod tests {
             extension: format!("{}", 1000 + n),
             status: HintStatus::IDLE,
             status_text: "Idle".into(),
-            state: "idle".into(),
+            state: crate::model::ExtensionState::Idle,
             device_state: None,
             at: Utc::now(),
         })

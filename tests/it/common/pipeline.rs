@@ -15,7 +15,7 @@ use switchboard::actors::router::{GetRouterStats, RouterStats};
 use switchboard::app::{self, Service};
 use switchboard::config::Config;
 use switchboard::delivery::{Catchup, Change, Deliver, Envelope, Filter, GoingAway, Subscribe};
-use switchboard::model::{Call, ConnectionStatus, Extension};
+use switchboard::model::{AmiConnectionState, Call, ConnectionStatus, Extension};
 use switchboard::store::{CallHistoryQuery, Flush};
 
 use super::store::{Kind, TestDb};
@@ -137,7 +137,7 @@ impl Running {
     }
 
     /// Waits until the connection is in `state`.
-    pub async fn wait_state(&self, state: &str) {
+    pub async fn wait_state(&self, state: AmiConnectionState) {
         wait_until(&format!("connection state {state}"), DEADLINE, || async {
             self.connection().state == state
         })

@@ -242,7 +242,7 @@ pub fn extension(pbx: &str, exten: &str, status: i32, at: DateTime<Utc>) -> Exte
         name: (status % 2 == 0).then(|| format!("Agent {exten}")),
         status: s,
         status_text: s.label().into(),
-        state: s.kind().into(),
+        state: s.kind(),
         device_state: (status == 1).then(|| "INUSE".to_string()),
         last_change: at,
         last_confirmed: None,
@@ -256,7 +256,7 @@ pub fn transition(pbx: &str, exten: &str, status: i32, at: DateTime<Utc>) -> Ext
         extension: exten.into(),
         status: s,
         status_text: s.label().into(),
-        state: s.kind().into(),
+        state: s.kind(),
         device_state: None,
         at,
     }
