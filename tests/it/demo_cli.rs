@@ -5,47 +5,17 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::browser::free_port;
+use crate::common::child::OwnedChild;
 use crate::common::wait::wait_until;
 use serde_json::Value;
 use switchboard::commands::{demo_pbx_names, sim_addresses};
 
 /// How long the service may take to show its PBXs, or to exit after SIGTERM.
 const WITHIN: Duration = Duration::from_secs(30);
-
-/// The child process, killed if the test fails before it exits.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl Proc {
-    /// SIGTERM by PID (the `kill` command), then a bounded wait for the exit.
-    fn terminate(&mut self) -> Option<ExitStatus> {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {}", self.0.id());
-        let end = Instant::now() + WITHIN;
-        while Instant::now() < end {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
 
 /// Two consecutive free loopback ports (checked by binding both).
 fn free_port_pair() -> u16 {
@@ -57,14 +27,6 @@ fn free_port_pair() -> u16 {
         }
     }
     panic!("no two consecutive free loopback ports in 50 tries");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local addr")
-        .port()
 }
 
 #[test]
@@ -92,7 +54,7 @@ async fn demo_with_three_pbxs_shows_all_three_connected_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let mut child = Proc(
+    let mut child = OwnedChild::new(
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["demo", "--pbxs", "3", "--rate", "0", "--extensions", "5"])
             .arg("--database-url")
@@ -106,6 +68,7 @@ async fn demo_with_three_pbxs_shows_all_three_connected_and_stops_on_sigterm() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start switchboard demo"),
+        None,
     );
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -146,14 +109,15 @@ async fn demo_with_three_pbxs_shows_all_three_connected_and_stops_on_sigterm() {
         "demo_cli: demo --pbxs 3 answered health with 3 connected PBXs {:.0} ms after spawn",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    let status = child.terminate().expect("exits after SIGTERM");
+    child.sigterm();
+    let status = child.wait_exit(WITHIN).await.expect("exits after SIGTERM");
     assert!(status.success(), "demo exit status {status:?}");
 }
 
 #[test]
 fn sim_count_listens_on_consecutive_ports() {
     let port = free_port_pair();
-    let mut child = Proc(
+    let mut child = OwnedChild::new(
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["sim", "--count", "2", "--rate", "0", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
@@ -164,6 +128,7 @@ fn sim_count_listens_on_consecutive_ports() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start switchboard sim"),
+        None,
     );
     for p in [port, port + 1] {
         let end = Instant::now() + WITHIN;
@@ -188,6 +153,9 @@ fn sim_count_listens_on_consecutive_ports() {
             "port {p}: {banner:?}"
         );
     }
-    let status = child.terminate().expect("exits after SIGTERM");
+    child.sigterm();
+    let status = child
+        .wait_exit_blocking(WITHIN)
+        .expect("exits after SIGTERM");
     assert!(status.success(), "sim exit status {status:?}");
 }

@@ -12,9 +12,11 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::browser::free_port;
+use crate::common::child::OwnedChild;
 use crate::common::service::WsClient;
 use crate::common::store::{Kind, TestDb};
 use crate::common::truth::View;
@@ -28,60 +30,9 @@ use switchboard::store::{CallHistoryQuery, Store};
 /// How long the process may take to exit after SIGTERM before the test fails.
 const EXIT_WITHIN: Duration = Duration::from_secs(15);
 
-/// The child process, killed if the test fails before it exits.
-struct Service {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Service {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM with the `kill` command, by PID.
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {}", self.child.id());
-    }
-
-    /// Waits (bounded) for the process to exit.
-    async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + within;
-        while Instant::now() < end {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local addr")
-        .port()
-}
-
 /// Starts `switchboard serve --config FILE` with a clean environment (so nothing
 /// from the caller's environment or a `.env` overrides the file).
-fn spawn_service(dir: &Path, sim: &SimHandle, database_url: &str, port: u16) -> Service {
+fn spawn_service(dir: &Path, sim: &SimHandle, database_url: &str, port: u16) -> OwnedChild {
     let config = dir.join("switchboard.env");
     let mut f = std::fs::File::create(&config).expect("config file");
     writeln!(
@@ -105,7 +56,7 @@ fn spawn_service(dir: &Path, sim: &SimHandle, database_url: &str, port: u16) -> 
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("start the switchboard binary");
-    Service { child, log }
+    OwnedChild::new(child, Some(log))
 }
 
 /// A lock that makes the service's writes wait, held by another connection.

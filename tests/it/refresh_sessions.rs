@@ -477,14 +477,7 @@ async fn debug_log_names_each_extension_queried_and_its_state() {
         .spawn()
         .expect("start the switchboard binary");
     // Ended (by its own PID) however the test ends.
-    struct Child(std::process::Child);
-    impl Drop for Child {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let child = Child(child);
+    let child = crate::common::child::OwnedChild::new(child, Some(log.clone()));
     let client = awc::Client::default();
     let base = format!("http://127.0.0.1:{port}");
     wait_until("the service to know 5 extensions", DEADLINE, || {

@@ -14,9 +14,11 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::browser::free_port;
+use crate::common::child::OwnedChild;
 use crate::common::raw::{client_frame, RawWs, ServerFrame};
 use crate::common::service::{metric_value, Options, TestService, WsClient, WsEvent};
 use crate::common::wait::{wait_settled, wait_until, DEADLINE};
@@ -31,20 +33,8 @@ const FLOODERS: usize = 4;
 const SUBSCRIBES: usize = 1000;
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The service binary, killed (by its PID) if the test ends before it does.
-struct Service {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+/// The service binary, ended by its PID however the test ends.
+struct Service(OwnedChild);
 
 impl Service {
     /// `switchboard serve --config FILE` with a clean environment.
@@ -74,12 +64,12 @@ impl Service {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start the switchboard binary");
-        Self { child, log }
+        Self(OwnedChild::new(child, Some(log)))
     }
 
     /// The process's resident set, KiB (`VmRSS` in /proc/PID/status).
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
             .expect("/proc status of the service");
         status
             .lines()
@@ -87,14 +77,6 @@ impl Service {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS line")
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local addr")
-        .port()
 }
 
 /// GET `url`: the JSON body, `Null` when the service does not answer (yet).
@@ -304,7 +286,7 @@ async fn flooding_clients_cost_bounded_bytes_while_a_reader_gets_every_change() 
         rss_after.saturating_sub(rss_before) < 200 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-    let log = std::fs::read_to_string(&service.log).unwrap_or_default();
+    let log = service.0.log();
     assert!(
         !log.contains("amisecret"),
         "the AMI secret stays out of the log"

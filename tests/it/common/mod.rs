@@ -3,6 +3,7 @@
 
 pub mod ami;
 pub mod browser;
+pub mod child;
 pub mod cluster;
 pub mod health_recorder;
 pub mod live_truth;
