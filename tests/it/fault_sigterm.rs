@@ -10,9 +10,7 @@
 //! "eventually"), and the store afterwards holds the extension states and calls
 //! the service showed before the signal — the PBX's truth.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::browser::free_port;
@@ -30,33 +28,15 @@ use switchboard::store::{CallHistoryQuery, Store};
 /// How long the process may take to exit after SIGTERM before the test fails.
 const EXIT_WITHIN: Duration = Duration::from_secs(15);
 
-/// Starts `switchboard serve --config FILE` with a clean environment (so nothing
-/// from the caller's environment or a `.env` overrides the file).
+/// Starts `switchboard serve --config FILE` against `sim`, storing in `database_url`.
 fn spawn_service(dir: &Path, sim: &SimHandle, database_url: &str, port: u16) -> OwnedChild {
-    let config = dir.join("switchboard.env");
-    let mut f = std::fs::File::create(&config).expect("config file");
-    writeln!(
-        f,
+    let settings = format!(
         "AMI_HOST=127.0.0.1\nAMI_PORT={}\nAMI_USERNAME=admin\nAMI_SECRET=amisecret\n\
          DATABASE_URL={database_url}\nHTTP_BIND=127.0.0.1:{port}\n\
-         AMI_BACKOFF_MIN_MS=50\nAMI_BACKOFF_MAX_MS=200",
+         AMI_BACKOFF_MIN_MS=50\nAMI_BACKOFF_MAX_MS=200\n",
         sim.addr().port()
-    )
-    .expect("write config");
-    let log = dir.join("switchboard.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start the switchboard binary");
-    OwnedChild::new(child, Some(log))
+    );
+    OwnedChild::serve(dir, &settings, "info")
 }
 
 /// A lock that makes the service's writes wait, held by another connection.

@@ -11,10 +11,8 @@
 //! with `--nocapture`). The other tests show the merge of a burst of subscribes
 //! into one snapshot with the last filter, and the message rate limit.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::browser::free_port;
@@ -33,50 +31,17 @@ const FLOODERS: usize = 4;
 const SUBSCRIBES: usize = 1000;
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The service binary, ended by its PID however the test ends.
-struct Service(OwnedChild);
-
-impl Service {
-    /// `switchboard serve --config FILE` with a clean environment.
-    fn spawn(dir: &Path, sim: &SimHandle, port: u16) -> Self {
-        let config = dir.join("switchboard.env");
-        let mut f = std::fs::File::create(&config).expect("config file");
-        writeln!(
-            f,
-            "AMI_HOST=127.0.0.1\nAMI_PORT={}\nAMI_USERNAME=admin\nAMI_SECRET=amisecret\n\
-             DATABASE_URL=sqlite://{}\nHTTP_BIND=127.0.0.1:{port}\n\
-             AMI_BACKOFF_MIN_MS=50\nAMI_BACKOFF_MAX_MS=200\n\
-             WS_QUEUE_BYTES={QUEUE_BYTES}\nWS_CONTROL_RATE=100000",
-            sim.addr().port(),
-            dir.join("switchboard.db").display()
-        )
-        .expect("write config");
-        let log = dir.join("switchboard.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .current_dir(dir)
-            .env_clear()
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the switchboard binary");
-        Self(OwnedChild::new(child, Some(log)))
-    }
-
-    /// The process's resident set, KiB (`VmRSS` in /proc/PID/status).
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
-            .expect("/proc status of the service");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS line")
-    }
+/// `switchboard serve` against `sim` with the flood test's bounds.
+fn spawn_service(dir: &Path, sim: &SimHandle, port: u16) -> OwnedChild {
+    let settings = format!(
+        "AMI_HOST=127.0.0.1\nAMI_PORT={}\nAMI_USERNAME=admin\nAMI_SECRET=amisecret\n\
+         DATABASE_URL=sqlite://{}\nHTTP_BIND=127.0.0.1:{port}\n\
+         AMI_BACKOFF_MIN_MS=50\nAMI_BACKOFF_MAX_MS=200\n\
+         WS_QUEUE_BYTES={QUEUE_BYTES}\nWS_CONTROL_RATE=100000\n",
+        sim.addr().port(),
+        dir.join("switchboard.db").display()
+    );
+    OwnedChild::serve(dir, &settings, "warn")
 }
 
 /// GET `url`: the JSON body, `Null` when the service does not answer (yet).
@@ -179,7 +144,7 @@ async fn flooding_clients_cost_bounded_bytes_while_a_reader_gets_every_change() 
     .expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let service = Service::spawn(dir.path(), &sim, port);
+    let service = spawn_service(dir.path(), &sim, port);
     let base = format!("http://127.0.0.1:{port}");
     let health = format!("{base}/api/health");
     wait_until("the service to know every extension", WAIT, || async {
@@ -286,7 +251,7 @@ async fn flooding_clients_cost_bounded_bytes_while_a_reader_gets_every_change() 
         rss_after.saturating_sub(rss_before) < 200 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-    let log = service.0.log();
+    let log = service.log();
     assert!(
         !log.contains("amisecret"),
         "the AMI secret stays out of the log"

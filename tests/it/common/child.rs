@@ -2,8 +2,8 @@
 //! however the test ends, its log (when it has one) at hand, and stopped with
 //! SIGTERM the way an init system stops it.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A child process killed (by its PID) when dropped, unless it already exited.
@@ -16,6 +16,40 @@ impl OwnedChild {
     /// Owns `child`; `log` is the file its stderr goes to, if any.
     pub fn new(child: Child, log: Option<PathBuf>) -> Self {
         Self { child, log }
+    }
+
+    /// `switchboard serve --config FILE` in `dir`: `settings` (`KEY=VALUE` lines)
+    /// written to `dir/switchboard.env`, a clean environment (so nothing from the
+    /// caller's environment or a `.env` overrides the file) but `RUST_LOG`, and
+    /// stderr in `dir/switchboard.log`.
+    pub fn serve(dir: &Path, settings: &str, rust_log: &str) -> Self {
+        let config = dir.join("switchboard.env");
+        std::fs::write(&config, settings).expect("write the config file");
+        let log = dir.join("switchboard.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir)
+            .env_clear()
+            .env("RUST_LOG", rust_log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start the switchboard binary");
+        Self::new(child, Some(log))
+    }
+
+    /// Its resident set in KiB (`VmRSS` in /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id()))
+            .expect("/proc status of the child");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS line")
     }
 
     /// Its PID.
