@@ -3,7 +3,7 @@
 //! Ping timeout, and a PBX that dies and comes back on the same address. After each,
 //! a state change made on the PBX must reach the live view.
 
-use crate::common::pipeline::{start, Running, Setup};
+use crate::common::pipeline::{start, Setup};
 use crate::common::replay::{load, ReplayOptions, ReplayServer};
 use crate::common::wait::{wait_until, DEADLINE};
 use switchboard::model::AmiConnectionState;
@@ -19,21 +19,6 @@ fn quiet_sim_at(addr: &str) -> SimHandle {
         },
     )
     .expect("simulator starts")
-}
-
-/// A status change on the PBX arrives in the live view.
-async fn events_flow(r: &Running, sim: &SimHandle, exten: &str, status: i32) {
-    sim.set_extension_state(exten, status);
-    wait_until(
-        &format!("{exten} to show status {status}"),
-        DEADLINE,
-        || async {
-            r.live_extensions()
-                .get(exten)
-                .is_some_and(|e| e.status.0 == status)
-        },
-    )
-    .await;
 }
 
 #[actix_rt::test]
@@ -54,7 +39,7 @@ async fn logs_in_with_md5_and_with_plain_text() {
             r.live_extensions().len() == 10
         })
         .await;
-        events_flow(&r, &sim, "1003", 4).await;
+        r.pbx_state_reaches_live_view(&sim, "1003", 4).await;
         r.stop().await;
 
         // The replay server counts challenges: MD5 asks for one, plain never does.
@@ -104,7 +89,7 @@ async fn a_refused_login_backs_off_then_recovers() {
         r.connection().last_error.is_none(),
         "cleared once connected"
     );
-    events_flow(&r, &sim, "1002", 8).await;
+    r.pbx_state_reaches_live_view(&sim, "1002", 8).await;
     r.stop().await;
 }
 
@@ -120,7 +105,7 @@ async fn a_frozen_pbx_is_noticed_by_the_ping_timeout_and_rejoined_after() {
     .await
     .expect("SQLite");
     r.wait_state(AmiConnectionState::Connected).await;
-    events_flow(&r, &sim, "1001", 1).await;
+    r.pbx_state_reaches_live_view(&sim, "1001", 1).await;
     sim.freeze(true);
     wait_until("the connection to leave connected", DEADLINE, || async {
         r.connection().state != AmiConnectionState::Connected
@@ -137,7 +122,7 @@ async fn a_frozen_pbx_is_noticed_by_the_ping_timeout_and_rejoined_after() {
         s.state == AmiConnectionState::Connected && s.reconnects >= 1
     })
     .await;
-    events_flow(&r, &sim, "1001", 0).await;
+    r.pbx_state_reaches_live_view(&sim, "1001", 0).await;
     r.stop().await;
 }
 
@@ -147,7 +132,7 @@ async fn reconnects_when_the_pbx_dies_and_comes_back_on_the_same_address() {
     let addr = sim.addr();
     let r = start(Setup::new(addr)).await.expect("SQLite");
     r.wait_state(AmiConnectionState::Connected).await;
-    events_flow(&r, &sim, "1004", 4).await;
+    r.pbx_state_reaches_live_view(&sim, "1004", 4).await;
     sim.stop();
     drop(sim);
     wait_until("the loss to be noticed", DEADLINE, || async {
@@ -167,6 +152,6 @@ async fn reconnects_when_the_pbx_dies_and_comes_back_on_the_same_address() {
             .is_some_and(|e| e.status.0 == 0)
     })
     .await;
-    events_flow(&r, &back, "1006", 8).await;
+    r.pbx_state_reaches_live_view(&back, "1006", 8).await;
     r.stop().await;
 }

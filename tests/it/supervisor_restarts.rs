@@ -19,20 +19,6 @@ use switchboard::actors::refresh_manager::StartRefresh;
 use switchboard::model::AmiConnectionState;
 use switchboard::sim::{SimConfig, SimHandle, Simulator};
 
-async fn state_arrives(r: &Running, sim: &SimHandle, exten: &str, status: i32) {
-    sim.set_extension_state(exten, status);
-    wait_until(
-        &format!("{exten} → {status} in the live view"),
-        DEADLINE,
-        || async {
-            r.live_extensions()
-                .get(exten)
-                .is_some_and(|e| e.status.0 == status)
-        },
-    )
-    .await;
-}
-
 #[actix_rt::test]
 async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     let sim = Simulator::spawn(
@@ -49,7 +35,7 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     let registry = r.service.state.registry.clone();
     assert_eq!(registry.restarts("router"), 0);
     assert_eq!(registry.restarts("connection"), 0);
-    state_arrives(&r, &sim, "1001", 1).await;
+    r.pbx_state_reaches_live_view(&sim, "1001", 1).await;
     let early = sim.place_call("1006", "1007");
     sim.answer_call(&early);
     wait_until("a call in flight before the panic", DEADLINE, || async {
@@ -62,7 +48,7 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
         registry.restarts("router") == 1
     })
     .await;
-    state_arrives(&r, &sim, "1002", 8).await;
+    r.pbx_state_reaches_live_view(&sim, "1002", 8).await;
     let call = sim.place_call("1003", "1004");
     wait_until("a call after the router restart", DEADLINE, || async {
         r.live_calls().iter().any(|c| c.id == call)
@@ -77,7 +63,7 @@ async fn router_and_connection_restart_after_a_panic_and_events_keep_flowing() {
     )
     .await;
     r.wait_state(AmiConnectionState::Connected).await;
-    state_arrives(&r, &sim, "1005", 4).await;
+    r.pbx_state_reaches_live_view(&sim, "1005", 4).await;
     assert_eq!(
         r.live_calls().len(),
         2,
@@ -173,7 +159,7 @@ async fn flows_everywhere(
     exten: &str,
     status: i32,
 ) {
-    state_arrives(r, sim, exten, status).await;
+    r.pbx_state_reaches_live_view(sim, exten, status).await;
     wait_until(&format!("{exten} → {status} at the subscriber"), DEADLINE, || async {
         changes.all().iter().any(|e| {
             matches!(&e.change, Change::Extension(x) if x.extension == exten && x.status.0 == status)

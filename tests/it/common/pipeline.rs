@@ -123,6 +123,27 @@ impl Running {
             .calls(None)
     }
 
+    /// Sets `exten` to `status` at the simulator and waits until the live view
+    /// shows it: the pipeline carries events from the PBX.
+    pub async fn pbx_state_reaches_live_view(
+        &self,
+        sim: &switchboard::sim::SimHandle,
+        exten: &str,
+        status: i32,
+    ) {
+        sim.set_extension_state(exten, status);
+        wait_until(
+            &format!("{exten} to show status {status} in the live view"),
+            DEADLINE,
+            || async {
+                self.live_extensions()
+                    .get(exten)
+                    .is_some_and(|e| e.status.0 == status)
+            },
+        )
+        .await;
+    }
+
     /// Extensions in the live view, by number.
     pub fn live_extensions(&self) -> HashMap<String, Arc<Extension>> {
         self.service
