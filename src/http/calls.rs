@@ -1,13 +1,13 @@
 //! `GET /api/calls` (active), `/api/calls/history` (finished, paged), `/api/calls/{id}`.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ok, ApiError, ErrorCode};
-use super::extensions::PbxParam;
+use super::extensions::{check_known_pbx, PbxParam};
 use super::state::AppState;
+use super::time_param::parse_opt_time;
 use crate::store::CallHistoryQuery;
 
 /// Active calls from the live view.
@@ -15,6 +15,7 @@ pub async fn active(
     state: web::Data<AppState>,
     params: web::Query<PbxParam>,
 ) -> Result<HttpResponse, ApiError> {
+    check_known_pbx(&state, params.pbx.as_deref())?;
     let calls = state
         .live
         .read()
@@ -31,10 +32,10 @@ pub struct HistoryParams {
     pub pbx: Option<String>,
     /// Only calls this extension took part in.
     pub extension: Option<String>,
-    /// Started at or after (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
-    /// Started at or before (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
+    /// Started at or after (read by [`parse_time`](super::time_param::parse_time)).
+    pub from: Option<String>,
+    /// Started at or before (read by [`parse_time`](super::time_param::parse_time)).
+    pub to: Option<String>,
     /// Page number from 1.
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
@@ -47,6 +48,7 @@ pub async fn history(
     params: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
+    check_known_pbx(&state, p.pbx.as_deref())?;
     let page = p.page.unwrap_or(1);
     let size = p.page_size.unwrap_or(50);
     if page < 1 {
@@ -58,7 +60,9 @@ pub async fn history(
             "pageSize must be between 1 and 500",
         ));
     }
-    if let (Some(f), Some(t)) = (p.from, p.to) {
+    let from = parse_opt_time("from", p.from.as_deref())?;
+    let to = parse_opt_time("to", p.to.as_deref())?;
+    if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             return Err(ApiError::new(
                 ErrorCode::InvalidQuery,
@@ -69,8 +73,8 @@ pub async fn history(
     let query = CallHistoryQuery {
         pbx: p.pbx,
         extension: p.extension,
-        from: p.from,
-        to: p.to.map(crate::timefmt::end_of_millisecond),
+        from,
+        to: to.map(crate::timefmt::end_of_millisecond),
         limit: size,
         offset: (page - 1).saturating_mul(size),
     };

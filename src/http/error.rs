@@ -42,6 +42,8 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// 415: a body that is not `application/json`.
     UnsupportedMediaType,
+    /// 426: a plain request to the WebSocket route (answered with `Upgrade: websocket`).
+    UpgradeRequired,
     /// 500: a failure inside the service (the cause is logged, not sent).
     Internal,
     /// 503: the WebSocket client limit is reached.
@@ -74,6 +76,7 @@ impl ErrorCode {
             Self::NotHolder => StatusCode::CONFLICT,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TooManyClients
             | Self::PbxUnreachable
@@ -100,6 +103,7 @@ impl ErrorCode {
             Self::NotHolder => "NOT_HOLDER",
             Self::BodyTooLarge => "BODY_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::UpgradeRequired => "UPGRADE_REQUIRED",
             Self::Internal => "INTERNAL",
             Self::TooManyClients => "TOO_MANY_CLIENTS",
             Self::PbxUnreachable => "PBX_UNREACHABLE",
@@ -186,7 +190,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut answer = HttpResponse::build(self.status);
+        if self.code == ErrorCode::UpgradeRequired {
+            // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
+            answer.insert_header((actix_web::http::header::UPGRADE, "websocket"));
+        }
+        answer.json(Body {
             success: false,
             error: Detail {
                 code: self.code,
@@ -299,6 +308,7 @@ mod tests {
             ErrorCode::NotHolder,
             ErrorCode::BodyTooLarge,
             ErrorCode::UnsupportedMediaType,
+            ErrorCode::UpgradeRequired,
             ErrorCode::Internal,
             ErrorCode::TooManyClients,
             ErrorCode::PbxUnreachable,

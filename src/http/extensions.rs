@@ -4,12 +4,12 @@
 //! "what was it at 10:32?" come from the store.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
+use super::time_param::parse_opt_time;
 use crate::model::ExtensionState;
 
 /// Filters of the extension list.
@@ -49,6 +49,7 @@ pub async fn list(
                 },
             )?),
         };
+    check_known_pbx(&state, params.pbx.as_deref())?;
     let q = params.q.as_deref().map(str::to_lowercase);
     let list: Vec<_> = state
         .live
@@ -85,6 +86,25 @@ fn pbx_name(state: &AppState, pbx: Option<&str>) -> Result<String, ApiError> {
         .pbx(pbx)
         .map(|p| p.name.clone())
         .ok_or_else(|| ApiError::not_found(format!("no PBX named {:?}", pbx.unwrap_or(""))))
+}
+
+/// Answers 404 when `?pbx=` names a PBX that is not configured, so a typo is not
+/// mistaken for a PBX with nothing on it.
+pub fn check_known_pbx(state: &AppState, pbx: Option<&str>) -> Result<(), ApiError> {
+    match pbx {
+        Some(name) if state.pbx(Some(name)).is_none() => {
+            Err(ApiError::not_found(format!("no PBX named {name:?}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the live view holds this extension.
+fn is_live(state: &AppState, pbx: &str, exten: &str) -> bool {
+    state.live.read().is_ok_and(|l| {
+        l.extensions
+            .contains_key(&(pbx.to_string(), exten.to_string()))
+    })
 }
 
 fn check_exten(exten: &str) -> Result<(), ApiError> {
@@ -134,12 +154,12 @@ pub async fn get(
 pub struct HistoryParams {
     /// The PBX.
     pub pbx: Option<String>,
-    /// Start of the range (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
-    /// End of the range (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
-    /// Also answer the state at this instant.
-    pub at: Option<DateTime<Utc>>,
+    /// Start of the range (read by [`parse_time`]).
+    pub from: Option<String>,
+    /// End of the range (read by [`parse_time`]).
+    pub to: Option<String>,
+    /// Also answer the state at this instant (read by [`parse_time`]).
+    pub at: Option<String>,
     /// Most transitions (default 100, at most 1000).
     pub limit: Option<i64>,
 }
@@ -153,7 +173,10 @@ pub async fn history(
     let exten = path.into_inner();
     check_exten(&exten)?;
     let params = params.into_inner();
-    if let (Some(f), Some(t)) = (params.from, params.to) {
+    let from = parse_opt_time("from", params.from.as_deref())?;
+    let to = parse_opt_time("to", params.to.as_deref())?;
+    let at = parse_opt_time("at", params.at.as_deref())?;
+    if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             return Err(ApiError::new(
                 ErrorCode::InvalidQuery,
@@ -169,27 +192,35 @@ pub async fn history(
         ));
     }
     let pbx = pbx_name(&state, params.pbx.as_deref())?;
+    let live = is_live(&state, &pbx, &exten);
     let store = state.store.clone();
     let (p, x) = (pbx.clone(), exten.clone());
-    let to = params.to.map(crate::timefmt::end_of_millisecond);
-    let at = params.at.map(crate::timefmt::end_of_millisecond);
-    let (transitions, at_state) = web::block(move || {
-        let list = store.extension_history(&p, &x, params.from, to, limit)?;
-        let at = match at {
+    let to_end = to.map(crate::timefmt::end_of_millisecond);
+    let at_end = at.map(crate::timefmt::end_of_millisecond);
+    let found = web::block(move || {
+        // Known = in the live view or the store; an unknown one is a 404, not an
+        // empty history that reads like "nothing happened".
+        if !live && store.get_extension(&p, &x)?.is_none() {
+            return Ok(None);
+        }
+        let list = store.extension_history(&p, &x, from, to_end, limit)?;
+        let at = match at_end {
             Some(at) => store.state_at(&p, &x, at)?,
             None => None,
         };
-        Ok::<_, crate::store::StoreError>((list, at))
+        Ok::<_, crate::store::StoreError>(Some((list, at)))
     })
     .await
     .map_err(|e| ApiError::internal("reading extension history", e))?
     .map_err(|e| ApiError::internal("reading extension history", e))?;
+    let (transitions, at_state) =
+        found.ok_or_else(|| ApiError::not_found(format!("no extension {exten} on PBX {pbx}")))?;
     Ok(super::error::ok(json!({
         "pbx": pbx,
         "extension": exten,
-        "from": crate::timefmt::millis_json(params.from.as_ref()),
-        "to": crate::timefmt::millis_json(params.to.as_ref()),
-        "at": crate::timefmt::millis_json(params.at.as_ref()),
+        "from": crate::timefmt::millis_json(from.as_ref()),
+        "to": crate::timefmt::millis_json(to.as_ref()),
+        "at": crate::timefmt::millis_json(at.as_ref()),
         "stateAt": at_state,
         "transitions": transitions,
     })))

@@ -18,6 +18,7 @@ pub mod refresh;
 pub mod refresh_answer;
 pub mod state;
 pub mod static_files;
+pub mod time_param;
 pub mod ws;
 
 use actix_web::dev::ServiceRequest;

@@ -56,12 +56,31 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
     Ok((filter, last_seq))
 }
 
+/// A request without `Upgrade: websocket` (a browser tab, curl) gets a 426 JSON
+/// that says what the route wants, instead of the handshake's empty 400.
+fn check_upgrade(req: &HttpRequest) -> Result<(), ApiError> {
+    let asks_websocket = req
+        .headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    if asks_websocket {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UpgradeRequired,
+            "this route is a WebSocket: send a WebSocket handshake (Upgrade: websocket)",
+        ))
+    }
+}
+
 /// Upgrades the connection.
 pub async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    check_upgrade(&req)?;
     let (filter, last_seq) = filter_from_query(req.query_string())?;
     let Some(slot) = state.ws_slots.try_take() else {
         state

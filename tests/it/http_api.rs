@@ -474,3 +474,170 @@ async fn malformed_and_oversized_bodies() {
     assert_eq!(ts.sim.stats().logins_ok, 1);
     ts.stop().await;
 }
+
+/// The `data.at` the extension history echoes for `?at=` (to the millisecond).
+async fn echoed_at(ts: &TestService, at: &str) -> (u16, Value) {
+    let (status, h) = ts
+        .get(&format!("/api/extensions/1004/history?at={at}"))
+        .await;
+    (status, h["data"]["at"].clone())
+}
+
+#[actix_rt::test]
+async fn extension_history_reads_every_time_form() {
+    let ts = TestService::start().await;
+    wait_until("1004's first state stored", DEADLINE, || async {
+        let (_, h) = ts.get("/api/extensions/1004/history").await;
+        h["data"]["transitions"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    })
+    .await;
+    let want = "2026-12-07T10:32:00.000Z";
+    for form in [
+        "2026-12-07T10:32:00Z",
+        // A literal `+` is decoded to a space; it is still the offset's sign.
+        "2026-12-07T11:32:00+01:00",
+        "2026-12-07T11:32:00%2B01:00",
+        "2026-12-07T05:02:00-05:30",
+        "1796639520",
+        "1796639520000",
+    ] {
+        assert_eq!(
+            echoed_at(&ts, form).await,
+            (200, Value::from(want)),
+            "{form}"
+        );
+    }
+    assert_eq!(
+        echoed_at(&ts, "2026-12-07").await,
+        (200, Value::from("2026-12-07T00:00:00.000Z"))
+    );
+    assert_eq!(
+        echoed_at(&ts, "1796639520123").await,
+        (200, Value::from("2026-12-07T10:32:00.123Z"))
+    );
+    // A range in the future by date, one in the past by epoch seconds: both empty,
+    // while the whole history is not.
+    for range in ["from=2999-01-01", "to=946684800"] {
+        let (status, h) = ts
+            .get(&format!("/api/extensions/1004/history?{range}"))
+            .await;
+        assert_eq!(status, 200, "{range}: {h}");
+        assert_eq!(h["data"]["transitions"], serde_json::json!([]), "{range}");
+    }
+    for (bad, name) in [
+        ("at=yesterday", "at"),
+        ("from=10:32", "from"),
+        ("to=1.5", "to"),
+    ] {
+        let (status, body) = ts.get(&format!("/api/extensions/1004/history?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_error(&body, "INVALID_QUERY");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("{name} must be RFC 3339")) && message.contains("epoch"),
+            "{bad}: {message}"
+        );
+    }
+    ts.stop().await;
+}
+
+#[actix_rt::test]
+async fn call_history_reads_every_time_form() {
+    let ts = TestService::start().await;
+    let id = ts.sim.place_call("1001", "1002");
+    wait_until("the call to be active", DEADLINE, || async {
+        ts.get(&format!("/api/calls/{id}")).await.0 == 200
+    })
+    .await;
+    ts.sim.hangup_call(&id);
+    wait_until("the call in the stored history", DEADLINE, || async {
+        ts.get("/api/calls/history").await.1["pagination"]["total"].as_i64() == Some(1)
+    })
+    .await;
+    let (_, page) = ts.get("/api/calls/history").await;
+    let started: DateTime<Utc> = page["data"][0]["startedAt"]
+        .as_str()
+        .expect("startedAt")
+        .parse()
+        .expect("RFC 3339");
+    let plus_one = started.with_timezone(&chrono::FixedOffset::east_opt(3600).expect("offset"));
+    let cases = [
+        (format!("from={}", started.format("%Y-%m-%d")), 1),
+        (format!("from={}", started.timestamp() - 1), 1),
+        (format!("from={}", started.timestamp() + 2), 0),
+        (format!("from={}", started.timestamp_millis() + 1000), 0),
+        (format!("to={}", started.timestamp_millis() - 1000), 0),
+        // The `+` of the offset decoded as a space, and the instant to the millisecond.
+        (
+            format!(
+                "from={}&to={}",
+                plus_one.to_rfc3339_opts(SecondsFormat::Millis, false),
+                plus_one.to_rfc3339_opts(SecondsFormat::Millis, false)
+            ),
+            1,
+        ),
+    ];
+    for (query, total) in cases {
+        let (status, body) = ts.get(&format!("/api/calls/history?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["pagination"]["total"], total, "{query}: {body}");
+    }
+    let (status, body) = ts.get("/api/calls/history?to=tomorrow").await;
+    assert_eq!(status, 400, "{body}");
+    assert_error(&body, "INVALID_QUERY");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("to must be RFC 3339")));
+    ts.stop().await;
+}
+
+#[actix_rt::test]
+async fn unknown_extensions_and_pbxs_are_404() {
+    let ts = TestService::start().await;
+    let (status, body) = ts.get("/api/extensions/9999/history").await;
+    assert_eq!(status, 404, "{body}");
+    assert_error(&body, "NOT_FOUND");
+    let (status, body) = ts.get("/api/extensions/1001/history").await;
+    assert_eq!(status, 200, "a live extension: {body}");
+    for route in [
+        "/api/extensions",
+        "/api/calls",
+        "/api/calls/history",
+        "/api/extensions/1001/history",
+    ] {
+        let (status, body) = ts.get(&format!("{route}?pbx=nope")).await;
+        assert_eq!(status, 404, "{route}: {body}");
+        assert_error(&body, "NOT_FOUND");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("nope")),
+            "{route}: {body}"
+        );
+        let (status, body) = ts.get(&format!("{route}?pbx=default")).await;
+        assert_eq!(status, 200, "{route} of the configured PBX: {body}");
+    }
+    let (_, list) = ts.get("/api/extensions?pbx=default").await;
+    assert_eq!(list["count"], 50);
+    ts.stop().await;
+}
+
+#[actix_rt::test]
+async fn websocket_route_without_upgrade_is_426_json() {
+    let ts = TestService::start().await;
+    for extra in ["", "Upgrade: h2c\r\nConnection: Upgrade\r\n"] {
+        let req =
+            format!("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n");
+        let res = crate::common::raw::request(ts.addr, req.as_bytes()).await;
+        assert_eq!(res.status, 426, "{extra:?}: {}", res.head);
+        assert!(res.head.contains("upgrade: websocket"), "{}", res.head);
+        let body = res.json();
+        assert_error(&body, "UPGRADE_REQUIRED");
+    }
+    // A real handshake still upgrades.
+    let ws = ts.ws("/ws").await;
+    ws.close().await;
+    ts.stop().await;
+}
