@@ -38,9 +38,10 @@ pub struct ServeArgs {
 /// Options of `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the dashboard and API listen.
+    /// Where the dashboard and API listen: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`
+    /// (the first address the host resolves to).
     #[arg(long, env = "HTTP_BIND", default_value = "127.0.0.1:8080")]
-    pub http_bind: SocketAddr,
+    pub http_bind: String,
     /// How many simulated extensions.
     #[arg(long, default_value_t = 50)]
     pub extensions: u32,
@@ -50,8 +51,10 @@ pub struct DemoArgs {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Database URL (default: a SQLite file `switchboard-demo.db` in the working directory).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    /// Database URL, only from the command line (default: `demo.db` in a
+    /// `switchboard-demo` directory under the system's temporary directory;
+    /// `DATABASE_URL` is ignored so a demo never writes into a deployment's database).
+    #[arg(long)]
     pub database_url: Option<String>,
     /// How many simulated PBXs, each on its own loopback port; more than one are
     /// named `p01`, `p02`, … (one keeps the single-PBX name `default`).

@@ -2,13 +2,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::ami::Limits;
 use crate::cli::{DemoArgs, ParseArgs, ServeArgs, SimArgs};
-use crate::config::Config;
+use crate::config::{resolve_bind, Config};
 use crate::parse::count_capture;
 use crate::sim::{SimConfig, Simulator};
+use crate::start_error::StartError;
+use crate::store::redact_url;
 
 /// `switchboard parse FILE`: prints the counts as one JSON object; fails only when the
 /// file cannot be read.
@@ -130,36 +133,85 @@ async fn wait_for_shutdown() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// `switchboard serve`: the service, until SIGTERM or Ctrl-C.
+/// `switchboard serve`: the service, until SIGTERM or Ctrl-C. A failure to start
+/// is one line on stderr and an exit code per kind ([`StartError`]).
 pub fn serve(args: &ServeArgs) -> ExitCode {
     let config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            log::error!("switchboard serve: bad configuration: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return StartError::from_config(e).report(),
     };
-    run_service(config)
+    run_service(config, |_| {})
 }
 
-/// Runs the service in an actix system; logs and fails on start-up errors.
-fn run_service(config: Config) -> ExitCode {
+/// Listens on `HTTP_BIND`, then runs the service in an actix system. The socket is
+/// bound before anything starts: a busy port then stops the start with no actor
+/// running (an actor still running when the system's runtime is dropped panics
+/// with "there is no reactor running"). `listening` is told the bound address.
+fn run_service(config: Config, listening: impl FnOnce(std::net::SocketAddr)) -> ExitCode {
+    let bind = config.http_bind;
+    let listener = match std::net::TcpListener::bind(bind) {
+        Ok(l) => l,
+        Err(e) => return StartError::from_listen(bind, &e).report(),
+    };
+    match listener.local_addr() {
+        Ok(addr) => listening(addr),
+        Err(e) => return StartError::from_listen(bind, &e).report(),
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         let service = crate::app::start(config).await?;
-        crate::app::serve(service).await
+        crate::app::serve(service, listener).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("switchboard: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => StartError::from(e).report(),
     }
 }
 
+/// The demo's database when `--database-url` is not given: `switchboard-demo/demo.db`
+/// under the system's temporary directory, never the working directory's settings.
+pub fn demo_database_url() -> std::io::Result<(PathBuf, String)> {
+    let dir = std::env::temp_dir().join("switchboard-demo");
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}", dir.join("demo.db").display());
+    Ok((dir, url))
+}
+
+/// Whether the demo takes `key` from the environment: not the PBX, database or
+/// cluster settings, so a demo started beside a deployment cannot write into it.
+fn demo_reads_from_environment(key: &str) -> bool {
+    !(key.starts_with("AMI_")
+        || key == "DATABASE_URL"
+        || key == "INSTANCE_ID"
+        || key.starts_with("CLUSTER"))
+}
+
 /// `switchboard demo`: the service against built-in simulators on loopback (one
-/// per `--pbxs`, each on its own free port).
+/// per `--pbxs`, each on its own free port). It reads no `.env` and ignores
+/// `DATABASE_URL` and `AMI_*`: its database is `--database-url` or its own file.
 pub fn demo(args: DemoArgs) -> ExitCode {
+    let http_bind = match resolve_bind(&args.http_bind) {
+        Ok(b) => b,
+        Err(e) => return StartError::from_config(e).report(),
+    };
+    let database = match args.database_url.clone() {
+        Some(url) => {
+            log::info!("demo: database {} (--database-url)", redact_url(&url));
+            url
+        }
+        None => match demo_database_url() {
+            Ok((dir, url)) => {
+                log::info!("demo: database in {} ({url})", dir.display());
+                url
+            }
+            Err(e) => {
+                return StartError::Other(format!(
+                    "the demo database directory under {} cannot be made: {e}; pass --database-url",
+                    std::env::temp_dir().display()
+                ))
+                .report()
+            }
+        },
+    };
     let secret = format!("demo-{:016x}", rand::random::<u64>());
     let names = demo_pbx_names(args.pbxs);
     let mut sims = Vec::with_capacity(names.len());
@@ -199,10 +251,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
             .join(", "),
         args.rate
     );
-    let database = args
-        .database_url
-        .unwrap_or_else(|| "sqlite://switchboard-demo.db".to_string());
-    let bind = args.http_bind.to_string();
+    let bind = http_bind.to_string();
     let mut vars: HashMap<String, String> = HashMap::from([
         ("AMI_HOST".to_string(), "127.0.0.1".to_string()),
         ("AMI_USERNAME".to_string(), "demo".to_string()),
@@ -221,16 +270,25 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     } else if let Some(sim) = sims.first() {
         vars.insert("AMI_PORT".to_string(), sim.addr().port().to_string());
     }
-    let config = Config::from_lookup(|k| vars.get(k).cloned().or_else(|| std::env::var(k).ok()));
+    let config = Config::from_lookup(|k| {
+        vars.get(k).cloned().or_else(|| {
+            demo_reads_from_environment(k)
+                .then(|| std::env::var(k).ok())
+                .flatten()
+        })
+    });
     let config = match config {
         Ok(c) => c,
         Err(e) => {
-            log::error!("switchboard demo: bad configuration: {e}");
-            return ExitCode::from(2);
+            for sim in &sims {
+                sim.stop();
+            }
+            return StartError::from_config(e).report();
         }
     };
-    log::info!("demo: open http://{bind}/ for the dashboard");
-    let code = run_service(config);
+    let code = run_service(config, |addr| {
+        log::info!("demo: open http://{addr}/ for the dashboard");
+    });
     for sim in &sims {
         sim.stop();
     }

@@ -33,6 +33,7 @@ pub mod model;
 pub mod parse;
 pub mod secret;
 pub mod sim;
+pub mod start_error;
 pub mod state;
 pub mod store;
 pub mod supervision;

@@ -35,7 +35,7 @@ use crate::supervision::Registry;
 
 use mode::Mode;
 pub use server::{
-    http_app, http_server, open_to_network_warning, serve, BoundHttp, HttpSettings,
+    http_app, http_server, http_server_on, open_to_network_warning, serve, BoundHttp, HttpSettings,
     REQUEST_HEAD_TIMEOUT,
 };
 

@@ -67,6 +67,31 @@ pub fn http_server(
     state: web::Data<AppState>,
     settings: HttpSettings,
 ) -> std::io::Result<BoundHttp> {
+    build_server(state, Listen::Bind(settings.bind), settings)
+}
+
+/// Where a server listens: an address it binds itself (with actix's backlog), or
+/// a socket bound before.
+enum Listen {
+    Bind(SocketAddr),
+    Socket(std::net::TcpListener),
+}
+
+/// The HTTP server for `state` on a socket already listening: the service binds
+/// before it starts anything, so a busy port fails the start before any actor runs.
+pub fn http_server_on(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+    settings: HttpSettings,
+) -> std::io::Result<BoundHttp> {
+    build_server(state, Listen::Socket(listener), settings)
+}
+
+fn build_server(
+    state: web::Data<AppState>,
+    listen: Listen,
+    settings: HttpSettings,
+) -> std::io::Result<BoundHttp> {
     let server = HttpServer::new(move || http_app(state.clone()))
         .workers(settings.workers.max(1))
         .disable_signals()
@@ -76,8 +101,11 @@ pub fn http_server(
         .shutdown_timeout(settings.shutdown_timeout)
         // The request head (line and headers) must arrive within this; the body has
         // its own deadline, HTTP_BODY_TIMEOUT (see `http::edge`).
-        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-        .bind(settings.bind)?;
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT);
+    let server = match listen {
+        Listen::Bind(addr) => server.bind(addr)?,
+        Listen::Socket(listener) => server.listen(listener)?,
+    };
     let addrs = server.addrs();
     Ok(BoundHttp {
         server: server.run(),
@@ -85,16 +113,29 @@ pub fn http_server(
     })
 }
 
-/// Runs the HTTP server for `service` until SIGTERM or Ctrl-C, then shuts down gracefully.
-pub async fn serve(service: Service) -> anyhow::Result<()> {
+/// Runs the HTTP server for `service` on `listener` (bound to `HTTP_BIND` by the
+/// caller) until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn serve(service: Service, listener: std::net::TcpListener) -> anyhow::Result<()> {
     let bind = service.state.config.http_bind;
     if let Some(warning) = open_to_network_warning(&service.state.config) {
         log::warn!("{warning}");
     }
-    let server = http_server(service.state.clone(), HttpSettings::for_service(bind))
-        .with_context(|| format!("binding HTTP to {bind}"))?
-        .server;
-    log::info!("switchboard listening on http://{bind}");
+    let bound = match http_server_on(
+        service.state.clone(),
+        listener,
+        HttpSettings::for_service(bind),
+    ) {
+        Ok(bound) => bound,
+        Err(e) => {
+            // Stop what start() began, so nothing outlives the runtime.
+            service.shutdown().await;
+            return Err(e).with_context(|| format!("serving HTTP on {bind}"));
+        }
+    };
+    for addr in &bound.addrs {
+        log::info!("switchboard listening on http://{addr}");
+    }
+    let server = bound.server;
     let handle = server.handle();
     let server_task = actix_web::rt::spawn(server);
     wait_for_signal().await;

@@ -39,10 +39,14 @@ pub(super) struct StartedPbxs {
 /// Opens the store named by `DATABASE_URL` (on the blocking pool: it may migrate).
 pub(super) async fn open_store(shared: &Shared) -> anyhow::Result<Store> {
     let url = shared.config.database_url.clone();
+    let described = crate::store::redact_url(&url);
     let store = web::block(move || Store::open(&url))
         .await
         .context("opening the store")?
-        .context("opening the store")?;
+        .map_err(|e| crate::start_error::StoreUnavailable {
+            url: described,
+            reason: e.to_string(),
+        })?;
     log::info!("store: {}", store.describe());
     Ok(store)
 }

@@ -16,7 +16,7 @@
 //! | `AMI_BACKOFF_MIN_MS` / `AMI_BACKOFF_MAX_MS` | `100` / `1000` | reconnect schedule |
 //! | `AMI_LOGIN_BACKOFF_MIN_MS` / `AMI_LOGIN_BACKOFF_MAX_MS` | `2000` / `60000` | schedule after a refused login |
 //! | `DATABASE_URL` | `sqlite://switchboard.db` | SQLite path/URL or `postgres://…` |
-//! | `HTTP_BIND` | `127.0.0.1:8080` | where the API, WebSocket and dashboard listen |
+//! | `HTTP_BIND` | `127.0.0.1:8080` | where the API, WebSocket and dashboard listen: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (a host name listens on the first address it resolves to); port 0 takes a free port, logged as it is |
 //! | `API_TOKEN` | (unset) | when set, every route with PBX data or an action (`/api/*`, `/metrics`, `/ws`) needs `Authorization: Bearer` (`/ws` also `?token=`); `/api/health` then shows only its status without it |
 //! | `CALL_TIMEOUT_SECS` | `14400` | a call with no event this long is closed as timed out |
 //! | `REFRESH_MAX_SESSIONS` | `4` | concurrent refresh logins; refreshes of more PBXs wait their turn (64 × this many requests may wait per PBX) |
@@ -207,10 +207,7 @@ impl Config {
             }
         };
         let bind = get("HTTP_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string());
-        let http_bind = bind.parse().map_err(|e| ConfigError::Invalid {
-            key: "HTTP_BIND",
-            message: format!("{bind:?} is not an address: {e}"),
-        })?;
+        let http_bind = resolve_bind(&bind)?;
         let database_url =
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
         let cluster = ClusterConfig::from_lookup(get, &database_url)?;
@@ -301,6 +298,28 @@ fn allowed_origins(list: Option<String>) -> Result<Vec<Origin>, ConfigError> {
 }
 
 /// A whole-number setting: `default` when unset, a clear error naming `key` otherwise.
+/// `HTTP_BIND` as the address to listen on: `IP:PORT` (`[::1]:8080` for IPv6) or
+/// `HOST:PORT`, resolved here once; a host name that resolves to several
+/// addresses listens on the FIRST of them only (the resolver's order, on most
+/// systems `/etc/hosts`'), so `localhost` is one socket, not one per family.
+pub fn resolve_bind(bind: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs as _;
+    let invalid = |why: String| ConfigError::Invalid {
+        key: "HTTP_BIND",
+        message: format!("{bind:?} {why}; expected IP:PORT, [IPv6]:PORT or HOST:PORT"),
+    };
+    if let Ok(addr) = bind.trim().parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let mut addrs = bind
+        .trim()
+        .to_socket_addrs()
+        .map_err(|e| invalid(format!("is not an address: {e}")))?;
+    addrs
+        .next()
+        .ok_or_else(|| invalid("resolves to no address".to_string()))
+}
+
 pub(crate) fn parse_num(
     key: &'static str,
     value: Option<String>,
@@ -318,6 +337,26 @@ pub(crate) fn parse_num(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_bind_takes_ipv4_ipv6_and_host_names() {
+        assert_eq!(
+            resolve_bind("[::1]:8080").expect("IPv6").to_string(),
+            "[::1]:8080"
+        );
+        assert_eq!(
+            resolve_bind("127.0.0.1:0").expect("IPv4").to_string(),
+            "127.0.0.1:0"
+        );
+        let local = resolve_bind("localhost:8080").expect("a host name");
+        assert!(local.ip().is_loopback(), "{local}");
+        assert_eq!(local.port(), 8080);
+        let err = resolve_bind("localhost").expect_err("no port");
+        assert!(
+            err.to_string().starts_with("HTTP_BIND: \"localhost\""),
+            "{err}"
+        );
+    }
 
     #[test]
     fn defaults_and_overrides() {

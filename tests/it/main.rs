@@ -45,6 +45,7 @@ mod refresh_sessions;
 mod sim_faults;
 mod sim_model;
 mod sim_protocol;
+mod start_errors;
 mod state_call;
 mod state_props;
 mod store_suite;
