@@ -80,8 +80,9 @@ pub async fn connect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    check_upgrade(&req)?;
+    // A bad query is named first: it is wrong with or without the handshake.
     let (filter, last_seq) = filter_from_query(req.query_string())?;
+    check_upgrade(&req)?;
     let Some(slot) = state.ws_slots.try_take() else {
         state
             .metrics

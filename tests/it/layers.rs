@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cluster", 10),
     ("ws", 11),
     ("http", 12),
+    ("start_error", 13),
     ("app", 13),
     ("parse", 13),
     ("cli", 13),
