@@ -4,10 +4,9 @@
 //! PBX restart, a call whose hangup never comes (closed as timed out), and one run
 //! on PostgreSQL.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::common::live_truth::{mismatch, wait_matches};
+use crate::common::live_truth::{history_mismatch, mismatch, wait_matches};
 use crate::common::pipeline::{quiet_sim as sim, start, Setup};
 use crate::common::store::Kind;
 use crate::common::wait::{wait_until, DEADLINE};
@@ -33,25 +32,10 @@ async fn a_seeded_burst_ends_in_the_state_the_simulator_knows() {
     let truth = sim.snapshot();
     assert_eq!(mismatch(&r, &truth), None);
     assert!(truth.finished_total > 100, "a real burst: {truth:?}");
-    let history = r.history();
     assert_eq!(
-        history.len() as u64,
-        truth.finished_total,
-        "every finished call stored"
-    );
-    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
-    for c in &history {
-        *outcomes
-            .entry(
-                c.outcome
-                    .map(|o| o.as_str().to_string())
-                    .unwrap_or_default(),
-            )
-            .or_default() += 1;
-    }
-    assert_eq!(
-        outcomes, truth.finished,
-        "outcomes as the simulator counted them"
+        history_mismatch(&r, &truth),
+        None,
+        "every finished call stored, outcomes as the simulator counted them"
     );
     assert_eq!(r.router().await.unknown, 0);
     r.stop().await;

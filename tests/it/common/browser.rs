@@ -269,8 +269,8 @@ impl Browser {
         .await
     }
 
-    /// Clicks the first element matching `css`.
-    pub async fn click(&self, css: &str) {
+    /// The WebDriver id of the first element matching `css`.
+    async fn element(&self, css: &str) -> String {
         let el = self
             .call(
                 "POST",
@@ -278,10 +278,15 @@ impl Browser {
                 Some(json!({ "using": "css selector", "value": css })),
             )
             .await;
-        let id = el[ELEMENT_KEY]
+        el[ELEMENT_KEY]
             .as_str()
             .unwrap_or_else(|| panic!("no element {css}: {el}"))
-            .to_string();
+            .to_string()
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let id = self.element(css).await;
         self.call(
             "POST",
             &self.path(&format!("/element/{id}/click")),
@@ -292,17 +297,7 @@ impl Browser {
 
     /// Types `text` into the element matching `css`.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let el = self
-            .call(
-                "POST",
-                &self.path("/element"),
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        let id = el[ELEMENT_KEY]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {el}"))
-            .to_string();
+        let id = self.element(css).await;
         self.call(
             "POST",
             &self.path(&format!("/element/{id}/value")),

@@ -169,47 +169,20 @@ impl TestService {
 
     /// GET `path` with the token (when configured): status and JSON body (`Null` when not JSON).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let mut res = self
-            .authed()
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET answered");
-        let body = res.body().limit(64 << 20).await.expect("body read");
-        (
-            res.status().as_u16(),
-            serde_json::from_slice(&body).unwrap_or(Value::Null),
-        )
+        let (status, body) = answer(self.authed().get(self.url(path)), "GET").await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
     /// GET `path` as text (for /metrics).
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let mut res = self
-            .client()
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET answered");
-        let body = res.body().limit(64 << 20).await.expect("body read");
-        (
-            res.status().as_u16(),
-            String::from_utf8_lossy(&body).into_owned(),
-        )
+        let (status, body) = answer(self.client().get(self.url(path)), "GET").await;
+        (status, String::from_utf8_lossy(&body).into_owned())
     }
 
     /// POST `path` with the token (when configured) and an empty body.
     pub async fn post(&self, path: &str) -> (u16, Value) {
-        let mut res = self
-            .authed()
-            .post(self.url(path))
-            .send()
-            .await
-            .expect("POST answered");
-        let body = res.body().limit(64 << 20).await.expect("body read");
-        (
-            res.status().as_u16(),
-            serde_json::from_slice(&body).unwrap_or(Value::Null),
-        )
+        let (status, body) = answer(self.authed().post(self.url(path)), "POST").await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
     /// The live extension `exten` as the API shows it.
@@ -417,4 +390,14 @@ pub fn captured_logs() -> Vec<String> {
     LOGS.get()
         .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).clone())
         .unwrap_or_default()
+}
+
+/// Sends `req` (no body) and reads the whole answer: status and body bytes.
+async fn answer(req: awc::ClientRequest, method: &str) -> (u16, bytes::Bytes) {
+    let mut res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} answered: {e}"));
+    let body = res.body().limit(64 << 20).await.expect("body read");
+    (res.status().as_u16(), body)
 }
