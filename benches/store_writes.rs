@@ -96,6 +96,7 @@ fn batch(round: u64) -> Vec<WriteOp> {
             context: "ext-local".into(),
             hint: Some("PJSIP/x".into()),
             name: None,
+            name_source: None,
             status: s,
             status_text: s.label().into(),
             state: s.kind(),

@@ -4,9 +4,11 @@
 //! switchboard replaces), so they live in one place and every layer speaks them.
 
 pub mod connection;
+pub mod name;
 pub mod refresh;
 
 pub use connection::{AmiConnectionState, ConnectionStatus};
+pub use name::{DisplayName, NameSource};
 
 use std::sync::Arc;
 
@@ -101,8 +103,12 @@ pub struct Extension {
     pub context: String,
     /// The hint (e.g. `PJSIP/1001`), when known.
     pub hint: Option<String>,
-    /// Display name, when the PBX told us one.
+    /// Display name, when the PBX (or the admin's names file) told us one.
     pub name: Option<String>,
+    /// Which source supplied `name`; `None` when there is no name, or the name was
+    /// restored from the store before this run read it again (the source is not stored).
+    #[serde(default)]
+    pub name_source: Option<NameSource>,
     /// Asterisk's numeric hint status.
     pub status: HintStatus,
     /// Asterisk's `StatusText` (e.g. `InUse`), or derived from `status`.

@@ -10,7 +10,7 @@ use crate::ami::{Action, AmiError, Event, Response};
 /// the cluster and the WebSocket sessions read without importing the actors.
 pub use crate::delivery::Change;
 pub use crate::model::refresh::ExtensionCorrection;
-use crate::model::HintStatus;
+use crate::model::{DisplayName, HintStatus};
 use crate::state::extension::Correction;
 
 /// Live events of one PBX, in arrival order (a batch per socket read keeps the
@@ -51,6 +51,22 @@ pub struct ConfirmExtensions {
     /// When it was read.
     pub at: DateTime<Utc>,
 }
+
+/// Display names read from the PBX (or the names file) after a login or by a
+/// refresh: per extension the winning source's name, or `None` when no source has one.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct NamesRead {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// Extension number and its name.
+    pub names: Vec<(String, Option<DisplayName>)>,
+}
+
+/// One extension's display name, from [`NamesRead`].
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SetName(pub Option<DisplayName>);
 
 /// One extension's state as read from the PBX.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -206,6 +206,24 @@ impl Action {
         Self::new("Command").header("Command", command)
     }
 
+    /// One PJSIP endpoint's objects as an event list; its `EndpointDetail` item
+    /// carries the endpoint's `Callerid`.
+    pub fn pjsip_show_endpoint(endpoint: &str) -> Self {
+        Self::new("PJSIPShowEndpoint").header("Endpoint", endpoint)
+    }
+
+    /// One chan_sip peer; the reply itself carries its `Callerid`.
+    pub fn sip_show_peer(peer: &str) -> Self {
+        Self::new("SIPshowpeer").header("Peer", peer)
+    }
+
+    /// One AstDB value; it arrives as a `DBGetResponse` list item (`Val`).
+    pub fn db_get(family: &str, key: &str) -> Self {
+        Self::new("DBGet")
+            .header("Family", family)
+            .header("Key", key)
+    }
+
     /// Writes the action in wire format, refusing line breaks and over-long lines.
     pub fn encode_into(&self, dst: &mut BytesMut) -> Result<(), ActionError> {
         let mut lines: Vec<(&str, &str)> = Vec::with_capacity(self.headers.len() + 2);

@@ -196,11 +196,13 @@ pub(super) fn start_pbxs(
             login_backoff: config.login_backoff,
             instance,
             max_queued_batches: config.router_max_queued_batches,
+            names: config.names.clone(),
         };
         let conn_targets = ConnectionTargets {
             events: router.clone().recipient(),
             channels: router.clone().recipient(),
             extensions: router.clone().recipient(),
+            names: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
         let arbiter = Arbiter::new();
@@ -259,6 +261,7 @@ pub(super) fn start_refresh(
         idle: config.refresh_idle,
         reap_every: config.refresh_reap_every,
         query_timeout: config.refresh_query_timeout,
+        names: config.names.clone(),
         instance: shared.instance,
     };
     let (live, hub, persist) = (live.clone(), hub.clone(), persist.one.clone());

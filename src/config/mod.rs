@@ -38,6 +38,8 @@
 //! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
 //! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
+//! | `NAMES_FILE` | (unset) | a file of display names the admin provides, one `EXTENSION = Name` (or `PBX/EXTENSION = Name`) per line, `#` comments; it wins over every other source |
+//! | `NAMES_ASTDB` | (unset) | an AstDB entry holding each extension's name, `FAMILY/KEY` with `{exten}`, e.g. `AMPUSER/{exten}/cidname` (FreePBX); read with `DBGet` before the endpoint's caller ID |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
@@ -51,6 +53,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub mod cluster;
+pub mod names;
 pub mod origin;
 pub mod pbx;
 
@@ -146,6 +149,8 @@ pub struct Config {
     pub max_extensions_per_pbx: usize,
     /// Socket reads per PBX queued for its router at most (backpressure, not loss).
     pub router_max_queued_batches: usize,
+    /// Where extensions' display names come from besides the PBX's endpoints.
+    pub names: crate::state::names::NameSettings,
 }
 
 impl Config {
@@ -213,6 +218,7 @@ impl Config {
         let cluster = ClusterConfig::from_lookup(get, &database_url)?;
         let ami_limits = ami_limits(&get)?;
         Ok(Self {
+            names: names::names_config(&get)?,
             ami_limits,
             max_extensions_per_pbx: parse_num(
                 "MAX_EXTENSIONS_PER_PBX",

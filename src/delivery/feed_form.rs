@@ -146,6 +146,7 @@ mod tests {
             context: "from-internal".into(),
             hint: Some("PJSIP/1001".into()),
             name: None,
+            name_source: None,
             status: HintStatus(1),
             status_text: "InUse".into(),
             state: crate::model::ExtensionState::InUse,

@@ -56,6 +56,8 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
         "devicestatelist" => device_state_list(shared, id, &mut w),
         "coreshowchannels" => core_show_channels(shared, id, &mut w),
         "status" => status(shared, m, &mut w),
+        "pjsipshowendpoint" => super::names::pjsip_show_endpoint(shared, m, &mut w),
+        "dbget" => super::names::db_get(m, &mut w),
         other => super::control::handle(shared, other, m, &mut w),
     }
     Reply { wire: w, close }

@@ -152,6 +152,16 @@ impl SimHandle {
         });
     }
 
+    /// Renames an extension: its endpoint's caller ID answers the new name from now
+    /// on (read by the next login or refresh). Unknown extensions are ignored.
+    pub fn set_extension_name(&self, exten: &str, name: &str) {
+        self.shared().with_pbx(|pbx| {
+            if let Some(&i) = pbx.by_number.get(exten) {
+                pbx.exts[i].name = name.to_string();
+            }
+        });
+    }
+
     /// Starts a scripted call that rings `to` until [`SimHandle::answer_call`] or
     /// [`SimHandle::hangup_call`]; either side may be an outside number. Returns the
     /// call's Linkedid (switchboard's call id).

@@ -59,6 +59,7 @@ mod control;
 mod generator;
 mod handle;
 pub mod model;
+mod names;
 mod server;
 mod session;
 pub mod settings;

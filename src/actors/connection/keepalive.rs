@@ -21,6 +21,7 @@ impl ConnectionActor {
                 Pending::ResyncChannels | Pending::ResyncExtensions => {
                     log::warn!("pbx {}: resync list {id} timed out", self.pbx);
                 }
+                Pending::Name(ask) => self.on_name_reply(*ask, None),
                 other => fail(
                     other,
                     AmiError::Timeout(Duration::ZERO, "waiting for a reply"),

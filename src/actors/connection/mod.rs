@@ -21,6 +21,7 @@
 mod handlers;
 mod keepalive;
 mod link;
+mod names;
 mod protocol;
 mod retry;
 
@@ -35,10 +36,11 @@ use super::backoff::Backoff;
 use super::backpressure::{BatchGate, BatchTicket};
 
 use super::login::AmiEndpoint;
-use super::messages::{ConfirmExtensions, EventBatch, Publish, ResyncChannels};
+use super::messages::{ConfirmExtensions, EventBatch, NamesRead, Publish, ResyncChannels};
 use crate::ami::{ActionIds, Correlator};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
+use crate::state::names::NameSettings;
 use crate::supervision::{guarded, ActorHandle, Registry};
 
 pub use handlers::{GetStatus, LogOff, SetActive};
@@ -69,6 +71,8 @@ pub struct ConnectionSettings {
     pub instance: u32,
     /// Socket reads that may wait for the router at once (`ROUTER_MAX_QUEUED_BATCHES`).
     pub max_queued_batches: usize,
+    /// Where display names come from.
+    pub names: NameSettings,
 }
 
 /// Where a connection sends what it receives.
@@ -80,6 +84,8 @@ pub struct ConnectionTargets {
     pub channels: Recipient<ResyncChannels>,
     /// Extension lists after login.
     pub extensions: Recipient<ConfirmExtensions>,
+    /// Display names read after login.
+    pub names: Recipient<NamesRead>,
     /// Connection state changes.
     pub publish: Recipient<Publish>,
 }
@@ -118,6 +124,8 @@ pub struct ConnectionActor {
     gate: BatchGate,
     /// The ticket of the read being handled, carried by each batch made from it.
     ticket: Option<BatchTicket>,
+    /// The display names being read since the last login.
+    names: names::NameReading,
 }
 
 impl ConnectionActor {
@@ -168,6 +176,7 @@ impl ConnectionActor {
             login_backoff: Backoff::new(l0, l1),
             memory: PbxMemory::default(),
             counters: HashMap::new(),
+            names: names::NameReading::default(),
         }
     }
 

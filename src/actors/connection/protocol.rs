@@ -29,6 +29,8 @@ pub(super) enum Pending {
     ResyncChannels,
     /// The extension list asked for after login.
     ResyncExtensions,
+    /// One question about an extension's display name.
+    Name(Box<super::names::NameAsk>),
 }
 
 /// Tells a waiting caller why no reply will come (the others wait for nothing).
@@ -263,8 +265,9 @@ impl ConnectionActor {
                     items,
                 });
             }
+            Pending::Name(ask) => self.on_name_reply(*ask, Some(reply)),
             Pending::ResyncExtensions => {
-                let states = match reply {
+                let states: Vec<ReadState> = match reply {
                     AmiReply::List { items, .. } => items.iter().filter_map(read_state).collect(),
                     AmiReply::Response(r) => {
                         log::info!(
@@ -275,11 +278,16 @@ impl ConnectionActor {
                         Vec::new()
                     }
                 };
+                let listed = states
+                    .iter()
+                    .map(|s| (s.exten.clone(), s.hint.clone()))
+                    .collect();
                 self.targets.extensions.do_send(ConfirmExtensions {
                     pbx: Arc::clone(&self.pbx),
                     states,
                     at: Utc::now(),
                 });
+                self.read_names(listed);
             }
         }
     }
