@@ -120,6 +120,51 @@ pub struct ReplayOptions {
     /// Holds the capture's events back until the gate opens (a test that must have
     /// its subscribers connected before anything happens).
     pub gate: Option<ReplayGate>,
+    /// Actions answered with what the PBX answered in a capture: the action's name
+    /// (lower case) and the recorded reply ([`recorded_reply`]), written with the
+    /// asker's ActionID in place of the recorded one.
+    pub canned: Vec<(String, RecordedReply)>,
+}
+
+/// The messages a capture's PBX wrote in answer to one action, byte for byte.
+#[derive(Debug, Clone)]
+pub struct RecordedReply {
+    /// The recorded ActionID (replaced when replayed).
+    pub action_id: String,
+    /// The reply and its list items, as captured.
+    pub bytes: Bytes,
+}
+
+/// The reply (and any list items) to the action with ActionID `action_id` in
+/// `<scenario>.server.ami`.
+pub fn recorded_reply(scenario: &str, action_id: &str) -> RecordedReply {
+    let raw = std::fs::read(fixture_path(&format!("{scenario}.server.ami")))
+        .unwrap_or_else(|e| panic!("reading fixture {scenario}: {e}"));
+    let needle = format!("\r\nActionID: {action_id}\r\n");
+    let mut bytes = BytesMut::new();
+    let mut start = 0;
+    while let Some(at) = raw[start..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let block = &raw[start..start + at + 4];
+        if String::from_utf8_lossy(block).contains(&needle) {
+            bytes.extend_from_slice(block);
+        }
+        start += at + 4;
+    }
+    assert!(!bytes.is_empty(), "no reply to {action_id} in {scenario}");
+    RecordedReply {
+        action_id: action_id.to_string(),
+        bytes: bytes.freeze(),
+    }
+}
+
+impl RecordedReply {
+    /// The reply with `id` as its ActionID.
+    fn for_id(&self, id: Option<&str>) -> Bytes {
+        let from = format!("ActionID: {}\r\n", self.action_id);
+        let to = id.map(|i| format!("ActionID: {i}\r\n")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&self.bytes).replace(&from, &to);
+        Bytes::from(text)
+    }
 }
 
 /// Opened once by the test; until then the first session gets its lists but no events.
@@ -148,6 +193,7 @@ impl Default for ReplayOptions {
             on_reconnect: None,
             hint_then: None,
             gate: None,
+            canned: Vec::new(),
         }
     }
 }
@@ -421,6 +467,12 @@ async fn session(
                     )
                 }
             }
+            other if options.canned.iter().any(|(a, _)| a == other) => options
+                .canned
+                .iter()
+                .find(|(a, _)| a == other)
+                .map(|(_, r)| r.for_id(id))
+                .unwrap_or_default(),
             "logoff" => {
                 let _ = tx.send(Some(reply(
                     "Goodbye",
