@@ -40,6 +40,27 @@ pub struct HistoryParams {
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
     pub page_size: Option<i64>,
+    /// `json` (default) or `csv`: the whole filtered history as a download, the
+    /// paging ignored (see [`super::calls_csv`]).
+    pub format: Option<String>,
+}
+
+/// What `?format=` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HistoryFormat {
+    Json,
+    Csv,
+}
+
+fn history_format(word: Option<&str>) -> Result<HistoryFormat, ApiError> {
+    match word {
+        None | Some("json") => Ok(HistoryFormat::Json),
+        Some("csv") => Ok(HistoryFormat::Csv),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "format must be json or csv",
+        )),
+    }
 }
 
 /// Finished calls, newest first.
@@ -49,6 +70,7 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     check_known_pbx(&state, p.pbx.as_deref())?;
+    let format = history_format(p.format.as_deref())?;
     let page = p.page.unwrap_or(1);
     let size = p.page_size.unwrap_or(50);
     if page < 1 {
@@ -78,6 +100,9 @@ pub async fn history(
         limit: size,
         offset: (page - 1).saturating_mul(size),
     };
+    if format == HistoryFormat::Csv {
+        return super::calls_csv::export(state.store.clone(), query);
+    }
     let store = state.store.clone();
     let (calls, total) = web::block(move || store.call_history(&query))
         .await

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod calls;
+pub mod calls_csv;
 pub mod edge;
 pub mod error;
 pub mod extensions;
