@@ -22,7 +22,7 @@
 //! | `REFRESH_MAX_SESSIONS` | `4` | concurrent refresh logins; refreshes of more PBXs wait their turn (64 × this many requests may wait per PBX) |
 //! | `REFRESH_IDLE_SECS` / `REFRESH_REAP_SECS` | `300` / `120` | idle refresh sessions are closed after / checked every |
 //! | `REFRESH_CONCURRENCY` | `64` | ExtensionState actions in flight per refresh |
-//! | `REFRESH_QUERY_TIMEOUT_MS` | `10000` | limit on one refresh's reading; extensions unanswered by then are failed results |
+//! | `REFRESH_QUERY_TIMEOUT_MS` | `10000` | limit on one refresh's reading; extensions unanswered by then are failed results (the names are read after the states within the same limit again; a name unanswered by then stays as it was) |
 //! | `RETENTION_DAYS` | `30` | extension transitions kept |
 //! | `WS_HISTORY` | `10000` | changes kept for resuming clients |
 //! | `WS_QUEUE` | `1024` | messages queued per client before conflation starts |

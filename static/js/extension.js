@@ -148,4 +148,11 @@ if (!exten) {
 } else {
   summary().catch(showError);
   showDay();
+  // Today's timeline grows while it is watched: read again every 30 s.
+  setInterval(() => {
+    if (document.visibilityState !== 'visible') return;
+    if ($('day').value !== dateValue(new Date())) return;
+    summary().catch(showError);
+    showDay();
+  }, 30000);
 }

@@ -10,7 +10,7 @@ import { drawHourly, perHour } from './charts.js';
 import { callRow, dateValue, dayStart, isoOfLocal } from './rows.js';
 
 const PAGE_SIZE = 50;
-/** Calls read for today's chart at most (pages of 500). */
+/** Calls read for today's chart at most (pages of 500), once a minute. */
 const TODAY_MAX_PAGES = 20;
 
 const $ = (id) => document.getElementById(id);
@@ -201,3 +201,7 @@ window.addEventListener('resize', () => {
 restore();
 options().then(search);
 today();
+// A wall display keeps the glance current: read again every minute while shown.
+setInterval(() => {
+  if (document.visibilityState === 'visible') today();
+}, 60000);
