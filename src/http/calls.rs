@@ -8,19 +8,24 @@ use super::error::{ok, ApiError, ErrorCode};
 use super::extensions::{check_known_pbx, PbxParam};
 use super::state::AppState;
 use super::time_param::parse_opt_time;
+use crate::model::Call;
 use crate::store::CallHistoryQuery;
 
-/// Active calls from the live view.
+/// Active calls from the live view, their durations running up to now.
 pub async fn active(
     state: web::Data<AppState>,
     params: web::Query<PbxParam>,
 ) -> Result<HttpResponse, ApiError> {
     check_known_pbx(&state, params.pbx.as_deref())?;
-    let calls = state
+    let now = chrono::Utc::now();
+    let calls: Vec<Call> = state
         .live
         .read()
         .map_err(|_| ApiError::internal("reading the live state", "lock poisoned"))?
-        .calls(params.pbx.as_deref());
+        .calls(params.pbx.as_deref())
+        .iter()
+        .map(|c| c.running_at(now))
+        .collect();
     Ok(super::error::ok_list(&calls))
 }
 
@@ -90,7 +95,8 @@ pub async fn history(
     })))
 }
 
-/// One call, active or finished.
+/// One call, active or finished; an id the service never saw (on `?pbx=`, when
+/// given) is 404 `CALL_NOT_FOUND`.
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -100,6 +106,7 @@ pub async fn get(
     if id.is_empty() || id.len() > 200 {
         return Err(ApiError::new(ErrorCode::InvalidPath, "not a call id"));
     }
+    check_known_pbx(&state, params.pbx.as_deref())?;
     let pbx = params.pbx.clone();
     let live = state.live.read().ok().and_then(|l| {
         l.calls
@@ -109,7 +116,7 @@ pub async fn get(
             .cloned()
     });
     if let Some(c) = live {
-        return Ok(ok(c.as_ref()));
+        return Ok(ok(c.running_at(chrono::Utc::now())));
     }
     let store = state.store.clone();
     let key = id.clone();
@@ -117,7 +124,10 @@ pub async fn get(
         .await
         .map_err(|e| ApiError::internal("reading a call", e))?
         .map_err(|e| ApiError::internal("reading a call", e))?;
-    stored
-        .map(ok)
-        .ok_or_else(|| ApiError::not_found(format!("no call {id}")))
+    stored.map(ok).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::CallNotFound,
+            format!("no call {id} (active, recent or in the history)"),
+        )
+    })
 }
