@@ -81,7 +81,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let writer = steps::start_writer(&shared, &mode, &store);
     let joined = mode.join(&shared, &store, &writer).await?;
     let persist = Mode::persist_targets(joined.as_ref(), &writer);
-    let stored = steps::read_stored_state(&store).await?;
+    let stored = steps::read_stored_state(&shared, &store).await?;
     let live = steps::restore_live_view(&mode, &stored);
 
     // The connections' status cells (what health reads), made first so the hub can
