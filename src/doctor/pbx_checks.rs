@@ -289,7 +289,7 @@ fn event_checks(cx: &PbxContext<'_>, scope: &str, t: &Transcript) -> Vec<Check> 
             scope,
             "timestamps",
             format!(
-                "none of {} events carries `Timestamp:`: no PBX-to-service latency figures",
+                "none of {} events carries `Timestamp:`: no latency figures (switchboard_event_*_latency_seconds), and times are when events arrived, not when they happened",
                 live.len()
             ),
             fix,

@@ -93,14 +93,20 @@ impl Check {
             self.level.as_str(),
             self.scope,
             self.check,
-            self.message
+            one_line(&self.message)
         );
         if let Some(fix) = &self.fix {
             line.push_str(" -> fix: ");
-            line.push_str(fix);
+            line.push_str(&one_line(fix));
         }
-        line.replace(['\r', '\n'], " ")
+        line
     }
+}
+
+/// `text` on one line: a driver's multi-line reason (line breaks, tabs) becomes
+/// single spaces, so one check is always one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Every check, in the order they ran.
