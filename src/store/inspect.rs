@@ -55,7 +55,7 @@ pub fn inspect(url: &str) -> DatabaseProbe {
         writable: Err("not asked: the database was not reached".to_string()),
     };
     match target.backend {
-        Backend::Postgres => match PgConnection::establish(&target.address) {
+        Backend::Postgres => match PgConnection::establish(&bounded(&target.address)) {
             Ok(mut c) => ask(&mut c, POSTGRES_MIGRATIONS, &mut probe),
             Err(e) => probe.reach = Reach::Failed(e.to_string()),
         },
@@ -94,6 +94,16 @@ pub fn inspect(url: &str) -> DatabaseProbe {
         }
     }
     probe
+}
+
+/// A PostgreSQL URL with a connect limit (`connect_timeout=5` unless it names
+/// one), so a host that drops packets fails in seconds instead of minutes.
+fn bounded(url: &str) -> String {
+    if url.contains("connect_timeout") {
+        return url.to_string();
+    }
+    let joint = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joint}connect_timeout=5")
 }
 
 /// The pending migrations and the write test on an open connection.

@@ -419,3 +419,61 @@ fn a_pbx_without_timestamps_is_a_warning() {
         "sim stops on SIGTERM"
     );
 }
+
+#[test]
+fn the_database_checks_on_sqlite_and_postgresql() {
+    use crate::common::store::{Kind, TestDb};
+    let closed = free_port().to_string();
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        let Some(db) = TestDb::create(kind) else {
+            continue;
+        };
+        let env = [
+            ("AMI_PORT", closed.as_str()),
+            ("DATABASE_URL", db.url.as_str()),
+        ];
+        if matches!(db.kind, Kind::Postgres) {
+            // A fresh database: reachable and writable, every migration still to apply.
+            let run = doctor(&[], &env);
+            run.expect("database", "reach", "ok", &["postgres at", "answers"]);
+            run.expect(
+                "database",
+                "migrations",
+                "ok",
+                &["to apply", "serve applies them at start"],
+            );
+            run.expect("database", "writable", "ok", &["rolled back"]);
+        }
+        drop(db.open());
+        let run = doctor(&[], &env);
+        assert_eq!(run.code, 1, "the PBX is unreachable: {}", run.stdout);
+        run.expect("database", "reach", "ok", &["answers"]);
+        run.expect(
+            "database",
+            "migrations",
+            "ok",
+            &["every migration is applied"],
+        );
+        run.expect("database", "writable", "ok", &["rolled back"]);
+        let left = probe_table_left(&db.url);
+        assert!(!left, "the write test left its table behind");
+    }
+}
+
+/// Whether the doctor's test table is still there (it must be rolled back).
+fn probe_table_left(url: &str) -> bool {
+    let store = switchboard::store::Store::open(url).expect("open the store");
+    drop(store);
+    let sql = "SELECT 1 FROM switchboard_doctor_probe";
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        use diesel::connection::SimpleConnection as _;
+        use diesel::Connection as _;
+        let mut c = diesel::SqliteConnection::establish(path).expect("open");
+        c.batch_execute(sql).is_ok()
+    } else {
+        use diesel::connection::SimpleConnection as _;
+        use diesel::Connection as _;
+        let mut c = diesel::PgConnection::establish(url).expect("open");
+        c.batch_execute(sql).is_ok()
+    }
+}
