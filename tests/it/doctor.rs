@@ -477,3 +477,28 @@ fn probe_table_left(url: &str) -> bool {
         c.batch_execute(sql).is_ok()
     }
 }
+
+#[test]
+fn a_bad_setting_stops_doctor_as_it_stops_serve() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("stderr.log");
+    let run = run_in(dir.path(), &[], &[("AMI_PORT", "99999")]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let stderr = std::fs::read_to_string(&log).expect("stderr");
+    assert!(
+        stderr.starts_with("error: bad setting AMI_PORT"),
+        "{stderr}"
+    );
+    assert!(run.stdout.is_empty(), "no report: {}", run.stdout);
+    // The same file `serve --config` reads.
+    std::fs::write(
+        dir.path().join("sb.env"),
+        "AMI_PORT=1\nHTTP_BIND=127.0.0.1:0\n",
+    )
+    .expect("write");
+    let run = run_in(dir.path(), &["--config", "sb.env"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    run.expect("pbx default", "reach", "problem", &["127.0.0.1:1"]);
+    let run = run_in(dir.path(), &["--config", "missing.env"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+}
