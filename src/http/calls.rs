@@ -84,15 +84,73 @@ pub async fn history(
         offset: (page - 1).saturating_mul(size),
     };
     let store = state.store.clone();
-    let (calls, total) = web::block(move || store.call_history(&query))
-        .await
-        .map_err(|e| ApiError::internal("reading call history", e))?
-        .map_err(|e| ApiError::internal("reading call history", e))?;
+    let named = NamedExtension::of(&state, &query);
+    let unknown = named
+        .extension
+        .as_ref()
+        .map(|x| format!("no extension {x} on {}", named.pbxs.join(", ")));
+    let (calls, total, known) = web::block(move || {
+        let (calls, total) = store.call_history(&query)?;
+        let known = total > 0 || named.known(&store)?;
+        Ok::<_, crate::store::StoreError>((calls, total, known))
+    })
+    .await
+    .map_err(|e| ApiError::internal("reading call history", e))?
+    .map_err(|e| ApiError::internal("reading call history", e))?;
+    if let (false, Some(message)) = (known, unknown) {
+        return Err(ApiError::not_found(message));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": calls,
         "pagination": { "page": page, "pageSize": size, "total": total },
     })))
+}
+
+/// The extension `?extension=` names: an unknown one is a 404, as on every route
+/// naming an extension, while a known one without calls in the range is an empty
+/// page. Known = in the live view or the store on the PBX(s) asked about, or in
+/// the history itself (a device without a hint still takes calls).
+struct NamedExtension {
+    extension: Option<String>,
+    pbxs: Vec<String>,
+    live: bool,
+}
+
+impl NamedExtension {
+    fn of(state: &AppState, query: &CallHistoryQuery) -> Self {
+        let pbxs: Vec<String> = match &query.pbx {
+            Some(p) => vec![p.clone()],
+            None => state.pbxs.iter().map(|p| p.name.clone()).collect(),
+        };
+        let live = query.extension.as_ref().is_some_and(|x| {
+            state.live.read().is_ok_and(|l| {
+                pbxs.iter()
+                    .any(|p| l.extensions.contains_key(&(p.clone(), x.clone())))
+            })
+        });
+        Self {
+            extension: query.extension.clone(),
+            pbxs,
+            live,
+        }
+    }
+
+    /// No extension named, or one the live view or the store knows.
+    fn known(&self, store: &crate::store::Store) -> Result<bool, crate::store::StoreError> {
+        let Some(x) = &self.extension else {
+            return Ok(true);
+        };
+        if self.live {
+            return Ok(true);
+        }
+        for p in &self.pbxs {
+            if store.get_extension(p, x)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// One call, active or finished; an id the service never saw (on `?pbx=`, when

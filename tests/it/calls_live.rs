@@ -1,7 +1,8 @@
 //! Live calls carry their running `durationSecs` and `talkSecs` (computed when
 //! the answer is built, from the call's start and answer) in `/api/calls`,
 //! `/api/calls/{id}` and the WebSocket snapshot; an unknown call is 404
-//! `CALL_NOT_FOUND`, and every route naming an unknown PBX is 404.
+//! `CALL_NOT_FOUND`, an unknown `?extension=` on the call history is 404, and
+//! every route naming an unknown PBX is 404.
 
 use crate::common::service::TestService;
 use crate::common::wait::{wait_until, DEADLINE};
@@ -112,6 +113,18 @@ async fn unknown_calls_are_call_not_found_and_unknown_pbxs_404_everywhere() {
             .is_some_and(|m| m.contains("simpbx-1234567890.999")),
         "{body}"
     );
+    let (status, body) = ts.get("/api/calls/history?extension=9999").await;
+    assert_eq!(status, 404, "an unknown extension: {body}");
+    assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("9999")),
+        "{body}"
+    );
+    let (status, body) = ts.get("/api/calls/history?extension=1001").await;
+    assert_eq!(status, 200, "a known extension without calls: {body}");
+    assert_eq!(body["data"], serde_json::json!([]), "{body}");
     for route in ["/api/calls/x", "/ws", "/api/extensions/1001"] {
         let (status, body) = ts.get(&format!("{route}?pbx=nope")).await;
         assert_eq!(status, 404, "{route}: {body}");
