@@ -270,6 +270,26 @@ impl Call {
             hangup_cause_text: None,
         }
     }
+
+    /// The call as it stands at `now`, for an answer built now (API, WebSocket
+    /// snapshot): an active call's `durationSecs` and `talkSecs` run from its start
+    /// and its answer up to `now`, because the stored copy only moves when the call
+    /// changes and would read 0 for a call that has been talking quietly for an hour.
+    /// An ended call keeps its final figures.
+    pub fn running_at(&self, now: DateTime<Utc>) -> Self {
+        let mut call = self.clone();
+        if call.ended_at.is_none() {
+            call.duration_secs = seconds_between(call.started_at, now);
+            call.talk_secs = call.answered_at.map_or(0.0, |a| seconds_between(a, now));
+        }
+        call
+    }
+}
+
+/// Seconds from `from` to `to` to the microsecond, never negative (a PBX clock
+/// a little ahead of ours must not give a call a negative age).
+pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    ((to - from).num_microseconds().unwrap_or(0).max(0) as f64) / 1e6
 }
 
 /// One recorded state of an extension: what it was from `at` until the next transition.

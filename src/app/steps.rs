@@ -64,8 +64,15 @@ pub(super) fn start_writer(shared: &Shared, mode: &Mode, store: &Store) -> Addr<
     })
 }
 
-/// Reads the extensions and active calls the store kept over the last stop.
-pub(super) async fn read_stored_state(store: &Store) -> anyhow::Result<StoredState> {
+/// Reads the extensions and active calls the store kept over the last stop. A
+/// failure is a database problem like a failure to open ([`StoreUnavailable`],
+/// exit code 4): the database answered the migrations but not these reads.
+///
+/// [`StoreUnavailable`]: crate::start_error::StoreUnavailable
+pub(super) async fn read_stored_state(
+    shared: &Shared,
+    store: &Store,
+) -> anyhow::Result<StoredState> {
     let store = store.clone();
     let (extensions, calls) = web::block(move || {
         Ok::<_, crate::store::StoreError>((
@@ -75,7 +82,10 @@ pub(super) async fn read_stored_state(store: &Store) -> anyhow::Result<StoredSta
     })
     .await
     .context("reading the stored state")?
-    .context("reading the stored state")?;
+    .map_err(|e| crate::start_error::StoreUnavailable {
+        url: crate::store::redact_url(&shared.config.database_url),
+        reason: format!("reading the stored state failed: {e}"),
+    })?;
     Ok(StoredState { extensions, calls })
 }
 

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     CrossOrigin,
     /// 404: nothing at this route or id.
     NotFound,
+    /// 404: no call with this id (active, recent or stored).
+    CallNotFound,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 408: the body took too long to arrive.
@@ -70,7 +72,7 @@ impl ErrorCode {
             | Self::TooManyExtensions => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::CrossOrigin => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::CallNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NotHolder => StatusCode::CONFLICT,
@@ -98,6 +100,7 @@ impl ErrorCode {
             Self::Unauthorized => "UNAUTHORIZED",
             Self::CrossOrigin => "CROSS_ORIGIN",
             Self::NotFound => "NOT_FOUND",
+            Self::CallNotFound => "CALL_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::BodyTimeout => "BODY_TIMEOUT",
             Self::NotHolder => "NOT_HOLDER",
@@ -303,6 +306,7 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::CrossOrigin,
             ErrorCode::NotFound,
+            ErrorCode::CallNotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::BodyTimeout,
             ErrorCode::NotHolder,

@@ -82,6 +82,8 @@ pub async fn connect(
 ) -> Result<HttpResponse, actix_web::Error> {
     // A bad query is named first: it is wrong with or without the handshake.
     let (filter, last_seq) = filter_from_query(req.query_string())?;
+    // A PBX that is not configured is a 404, as on every route naming one.
+    super::extensions::check_known_pbx(&state, filter.pbx.as_deref())?;
     check_upgrade(&req)?;
     let Some(slot) = state.ws_slots.try_take() else {
         state

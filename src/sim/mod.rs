@@ -35,14 +35,17 @@
 //! AuthType MD5), `Logoff`, `Ping`, `Events`, `ExtensionState`, `ExtensionStateList`,
 //! `DeviceStateList`, `CoreShowChannels`, `Status`, `Originate`, `Hangup`,
 //! `UserEvent`, `Command` (`core show version`, `core show uptime`,
-//! `core show channels`, `core restart now`), `ListCommands`; anything else gets
+//! `core show channels`, `core restart now`), `ListCommands`, `QueueStatus` (no
+//! queues), `PJSIPShowEndpoint`, `Filter` (answered, not applied); anything else gets
 //! Asterisk's `Invalid/unknown command` error. A failed login is answered and the
 //! socket closed; actions before login get `Permission denied`. Every logged-in
 //! session receives every event (one broadcast of pre-encoded bytes); one that falls
 //! too far behind is dropped, as Asterisk drops slow clients.
 //!
 //! Decisions: Security events (`SuccessfulAuth`…), `VarSet` noise, `Cdr` and RTCP
-//! events are not simulated; every user may run every action; Originate rings the
+//! events are not simulated; the one user has `read = all`, `write = all` and
+//! timestamps on unless [`SimConfig`] restricts it (`permissions.rs`: `Permission
+//! denied` per action, events outside `read =` withheld, `timestampevents = no`); Originate rings the
 //! callee at once and answers `OriginateResponse` Success (Reason 4) right after
 //! the reply; outside numbers go over a `PJSIP/trunk-…` channel.
 //!
@@ -60,7 +63,9 @@ mod generator;
 mod handle;
 pub mod model;
 mod names;
+mod permissions;
 mod server;
+mod service_queries;
 mod session;
 pub mod settings;
 mod shared;
@@ -69,5 +74,5 @@ pub mod truth;
 pub mod wire;
 
 pub use handle::{SimHandle, Simulator};
-pub use settings::SimConfig;
+pub use settings::{Class, Classes, SimConfig};
 pub use truth::{PbxSnapshot, SimCall, SimStats};

@@ -72,7 +72,9 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                     .h("Shutdown", "Cleanly")
                     .h("Restart", "True")
                     .end();
-                let _ = wr.write_all(&w.take().0).await;
+                let _ = wr
+                    .write_all(&super::permissions::visible(&shared.cfg, w.take().0))
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             return;
@@ -121,7 +123,10 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                 }
             }
             ev = next_event(&mut s.events) => match ev {
-                Ok(bytes) => if wr.write_all(&bytes).await.is_err() { return },
+                Ok(bytes) => {
+                    let bytes = super::permissions::visible(&shared.cfg, bytes);
+                    if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() { return }
+                }
                 Err(RecvError::Lagged(n)) => {
                     shared.stats.lagged_drops.fetch_add(1, Ordering::Relaxed);
                     warn!("simulator: client {peer} fell {n} event chunks behind; dropping it as Asterisk drops slow clients");

@@ -21,6 +21,7 @@ mod error;
 mod extensions;
 pub mod feed;
 pub mod feed_op;
+pub mod inspect;
 pub mod lease_key;
 mod models;
 mod ops;

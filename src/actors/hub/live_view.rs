@@ -96,7 +96,15 @@ impl Hub {
                 .filter(|e| ext_ok(e))
                 .collect()
         };
-        let mut calls: Vec<&Arc<Call>> = live.calls.values().filter(|c| call_ok(c)).collect();
+        // Active calls' durations run up to the snapshot (the stored copy moves only
+        // when the call changes).
+        let now = Utc::now();
+        let mut calls: Vec<Call> = live
+            .calls
+            .values()
+            .filter(|c| call_ok(c))
+            .map(|c| c.running_at(now))
+            .collect();
         calls.sort_by_key(|a| a.started_at);
         let recent: Vec<&Call> = live
             .recent
@@ -106,11 +114,11 @@ impl Hub {
             .collect();
         let data = Snapshot {
             extensions,
-            calls: calls.into_iter().map(|c| c.as_ref()).collect(),
+            calls: calls.iter().collect(),
             recent_calls: recent,
             connections: live.connections.values().map(|c| c.as_ref()).collect(),
         };
-        wire_json(self.seq, "snapshot", Utc::now(), data)
+        wire_json(self.seq, "snapshot", now, data)
     }
 
     /// Brings the live view of one PBX's calls to a take-over snapshot.

@@ -98,12 +98,7 @@ impl CallModel {
 
     /// The call as clients see it, with durations up to `now` while it is active.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Call {
-        let mut call = Call::clone(&self.call);
-        if call.ended_at.is_none() {
-            call.duration_secs = secs(call.started_at, now);
-            call.talk_secs = call.answered_at.map_or(0.0, |a| secs(a, now));
-        }
-        call
+        self.call.running_at(now)
     }
 
     /// The call without copying (durations as of the last change).
@@ -316,9 +311,7 @@ fn fingerprint(text: &str) -> u64 {
     h.finish()
 }
 
-fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    ((to - from).num_microseconds().unwrap_or(0).max(0) as f64) / 1e6
-}
+use crate::model::seconds_between as secs;
 
 /// Parses CoreShowChannel's `Duration: HH:MM:SS` into seconds.
 fn parse_hms(s: &str) -> i64 {
