@@ -8,6 +8,7 @@
 pub mod admit;
 pub mod call;
 pub mod extension;
+pub mod queue;
 pub mod route;
 
 use chrono::{DateTime, TimeZone, Utc};
