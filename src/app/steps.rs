@@ -163,6 +163,7 @@ pub(super) fn start_pbxs(
             );
             let timeout = config.call_timeout;
             let max_extensions = config.max_extensions_per_pbx;
+            let sla = config.queue_sla_secs;
             Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
                 EventRouterActor::new(
                     &name,
@@ -173,6 +174,7 @@ pub(super) fn start_pbxs(
                     timeout,
                 )
                 .with_max_extensions(max_extensions)
+                .with_queue_sla(sla)
             })
         };
         let mine: Vec<_> = stored_calls
@@ -201,6 +203,7 @@ pub(super) fn start_pbxs(
             events: router.clone().recipient(),
             channels: router.clone().recipient(),
             extensions: router.clone().recipient(),
+            queues: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
         let arbiter = Arbiter::new();

@@ -38,6 +38,7 @@
 //! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
 //! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
+//! | `QUEUE_SLA_SECS` | `20` | a queue caller answered within this many seconds counts toward the service level |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
@@ -146,6 +147,8 @@ pub struct Config {
     pub max_extensions_per_pbx: usize,
     /// Socket reads per PBX queued for its router at most (backpressure, not loss).
     pub router_max_queued_batches: usize,
+    /// Queue callers answered within this many seconds meet the service level.
+    pub queue_sla_secs: u64,
 }
 
 impl Config {
@@ -214,6 +217,7 @@ impl Config {
         let ami_limits = ami_limits(&get)?;
         Ok(Self {
             ami_limits,
+            queue_sla_secs: parse_num("QUEUE_SLA_SECS", get("QUEUE_SLA_SECS"), 20)?,
             max_extensions_per_pbx: parse_num(
                 "MAX_EXTENSIONS_PER_PBX",
                 get("MAX_EXTENSIONS_PER_PBX"),
