@@ -22,6 +22,8 @@ pub struct CallHistoryQuery {
     pub from: Option<DateTime<Utc>>,
     /// Only calls that started at or before this instant.
     pub to: Option<DateTime<Utc>>,
+    /// Only calls that went through this queue.
+    pub queue: Option<String>,
     /// Page size.
     pub limit: i64,
     /// Calls to skip (page × size).
@@ -35,6 +37,7 @@ impl Default for CallHistoryQuery {
             extension: None,
             from: None,
             to: None,
+            queue: None,
             limit: 50,
             offset: 0,
         }
@@ -193,6 +196,9 @@ fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
     }
     if let Some(to) = q.to {
         query = query.filter(calls::started_at.le(to_db_time(to)));
+    }
+    if let Some(queue) = &q.queue {
+        query = query.filter(calls::queue.eq(queue));
     }
     if let Some(exten) = &q.extension {
         let on_a_leg = exists(
