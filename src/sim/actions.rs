@@ -56,6 +56,9 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
         "devicestatelist" => device_state_list(shared, id, &mut w),
         "coreshowchannels" => core_show_channels(shared, id, &mut w),
         "status" => status(shared, m, &mut w),
+        "queuestatus" => super::queue_actions::queue_status(shared, m, &mut w),
+        "queuesummary" => super::queue_actions::queue_summary(shared, m, &mut w),
+        "queuepause" => super::queue_actions::queue_pause(shared, m, &mut w),
         other => super::control::handle(shared, other, m, &mut w),
     }
     Reply { wire: w, close }

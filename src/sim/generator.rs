@@ -31,6 +31,9 @@ impl Pbx {
         if self.exts.is_empty() {
             return;
         }
+        if self.queue_step() {
+            return;
+        }
         if self.rng.gen_bool(0.02) {
             self.toggle_device();
             return;

@@ -24,6 +24,9 @@ pub struct SimConfig {
     pub context: String,
     /// How many event chunks a session may fall behind before it is dropped.
     pub lag_capacity: usize,
+    /// Queues with members and generated callers (0: none, and the generated
+    /// calls are exactly those of a simulator without queues).
+    pub queues: u32,
 }
 
 impl Default for SimConfig {
@@ -39,6 +42,7 @@ impl Default for SimConfig {
             system_name: "simpbx".to_string(),
             context: "from-internal".to_string(),
             lag_capacity: 1024,
+            queues: 0,
         }
     }
 }
@@ -56,6 +60,7 @@ impl fmt::Debug for SimConfig {
             .field("system_name", &self.system_name)
             .field("context", &self.context)
             .field("lag_capacity", &self.lag_capacity)
+            .field("queues", &self.queues)
             .finish()
     }
 }
