@@ -20,6 +20,7 @@ mod cluster;
 mod contract_seed_api;
 mod dashboard_browser;
 mod dashboard_many_pbx;
+mod dashboard_queues;
 mod demo_cli;
 mod edge_auth;
 mod edge_limits;
