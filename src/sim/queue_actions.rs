@@ -28,11 +28,7 @@ fn wanted<'a>(queues: &'a [SimQueue], m: &RawMessage) -> impl Iterator<Item = &'
 }
 
 fn average_hold(q: &SimQueue) -> i64 {
-    if q.answered == 0 {
-        0
-    } else {
-        (q.total_hold / q.answered) as i64
-    }
+    q.total_hold.checked_div(q.answered).unwrap_or(0) as i64
 }
 
 /// `QueueStatus`: per queue a `QueueParams`, a `QueueMember` per member and a

@@ -24,9 +24,12 @@ fn options() -> Options {
     }
 }
 
-/// The API's picture of a queue in the truth's terms: waiting uniqueids, members
-/// as (interface, name, state JSON), and the day's three counts.
-fn api_view(q: &Value) -> (Vec<String>, Vec<(String, String, Value)>, [u64; 3]) {
+/// A queue in the truth's terms: waiting uniqueids, members as (interface, name,
+/// state JSON), and the day's offered, answered and abandoned.
+type View = (Vec<String>, Vec<(String, String, Value)>, [u64; 3]);
+
+/// The API's picture of a queue as a [`View`].
+fn api_view(q: &Value) -> View {
     let waiting = q["callers"]
         .as_array()
         .expect("callers")
@@ -58,7 +61,7 @@ fn api_view(q: &Value) -> (Vec<String>, Vec<(String, String, Value)>, [u64; 3]) 
     )
 }
 
-fn truth_view(q: &SimQueueTruth) -> (Vec<String>, Vec<(String, String, Value)>, [u64; 3]) {
+fn truth_view(q: &SimQueueTruth) -> View {
     let members = q
         .members
         .iter()
