@@ -42,6 +42,7 @@ mod pipeline_fixtures;
 mod pipeline_queues;
 mod pipeline_resync;
 mod pipeline_sim;
+mod queue_props;
 mod refresh_board;
 mod refresh_sessions;
 mod sim_faults;

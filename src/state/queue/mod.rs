@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::ami::Event;
-use crate::model::queue::{MemberState, Queue, QueueCaller, QueueDay};
+use crate::model::queue::{MemberState, Queue, QueueCaller, QueueDay, QueueMember};
 use crate::state::event_time;
 use member::read_member;
 
@@ -199,7 +199,7 @@ impl QueueBook {
     /// the PBX: they are returned once with `removed` set and leave the book.
     /// Returns every queue that changed, as of `now`.
     pub fn resync_status(&mut self, items: &[Event], now: DateTime<Utc>) -> Vec<Queue> {
-        let mut fresh: BTreeMap<String, (Option<String>, Vec<_>, Vec<QueueCaller>)> =
+        let mut fresh: BTreeMap<String, (Option<String>, Vec<QueueMember>, Vec<QueueCaller>)> =
             BTreeMap::new();
         for item in items {
             let Some(name) = item.get("Queue").map(str::trim).filter(|q| !q.is_empty()) else {
@@ -211,13 +211,20 @@ impl QueueBook {
             let entry = fresh.entry(name.to_string()).or_default();
             match item.name() {
                 "QueueParams" => entry.0 = text(item.get("Strategy")),
+                // A list naming a member or caller twice (not Asterisk's doing) keeps
+                // the first.
                 "QueueMember" if entry.1.len() < MAX_MEMBERS => {
                     if let Some(m) = read_member(item) {
-                        entry.1.push(m);
+                        if !entry.1.iter().any(|x| x.interface == m.interface) {
+                            entry.1.push(m);
+                        }
                     }
                 }
                 "QueueEntry" if entry.2.len() < MAX_CALLERS => {
                     let Some(uid) = item.uniqueid() else { continue };
+                    if entry.2.iter().any(|c| c.uniqueid == uid) {
+                        continue;
+                    }
                     let wait = secs(item.get("Wait")).unwrap_or(0);
                     let joined = self
                         .queues
@@ -299,7 +306,7 @@ impl QueueBook {
 }
 
 /// The member an `Agent*` event names, by `Interface`.
-fn member_of<'a>(q: &'a mut Queue, ev: &Event) -> Option<&'a mut crate::model::queue::QueueMember> {
+fn member_of<'a>(q: &'a mut Queue, ev: &Event) -> Option<&'a mut QueueMember> {
     let interface = ev.get("Interface")?.trim();
     q.members.iter_mut().find(|m| m.interface == interface)
 }
