@@ -31,6 +31,9 @@ pub fn is_queue_event(name: &str) -> bool {
     crate::ami::event_names::QUEUE_EVENTS.contains(&name)
 }
 
+/// One queue as a status list describes it: strategy, members, callers.
+type Listed = (Option<String>, Vec<QueueMember>, Vec<QueueCaller>);
+
 /// Every queue of one PBX.
 #[derive(Debug, Clone)]
 pub struct QueueBook {
@@ -199,8 +202,7 @@ impl QueueBook {
     /// the PBX: they are returned once with `removed` set and leave the book.
     /// Returns every queue that changed, as of `now`.
     pub fn resync_status(&mut self, items: &[Event], now: DateTime<Utc>) -> Vec<Queue> {
-        let mut fresh: BTreeMap<String, (Option<String>, Vec<QueueMember>, Vec<QueueCaller>)> =
-            BTreeMap::new();
+        let mut fresh: BTreeMap<String, Listed> = BTreeMap::new();
         for item in items {
             let Some(name) = item.get("Queue").map(str::trim).filter(|q| !q.is_empty()) else {
                 continue;
