@@ -218,6 +218,47 @@ fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
     query
 }
 
+/// How one stored call left a queue: enough to count a day's queue figures again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueWait {
+    /// The PBX.
+    pub pbx: String,
+    /// The queue.
+    pub queue: String,
+    /// Seconds waited until answered or given up (`None`: left otherwise).
+    pub wait_secs: Option<u64>,
+    /// The caller gave up.
+    pub abandoned: bool,
+}
+
+/// Every finished call that went through a queue and started at or after `from`.
+pub fn queue_waits_since(
+    conn: &mut DbConnection,
+    from: DateTime<Utc>,
+) -> QueryResult<Vec<QueueWait>> {
+    let rows: Vec<(String, Option<String>, Option<i64>, bool)> = calls::table
+        .filter(calls::queue.is_not_null())
+        .filter(calls::started_at.ge(to_db_time(from)))
+        .select((
+            calls::pbx,
+            calls::queue,
+            calls::queue_wait_secs,
+            calls::queue_abandoned,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(pbx, queue, wait, abandoned)| {
+            Some(QueueWait {
+                pbx,
+                queue: queue?,
+                wait_secs: wait.and_then(|w| u64::try_from(w).ok()),
+                abandoned,
+            })
+        })
+        .collect())
+}
+
 /// Legs of the given calls, in order, grouped by call.
 fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<LegRow>>> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();

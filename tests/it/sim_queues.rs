@@ -234,3 +234,36 @@ async fn queue_routes_and_filters_refuse_bad_input_with_json() {
     assert_eq!(status, 400, "{body}");
     ts.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_restart_keeps_todays_queue_figures_from_the_stored_calls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("queues.db").display());
+    let ts = TestService::with(options().env("DATABASE_URL", db.clone())).await;
+    let answered = ts.sim.queue_join("support", "0401111111").expect("queued");
+    let gave_up = ts.sim.queue_join("support", "0402222222").expect("queued");
+    ts.sim.queue_join("support", "0403333333").expect("queued");
+    assert!(ts.sim.queue_answer("support"));
+    assert!(ts.sim.queue_abandon("support", &gave_up));
+    ts.sim.hangup_call(&answered);
+    wait_until("both finished queue calls stored", DEADLINE, || async {
+        let (_, h) = ts.get("/api/calls/history?queue=support").await;
+        h["data"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    let (_, before) = ts.get("/api/queues/support").await;
+    assert_eq!(before["data"]["today"]["offered"], 3);
+    ts.stop().await;
+
+    // A new service on the same database (the PBX restarted too: nobody waits).
+    let ts = TestService::with(options().env("DATABASE_URL", db)).await;
+    let (status, after) = ts.get("/api/queues/support").await;
+    assert_eq!(status, 200, "{after}");
+    let today = &after["data"]["today"];
+    assert_eq!(
+        (today["offered"].as_u64(), today["answered"].as_u64(), today["abandoned"].as_u64()),
+        (Some(2), Some(1), Some(1)),
+        "the two calls that left the queue are counted again (the one still waiting at the stop is not): {today}"
+    );
+    ts.stop().await;
+}

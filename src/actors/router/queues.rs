@@ -58,6 +58,26 @@ impl EventRouterActor {
     }
 }
 
+impl EventRouterActor {
+    /// Counts today's stored queue calls of this PBX (`(queue, wait, abandoned)`)
+    /// into the day's figures before the first event.
+    pub fn with_queue_history(
+        mut self,
+        calls: impl IntoIterator<Item = (String, Option<u64>, bool)>,
+    ) -> Self {
+        let mut by_queue: std::collections::BTreeMap<String, Vec<(Option<u64>, bool)>> =
+            std::collections::BTreeMap::new();
+        for (queue, wait, abandoned) in calls {
+            by_queue.entry(queue).or_default().push((wait, abandoned));
+        }
+        let now = Utc::now();
+        for (queue, waits) in by_queue {
+            self.queues.seed_today(&queue, waits, now);
+        }
+        self
+    }
+}
+
 /// A fresh book for `pbx` with the service-level threshold `sla_secs`.
 pub(super) fn book(pbx: &str, sla_secs: u64) -> QueueBook {
     QueueBook::new(pbx, sla_secs)

@@ -301,6 +301,28 @@ impl QueueBook {
         changed
     }
 
+    /// Counts again the calls that left queue `name` today before this service
+    /// started (each `(wait, abandoned)`: answered when it has a wait and was not
+    /// abandoned), so a restart does not start the day's figures from zero.
+    pub fn seed_today(
+        &mut self,
+        name: &str,
+        waits: impl IntoIterator<Item = (Option<u64>, bool)>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(q) = self.queue_mut(name, now) else {
+            return;
+        };
+        for (wait, abandoned) in waits {
+            day::offered(&mut q.today, now);
+            match (wait, abandoned) {
+                (w, true) => day::abandoned(&mut q.today, now, w.unwrap_or(0)),
+                (Some(w), false) => day::answered(&mut q.today, now, w),
+                (None, false) => {}
+            }
+        }
+    }
+
     /// Forgets every queue (cluster: another instance holds the PBX now).
     pub fn clear(&mut self) {
         self.queues.clear();

@@ -177,6 +177,21 @@ fn a_status_list_replaces_members_and_callers_keeps_figures_and_drops_lost_queue
 }
 
 #[test]
+fn a_restart_counts_todays_stored_queue_calls_again() {
+    let mut book = QueueBook::new("p", 20);
+    let stored = [
+        (Some(5), false),
+        (Some(30), false),
+        (Some(9), true),
+        (None, false),
+    ];
+    book.seed_today("support", stored, t0());
+    let d = book.picture("support", t0()).expect("queue").today;
+    assert_eq!((d.offered, d.answered, d.abandoned), (4, 2, 1));
+    assert_eq!((d.answered_within_sla, d.longest_abandon_secs), (1, 9));
+}
+
+#[test]
 fn hostile_input_is_bounded() {
     let mut book = QueueBook::new("p", 20);
     for i in 0..(MAX_QUEUES + 5) {
