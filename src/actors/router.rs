@@ -461,8 +461,9 @@ impl Handler<InjectPanic> for EventRouterActor {
 }
 
 /// Cluster mode: forgets every call and extension of the PBX without publishing
-/// anything — on losing the lease (the new holder owns them now) and before taking
-/// over (the store and the login's resync rebuild them).
+/// them — on losing the lease (the new holder owns them now) and before taking
+/// over (the store and the login's resync rebuild them). Its queues are published
+/// as removed: no feed carries queues, so this instance would show them stale.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct ResetPbx;
@@ -476,6 +477,6 @@ impl Handler<ResetPbx> for EventRouterActor {
         }
         self.channels.clear();
         self.extensions.clear();
-        self.queues.clear();
+        self.forget_queues();
     }
 }

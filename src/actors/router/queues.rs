@@ -37,6 +37,14 @@ impl EventRouterActor {
             .do_send(Publish::new(Change::Queue(Arc::new(queue)), event_ts));
     }
 
+    /// Forgets the PBX's queues, telling the hub each is gone (see
+    /// [`QueueBook::clear`]).
+    pub(super) fn forget_queues(&mut self) {
+        for q in self.queues.clear(Utc::now()) {
+            self.publish_queue(q, None);
+        }
+    }
+
     fn resync_queues(&mut self, msg: ResyncQueues) {
         let now = Utc::now();
         let changed = match msg.list {

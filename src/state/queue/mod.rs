@@ -323,9 +323,19 @@ impl QueueBook {
         }
     }
 
-    /// Forgets every queue (cluster: another instance holds the PBX now).
-    pub fn clear(&mut self) {
-        self.queues.clear();
+    /// Forgets every queue (cluster: another instance holds the PBX now) and
+    /// returns each once with `removed` set, so the live view drops them too: the
+    /// change feed carries no queues, so nothing else would.
+    pub fn clear(&mut self, now: DateTime<Utc>) -> Vec<Queue> {
+        std::mem::take(&mut self.queues)
+            .into_values()
+            .map(|mut q| {
+                q.removed = true;
+                q.callers.clear();
+                q.updated_at = now;
+                q
+            })
+            .collect()
     }
 }
 

@@ -192,6 +192,16 @@ fn a_restart_counts_todays_stored_queue_calls_again() {
 }
 
 #[test]
+fn forgetting_the_pbx_reports_each_queue_removed_once() {
+    let mut book = QueueBook::new("p", 20);
+    book.apply(&join("a", "1", &t0().timestamp().to_string()), t0());
+    let gone = book.clear(t0());
+    assert_eq!(gone.len(), 1);
+    assert!(gone[0].removed && gone[0].callers.is_empty());
+    assert!(book.clear(t0()).is_empty());
+}
+
+#[test]
 fn hostile_input_is_bounded() {
     let mut book = QueueBook::new("p", 20);
     for i in 0..(MAX_QUEUES + 5) {
