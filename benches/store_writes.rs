@@ -61,6 +61,8 @@ fn call(id: &str, at: chrono::DateTime<Utc>, ended: bool) -> Call {
         on_hold: false,
         transfers: Vec::new(),
         queue: None,
+        queue_wait_secs: None,
+        queue_abandoned: false,
         outcome: ended.then_some(switchboard::model::CallOutcome::Answered),
         hangup_cause: ended.then_some(16),
         hangup_cause_text: None,

@@ -68,6 +68,9 @@ pub struct DemoArgs {
     /// Simulated events per second.
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
+    /// Queues on each simulated PBX, with members and generated callers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub queues: u32,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -111,6 +114,9 @@ pub struct SimArgs {
     /// Events per second to generate (0 = only what actions cause).
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
+    /// Queues with members and generated callers (0: none).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub queues: u32,
     /// How many simulators: on consecutive ports from --listen's (each on a free
     /// port when that is 0), seeds counting up from --seed.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -147,6 +153,7 @@ impl From<&SimArgs> for crate::sim::SimConfig {
             read: args.read,
             write: args.write,
             timestamps: !args.no_timestamps,
+            queues: args.queues,
             ..Self::default()
         }
     }

@@ -242,6 +242,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
             seed: args.seed.wrapping_add(i as u64),
             extensions: args.extensions,
             rate: args.rate,
+            queues: args.queues,
             system_name: if names.len() > 1 {
                 name.clone()
             } else {

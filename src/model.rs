@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod name;
+pub mod queue;
 pub mod refresh;
 
 pub use connection::{AmiConnectionState, ConnectionStatus};
@@ -236,6 +237,12 @@ pub struct Call {
     pub transfers: Vec<TransferKind>,
     /// The queue the call went through, if any.
     pub queue: Option<String>,
+    /// Seconds it waited in the queue before an agent answered or it gave up.
+    #[serde(default)]
+    pub queue_wait_secs: Option<u64>,
+    /// True when the caller gave up while waiting in the queue.
+    #[serde(default)]
+    pub queue_abandoned: bool,
     /// How the call ended; `None` while active.
     pub outcome: Option<CallOutcome>,
     /// Hangup cause code of the call's end (the caller side's final Hangup).
@@ -265,6 +272,8 @@ impl Call {
             on_hold: false,
             transfers: Vec::new(),
             queue: None,
+            queue_wait_secs: None,
+            queue_abandoned: false,
             outcome: None,
             hangup_cause: None,
             hangup_cause_text: None,

@@ -39,6 +39,29 @@ pub struct ResyncChannels {
     pub items: Vec<Event>,
 }
 
+/// Which queue list a [`ResyncQueues`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueList {
+    /// `QueueStatus`: `QueueParams`, `QueueMember` and `QueueEntry` items, the
+    /// whole truth about members and callers.
+    Status,
+    /// `QueueSummary`: one item per queue (names queues with nobody in them).
+    Summary,
+}
+
+/// After each login: the PBX's queue lists, so the router's queue book starts
+/// from what the PBX has now.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ResyncQueues {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// Which list.
+    pub list: QueueList,
+    /// The list items.
+    pub items: Vec<Event>,
+}
+
 /// Extension states read from the PBX (`ExtensionStatus` list items after a login,
 /// or `ExtensionState` replies of a refresh); answers the corrections made.
 #[derive(Message, Debug)]

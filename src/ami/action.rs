@@ -173,6 +173,17 @@ impl Action {
         Self::new("CoreShowChannels")
     }
 
+    /// Every queue's parameters, members and waiting callers as an event list
+    /// (`QueueParams`, `QueueMember`, `QueueEntry` items).
+    pub fn queue_status() -> Self {
+        Self::new("QueueStatus")
+    }
+
+    /// One `QueueSummary` item per queue.
+    pub fn queue_summary() -> Self {
+        Self::new("QueueSummary")
+    }
+
     /// Status of one channel, or of all when `channel` is `None`.
     pub fn status(channel: Option<&str>) -> Self {
         let a = Self::new("Status");

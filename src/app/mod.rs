@@ -103,7 +103,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         .collect();
     let pipeline = Arbiter::new();
     let hub = steps::start_hub(&shared, &mode, &pipeline, &live, &persist, cells.clone());
-    let started = steps::start_pbxs(&shared, &mode, pipeline, &hub, &stored.calls, cells);
+    let started = steps::start_pbxs(&shared, &mode, pipeline, &hub, &stored, cells);
     let refresh = steps::start_refresh(&shared, started.targets, &live, &hub, &persist);
     let cluster = match joined {
         Some(joined) => Some(steps::start_cluster(joined, &hub, &store, &started.pbxs)?),

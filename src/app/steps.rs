@@ -27,6 +27,8 @@ use super::Shared;
 pub(super) struct StoredState {
     pub extensions: Vec<Extension>,
     pub calls: Vec<Call>,
+    /// Today's finished queue calls, counted into the queues' day figures.
+    pub queue_waits: Vec<crate::store::QueueWait>,
 }
 
 /// Every PBX's running parts, and the threads they run on.
@@ -74,10 +76,16 @@ pub(super) async fn read_stored_state(
     store: &Store,
 ) -> anyhow::Result<StoredState> {
     let store = store.clone();
-    let (extensions, calls) = web::block(move || {
+    let midnight = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(chrono::Utc::now);
+    let (extensions, calls, queue_waits) = web::block(move || {
         Ok::<_, crate::store::StoreError>((
             store.list_extensions(None)?,
             store.list_active_calls(None)?,
+            store.queue_waits_since(midnight)?,
         ))
     })
     .await
@@ -86,7 +94,11 @@ pub(super) async fn read_stored_state(
         url: crate::store::redact_url(&shared.config.database_url),
         reason: format!("reading the stored state failed: {e}"),
     })?;
-    Ok(StoredState { extensions, calls })
+    Ok(StoredState {
+        extensions,
+        calls,
+        queue_waits,
+    })
 }
 
 /// The live view the service starts from: the stored extensions (a hint removed
@@ -144,9 +156,10 @@ pub(super) fn start_pbxs(
     mode: &Mode,
     pipeline: Arbiter,
     hub: &Addr<Hub>,
-    stored_calls: &[Call],
+    stored: &StoredState,
     cells: Vec<SharedStatus>,
 ) -> StartedPbxs {
+    let stored_calls = &stored.calls;
     let config = &shared.config;
     let instance = shared.instance;
     let mut arbiters = vec![pipeline];
@@ -173,6 +186,13 @@ pub(super) fn start_pbxs(
             );
             let timeout = config.call_timeout;
             let max_extensions = config.max_extensions_per_pbx;
+            let sla = config.queue_sla_secs;
+            let queue_history: Vec<_> = stored
+                .queue_waits
+                .iter()
+                .filter(|w| w.pbx == pbx.name)
+                .map(|w| (w.queue.clone(), w.wait_secs, w.abandoned))
+                .collect();
             Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
                 EventRouterActor::new(
                     &name,
@@ -183,6 +203,8 @@ pub(super) fn start_pbxs(
                     timeout,
                 )
                 .with_max_extensions(max_extensions)
+                .with_queue_sla(sla)
+                .with_queue_history(queue_history)
             })
         };
         let mine: Vec<_> = stored_calls
@@ -213,6 +235,7 @@ pub(super) fn start_pbxs(
             channels: router.clone().recipient(),
             extensions: router.clone().recipient(),
             names: router.clone().recipient(),
+            queues: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
         let arbiter = Arbiter::new();

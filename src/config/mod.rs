@@ -40,6 +40,7 @@
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
 //! | `NAMES_FILE` | (unset) | a file of display names the admin provides, one `EXTENSION = Name` (or `PBX/EXTENSION = Name`) per line, `#` comments; it wins over every other source |
 //! | `NAMES_ASTDB` | (unset) | an AstDB entry holding each extension's name, `FAMILY/KEY` with `{exten}`, e.g. `AMPUSER/{exten}/cidname` (FreePBX); read with `DBGet` before the endpoint's caller ID |
+//! | `QUEUE_SLA_SECS` | `20` | a queue caller answered within this many seconds counts toward the service level |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
@@ -151,6 +152,8 @@ pub struct Config {
     pub router_max_queued_batches: usize,
     /// Where extensions' display names come from besides the PBX's endpoints.
     pub names: crate::state::names::NameSettings,
+    /// Queue callers answered within this many seconds meet the service level.
+    pub queue_sla_secs: u64,
 }
 
 impl Config {
@@ -220,6 +223,7 @@ impl Config {
         Ok(Self {
             names: names::names_config(&get)?,
             ami_limits,
+            queue_sla_secs: parse_num("QUEUE_SLA_SECS", get("QUEUE_SLA_SECS"), 20)?,
             max_extensions_per_pbx: parse_num(
                 "MAX_EXTENSIONS_PER_PBX",
                 get("MAX_EXTENSIONS_PER_PBX"),

@@ -41,6 +41,8 @@ pub struct HistoryParams {
     pub from: Option<String>,
     /// Started at or before (read by [`parse_time`](super::time_param::parse_time)).
     pub to: Option<String>,
+    /// Only calls that went through this queue.
+    pub queue: Option<String>,
     /// Page number from 1.
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
@@ -102,6 +104,7 @@ pub async fn history(
         extension: p.extension,
         from,
         to: to.map(crate::timefmt::end_of_millisecond),
+        queue: p.queue.filter(|q| !q.is_empty()),
         limit: size,
         offset: (page - 1).saturating_mul(size),
     };

@@ -65,6 +65,9 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
         "status" => status(shared, m, &mut w),
         "pjsipshowendpoint" => super::names::pjsip_show_endpoint(shared, m, &mut w),
         "dbget" => super::names::db_get(m, &mut w),
+        "queuestatus" => super::queue_actions::queue_status(shared, m, &mut w),
+        "queuesummary" => super::queue_actions::queue_summary(shared, m, &mut w),
+        "queuepause" => super::queue_actions::queue_pause(shared, m, &mut w),
         other => {
             if !super::service_queries::answer(other, m, &mut w) {
                 super::control::handle(shared, other, m, &mut w);

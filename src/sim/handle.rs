@@ -224,6 +224,47 @@ impl SimHandle {
             });
     }
 
+    /// A caller from `number` joins queue `queue` and waits; returns its channel's
+    /// Uniqueid (`None`: no such queue).
+    pub fn queue_join(&self, queue: &str, number: &str) -> Option<String> {
+        self.shared().with_pbx(|pbx| {
+            let q = pbx.queue_index(queue)?;
+            pbx.queue_join(q, number)
+        })
+    }
+
+    /// A free member of `queue` answers its first caller; false when nobody waits
+    /// or no member is free.
+    pub fn queue_answer(&self, queue: &str) -> bool {
+        self.shared()
+            .with_pbx(|pbx| pbx.queue_index(queue).is_some_and(|q| pbx.queue_connect(q)))
+    }
+
+    /// The waiting caller `uniqueid` of `queue` gives up; false when not waiting.
+    pub fn queue_abandon(&self, queue: &str, uniqueid: &str) -> bool {
+        self.shared().with_pbx(|pbx| {
+            let Some(q) = pbx.queue_index(queue) else {
+                return false;
+            };
+            match pbx.queues[q]
+                .callers
+                .iter()
+                .position(|c| c.a.uniqueid == uniqueid)
+            {
+                Some(i) => pbx.queue_abandon(q, i),
+                None => false,
+            }
+        })
+    }
+
+    /// Pauses member `interface` of `queue` with `reason`, or unpauses it (`None`).
+    pub fn queue_pause(&self, queue: &str, interface: &str, reason: Option<&str>) -> bool {
+        self.shared().with_pbx(|pbx| {
+            pbx.queue_index(queue)
+                .is_some_and(|q| pbx.queue_pause(q, interface, reason))
+        })
+    }
+
     /// Emits `n` generated events as fast as the slowest logged-in client reads them.
     pub fn burst(&self, n: u64) {
         self.shared().burst.fetch_add(n, Ordering::Relaxed);

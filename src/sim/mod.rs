@@ -33,7 +33,8 @@
 //!
 //! Banner `Asterisk Call Manager/11.0.0`; `Login` (plain or after `Challenge`
 //! AuthType MD5), `Logoff`, `Ping`, `Events`, `ExtensionState`, `ExtensionStateList`,
-//! `DeviceStateList`, `CoreShowChannels`, `Status`, `Originate`, `Hangup`,
+//! `DeviceStateList`, `CoreShowChannels`, `Status`, `QueueStatus`, `QueueSummary`,
+//! `QueuePause`, `Originate`, `Hangup`,
 //! `UserEvent`, `Command` (`core show version`, `core show uptime`,
 //! `core show channels`, `core restart now`), `ListCommands`, `QueueStatus` (no
 //! queues), `PJSIPShowEndpoint`, `Filter` (answered, not applied); anything else gets
@@ -50,8 +51,8 @@
 //! the reply; outside numbers go over a `PJSIP/trunk-…` channel.
 //!
 //! # Layout
-//! [`wire`] writes messages; [`model`] holds the state; `calls.rs`, `transfer.rs` and
-//! `generator.rs` change it; [`truth`] exposes it; `server.rs`, `session.rs`,
+//! [`wire`] writes messages; [`model`] holds the state ([`queue_model`] its queues);
+//! `calls.rs`, `transfer.rs`, `queue.rs` and `generator.rs` change it; [`truth`] exposes it; `server.rs`, `session.rs`,
 //! `actions.rs`, `control.rs` serve AMI; `handle.rs` is the public handle.
 
 mod actions;
@@ -64,6 +65,9 @@ mod handle;
 pub mod model;
 mod names;
 mod permissions;
+mod queue;
+mod queue_actions;
+pub mod queue_model;
 mod server;
 mod service_queries;
 mod session;
@@ -75,4 +79,4 @@ pub mod wire;
 
 pub use handle::{SimHandle, Simulator};
 pub use settings::{Class, Classes, SimConfig};
-pub use truth::{PbxSnapshot, SimCall, SimStats};
+pub use truth::{PbxSnapshot, SimCall, SimMemberTruth, SimQueueTruth, SimStats};

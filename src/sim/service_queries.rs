@@ -1,5 +1,5 @@
 //! Answers to the queries `switchboard doctor` asks besides the hints and channels:
-//! `QueueStatus` (the simulator has no queues: an empty list) and `Filter` (accepted as
+//! `Filter` (accepted as
 //! Asterisk accepts it; the simulator's sessions share one event feed, so the
 //! filter is answered but not applied). Shapes copy the queries and filter captures.
 
@@ -10,16 +10,6 @@ use crate::ami::RawMessage;
 pub(super) fn answer(action: &str, m: &RawMessage, w: &mut Wire) -> bool {
     let id = m.get("ActionID");
     match action {
-        "queuestatus" => {
-            w.response("Success", id)
-                .h("EventList", "start")
-                .h("Message", "Queue status will follow")
-                .end();
-            w.list_item("QueueStatusComplete", id)
-                .h("EventList", "Complete")
-                .n("ListItems", 0)
-                .end();
-        }
         "filter" => {
             let add = m
                 .get("Operation")

@@ -35,6 +35,9 @@ pub struct SimConfig {
     pub write: Classes,
     /// `timestampevents` in manager.conf: whether events carry `Timestamp:`.
     pub timestamps: bool,
+    /// Queues with members and generated callers (0: none, and the generated
+    /// calls are exactly those of a simulator without queues).
+    pub queues: u32,
 }
 
 /// A manager.conf permission class (Asterisk's `EVENT_FLAG_*`), as `read =` and
@@ -236,6 +239,7 @@ impl Default for SimConfig {
             read: Classes::ALL,
             write: Classes::ALL,
             timestamps: true,
+            queues: 0,
         }
     }
 }
@@ -256,6 +260,7 @@ impl fmt::Debug for SimConfig {
             .field("read", &self.read)
             .field("write", &self.write)
             .field("timestamps", &self.timestamps)
+            .field("queues", &self.queues)
             .finish()
     }
 }

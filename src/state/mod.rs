@@ -9,6 +9,7 @@ pub mod admit;
 pub mod call;
 pub mod extension;
 pub mod names;
+pub mod queue;
 pub mod route;
 
 use chrono::{DateTime, TimeZone, Utc};

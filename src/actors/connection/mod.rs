@@ -4,7 +4,8 @@
 //! alive with `Ping`, notices a dead peer (EOF, `Shutdown`, or a Ping left
 //! unanswered — a half-open socket or a frozen PBX), and reconnects with capped
 //! exponential backoff and jitter. After every login it resynchronises: it asks for
-//! `CoreShowChannels` and `ExtensionStateList` so nothing stale survives a gap.
+//! `CoreShowChannels`, `ExtensionStateList`, `QueueStatus` and `QueueSummary` so
+//! nothing stale survives a gap.
 //!
 //! The socket reader never waits on anything slow (Asterisk drops a client that does
 //! not read within its `writetimeout`, 100 ms by default): each read is decoded,
@@ -36,7 +37,9 @@ use super::backoff::Backoff;
 use super::backpressure::{BatchGate, BatchTicket};
 
 use super::login::AmiEndpoint;
-use super::messages::{ConfirmExtensions, EventBatch, NamesRead, Publish, ResyncChannels};
+use super::messages::{
+    ConfirmExtensions, EventBatch, NamesRead, Publish, ResyncChannels, ResyncQueues,
+};
 use crate::ami::{ActionIds, Correlator};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
@@ -86,6 +89,8 @@ pub struct ConnectionTargets {
     pub extensions: Recipient<ConfirmExtensions>,
     /// Display names read after login.
     pub names: Recipient<NamesRead>,
+    /// Queue lists after login.
+    pub queues: Recipient<ResyncQueues>,
     /// Connection state changes.
     pub publish: Recipient<Publish>,
 }

@@ -13,7 +13,9 @@ use tokio::sync::oneshot;
 
 use super::link::Teardown;
 use super::ConnectionActor;
-use crate::actors::messages::{AmiReply, ConfirmExtensions, EventBatch, ReadState, ResyncChannels};
+use crate::actors::messages::{
+    AmiReply, ConfirmExtensions, EventBatch, QueueList, ReadState, ResyncChannels, ResyncQueues,
+};
 use crate::ami::{event_names, Action, AmiError, AmiMessage, Correlated, Event, Frame};
 use crate::model::{AmiConnectionState, HintStatus};
 
@@ -31,6 +33,8 @@ pub(super) enum Pending {
     ResyncExtensions,
     /// One question about an extension's display name.
     Name(Box<super::names::NameAsk>),
+    /// A queue list asked for after login.
+    ResyncQueues(QueueList),
 }
 
 /// Tells a waiting caller why no reply will come (the others wait for nothing).
@@ -74,6 +78,16 @@ impl ConnectionActor {
         let _ = self.send_action(
             Action::extension_state_list(),
             Pending::ResyncExtensions,
+            timeout,
+        );
+        let _ = self.send_action(
+            Action::queue_status(),
+            Pending::ResyncQueues(QueueList::Status),
+            timeout,
+        );
+        let _ = self.send_action(
+            Action::queue_summary(),
+            Pending::ResyncQueues(QueueList::Summary),
             timeout,
         );
     }
@@ -289,6 +303,22 @@ impl ConnectionActor {
                 });
                 self.read_names(listed);
             }
+            Pending::ResyncQueues(list) => match reply {
+                AmiReply::List { items, .. } => {
+                    self.targets.queues.do_send(ResyncQueues {
+                        pbx: Arc::clone(&self.pbx),
+                        list,
+                        items,
+                    });
+                }
+                // No app_queue (or not allowed to ask): the book keeps what events
+                // tell it; an empty list would wrongly remove every queue.
+                AmiReply::Response(r) => log::info!(
+                    "pbx {}: resync: no queue list ({})",
+                    self.pbx,
+                    r.message().unwrap_or("no message")
+                ),
+            },
         }
     }
 }

@@ -291,6 +291,19 @@ impl CallModel {
                 self.call_mut().queue = ev.get("Queue").map(str::to_string);
                 true
             }
+            // The wait ends with an agent (AgentConnect) or without (Abandon);
+            // `HoldTime` is Asterisk's own count of it.
+            "AgentConnect" | "QueueCallerAbandon" => {
+                let wait = ev.get("HoldTime").and_then(|h| h.trim().parse().ok());
+                let abandoned = ev.name() == "QueueCallerAbandon";
+                let call = self.call_mut();
+                if call.queue.is_none() {
+                    call.queue = ev.get("Queue").map(str::to_string);
+                }
+                call.queue_wait_secs = wait.or(call.queue_wait_secs);
+                call.queue_abandoned |= abandoned;
+                true
+            }
             "Hangup" => return self.on_hangup(ev, uid, at),
             _ => false,
         };

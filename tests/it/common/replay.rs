@@ -6,10 +6,16 @@
 //! It answers: the banner (the capture's own line), `Challenge` (MD5) and `Login`
 //! (plain or MD5; a wrong secret gets `Authentication failed` and the socket is
 //! closed, as Asterisk does), `Ping`, `CoreShowChannels` (an empty list),
-//! `ExtensionStateList` (an empty list, or Asterisk's error when asked to), `Logoff`.
+//! `ExtensionStateList` (an empty list, or Asterisk's error when asked to), `Logoff`,
+//! and `QueueStatus` / `QueueSummary` with the capture's own first answer to them
+//! (when it has one; Asterisk's error otherwise). The capture's later list items
+//! are written with the other events under the recorder's ActionIDs, which the
+//! service never used, so they reach it as stray events, as they would not from a
+//! real PBX.
 //! The capture's own `Response:` messages (replies to the recorder's actions) are
 //! skipped. The events go to the first session only, once it has asked for both
-//! lists, so the resync never races them.
+//! lists (and for the queue lists the capture answers), so the resync never races
+//! them.
 //!
 //! Like the simulator it runs on its own thread with its own tokio runtime, so it
 //! behaves the same under actix, plain tokio or a benchmark.
@@ -99,6 +105,42 @@ pub fn split(raw: &[u8]) -> Capture {
         rest = &rest[end..];
     }
     Capture { banner, events }
+}
+
+/// The capture's first list answering the action whose recorded ActionIDs start
+/// with `prefix` (`queuestatus-`): its items, ActionID rewritten to `id`, after a
+/// `Success` reply that opens the list. `None` when the capture has no such list.
+fn recorded_list(
+    capture: &Capture,
+    prefix: &str,
+    id: Option<&str>,
+    message: &str,
+) -> Option<Bytes> {
+    let action_id = |e: &Bytes| -> Option<String> {
+        let text = std::str::from_utf8(e).ok()?;
+        text.split("\r\n")
+            .find_map(|l| l.strip_prefix("ActionID: "))
+            .filter(|v| v.starts_with(prefix))
+            .map(str::to_string)
+    };
+    let first = capture.events.iter().find_map(action_id)?;
+    let mut out = BytesMut::from(
+        &reply(
+            "Success",
+            id,
+            &[("EventList", "start"), ("Message", message)],
+        )[..],
+    );
+    let ours = id.map(|i| format!("ActionID: {i}")).unwrap_or_default();
+    for e in capture
+        .events
+        .iter()
+        .filter(|e| action_id(e).as_deref() == Some(&first))
+    {
+        let text = String::from_utf8_lossy(e).replace(&format!("ActionID: {first}"), &ours);
+        out.extend_from_slice(text.as_bytes());
+    }
+    Some(out.freeze())
 }
 
 /// How the replay server answers.
@@ -363,6 +405,12 @@ async fn session(
     let mut challenge: Option<String> = None;
     let mut logged_in = false;
     let (mut channels_asked, mut hints_asked) = (false, false);
+    let queue_list = |id: Option<&str>, action: &str| match action {
+        "queuestatus" => recorded_list(capture, "queuestatus-", id, "Queue status will follow"),
+        _ => recorded_list(capture, "queuesummary-", id, "Queue summary will follow"),
+    };
+    let mut status_pending = queue_list(None, "queuestatus").is_some();
+    let mut summary_pending = queue_list(None, "queuesummary").is_some();
     loop {
         let frame = tokio::select! {
             _ = stop.changed() => break,
@@ -473,6 +521,14 @@ async fn session(
                 .find(|(a, _)| a == other)
                 .map(|(_, r)| r.for_id(id))
                 .unwrap_or_default(),
+            "queuestatus" | "queuesummary" if queue_list(id, &action).is_some() => {
+                if action == "queuestatus" {
+                    status_pending = false;
+                } else {
+                    summary_pending = false;
+                }
+                queue_list(id, &action).unwrap_or_default()
+            }
             "logoff" => {
                 let _ = tx.send(Some(reply(
                     "Goodbye",
@@ -491,7 +547,12 @@ async fn session(
             ),
         };
         let _ = tx.send(Some(out));
-        if channels_asked && hints_asked && !counters.played.swap(true, Ordering::SeqCst) {
+        if channels_asked
+            && hints_asked
+            && !status_pending
+            && !summary_pending
+            && !counters.played.swap(true, Ordering::SeqCst)
+        {
             // In chunks of about 64 KiB, as a PBX's socket writes would come.
             let mut chunks = Vec::new();
             let mut chunk = BytesMut::new();
