@@ -196,6 +196,7 @@ pub(super) fn start_pbxs(
             login_backoff: config.login_backoff,
             instance,
             max_queued_batches: config.router_max_queued_batches,
+            event_filter: config.ami_event_filter.clone(),
         };
         let conn_targets = ConnectionTargets {
             events: router.clone().recipient(),

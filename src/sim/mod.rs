@@ -56,6 +56,7 @@ mod calls;
 mod channel;
 mod client;
 mod control;
+mod filter;
 mod generator;
 mod handle;
 pub mod model;

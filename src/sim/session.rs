@@ -53,6 +53,7 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         challenge: None,
         events: None,
         peer,
+        filter: Default::default(),
     };
     if wr.write_all(BANNER).await.is_err() {
         return;
@@ -72,7 +73,10 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                     .h("Shutdown", "Cleanly")
                     .h("Restart", "True")
                     .end();
-                let _ = wr.write_all(&w.take().0).await;
+                // An event like any other: the session's filters apply.
+                if let Some(bytes) = s.filter.apply(w.take().0) {
+                    let _ = wr.write_all(&bytes).await;
+                }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             return;
@@ -96,7 +100,7 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                         if wr.write_all(&w.take().0).await.is_err() { return; }
                         continue;
                     }
-                    Some(Ok(Frame::Banner(_))) => continue,
+                    Some(Ok(Frame::Banner(_) | Frame::Skipped(_))) => continue,
                     Some(Err(e)) => {
                         debug!("simulator: read from {peer} failed: {e}");
                         return;
@@ -121,7 +125,9 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                 }
             }
             ev = next_event(&mut s.events) => match ev {
-                Ok(bytes) => if wr.write_all(&bytes).await.is_err() { return },
+                Ok(bytes) => if let Some(bytes) = s.filter.apply(bytes) {
+                    if wr.write_all(&bytes).await.is_err() { return }
+                },
                 Err(RecvError::Lagged(n)) => {
                     shared.stats.lagged_drops.fetch_add(1, Ordering::Relaxed);
                     warn!("simulator: client {peer} fell {n} event chunks behind; dropping it as Asterisk drops slow clients");

@@ -12,9 +12,11 @@
 mod common;
 
 mod ami_correlator;
+mod ami_filter;
 mod ami_fixtures;
 mod ami_limits;
 mod ami_props;
+mod ami_skip;
 mod ami_wire_facts;
 mod cluster;
 mod contract_seed_api;
@@ -37,12 +39,14 @@ mod many_pbx_connections;
 mod parse_cli;
 mod pbx_bounds;
 mod pipeline_connection;
+mod pipeline_filter;
 mod pipeline_fixtures;
 mod pipeline_resync;
 mod pipeline_sim;
 mod refresh_board;
 mod refresh_sessions;
 mod sim_faults;
+mod sim_filter;
 mod sim_model;
 mod sim_protocol;
 mod start_errors;

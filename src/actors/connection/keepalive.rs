@@ -21,6 +21,9 @@ impl ConnectionActor {
                 Pending::ResyncChannels | Pending::ResyncExtensions => {
                     log::warn!("pbx {}: resync list {id} timed out", self.pbx);
                 }
+                Pending::Filter => {
+                    log::warn!("pbx {}: event filter {id} unanswered", self.pbx);
+                }
                 other => fail(
                     other,
                     AmiError::Timeout(Duration::ZERO, "waiting for a reply"),

@@ -18,6 +18,7 @@
 //! the backoff, [`keepalive`] the dead-peer detection, and
 //! [`handlers`] the messages other actors send.
 
+mod filter;
 mod handlers;
 mod keepalive;
 mod link;
@@ -36,7 +37,7 @@ use super::backpressure::{BatchGate, BatchTicket};
 
 use super::login::AmiEndpoint;
 use super::messages::{ConfirmExtensions, EventBatch, Publish, ResyncChannels};
-use crate::ami::{ActionIds, Correlator};
+use crate::ami::{ActionIds, Correlator, EventFilter};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
 use crate::supervision::{guarded, ActorHandle, Registry};
@@ -69,6 +70,8 @@ pub struct ConnectionSettings {
     pub instance: u32,
     /// Socket reads that may wait for the router at once (`ROUTER_MAX_QUEUED_BATCHES`).
     pub max_queued_batches: usize,
+    /// The events asked of the PBX after login (`AMI_EVENT_FILTER`).
+    pub event_filter: EventFilter,
 }
 
 /// Where a connection sends what it receives.
@@ -94,6 +97,8 @@ struct PbxMemory {
     shutdown_seen: bool,
     /// A login succeeded before (the next one counts as a reconnect).
     ever_connected: bool,
+    /// The PBX refused the event filter once; later logins go without it.
+    filter_refused: bool,
 }
 
 /// The long-lived AMI connection of one PBX.
@@ -114,6 +119,8 @@ pub struct ConnectionActor {
     login_backoff: Backoff,
     memory: PbxMemory,
     counters: HashMap<&'static str, prometheus::IntCounter>,
+    /// Events skipped unread since the last batch went to the router.
+    skipped: u64,
     /// Bounds the reads waiting for the router (backpressure instead of loss).
     gate: BatchGate,
     /// The ticket of the read being handled, carried by each batch made from it.
@@ -168,6 +175,7 @@ impl ConnectionActor {
             login_backoff: Backoff::new(l0, l1),
             memory: PbxMemory::default(),
             counters: HashMap::new(),
+            skipped: 0,
         }
     }
 
