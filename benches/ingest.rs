@@ -368,10 +368,19 @@ async fn switchboard_run(
     let (count, routed) = (want.0 * repeat + 1, want.1 * repeat + 1);
     let end = Instant::now() + DEADLINE;
     let mut rss_1m = None;
+    let mut next_million = 1_000_000;
     loop {
         let c = counted(&service);
-        if rss && rss_1m.is_none() && c >= 1_000_000 {
-            rss_1m = Some(rss_bytes());
+        if rss && c >= next_million {
+            let stats = router.send(GetRouterStats).await.expect("router");
+            println!(
+                "{} M events: RSS {:.1} MiB, {} calls open",
+                next_million / 1_000_000,
+                rss_bytes() as f64 / 1048576.0,
+                stats.calls
+            );
+            rss_1m.get_or_insert(rss_bytes());
+            next_million += 1_000_000;
         }
         if c >= count && router.send(GetRouterStats).await.expect("router").routed >= routed {
             break;
@@ -444,14 +453,20 @@ fn main() {
         let mut server = Server::start(&path, 1);
         let me = 0;
         let server_pid = server.child.id() as libc::pid_t;
-        println!("corpus: {events} events ({} read by the state), {}", want.1, path.display());
+        println!(
+            "corpus: {events} events ({} read by the state), {}",
+            want.1,
+            path.display()
+        );
         for pinned in [true, false] {
             pin(me, pinned.then_some(0));
             pin(server_pid, pinned.then_some(1));
-            let (mut mins, mut sbs) = (Vec::new(), Vec::new());
+            let (mut mins, mut sbs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
             for run in 0..runs {
                 let port = server.port;
-                let (n, done) = std::thread::spawn(move || minimal(port)).join().expect("minimal");
+                let (n, done) = std::thread::spawn(move || minimal(port))
+                    .join()
+                    .expect("minimal");
                 let start = server.streamed();
                 let min_rate = n as f64 / ((done - start) as f64 / 1e9);
                 let (sb_rate, all) = switchboard_run(&mut server, want, 1, false).await;
@@ -464,18 +479,26 @@ fn main() {
                 );
                 mins.push(min_rate);
                 sbs.push(sb_rate);
+                ratios.push(sb_rate / min_rate);
             }
-            let (m, s) = (median(&mut mins), median(&mut sbs));
+            let (m, s, r) = (median(&mut mins), median(&mut sbs), median(&mut ratios));
             println!(
-                "{}: minimal median {:.0} ({:.0}–{:.0}), switchboard median {:.0} ({:.0}–{:.0}); ratio {:.2}",
-                if pinned { "PINNED to one core" } else { "UNPINNED" },
+                "{}: minimal median {:.0} ({:.0}–{:.0}), switchboard median {:.0} ({:.0}–{:.0}); \
+                 ratio of the medians {:.2}, median of each run's ratio {r:.2} ({:.2}–{:.2})",
+                if pinned {
+                    "PINNED to one core"
+                } else {
+                    "UNPINNED"
+                },
                 m,
                 mins[0],
                 mins[mins.len() - 1],
                 s,
                 sbs[0],
                 sbs[sbs.len() - 1],
-                s / m
+                s / m,
+                ratios[0],
+                ratios[ratios.len() - 1]
             );
         }
         pin(me, None);
