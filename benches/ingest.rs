@@ -99,6 +99,43 @@ fn corpus_path(events: usize) -> PathBuf {
 
 // ---------------------------------------------------------------- the server
 
+/// `Hangup`s for the channels the corpus leaves up (it is cut mid-traffic), so a
+/// pass repeated with new ids ends every call it starts: the rss mode then measures
+/// memory per event, not a growing number of calls nobody hangs up.
+fn closing_hangups(corpus: &[u8]) -> Vec<u8> {
+    let mut open: Vec<(String, String, String)> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for msg in memchr::memmem::find_iter(corpus, b"\r\n\r\n").scan(0, |start, end| {
+        let m = &corpus[*start..end];
+        *start = end + 4;
+        Some(m)
+    }) {
+        let text = String::from_utf8_lossy(msg);
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(": ")))
+                .unwrap_or("")
+                .to_string()
+        };
+        if text.starts_with("Event: Newchannel\r") {
+            at.insert(get("Uniqueid"), open.len());
+            open.push((get("Channel"), get("Uniqueid"), get("Linkedid")));
+        } else if text.starts_with("Event: Hangup\r") {
+            if let Some(i) = at.remove(&get("Uniqueid")) {
+                open[i].1.clear();
+            }
+        }
+    }
+    let mut tail = String::new();
+    for (channel, uid, linked) in open.into_iter().filter(|o| !o.1.is_empty()) {
+        tail.push_str(&format!(
+            "Event: Hangup\r\nPrivilege: call,all\r\nChannel: {channel}\r\nUniqueid: {uid}\r\n\
+             Linkedid: {linked}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n"
+        ));
+    }
+    tail.into_bytes()
+}
+
 fn read_action(r: &mut impl BufRead) -> Option<HashMap<String, String>> {
     let mut m = HashMap::new();
     loop {
@@ -166,6 +203,10 @@ fn serve() {
     let path = std::env::var("INGEST_CORPUS").expect("INGEST_CORPUS");
     let repeat = env_num("INGEST_REPEAT", 1);
     let mut corpus = std::fs::read(&path).expect("corpus");
+    if repeat > 1 {
+        let tail = closing_hangups(&corpus);
+        corpus.extend_from_slice(&tail);
+    }
     let ids: Vec<usize> = memchr::memmem::find_iter(&corpus, ID_PREFIX).collect();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let mut out = std::io::stdout();
@@ -441,10 +482,14 @@ fn main() {
     let events = env_num("INGEST_EVENTS", 200_000);
     let runs = env_num("INGEST_RUNS", 5).max(1);
     let path = corpus_path(events);
-    let want = expected(&std::fs::read(&path).expect("corpus"));
+    let mut bytes = std::fs::read(&path).expect("corpus");
+    let want = expected(&bytes);
     let rss_mode = std::env::args().any(|a| a == "rss");
     actix_rt::System::new().block_on(async move {
         if rss_mode {
+            let tail = closing_hangups(&bytes);
+            bytes.extend_from_slice(&tail);
+            let want = expected(&bytes);
             let mut server = Server::start(&path, 50);
             let (rate, all) = switchboard_run(&mut server, want, 50, true).await;
             println!("rss run: {rate:.0} events/s, every event counted: {all}");
