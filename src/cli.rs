@@ -1,4 +1,4 @@
-//! The command line: `serve`, `demo`, `sim`, `parse` (see docs/ARCHITECTURE.md, "Interfaces").
+//! The command line: `serve`, `doctor`, `demo`, `sim`, `parse` (see docs/ARCHITECTURE.md, "Interfaces").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +19,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (configuration from the environment, `.env` or --config).
     Serve(ServeArgs),
+    /// Check the configuration `serve` would use: each PBX (reach, login, the
+    /// account's permissions, hints, timestamps), the database, the HTTP address
+    /// and the tokens; one line per check with the fix, exit 1 when a problem
+    /// would stop the service from working.
+    Doctor(DoctorArgs),
     /// Run the service against the built-in PBX simulator on loopback, with live traffic.
     Demo(DemoArgs),
     /// Run the PBX simulator alone: a real AMI server on TCP.
@@ -35,6 +40,21 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
+/// Options of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The same `KEY=VALUE` file `serve --config` takes (values in the environment win).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of lines (for scripts).
+    #[arg(long)]
+    pub json: bool,
+    /// How long to listen to each PBX's events, in milliseconds, to see which
+    /// event classes reach the account and whether they carry `Timestamp:`.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub listen_ms: u64,
+}
+
 /// Options of `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -48,6 +68,9 @@ pub struct DemoArgs {
     /// Simulated events per second.
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
+    /// Queues on each simulated PBX, with members and generated callers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub queues: u32,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -91,10 +114,23 @@ pub struct SimArgs {
     /// Events per second to generate (0 = only what actions cause).
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
+    /// Queues with members and generated callers (0: none).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub queues: u32,
     /// How many simulators: on consecutive ports from --listen's (each on a free
     /// port when that is 0), seeds counting up from --seed.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
+    /// The user's `read =` classes, as manager.conf writes them (`call,system`):
+    /// events of other classes never reach it.
+    #[arg(long, default_value = "all")]
+    pub read: crate::sim::Classes,
+    /// The user's `write =` classes: actions that need others answer `Permission denied`.
+    #[arg(long, default_value = "all")]
+    pub write: crate::sim::Classes,
+    /// Events without `Timestamp:` (manager.conf `timestampevents = no`).
+    #[arg(long)]
+    pub no_timestamps: bool,
 }
 
 /// Options of `parse`.
@@ -114,6 +150,10 @@ impl From<&SimArgs> for crate::sim::SimConfig {
             extensions: args.extensions,
             first_extension: args.first_extension,
             rate: args.rate,
+            read: args.read,
+            write: args.write,
+            timestamps: !args.no_timestamps,
+            queues: args.queues,
             ..Self::default()
         }
     }

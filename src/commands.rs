@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::ami::Limits;
-use crate::cli::{DemoArgs, ParseArgs, ServeArgs, SimArgs};
+use crate::cli::{DemoArgs, DoctorArgs, ParseArgs, ServeArgs, SimArgs};
 use crate::config::{resolve_bind, Config};
 use crate::parse::count_capture;
 use crate::sim::{SimConfig, Simulator};
@@ -143,6 +143,26 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
     run_service(config, |_| {})
 }
 
+/// `switchboard doctor`: the configuration `serve` would read (a bad one is the
+/// same one line and exit code as for `serve`), checked; the report on stdout, exit
+/// 1 when a check is a problem.
+pub fn doctor(args: &DoctorArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return StartError::from_config(e).report(),
+    };
+    let options = crate::doctor::DoctorOptions {
+        listen: std::time::Duration::from_millis(args.listen_ms),
+    };
+    let report = crate::doctor::run(&config, options);
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    ExitCode::from(report.exit_code())
+}
+
 /// Listens on `HTTP_BIND`, then runs the service in an actix system. The socket is
 /// bound before anything starts: a busy port then stops the start with no actor
 /// running (an actor still running when the system's runtime is dropped panics
@@ -222,6 +242,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
             seed: args.seed.wrapping_add(i as u64),
             extensions: args.extensions,
             rate: args.rate,
+            queues: args.queues,
             system_name: if names.len() > 1 {
                 name.clone()
             } else {

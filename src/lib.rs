@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod delivery;
+pub mod doctor;
 pub mod fastmap;
 pub mod http;
 pub mod logging;

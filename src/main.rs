@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => switchboard::commands::parse(&args),
         Command::Sim(args) => switchboard::commands::sim(args),
         Command::Serve(args) => switchboard::commands::serve(&args),
+        Command::Doctor(args) => switchboard::commands::doctor(&args),
         Command::Demo(args) => switchboard::commands::demo(args),
     }
 }

@@ -3,6 +3,7 @@
 //! One [`Metrics`] per process, created at start-up and passed explicitly to the
 //! actors that count (no global registry, so tests can run services side by side).
 
+use crate::model::queue::{MemberState, Queue};
 use crate::model::AmiConnectionState;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -72,6 +73,12 @@ pub struct Metrics {
     /// The most reads ever waiting for a PBX's router at once (never above
     /// `ROUTER_MAX_QUEUED_BATCHES`), by PBX.
     pub router_batches_queued_peak: IntGaugeVec,
+    /// Callers waiting now, by PBX and queue (set at each scrape, [`Metrics::set_queues`]).
+    pub queue_waiting: IntGaugeVec,
+    /// The longest current wait in seconds, by PBX and queue.
+    pub queue_longest_wait: IntGaugeVec,
+    /// Members by PBX, queue and state (`free`, `ringing`, `onCall`, `paused`, `unavailable`).
+    pub queue_members: IntGaugeVec,
 }
 
 impl Metrics {
@@ -197,6 +204,24 @@ impl Metrics {
                 ),
                 &["pbx"],
             )?,
+            queue_waiting: IntGaugeVec::new(
+                Opts::new(
+                    "switchboard_queue_waiting",
+                    "Callers waiting in the queue now",
+                ),
+                &["pbx", "queue"],
+            )?,
+            queue_longest_wait: IntGaugeVec::new(
+                Opts::new(
+                    "switchboard_queue_longest_wait_seconds",
+                    "How long the longest-waiting caller of the queue has waited",
+                ),
+                &["pbx", "queue"],
+            )?,
+            queue_members: IntGaugeVec::new(
+                Opts::new("switchboard_queue_members", "Queue members by state"),
+                &["pbx", "queue", "state"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.events.clone()))?;
@@ -230,6 +255,10 @@ impl Metrics {
             .register(Box::new(m.router_batches_queued.clone()))?;
         m.registry
             .register(Box::new(m.router_batches_queued_peak.clone()))?;
+        m.registry.register(Box::new(m.queue_waiting.clone()))?;
+        m.registry
+            .register(Box::new(m.queue_longest_wait.clone()))?;
+        m.registry.register(Box::new(m.queue_members.clone()))?;
         Ok(m)
     }
 
@@ -243,6 +272,30 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Sets the queue gauges to `queues` as of `now`. Read from the live view at
+    /// each scrape (a wait grows with no event to update it); queues no longer there
+    /// leave the output.
+    pub fn set_queues(&self, queues: &[std::sync::Arc<Queue>], now: chrono::DateTime<chrono::Utc>) {
+        self.queue_waiting.reset();
+        self.queue_longest_wait.reset();
+        self.queue_members.reset();
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        for q in queues {
+            let labels = [q.pbx.as_str(), q.name.as_str()];
+            self.queue_waiting
+                .with_label_values(&labels)
+                .set(count(q.callers.len()));
+            self.queue_longest_wait
+                .with_label_values(&labels)
+                .set(i64::try_from(q.longest_waiting_secs(now)).unwrap_or(i64::MAX));
+            for state in MemberState::LABELS {
+                self.queue_members
+                    .with_label_values(&[q.pbx.as_str(), q.name.as_str(), state])
+                    .set(count(q.members_in(state)));
+            }
+        }
     }
 
     /// Marks `state` as the current AMI state of `pbx`.

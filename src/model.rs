@@ -4,9 +4,12 @@
 //! switchboard replaces), so they live in one place and every layer speaks them.
 
 pub mod connection;
+pub mod name;
+pub mod queue;
 pub mod refresh;
 
 pub use connection::{AmiConnectionState, ConnectionStatus};
+pub use name::{DisplayName, NameSource};
 
 use std::sync::Arc;
 
@@ -101,8 +104,12 @@ pub struct Extension {
     pub context: String,
     /// The hint (e.g. `PJSIP/1001`), when known.
     pub hint: Option<String>,
-    /// Display name, when the PBX told us one.
+    /// Display name, when the PBX (or the admin's names file) told us one.
     pub name: Option<String>,
+    /// Which source supplied `name`; `None` when there is no name, or the name was
+    /// restored from the store before this run read it again (the source is not stored).
+    #[serde(default)]
+    pub name_source: Option<NameSource>,
     /// Asterisk's numeric hint status.
     pub status: HintStatus,
     /// Asterisk's `StatusText` (e.g. `InUse`), or derived from `status`.
@@ -230,6 +237,12 @@ pub struct Call {
     pub transfers: Vec<TransferKind>,
     /// The queue the call went through, if any.
     pub queue: Option<String>,
+    /// Seconds it waited in the queue before an agent answered or it gave up.
+    #[serde(default)]
+    pub queue_wait_secs: Option<u64>,
+    /// True when the caller gave up while waiting in the queue.
+    #[serde(default)]
+    pub queue_abandoned: bool,
     /// How the call ended; `None` while active.
     pub outcome: Option<CallOutcome>,
     /// Hangup cause code of the call's end (the caller side's final Hangup).
@@ -259,11 +272,33 @@ impl Call {
             on_hold: false,
             transfers: Vec::new(),
             queue: None,
+            queue_wait_secs: None,
+            queue_abandoned: false,
             outcome: None,
             hangup_cause: None,
             hangup_cause_text: None,
         }
     }
+
+    /// The call as it stands at `now`, for an answer built now (API, WebSocket
+    /// snapshot): an active call's `durationSecs` and `talkSecs` run from its start
+    /// and its answer up to `now`, because the stored copy only moves when the call
+    /// changes and would read 0 for a call that has been talking quietly for an hour.
+    /// An ended call keeps its final figures.
+    pub fn running_at(&self, now: DateTime<Utc>) -> Self {
+        let mut call = self.clone();
+        if call.ended_at.is_none() {
+            call.duration_secs = seconds_between(call.started_at, now);
+            call.talk_secs = call.answered_at.map_or(0.0, |a| seconds_between(a, now));
+        }
+        call
+    }
+}
+
+/// Seconds from `from` to `to` to the microsecond, never negative (a PBX clock
+/// a little ahead of ours must not give a call a negative age).
+pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    ((to - from).num_microseconds().unwrap_or(0).max(0) as f64) / 1e6
 }
 
 /// One recorded state of an extension: what it was from `at` until the next transition.

@@ -7,7 +7,7 @@
 //! | 1 | anything else that stopped the start | the metrics registry refused a metric |
 //! | 2 | a bad setting | `AMI_PORT=99999` |
 //! | 3 | the `--config` file cannot be read | a missing file |
-//! | 4 | the database cannot be opened | PostgreSQL not running |
+//! | 4 | the database cannot be opened or its stored state read | PostgreSQL not running, a table damaged |
 //! | 5 | the HTTP address is in use or cannot be listened on | another process on `HTTP_BIND` |
 //!
 //! Each kind names the setting, its value (never a secret: database URLs are shown
@@ -31,7 +31,7 @@ pub enum StartError {
     ConfigFile(ConfigError),
     /// The database did not open.
     #[error(
-        "DATABASE_URL {url} cannot be opened: {reason}; start the database or set DATABASE_URL to one that is reachable"
+        "DATABASE_URL {url} cannot be used: {reason}; start the database or set DATABASE_URL to one that is reachable (`switchboard doctor` checks it)"
     )]
     Database {
         /// The URL without its password.
@@ -97,10 +97,10 @@ impl StartError {
     }
 }
 
-/// The store could not be opened: carried through `anyhow` from `app::start` so
-/// the command can tell it from other failures.
+/// The store could not be opened or read at start: carried through `anyhow` from
+/// `app::start` so the command can tell it from other failures.
 #[derive(Debug, Error)]
-#[error("DATABASE_URL {url} cannot be opened: {reason}")]
+#[error("DATABASE_URL {url} cannot be used: {reason}")]
 pub struct StoreUnavailable {
     /// The URL without its password.
     pub url: String,

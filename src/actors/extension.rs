@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::Utc;
 
-use super::messages::{Change, ConfirmState, ExtensionEvent, Publish};
+use super::messages::{Change, ConfirmState, ExtensionEvent, Publish, SetName};
 use crate::state::extension::{Correction, ExtensionModel};
 use crate::supervision::{ActorHandle, Registry};
 
@@ -93,5 +93,18 @@ impl Handler<ConfirmState> for ExtensionActor {
             self.publish(None);
         }
         correction
+    }
+}
+
+impl Handler<SetName> for ExtensionActor {
+    type Result = ();
+
+    fn handle(&mut self, SetName(name): SetName, _: &mut Context<Self>) {
+        if let Some(h) = &self.handle {
+            h.handled();
+        }
+        if self.model.set_name(name) {
+            self.publish(None);
+        }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
+use crate::model::queue::Queue;
 use crate::model::{Call, ConnectionStatus, Extension};
 
 /// How many finished calls the live view keeps for the dashboard.
@@ -23,6 +24,8 @@ pub struct LiveState {
     pub recent: VecDeque<Arc<Call>>,
     /// AMI connection state per PBX.
     pub connections: BTreeMap<String, Arc<ConnectionStatus>>,
+    /// Queues by (pbx, name).
+    pub queues: BTreeMap<(String, String), Arc<Queue>>,
     /// The sequence number of the last change applied.
     pub seq: u64,
 }
@@ -36,6 +39,15 @@ impl LiveState {
         self.extensions
             .values()
             .filter(|e| pbx.is_none_or(|p| e.pbx == p))
+            .cloned()
+            .collect()
+    }
+
+    /// Queues, optionally of one PBX, sorted by PBX then name.
+    pub fn queues(&self, pbx: Option<&str>) -> Vec<Arc<Queue>> {
+        self.queues
+            .values()
+            .filter(|q| pbx.is_none_or(|p| q.pbx == p))
             .cloned()
             .collect()
     }

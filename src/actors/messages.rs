@@ -10,7 +10,7 @@ use crate::ami::{Action, AmiError, Event, Response};
 /// the cluster and the WebSocket sessions read without importing the actors.
 pub use crate::delivery::Change;
 pub use crate::model::refresh::ExtensionCorrection;
-use crate::model::HintStatus;
+use crate::model::{DisplayName, HintStatus};
 use crate::state::extension::Correction;
 
 /// Live events of one PBX, in arrival order (a batch per socket read keeps the
@@ -42,6 +42,29 @@ pub struct ResyncChannels {
     pub items: Vec<Event>,
 }
 
+/// Which queue list a [`ResyncQueues`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueList {
+    /// `QueueStatus`: `QueueParams`, `QueueMember` and `QueueEntry` items, the
+    /// whole truth about members and callers.
+    Status,
+    /// `QueueSummary`: one item per queue (names queues with nobody in them).
+    Summary,
+}
+
+/// After each login: the PBX's queue lists, so the router's queue book starts
+/// from what the PBX has now.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ResyncQueues {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// Which list.
+    pub list: QueueList,
+    /// The list items.
+    pub items: Vec<Event>,
+}
+
 /// Extension states read from the PBX (`ExtensionStatus` list items after a login,
 /// or `ExtensionState` replies of a refresh); answers the corrections made.
 #[derive(Message, Debug)]
@@ -54,6 +77,22 @@ pub struct ConfirmExtensions {
     /// When it was read.
     pub at: DateTime<Utc>,
 }
+
+/// Display names read from the PBX (or the names file) after a login or by a
+/// refresh: per extension the winning source's name, or `None` when no source has one.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct NamesRead {
+    /// The PBX.
+    pub pbx: Arc<str>,
+    /// Extension number and its name.
+    pub names: Vec<(String, Option<DisplayName>)>,
+}
+
+/// One extension's display name, from [`NamesRead`].
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SetName(pub Option<DisplayName>);
 
 /// One extension's state as read from the PBX.
 #[derive(Debug, Clone, PartialEq, Eq)]

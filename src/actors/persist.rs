@@ -30,7 +30,11 @@ pub fn write_ops(persist: Persist) -> Vec<WriteOp> {
         Persist::Change(Change::CallEnded(c)) => vec![WriteOp::FinishedCall(c)],
         Persist::Change(Change::RefreshCompleted(r)) => vec![WriteOp::Refresh(refresh_record(&r))],
         // Only the feed carries a snapshot; the state it describes is stored already.
-        Persist::Change(Change::Connection(_)) | Persist::Snapshot(_) => Vec::new(),
+        // Queues are live state, rebuilt from the PBX at every login; the calls that
+        // went through them are stored with their queue, wait and outcome.
+        Persist::Change(Change::Connection(_) | Change::Queue(_)) | Persist::Snapshot(_) => {
+            Vec::new()
+        }
         Persist::Confirmed(c) => vec![WriteOp::Confirmed {
             pbx: c.pbx.to_string(),
             extensions: c.extensions,

@@ -17,8 +17,10 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::login::{connect_and_login, logoff, AmiEndpoint};
-use super::messages::{ConfirmExtensions, ReadState};
-use super::refresh_read::{log_answers, log_queries, read_known, read_list, Answers, Exchange};
+use super::messages::{ConfirmExtensions, NamesRead, ReadState};
+use super::refresh_read::{
+    log_answers, log_queries, read_known, read_list, read_names, Answers, Exchange,
+};
 use super::router::EventRouterActor;
 use crate::ami::{ActionIds, AmiError, Correlator};
 pub use crate::model::refresh::{
@@ -152,6 +154,8 @@ pub struct RefreshJob {
     pub concurrency: usize,
     /// Limit on the reading phase.
     pub query_timeout: Duration,
+    /// Where display names come from (read after the states).
+    pub names: crate::state::names::NameSettings,
     /// This process's instance number (ActionID prefix).
     pub instance: u32,
 }
@@ -220,9 +224,22 @@ impl Actor for RefreshSessionActor {
                 read_known(&mut ex, &job, &info).await?
             };
             log_answers(&states);
+            let listed: Vec<(String, Option<String>)> = states
+                .iter()
+                .filter_map(|(exten, r)| r.as_ref().ok().map(|s| (exten.clone(), s.hint.clone())))
+                .collect();
+            let names = read_names(
+                &mut ex,
+                &listed,
+                &job.names,
+                &job.endpoint.pbx,
+                job.concurrency,
+                job.query_timeout,
+            )
+            .await?;
             touch(&info, SessionPhase::LoggingOff, true);
             logoff(&mut framed, &mut ids).await;
-            Ok::<_, RefreshError>(states)
+            Ok::<_, RefreshError>((states, names))
         };
         ctx.spawn(work.into_actor(self).then(move |res, act, _| {
             let router = act.job.router.clone();
@@ -230,7 +247,7 @@ impl Actor for RefreshSessionActor {
             let id = act.job.id.clone();
             let checked = act.job.extensions.clone();
             async move {
-                let results = res?;
+                let (results, names) = res?;
                 let at = Utc::now();
                 let states: Vec<ReadState> =
                     results.iter().filter_map(|(_, r)| r.clone().ok()).collect();
@@ -242,6 +259,10 @@ impl Actor for RefreshSessionActor {
                     })
                     .await
                     .unwrap_or_default();
+                router.do_send(NamesRead {
+                    pbx: Arc::from(pbx.as_str()),
+                    names,
+                });
                 Ok(build_report(
                     id,
                     pbx,

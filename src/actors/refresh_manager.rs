@@ -60,6 +60,8 @@ pub struct RefreshLimits {
     pub reap_every: Duration,
     /// Limit on one refresh's reading phase.
     pub query_timeout: Duration,
+    /// Where display names come from.
+    pub names: crate::state::names::NameSettings,
     /// ActionID prefix of this process.
     pub instance: u32,
 }
@@ -236,6 +238,7 @@ impl RefreshManager {
             router: target.router,
             concurrency: self.limits.concurrency,
             query_timeout: self.limits.query_timeout,
+            names: self.limits.names.clone(),
             instance: self.limits.instance,
         };
         let (tx, rx) = oneshot::channel();

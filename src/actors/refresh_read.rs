@@ -18,6 +18,8 @@ use super::connection::{read_state, read_state_fields};
 use super::messages::ReadState;
 use super::refresh::{touch, RefreshError, RefreshJob, SessionPhase, SharedInfo};
 use crate::ami::{Action, AmiCodec, AmiMessage, Correlated, Correlator, Frame, Response};
+use crate::model::DisplayName;
+use crate::state::names::{plan, NameQuery, NameSettings};
 
 /// Each asked extension with the PBX's state or why there is none.
 pub type Answers = Vec<(String, Result<ReadState, String>)>;
@@ -28,6 +30,8 @@ pub enum Asked {
     List,
     /// `ExtensionState` of this extension.
     Extension(String),
+    /// A display-name question: the index of the extension in the names being read.
+    Name(usize),
 }
 
 /// The refresh login's socket with the correlator that matches its replies and
@@ -88,7 +92,12 @@ impl Exchange<'_> {
                 Correlated::Reply { token, response } => {
                     return Ok((token, Answer::Reply(response)))
                 }
-                Correlated::List { token, items, .. } => return Ok((token, Answer::List(items))),
+                Correlated::List {
+                    token,
+                    response,
+                    items,
+                    ..
+                } => return Ok((token, Answer::List(response, items))),
                 Correlated::Live(_) | Correlated::Absorbed | Correlated::Stale(_) => {}
             }
         }
@@ -98,7 +107,7 @@ impl Exchange<'_> {
 /// A reply: a single response, or the items of a finished event list.
 enum Answer {
     Reply(Response),
-    List(Vec<crate::ami::Event>),
+    List(Response, Vec<crate::ami::Event>),
 }
 
 const CLOSED: &str = "the PBX closed the refresh connection";
@@ -111,7 +120,7 @@ pub async fn read_list(ex: &mut Exchange<'_>, limit: Duration) -> Result<Answers
     ex.flush().await?;
     loop {
         match ex.next_answer(deadline).await {
-            Ok((Asked::List, Answer::List(items))) => {
+            Ok((Asked::List, Answer::List(_, items))) => {
                 return Ok(items
                     .iter()
                     .filter_map(read_state)
@@ -120,7 +129,7 @@ pub async fn read_list(ex: &mut Exchange<'_>, limit: Duration) -> Result<Answers
             }
             // Asterisk answers an error when there are no hints at all.
             Ok((Asked::List, Answer::Reply(_))) => return Ok(Vec::new()),
-            Ok((Asked::Extension(_), _)) => {}
+            Ok((Asked::Extension(_) | Asked::Name(_), _)) => {}
             Err(Silence::TimedOut) => {
                 return Err(RefreshError::Unreachable(
                     "the extension list timed out".into(),
@@ -240,6 +249,76 @@ async fn read_each(
                 .unwrap_or_else(|| Err("no answer before the refresh timed out".to_string()));
             (exten.clone(), answer)
         })
+        .collect())
+}
+
+/// Reads the display name of each `(exten, hint)` the refresh read, `concurrency`
+/// questions in flight, each extension's sources asked in order until one answers
+/// (see `state::names`). Unanswered by `limit`: no name change for that extension.
+pub async fn read_names(
+    ex: &mut Exchange<'_>,
+    listed: &[(String, Option<String>)],
+    settings: &NameSettings,
+    pbx: &str,
+    concurrency: usize,
+    limit: Duration,
+) -> Result<Vec<(String, Option<DisplayName>)>, RefreshError> {
+    let deadline = Instant::now() + limit;
+    let mut found: Vec<Option<Option<DisplayName>>> = vec![None; listed.len()];
+    let mut queues: Vec<VecDeque<NameQuery>> = Vec::with_capacity(listed.len());
+    let mut todo: VecDeque<usize> = VecDeque::new();
+    for (i, (exten, hint)) in listed.iter().enumerate() {
+        match plan(settings, pbx, exten, hint.as_deref()) {
+            Ok(name) => {
+                found[i] = Some(Some(name));
+                queues.push(VecDeque::new());
+            }
+            Err(q) => {
+                queues.push(q.into());
+                todo.push_back(i);
+            }
+        }
+    }
+    let mut asking: HashMap<usize, NameQuery> = HashMap::new();
+    while !todo.is_empty() || !asking.is_empty() {
+        let mut sent = false;
+        while asking.len() < concurrency.max(1) {
+            let Some(i) = todo.pop_front() else { break };
+            match queues[i].pop_front() {
+                Some(q) => {
+                    ex.ask(q.action.clone(), Asked::Name(i), deadline).await?;
+                    asking.insert(i, q);
+                    sent = true;
+                }
+                None => found[i] = Some(None),
+            }
+        }
+        if sent {
+            ex.flush().await?;
+        }
+        let (i, answer) = match ex.next_answer(deadline).await {
+            Ok((Asked::Name(i), answer)) => (i, answer),
+            Ok(_) => continue,
+            Err(Silence::TimedOut) => break,
+            Err(Silence::Failed(e)) => return Err(RefreshError::Unreachable(e.to_string())),
+            Err(Silence::Closed) => return Err(RefreshError::Unreachable(CLOSED.into())),
+        };
+        let Some(query) = asking.remove(&i) else {
+            continue;
+        };
+        let name = match &answer {
+            Answer::Reply(r) => query.read(r, &[]),
+            Answer::List(r, items) => query.read(r, items),
+        };
+        match name {
+            Some(n) => found[i] = Some(Some(n)),
+            None => todo.push_front(i),
+        }
+    }
+    Ok(listed
+        .iter()
+        .zip(found)
+        .filter_map(|((exten, _), f)| f.map(|name| (exten.clone(), name)))
         .collect())
 }
 

@@ -5,8 +5,9 @@
 //! event); `ExtensionStatus`, `DeviceStateChange` and contact/peer events go to the
 //! [`ExtensionActor`] of their extension (created on first sight, up to
 //! `MAX_EXTENSIONS_PER_PBX`; a hint reported removed stops its actor). Unknown events
-//! are counted, never dropped silently. Trackers and extension actors run on the
-//! router's own arbiter, so handing them an event is a same-thread queue push.
+//! are counted, never dropped silently. Queue events also update the PBX's queue
+//! book (`router::queues`). Trackers and extension actors run on the router's own
+//! arbiter, so handing them an event is a same-thread queue push.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::supervision::guarded;
 use crate::supervision::{ActorHandle, Registry};
 
 mod extensions;
+mod queues;
 
 /// Extension actors per PBX when `MAX_EXTENSIONS_PER_PBX` is not set.
 pub const DEFAULT_MAX_EXTENSIONS: usize = 20_000;
@@ -97,6 +99,8 @@ pub struct EventRouterActor {
     refused_extensions: u64,
     /// The cap's warning is logged once, not once per refused event.
     cap_warned: bool,
+    /// The PBX's queues.
+    queues: crate::state::queue::QueueBook,
 }
 
 impl EventRouterActor {
@@ -131,7 +135,14 @@ impl EventRouterActor {
             max_extensions: DEFAULT_MAX_EXTENSIONS,
             refused_extensions: 0,
             cap_warned: false,
+            queues: queues::book(pbx, crate::model::queue::DEFAULT_SLA_SECS),
         }
+    }
+
+    /// Counts queue callers answered within `sla_secs` toward the service level.
+    pub fn with_queue_sla(mut self, sla_secs: u64) -> Self {
+        self.queues = queues::book(&self.pbx, sla_secs);
+        self
     }
 
     /// Holds at most `max` extension actors (at least one).
@@ -186,6 +197,7 @@ impl EventRouterActor {
     }
 
     fn route_one(&mut self, event: Event, ctx: &mut Context<Self>) {
+        self.route_queue(&event);
         match route(&event) {
             Route::Call(key) => {
                 let admitted = self.admitted(&event, key);
@@ -450,8 +462,9 @@ impl Handler<InjectPanic> for EventRouterActor {
 }
 
 /// Cluster mode: forgets every call and extension of the PBX without publishing
-/// anything — on losing the lease (the new holder owns them now) and before taking
-/// over (the store and the login's resync rebuild them).
+/// them — on losing the lease (the new holder owns them now) and before taking
+/// over (the store and the login's resync rebuild them). Its queues are published
+/// as removed: no feed carries queues, so this instance would show them stale.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct ResetPbx;
@@ -465,5 +478,6 @@ impl Handler<ResetPbx> for EventRouterActor {
         }
         self.channels.clear();
         self.extensions.clear();
+        self.forget_queues();
     }
 }

@@ -173,6 +173,17 @@ impl Action {
         Self::new("CoreShowChannels")
     }
 
+    /// Every queue's parameters, members and waiting callers as an event list
+    /// (`QueueParams`, `QueueMember`, `QueueEntry` items).
+    pub fn queue_status() -> Self {
+        Self::new("QueueStatus")
+    }
+
+    /// One `QueueSummary` item per queue.
+    pub fn queue_summary() -> Self {
+        Self::new("QueueSummary")
+    }
+
     /// Status of one channel, or of all when `channel` is `None`.
     pub fn status(channel: Option<&str>) -> Self {
         let a = Self::new("Status");
@@ -204,6 +215,24 @@ impl Action {
     /// A CLI command; its output arrives as `Output:` lines.
     pub fn command(command: &str) -> Self {
         Self::new("Command").header("Command", command)
+    }
+
+    /// One PJSIP endpoint's objects as an event list; its `EndpointDetail` item
+    /// carries the endpoint's `Callerid`.
+    pub fn pjsip_show_endpoint(endpoint: &str) -> Self {
+        Self::new("PJSIPShowEndpoint").header("Endpoint", endpoint)
+    }
+
+    /// One chan_sip peer; the reply itself carries its `Callerid`.
+    pub fn sip_show_peer(peer: &str) -> Self {
+        Self::new("SIPshowpeer").header("Peer", peer)
+    }
+
+    /// One AstDB value; it arrives as a `DBGetResponse` list item (`Val`).
+    pub fn db_get(family: &str, key: &str) -> Self {
+        Self::new("DBGet")
+            .header("Family", family)
+            .header("Key", key)
     }
 
     /// Writes the action in wire format, refusing line breaks and over-long lines.

@@ -210,6 +210,25 @@ pub const KNOWN: &[&str] = &[
     "VarSet",
 ];
 
+/// The live queue events the service consumes (the queue book in
+/// `state::queue` reads each; the caller events also go to the call's tracker).
+/// Part of the set of consumed events an AMI `Filter` whitelist is built from.
+pub const QUEUE_EVENTS: &[&str] = &[
+    "AgentCalled",
+    "AgentComplete",
+    "AgentConnect",
+    "AgentRingNoAnswer",
+    "QueueCallerAbandon",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueMemberAdded",
+    "QueueMemberPause",
+    "QueueMemberPenalty",
+    "QueueMemberRemoved",
+    "QueueMemberRinginuse",
+    "QueueMemberStatus",
+];
+
 /// The metric label for event `name`: the name itself when Asterisk documents it,
 /// [`OTHER`] otherwise (case-sensitive, as Asterisk writes them).
 pub fn label(name: &str) -> &'static str {
@@ -230,6 +249,13 @@ mod tests {
             "sorted, no duplicates"
         );
         for name in KNOWN {
+            assert_eq!(label(name), *name);
+        }
+    }
+
+    #[test]
+    fn every_queue_event_is_a_known_name() {
+        for name in QUEUE_EVENTS {
             assert_eq!(label(name), *name);
         }
     }

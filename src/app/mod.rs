@@ -78,10 +78,22 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         instance: rand::random(),
     };
     let store = steps::open_store(&shared).await?;
+    // A single instance reads what the store kept before any actor starts, so a
+    // database that opens but cannot be read stops the start cleanly (an actor
+    // still alive when the runtime is dropped panics). A cluster member reads it
+    // after positioning its change feed (ordering rule "Feed position before
+    // reading state").
+    let early = match mode {
+        Mode::Single => Some(steps::read_stored_state(&shared, &store).await?),
+        Mode::Cluster(_) => None,
+    };
     let writer = steps::start_writer(&shared, &mode, &store);
     let joined = mode.join(&shared, &store, &writer).await?;
     let persist = Mode::persist_targets(joined.as_ref(), &writer);
-    let stored = steps::read_stored_state(&store).await?;
+    let stored = match early {
+        Some(stored) => stored,
+        None => steps::read_stored_state(&shared, &store).await?,
+    };
     let live = steps::restore_live_view(&mode, &stored);
 
     // The connections' status cells (what health reads), made first so the hub can
@@ -91,7 +103,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         .collect();
     let pipeline = Arbiter::new();
     let hub = steps::start_hub(&shared, &mode, &pipeline, &live, &persist, cells.clone());
-    let started = steps::start_pbxs(&shared, &mode, pipeline, &hub, &stored.calls, cells);
+    let started = steps::start_pbxs(&shared, &mode, pipeline, &hub, &stored, cells);
     let refresh = steps::start_refresh(&shared, started.targets, &live, &hub, &persist);
     let cluster = match joined {
         Some(joined) => Some(steps::start_cluster(joined, &hub, &store, &started.pbxs)?),

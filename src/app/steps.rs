@@ -27,6 +27,8 @@ use super::Shared;
 pub(super) struct StoredState {
     pub extensions: Vec<Extension>,
     pub calls: Vec<Call>,
+    /// Today's finished queue calls, counted into the queues' day figures.
+    pub queue_waits: Vec<crate::store::QueueWait>,
 }
 
 /// Every PBX's running parts, and the threads they run on.
@@ -64,19 +66,39 @@ pub(super) fn start_writer(shared: &Shared, mode: &Mode, store: &Store) -> Addr<
     })
 }
 
-/// Reads the extensions and active calls the store kept over the last stop.
-pub(super) async fn read_stored_state(store: &Store) -> anyhow::Result<StoredState> {
+/// Reads the extensions and active calls the store kept over the last stop. A
+/// failure is a database problem like a failure to open ([`StoreUnavailable`],
+/// exit code 4): the database answered the migrations but not these reads.
+///
+/// [`StoreUnavailable`]: crate::start_error::StoreUnavailable
+pub(super) async fn read_stored_state(
+    shared: &Shared,
+    store: &Store,
+) -> anyhow::Result<StoredState> {
     let store = store.clone();
-    let (extensions, calls) = web::block(move || {
+    let midnight = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(chrono::Utc::now);
+    let (extensions, calls, queue_waits) = web::block(move || {
         Ok::<_, crate::store::StoreError>((
             store.list_extensions(None)?,
             store.list_active_calls(None)?,
+            store.queue_waits_since(midnight)?,
         ))
     })
     .await
     .context("reading the stored state")?
-    .context("reading the stored state")?;
-    Ok(StoredState { extensions, calls })
+    .map_err(|e| crate::start_error::StoreUnavailable {
+        url: crate::store::redact_url(&shared.config.database_url),
+        reason: format!("reading the stored state failed: {e}"),
+    })?;
+    Ok(StoredState {
+        extensions,
+        calls,
+        queue_waits,
+    })
 }
 
 /// The live view the service starts from: the stored extensions (a hint removed
@@ -134,9 +156,10 @@ pub(super) fn start_pbxs(
     mode: &Mode,
     pipeline: Arbiter,
     hub: &Addr<Hub>,
-    stored_calls: &[Call],
+    stored: &StoredState,
     cells: Vec<SharedStatus>,
 ) -> StartedPbxs {
+    let stored_calls = &stored.calls;
     let config = &shared.config;
     let instance = shared.instance;
     let mut arbiters = vec![pipeline];
@@ -163,6 +186,13 @@ pub(super) fn start_pbxs(
             );
             let timeout = config.call_timeout;
             let max_extensions = config.max_extensions_per_pbx;
+            let sla = config.queue_sla_secs;
+            let queue_history: Vec<_> = stored
+                .queue_waits
+                .iter()
+                .filter(|w| w.pbx == pbx.name)
+                .map(|w| (w.queue.clone(), w.wait_secs, w.abandoned))
+                .collect();
             Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
                 EventRouterActor::new(
                     &name,
@@ -173,6 +203,8 @@ pub(super) fn start_pbxs(
                     timeout,
                 )
                 .with_max_extensions(max_extensions)
+                .with_queue_sla(sla)
+                .with_queue_history(queue_history)
             })
         };
         let mine: Vec<_> = stored_calls
@@ -196,12 +228,15 @@ pub(super) fn start_pbxs(
             login_backoff: config.login_backoff,
             instance,
             max_queued_batches: config.router_max_queued_batches,
+            names: config.names.clone(),
             event_filter: config.ami_event_filter.clone(),
         };
         let conn_targets = ConnectionTargets {
             events: router.clone().recipient(),
             channels: router.clone().recipient(),
             extensions: router.clone().recipient(),
+            names: router.clone().recipient(),
+            queues: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
         let arbiter = Arbiter::new();
@@ -260,6 +295,7 @@ pub(super) fn start_refresh(
         idle: config.refresh_idle,
         reap_every: config.refresh_reap_every,
         query_timeout: config.refresh_query_timeout,
+        names: config.names.clone(),
         instance: shared.instance,
     };
     let (live, hub, persist) = (live.clone(), hub.clone(), persist.one.clone());

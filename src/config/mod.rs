@@ -22,7 +22,7 @@
 //! | `REFRESH_MAX_SESSIONS` | `4` | concurrent refresh logins; refreshes of more PBXs wait their turn (64 × this many requests may wait per PBX) |
 //! | `REFRESH_IDLE_SECS` / `REFRESH_REAP_SECS` | `300` / `120` | idle refresh sessions are closed after / checked every |
 //! | `REFRESH_CONCURRENCY` | `64` | ExtensionState actions in flight per refresh |
-//! | `REFRESH_QUERY_TIMEOUT_MS` | `10000` | limit on one refresh's reading; extensions unanswered by then are failed results |
+//! | `REFRESH_QUERY_TIMEOUT_MS` | `10000` | limit on one refresh's reading; extensions unanswered by then are failed results (the names are read after the states within the same limit again; a name unanswered by then stays as it was) |
 //! | `RETENTION_DAYS` | `30` | extension transitions kept |
 //! | `WS_HISTORY` | `10000` | changes kept for resuming clients |
 //! | `WS_QUEUE` | `1024` | messages queued per client before conflation starts |
@@ -39,6 +39,9 @@
 //! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
 //! | `AMI_EVENT_FILTER` | `auto` | which events the PBX is asked for after login: `auto` (exactly the events the service reads), `off` (everything), or a comma list of event names; a PBX that refuses the filter is used without one |
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
+//! | `NAMES_FILE` | (unset) | a file of display names the admin provides, one `EXTENSION = Name` (or `PBX/EXTENSION = Name`) per line, `#` comments; it wins over every other source |
+//! | `NAMES_ASTDB` | (unset) | an AstDB entry holding each extension's name, `FAMILY/KEY` with `{exten}`, e.g. `AMPUSER/{exten}/cidname` (FreePBX); read with `DBGet` before the endpoint's caller ID |
+//! | `QUEUE_SLA_SECS` | `20` | a queue caller answered within this many seconds counts toward the service level |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
@@ -52,6 +55,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub mod cluster;
+pub mod names;
 pub mod origin;
 pub mod pbx;
 
@@ -149,6 +153,10 @@ pub struct Config {
     pub max_extensions_per_pbx: usize,
     /// Socket reads per PBX queued for its router at most (backpressure, not loss).
     pub router_max_queued_batches: usize,
+    /// Where extensions' display names come from besides the PBX's endpoints.
+    pub names: crate::state::names::NameSettings,
+    /// Queue callers answered within this many seconds meet the service level.
+    pub queue_sla_secs: u64,
 }
 
 impl Config {
@@ -223,7 +231,9 @@ impl Config {
             })?,
         };
         Ok(Self {
+            names: names::names_config(&get)?,
             ami_limits,
+            queue_sla_secs: parse_num("QUEUE_SLA_SECS", get("QUEUE_SLA_SECS"), 20)?,
             ami_event_filter,
             max_extensions_per_pbx: parse_num(
                 "MAX_EXTENSIONS_PER_PBX",

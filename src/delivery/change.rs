@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use crate::model::queue::Queue;
 use crate::model::refresh::RefreshReport;
 use crate::model::{Call, ConnectionStatus, Extension};
 
@@ -23,6 +24,8 @@ pub enum Change {
     Connection(Arc<ConnectionStatus>),
     /// A refresh finished (its JSON result).
     RefreshCompleted(Arc<RefreshReport>),
+    /// A queue changed (callers, members or today's figures); live only, not stored.
+    Queue(Arc<Queue>),
 }
 
 impl Change {
@@ -35,6 +38,7 @@ impl Change {
             Self::CallEnded(_) => "call.ended",
             Self::Connection(_) => "ami.connection",
             Self::RefreshCompleted(_) => "refresh.completed",
+            Self::Queue(_) => "queue.updated",
         }
     }
 }

@@ -90,6 +90,7 @@ impl Envelope {
             }
             Change::Connection(s) => write_wire(out, seq, kind, ts, s.as_ref()),
             Change::RefreshCompleted(v) => write_wire(out, seq, kind, ts, v.as_ref()),
+            Change::Queue(q) => write_wire(out, seq, kind, ts, q.as_ref()),
         }
     }
 
@@ -109,6 +110,7 @@ impl Envelope {
             Change::CallUpdated(c) => Some((1, c.pbx.as_str(), c.id.as_str())),
             Change::Connection(s) => Some((2, s.pbx.as_str(), "")),
             Change::RefreshCompleted(_) => None,
+            Change::Queue(q) => Some((3, q.pbx.as_str(), q.name.as_str())),
         }
     }
 }

@@ -66,6 +66,7 @@ pub fn pbx_of(persist: &Persist) -> Option<&str> {
             Change::CallStarted(c) | Change::CallUpdated(c) | Change::CallEnded(c) => Some(&c.pbx),
             Change::Connection(s) => Some(&s.pbx),
             Change::RefreshCompleted(r) => Some(r.pbx.as_str()).filter(|p| !p.is_empty()),
+            Change::Queue(q) => Some(&q.pbx),
         },
         Persist::Confirmed(c) => Some(&c.pbx),
         Persist::Snapshot(s) => Some(&s.pbx),
@@ -86,6 +87,7 @@ pub fn encode(persist: &Persist) -> Result<Option<FeedForm>, serde_json::Error> 
                 }
                 Change::Connection(s) => serde_json::to_string(s.as_ref()),
                 Change::RefreshCompleted(r) => serde_json::to_string(r.as_ref()),
+                Change::Queue(q) => serde_json::to_string(q.as_ref()),
             }?;
             (change.kind(), payload)
         }
@@ -115,6 +117,7 @@ pub fn decode(pbx: &str, kind: &str, payload: &str) -> Result<Replayed, FeedForm
         "call.ended" => Change::CallEnded(Arc::new(serde_json::from_str(p)?)),
         "ami.connection" => Change::Connection(Arc::new(serde_json::from_str(p)?)),
         "refresh.completed" => Change::RefreshCompleted(Arc::new(serde_json::from_str(p)?)),
+        "queue.updated" => Change::Queue(Arc::new(serde_json::from_str(p)?)),
         CONFIRMED => {
             let c: ConfirmedPayload = serde_json::from_str(p)?;
             return Ok(Replayed::Confirmed(Confirmed {
@@ -146,6 +149,7 @@ mod tests {
             context: "from-internal".into(),
             hint: Some("PJSIP/1001".into()),
             name: None,
+            name_source: None,
             status: HintStatus(1),
             status_text: "InUse".into(),
             state: crate::model::ExtensionState::InUse,

@@ -31,6 +31,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .store_pending
             .set(i64::try_from(store.pending).unwrap_or(i64::MAX));
     }
+    if let Ok(live) = state.live.read() {
+        let queues = live.queues(None);
+        drop(live);
+        state.metrics.set_queues(&queues, chrono::Utc::now());
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

@@ -8,19 +8,24 @@ use super::error::{ok, ApiError, ErrorCode};
 use super::extensions::{check_known_pbx, PbxParam};
 use super::state::AppState;
 use super::time_param::parse_opt_time;
+use crate::model::Call;
 use crate::store::CallHistoryQuery;
 
-/// Active calls from the live view.
+/// Active calls from the live view, their durations running up to now.
 pub async fn active(
     state: web::Data<AppState>,
     params: web::Query<PbxParam>,
 ) -> Result<HttpResponse, ApiError> {
     check_known_pbx(&state, params.pbx.as_deref())?;
-    let calls = state
+    let now = chrono::Utc::now();
+    let calls: Vec<Call> = state
         .live
         .read()
         .map_err(|_| ApiError::internal("reading the live state", "lock poisoned"))?
-        .calls(params.pbx.as_deref());
+        .calls(params.pbx.as_deref())
+        .iter()
+        .map(|c| c.running_at(now))
+        .collect();
     Ok(super::error::ok_list(&calls))
 }
 
@@ -36,10 +41,33 @@ pub struct HistoryParams {
     pub from: Option<String>,
     /// Started at or before (read by [`parse_time`](super::time_param::parse_time)).
     pub to: Option<String>,
+    /// Only calls that went through this queue.
+    pub queue: Option<String>,
     /// Page number from 1.
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
     pub page_size: Option<i64>,
+    /// `json` (default) or `csv`: the whole filtered history as a download, the
+    /// paging ignored (see [`super::calls_csv`]).
+    pub format: Option<String>,
+}
+
+/// What `?format=` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HistoryFormat {
+    Json,
+    Csv,
+}
+
+fn history_format(word: Option<&str>) -> Result<HistoryFormat, ApiError> {
+    match word {
+        None | Some("json") => Ok(HistoryFormat::Json),
+        Some("csv") => Ok(HistoryFormat::Csv),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "format must be json or csv",
+        )),
+    }
 }
 
 /// Finished calls, newest first.
@@ -49,6 +77,7 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     check_known_pbx(&state, p.pbx.as_deref())?;
+    let format = history_format(p.format.as_deref())?;
     let page = p.page.unwrap_or(1);
     let size = p.page_size.unwrap_or(50);
     if page < 1 {
@@ -75,14 +104,30 @@ pub async fn history(
         extension: p.extension,
         from,
         to: to.map(crate::timefmt::end_of_millisecond),
+        queue: p.queue.filter(|q| !q.is_empty()),
         limit: size,
         offset: (page - 1).saturating_mul(size),
     };
+    if format == HistoryFormat::Csv {
+        return super::calls_csv::export(state.store.clone(), query);
+    }
     let store = state.store.clone();
-    let (calls, total) = web::block(move || store.call_history(&query))
-        .await
-        .map_err(|e| ApiError::internal("reading call history", e))?
-        .map_err(|e| ApiError::internal("reading call history", e))?;
+    let named = NamedExtension::of(&state, &query);
+    let unknown = named
+        .extension
+        .as_ref()
+        .map(|x| format!("no extension {x} on {}", named.pbxs.join(", ")));
+    let (calls, total, known) = web::block(move || {
+        let (calls, total) = store.call_history(&query)?;
+        let known = total > 0 || named.known(&store)?;
+        Ok::<_, crate::store::StoreError>((calls, total, known))
+    })
+    .await
+    .map_err(|e| ApiError::internal("reading call history", e))?
+    .map_err(|e| ApiError::internal("reading call history", e))?;
+    if let (false, Some(message)) = (known, unknown) {
+        return Err(ApiError::not_found(message));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": calls,
@@ -90,7 +135,54 @@ pub async fn history(
     })))
 }
 
-/// One call, active or finished.
+/// The extension `?extension=` names: an unknown one is a 404, as on every route
+/// naming an extension, while a known one without calls in the range is an empty
+/// page. Known = in the live view or the store on the PBX(s) asked about, or in
+/// the history itself (a device without a hint still takes calls).
+struct NamedExtension {
+    extension: Option<String>,
+    pbxs: Vec<String>,
+    live: bool,
+}
+
+impl NamedExtension {
+    fn of(state: &AppState, query: &CallHistoryQuery) -> Self {
+        let pbxs: Vec<String> = match &query.pbx {
+            Some(p) => vec![p.clone()],
+            None => state.pbxs.iter().map(|p| p.name.clone()).collect(),
+        };
+        let live = query.extension.as_ref().is_some_and(|x| {
+            state.live.read().is_ok_and(|l| {
+                pbxs.iter()
+                    .any(|p| l.extensions.contains_key(&(p.clone(), x.clone())))
+            })
+        });
+        Self {
+            extension: query.extension.clone(),
+            pbxs,
+            live,
+        }
+    }
+
+    /// No extension named, or one the live view or the store knows.
+    fn known(&self, store: &crate::store::Store) -> Result<bool, crate::store::StoreError> {
+        let Some(x) = &self.extension else {
+            return Ok(true);
+        };
+        if self.live {
+            return Ok(true);
+        }
+        for p in &self.pbxs {
+            if store.get_extension(p, x)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// One call, active or finished; an id the service never saw (on `?pbx=`, when
+/// given) is 404 `CALL_NOT_FOUND`.
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -100,6 +192,7 @@ pub async fn get(
     if id.is_empty() || id.len() > 200 {
         return Err(ApiError::new(ErrorCode::InvalidPath, "not a call id"));
     }
+    check_known_pbx(&state, params.pbx.as_deref())?;
     let pbx = params.pbx.clone();
     let live = state.live.read().ok().and_then(|l| {
         l.calls
@@ -109,7 +202,7 @@ pub async fn get(
             .cloned()
     });
     if let Some(c) = live {
-        return Ok(ok(c.as_ref()));
+        return Ok(ok(c.running_at(chrono::Utc::now())));
     }
     let store = state.store.clone();
     let key = id.clone();
@@ -117,7 +210,10 @@ pub async fn get(
         .await
         .map_err(|e| ApiError::internal("reading a call", e))?
         .map_err(|e| ApiError::internal("reading a call", e))?;
-    stored
-        .map(ok)
-        .ok_or_else(|| ApiError::not_found(format!("no call {id}")))
+    stored.map(ok).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::CallNotFound,
+            format!("no call {id} (active, recent or in the history)"),
+        )
+    })
 }

@@ -26,12 +26,18 @@ pub enum ErrorCode {
     InvalidQuery,
     /// 400: a subscription filter naming more extensions than allowed.
     TooManyExtensions,
+    /// 400: a subscription filter naming more queues than allowed.
+    TooManyQueues,
     /// 401: no valid API token.
     Unauthorized,
     /// 403: a browser request from another site's page.
     CrossOrigin,
     /// 404: nothing at this route or id.
     NotFound,
+    /// 404: no call with this id (active, recent or stored).
+    CallNotFound,
+    /// 404: no queue of that name on the PBX(s) asked about.
+    QueueNotFound,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 408: the body took too long to arrive.
@@ -67,10 +73,11 @@ impl ErrorCode {
             | Self::InvalidJson
             | Self::InvalidPath
             | Self::InvalidQuery
-            | Self::TooManyExtensions => StatusCode::BAD_REQUEST,
+            | Self::TooManyExtensions
+            | Self::TooManyQueues => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::CrossOrigin => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::CallNotFound | Self::QueueNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NotHolder => StatusCode::CONFLICT,
@@ -95,9 +102,12 @@ impl ErrorCode {
             Self::InvalidPath => "INVALID_PATH",
             Self::InvalidQuery => "INVALID_QUERY",
             Self::TooManyExtensions => "TOO_MANY_EXTENSIONS",
+            Self::TooManyQueues => "TOO_MANY_QUEUES",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::CrossOrigin => "CROSS_ORIGIN",
             Self::NotFound => "NOT_FOUND",
+            Self::CallNotFound => "CALL_NOT_FOUND",
+            Self::QueueNotFound => "QUEUE_NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::BodyTimeout => "BODY_TIMEOUT",
             Self::NotHolder => "NOT_HOLDER",
@@ -300,9 +310,12 @@ mod tests {
             ErrorCode::InvalidPath,
             ErrorCode::InvalidQuery,
             ErrorCode::TooManyExtensions,
+            ErrorCode::TooManyQueues,
             ErrorCode::Unauthorized,
             ErrorCode::CrossOrigin,
             ErrorCode::NotFound,
+            ErrorCode::CallNotFound,
+            ErrorCode::QueueNotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::BodyTimeout,
             ErrorCode::NotHolder,
@@ -327,6 +340,8 @@ mod tests {
     fn the_filter_refusal_keeps_the_code_the_websocket_sends() {
         let refusal = crate::delivery::FilterError::TooManyExtensions { got: 2, max: 1 };
         assert_eq!(ErrorCode::TooManyExtensions.as_str(), refusal.code());
+        let refusal = crate::delivery::FilterError::TooManyQueues { got: 2, max: 1 };
+        assert_eq!(ErrorCode::TooManyQueues.as_str(), refusal.code());
     }
 
     #[test]

@@ -213,8 +213,12 @@ pub async fn history(
     .await
     .map_err(|e| ApiError::internal("reading extension history", e))?
     .map_err(|e| ApiError::internal("reading extension history", e))?;
-    let (transitions, at_state) =
+    let (mut transitions, at_state) =
         found.ok_or_else(|| ApiError::not_found(format!("no extension {exten} on PBX {pbx}")))?;
+    // A change of name (or a first confirmation) republishes the extension with its
+    // state unchanged, and the store records that as a row identical to the one
+    // before it; it is no transition, so it is not shown as one.
+    transitions.dedup();
     Ok(super::error::ok(json!({
         "pbx": pbx,
         "extension": exten,

@@ -9,11 +9,13 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod calls;
+pub mod calls_csv;
 pub mod edge;
 pub mod error;
 pub mod extensions;
 pub mod health;
 pub mod origin;
+pub mod queues;
 pub mod refresh;
 pub mod refresh_answer;
 pub mod state;
@@ -138,6 +140,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             .service(
                 web::resource("/api/extensions/{exten}/history")
                     .route(web::get().to(extensions::history))
+                    .default_service(web::to(not_allowed)),
+            )
+            .service(
+                web::resource("/api/queues")
+                    .route(web::get().to(queues::list))
+                    .default_service(web::to(not_allowed)),
+            )
+            .service(
+                web::resource("/api/queues/{name}")
+                    .route(web::get().to(queues::get))
                     .default_service(web::to(not_allowed)),
             )
             .service(

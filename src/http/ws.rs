@@ -1,8 +1,8 @@
 //! `GET /ws`: upgrades to a WebSocket and starts a [`WsSession`] actor.
 //!
 //! Query parameters: `token` (when `API_TOKEN` is set and no header can be sent),
-//! `kind` (`all`, `extensions`, `calls`), `extensions` (comma list), `pbx`,
-//! `lastSeq` (resume).
+//! `kind` (`all`, `extensions`, `calls`, `queues`), `extensions` (comma list),
+//! `queues` (comma list of queue names), `pbx`, `lastSeq` (resume).
 
 use std::collections::HashSet;
 
@@ -22,20 +22,25 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
         None | Some("all") => FilterKind::All,
         Some("extensions") => FilterKind::Extensions,
         Some("calls") => FilterKind::Calls,
+        Some("queues") => FilterKind::Queues,
         Some(other) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidQuery,
-                format!("kind must be all, extensions or calls, not {other:?}"),
+                format!("kind must be all, extensions, calls or queues, not {other:?}"),
             ))
         }
     };
-    let extensions = url_query_param(query, "extensions").map(|list| {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect::<HashSet<String>>()
-    });
+    let list = |name: &str| {
+        url_query_param(query, name).map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<HashSet<String>>()
+        })
+    };
+    let extensions = list("extensions");
+    let queues = list("queues");
     let last_seq = match url_query_param(query, "lastSeq") {
         Some(s) => Some(s.parse::<u64>().map_err(|_| {
             ApiError::new(ErrorCode::InvalidQuery, "lastSeq must be a whole number")
@@ -46,10 +51,12 @@ fn filter_from_query(query: &str) -> Result<(Filter, Option<u64>), ApiError> {
         kind,
         extensions,
         pbx: url_query_param(query, "pbx"),
+        queues,
     };
     filter.check().map_err(|e| {
         let code = match e {
             FilterError::TooManyExtensions { .. } => ErrorCode::TooManyExtensions,
+            FilterError::TooManyQueues { .. } => ErrorCode::TooManyQueues,
         };
         ApiError::new(code, e.to_string())
     })?;
@@ -82,6 +89,8 @@ pub async fn connect(
 ) -> Result<HttpResponse, actix_web::Error> {
     // A bad query is named first: it is wrong with or without the handshake.
     let (filter, last_seq) = filter_from_query(req.query_string())?;
+    // A PBX that is not configured is a 404, as on every route naming one.
+    super::extensions::check_known_pbx(&state, filter.pbx.as_deref())?;
     check_upgrade(&req)?;
     let Some(slot) = state.ws_slots.try_take() else {
         state

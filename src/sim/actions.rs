@@ -35,6 +35,13 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
             close: false,
         };
     }
+    if s.logged_in && !super::permissions::may_run(&shared.cfg, &action) {
+        w.reply("Error", id, "Permission denied");
+        return Reply {
+            wire: w,
+            close: false,
+        };
+    }
     let mut close = false;
     match action.as_str() {
         "login" => close = !login(shared, s, m, &mut w),
@@ -57,13 +64,23 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
         "devicestatelist" => device_state_list(shared, id, &mut w),
         "coreshowchannels" => core_show_channels(shared, id, &mut w),
         "status" => status(shared, m, &mut w),
-        other => super::control::handle(shared, other, m, &mut w),
+        "pjsipshowendpoint" => super::names::pjsip_show_endpoint(shared, m, &mut w),
+        "dbget" => super::names::db_get(m, &mut w),
+        "queuestatus" => super::queue_actions::queue_status(shared, m, &mut w),
+        "queuesummary" => super::queue_actions::queue_summary(shared, m, &mut w),
+        "queuepause" => super::queue_actions::queue_pause(shared, m, &mut w),
+        other => {
+            if !super::service_queries::answer(other, m, &mut w) {
+                super::control::handle(shared, other, m, &mut w);
+            }
+        }
     }
     Reply { wire: w, close }
 }
 
-/// `Login`: on success the reply, then `FullyBooted` (no Timestamp), and the session
-/// starts receiving events; false when refused (the caller closes the socket).
+/// `Login`: on success the reply, then `FullyBooted` (no Timestamp; only for a user
+/// that may read `system`, as Asterisk), and the session starts receiving events;
+/// false when refused (the caller closes the socket).
 fn login(shared: &Shared, s: &mut Session, m: &RawMessage, w: &mut Wire) -> bool {
     let id = m.get("ActionID");
     let ok = login_ok(shared, s, m);
@@ -81,6 +98,9 @@ fn login(shared: &Shared, s: &mut Session, m: &RawMessage, w: &mut Wire) -> bool
     s.logged_in = true;
     let uptime = shared.pbx().started.elapsed().as_secs();
     w.reply("Success", id, "Authentication accepted");
+    if !super::permissions::sees_fully_booted(&shared.cfg) {
+        return true;
+    }
     w.h("Event", "FullyBooted")
         .h("Privilege", "system,all")
         .n("Uptime", uptime as i64)

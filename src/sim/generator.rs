@@ -31,6 +31,9 @@ impl Pbx {
         if self.exts.is_empty() {
             return;
         }
+        if self.queue_step() {
+            return;
+        }
         if self.rng.gen_bool(0.02) {
             self.toggle_device();
             return;
@@ -185,5 +188,44 @@ mod tests {
         };
         assert_eq!(names(&mut a), names(&mut b));
         assert_eq!(a.snapshot().extensions, b.snapshot().extensions);
+    }
+
+    #[test]
+    fn queues_run_from_the_seed_too_and_answer_abandon_and_pause() {
+        let cfg = SimConfig {
+            queues: 2,
+            ..SimConfig::default()
+        };
+        let mut a = Pbx::new(&cfg);
+        let mut b = Pbx::new(&cfg);
+        a.generate(5000);
+        b.generate(5000);
+        let queue_events = |p: &mut Pbx| {
+            let (bytes, _) = p.wire.take();
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| l.starts_with("Event: Queue") || l.starts_with("Event: Agent"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let (ea, eb) = (queue_events(&mut a), queue_events(&mut b));
+        assert_eq!(ea, eb);
+        for name in [
+            "QueueCallerJoin",
+            "AgentCalled",
+            "AgentConnect",
+            "AgentComplete",
+            "QueueCallerAbandon",
+            "QueueMemberPause",
+            "QueueMemberStatus",
+        ] {
+            assert!(
+                ea.iter().any(|l| l == &format!("Event: {name}")),
+                "{name} in 5000 generated events"
+            );
+        }
+        let truth = a.snapshot().queues;
+        assert_eq!(truth.len(), 2);
+        assert!(truth.iter().all(|q| q.offered >= q.answered + q.abandoned));
     }
 }

@@ -152,6 +152,16 @@ impl SimHandle {
         });
     }
 
+    /// Renames an extension: its endpoint's caller ID answers the new name from now
+    /// on (read by the next login or refresh). Unknown extensions are ignored.
+    pub fn set_extension_name(&self, exten: &str, name: &str) {
+        self.shared().with_pbx(|pbx| {
+            if let Some(&i) = pbx.by_number.get(exten) {
+                pbx.exts[i].name = name.to_string();
+            }
+        });
+    }
+
     /// Starts a scripted call that rings `to` until [`SimHandle::answer_call`] or
     /// [`SimHandle::hangup_call`]; either side may be an outside number. Returns the
     /// call's Linkedid (switchboard's call id).
@@ -212,6 +222,47 @@ impl SimHandle {
                 Some(i) => pbx.advance(i, step),
                 None => warn!("simulator: no call {linkedid}"),
             });
+    }
+
+    /// A caller from `number` joins queue `queue` and waits; returns its channel's
+    /// Uniqueid (`None`: no such queue).
+    pub fn queue_join(&self, queue: &str, number: &str) -> Option<String> {
+        self.shared().with_pbx(|pbx| {
+            let q = pbx.queue_index(queue)?;
+            pbx.queue_join(q, number)
+        })
+    }
+
+    /// A free member of `queue` answers its first caller; false when nobody waits
+    /// or no member is free.
+    pub fn queue_answer(&self, queue: &str) -> bool {
+        self.shared()
+            .with_pbx(|pbx| pbx.queue_index(queue).is_some_and(|q| pbx.queue_connect(q)))
+    }
+
+    /// The waiting caller `uniqueid` of `queue` gives up; false when not waiting.
+    pub fn queue_abandon(&self, queue: &str, uniqueid: &str) -> bool {
+        self.shared().with_pbx(|pbx| {
+            let Some(q) = pbx.queue_index(queue) else {
+                return false;
+            };
+            match pbx.queues[q]
+                .callers
+                .iter()
+                .position(|c| c.a.uniqueid == uniqueid)
+            {
+                Some(i) => pbx.queue_abandon(q, i),
+                None => false,
+            }
+        })
+    }
+
+    /// Pauses member `interface` of `queue` with `reason`, or unpauses it (`None`).
+    pub fn queue_pause(&self, queue: &str, interface: &str, reason: Option<&str>) -> bool {
+        self.shared().with_pbx(|pbx| {
+            pbx.queue_index(queue)
+                .is_some_and(|q| pbx.queue_pause(q, interface, reason))
+        })
     }
 
     /// Emits `n` generated events as fast as the slowest logged-in client reads them.

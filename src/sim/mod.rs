@@ -33,22 +33,26 @@
 //!
 //! Banner `Asterisk Call Manager/11.0.0`; `Login` (plain or after `Challenge`
 //! AuthType MD5), `Logoff`, `Ping`, `Events`, `ExtensionState`, `ExtensionStateList`,
-//! `DeviceStateList`, `CoreShowChannels`, `Status`, `Originate`, `Hangup`,
+//! `DeviceStateList`, `CoreShowChannels`, `Status`, `QueueStatus`, `QueueSummary`,
+//! `QueuePause`, `Originate`, `Hangup`,
 //! `UserEvent`, `Command` (`core show version`, `core show uptime`,
-//! `core show channels`, `core restart now`), `ListCommands`; anything else gets
+//! `core show channels`, `core restart now`), `ListCommands`, `QueueStatus` (no
+//! queues), `PJSIPShowEndpoint`, `Filter` (answered, not applied); anything else gets
 //! Asterisk's `Invalid/unknown command` error. A failed login is answered and the
 //! socket closed; actions before login get `Permission denied`. Every logged-in
 //! session receives every event (one broadcast of pre-encoded bytes); one that falls
 //! too far behind is dropped, as Asterisk drops slow clients.
 //!
 //! Decisions: Security events (`SuccessfulAuth`…), `VarSet` noise, `Cdr` and RTCP
-//! events are not simulated; every user may run every action; Originate rings the
+//! events are not simulated; the one user has `read = all`, `write = all` and
+//! timestamps on unless [`SimConfig`] restricts it (`permissions.rs`: `Permission
+//! denied` per action, events outside `read =` withheld, `timestampevents = no`); Originate rings the
 //! callee at once and answers `OriginateResponse` Success (Reason 4) right after
 //! the reply; outside numbers go over a `PJSIP/trunk-…` channel.
 //!
 //! # Layout
-//! [`wire`] writes messages; [`model`] holds the state; `calls.rs`, `transfer.rs` and
-//! `generator.rs` change it; [`truth`] exposes it; `server.rs`, `session.rs`,
+//! [`wire`] writes messages; [`model`] holds the state ([`queue_model`] its queues);
+//! `calls.rs`, `transfer.rs`, `queue.rs` and `generator.rs` change it; [`truth`] exposes it; `server.rs`, `session.rs`,
 //! `actions.rs`, `control.rs` serve AMI; `handle.rs` is the public handle.
 
 mod actions;
@@ -60,7 +64,13 @@ mod filter;
 mod generator;
 mod handle;
 pub mod model;
+mod names;
+mod permissions;
+mod queue;
+mod queue_actions;
+pub mod queue_model;
 mod server;
+mod service_queries;
 mod session;
 pub mod settings;
 mod shared;
@@ -69,5 +79,5 @@ pub mod truth;
 pub mod wire;
 
 pub use handle::{SimHandle, Simulator};
-pub use settings::SimConfig;
-pub use truth::{PbxSnapshot, SimCall, SimStats};
+pub use settings::{Class, Classes, SimConfig};
+pub use truth::{PbxSnapshot, SimCall, SimMemberTruth, SimQueueTruth, SimStats};

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use super::channel::{ChanState, Channel};
+use super::queue_model::SimQueue;
 use super::settings::SimConfig;
 use super::wire::Wire;
 use crate::model::{CallState, Direction};
@@ -107,6 +108,10 @@ pub struct Pbx {
     pub finished: BTreeMap<String, u64>,
     /// When the PBX (re)started, for Uptime.
     pub started: Instant,
+    /// Its queues (none unless `SimConfig::queues` asks for some).
+    pub queues: Vec<SimQueue>,
+    /// The queue steps' own random source, so queues leave the calls' sequence alone.
+    pub queue_rng: ChaCha8Rng,
     chan_seq: u64,
     uid_seq: u64,
 }
@@ -131,7 +136,7 @@ impl Pbx {
             .enumerate()
             .map(|(i, e)| (e.number.clone(), i))
             .collect();
-        Self {
+        let mut pbx = Self {
             context: cfg.context.clone(),
             system_name: cfg.system_name.clone(),
             exts,
@@ -141,9 +146,13 @@ impl Pbx {
             wire: Wire::new(&cfg.system_name, 64 * 1024),
             finished: BTreeMap::new(),
             started: Instant::now(),
+            queues: Vec::new(),
+            queue_rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5155_4555_4553),
             chan_seq: 0,
             uid_seq: 0,
-        }
+        };
+        pbx.setup_queues(cfg.queues as usize);
+        pbx
     }
 
     /// A fresh Uniqueid.
@@ -232,6 +241,7 @@ impl Pbx {
             .n("Status", i64::from(status))
             .h("StatusText", status_text(status))
             .end();
+        super::queue_model::device_changed(&mut self.queues, &mut self.wire, ext, status);
     }
 
     /// Index of the call with this Linkedid.
@@ -278,12 +288,21 @@ impl Pbx {
                 out.push((c, call.bridge2.as_deref()));
             }
         }
+        for q in &self.queues {
+            out.extend(q.callers.iter().map(|c| (&c.a, None)));
+        }
         out
     }
 
     /// Forgets every call (a restart): no events, extensions in calls become idle.
     pub fn reset(&mut self) {
         self.calls.clear();
+        for q in &mut self.queues {
+            q.callers.clear();
+            for m in &mut q.members {
+                m.in_call = None;
+            }
+        }
         for e in &mut self.exts {
             e.busy = false;
             if e.status != 4 {

@@ -74,7 +74,8 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                     .h("Restart", "True")
                     .end();
                 // An event like any other: the session's filters apply.
-                if let Some(bytes) = s.filter.apply(w.take().0) {
+                let bytes = super::permissions::visible(&shared.cfg, w.take().0);
+                if let Some(bytes) = s.filter.apply(bytes) {
                     let _ = wr.write_all(&bytes).await;
                 }
             }
@@ -125,9 +126,12 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                 }
             }
             ev = next_event(&mut s.events) => match ev {
-                Ok(bytes) => if let Some(bytes) = s.filter.apply(bytes) {
-                    if wr.write_all(&bytes).await.is_err() { return }
-                },
+                Ok(bytes) => {
+                    let bytes = super::permissions::visible(&shared.cfg, bytes);
+                    if let Some(bytes) = s.filter.apply(bytes) {
+                        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() { return }
+                    }
+                }
                 Err(RecvError::Lagged(n)) => {
                     shared.stats.lagged_drops.fetch_add(1, Ordering::Relaxed);
                     warn!("simulator: client {peer} fell {n} event chunks behind; dropping it as Asterisk drops slow clients");

@@ -10,7 +10,41 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::model::{Party, Pbx};
+use super::queue_model::SimQueue;
+use crate::model::queue::MemberState;
 use crate::model::{CallState, Direction};
+
+/// One queue member as the PBX sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimMemberTruth {
+    /// `PJSIP/1001`.
+    pub interface: String,
+    /// Its name in the queue.
+    pub name: String,
+    /// What it does, in the service's words.
+    pub state: MemberState,
+    /// Queue calls completed.
+    pub calls_taken: u64,
+}
+
+/// One queue as the PBX sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimQueueTruth {
+    /// `support`.
+    pub name: String,
+    /// Uniqueids of the callers waiting, position 1 first.
+    pub waiting: Vec<String>,
+    /// Members in configuration order.
+    pub members: Vec<SimMemberTruth>,
+    /// Callers who joined since the PBX started.
+    pub offered: u64,
+    /// Callers an agent answered.
+    pub answered: u64,
+    /// Callers who gave up.
+    pub abandoned: u64,
+}
 
 /// One live call as the PBX sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +78,8 @@ pub struct PbxSnapshot {
     pub finished_total: u64,
     /// Seconds since the PBX (re)started.
     pub uptime_secs: u64,
+    /// Its queues.
+    pub queues: Vec<SimQueueTruth>,
 }
 
 /// Counters of the AMI server, for tests and benchmarks to wait on.
@@ -99,6 +135,40 @@ impl Pbx {
             finished: self.finished.clone(),
             finished_total: self.finished.values().sum(),
             uptime_secs: self.started.elapsed().as_secs(),
+            queues: self.queues.iter().map(|q| self.queue_truth(q)).collect(),
+        }
+    }
+
+    fn queue_truth(&self, q: &SimQueue) -> SimQueueTruth {
+        let members = q
+            .members
+            .iter()
+            .map(|m| {
+                let status = self.exts[m.ext].status;
+                let state = match (&m.paused, status) {
+                    (_, 4) => MemberState::Unavailable,
+                    (Some(reason), _) => MemberState::Paused {
+                        reason: Some(reason.clone()).filter(|r| !r.is_empty()),
+                    },
+                    (None, 0) if m.in_call.is_none() => MemberState::Free,
+                    (None, 8) => MemberState::Ringing,
+                    _ => MemberState::OnCall,
+                };
+                SimMemberTruth {
+                    interface: m.interface.clone(),
+                    name: m.name.clone(),
+                    state,
+                    calls_taken: m.calls_taken,
+                }
+            })
+            .collect();
+        SimQueueTruth {
+            name: q.name.clone(),
+            waiting: q.callers.iter().map(|c| c.a.uniqueid.clone()).collect(),
+            members,
+            offered: q.offered,
+            answered: q.answered,
+            abandoned: q.abandoned,
         }
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::event_time;
 use crate::ami::Event;
-use crate::model::{Extension, ExtensionState, ExtensionTransition, HintStatus};
+use crate::model::{DisplayName, Extension, ExtensionState, ExtensionTransition, HintStatus};
 
 /// What Asterisk calls each hint status in `StatusText` (`ast_extension_state2str`).
 ///
@@ -77,6 +77,7 @@ impl ExtensionModel {
                 context: String::new(),
                 hint: None,
                 name: None,
+                name_source: None,
                 status,
                 status_text: "Unknown".to_string(),
                 state: ExtensionState::Unknown,
@@ -201,6 +202,22 @@ impl ExtensionModel {
             return (correction, Some(self.transition()));
         }
         (None, None)
+    }
+
+    /// Sets the display name the PBX (or the names file) gives now; `None` when no
+    /// source has one any more. True when it changed, which is published like a
+    /// state change but is not a transition (the history records states only).
+    pub fn set_name(&mut self, name: Option<DisplayName>) -> bool {
+        let (name, source) = match name {
+            Some(d) => (Some(d.name), Some(d.source)),
+            None => (None, None),
+        };
+        if self.ext.name == name && self.ext.name_source == source {
+            return false;
+        }
+        self.ext.name = name;
+        self.ext.name_source = source;
+        true
     }
 
     /// Sets the context (from a resync item) without counting it as a state change.

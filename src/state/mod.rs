@@ -8,6 +8,8 @@
 pub mod admit;
 pub mod call;
 pub mod extension;
+pub mod names;
+pub mod queue;
 pub mod route;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -22,6 +22,8 @@ pub struct CallHistoryQuery {
     pub from: Option<DateTime<Utc>>,
     /// Only calls that started at or before this instant.
     pub to: Option<DateTime<Utc>>,
+    /// Only calls that went through this queue.
+    pub queue: Option<String>,
     /// Page size.
     pub limit: i64,
     /// Calls to skip (page × size).
@@ -35,6 +37,7 @@ impl Default for CallHistoryQuery {
             extension: None,
             from: None,
             to: None,
+            queue: None,
             limit: 50,
             offset: 0,
         }
@@ -194,6 +197,9 @@ fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
     if let Some(to) = q.to {
         query = query.filter(calls::started_at.le(to_db_time(to)));
     }
+    if let Some(queue) = &q.queue {
+        query = query.filter(calls::queue.eq(queue));
+    }
     if let Some(exten) = &q.extension {
         let on_a_leg = exists(
             legs::table
@@ -210,6 +216,47 @@ fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
         );
     }
     query
+}
+
+/// How one stored call left a queue: enough to count a day's queue figures again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueWait {
+    /// The PBX.
+    pub pbx: String,
+    /// The queue.
+    pub queue: String,
+    /// Seconds waited until answered or given up (`None`: left otherwise).
+    pub wait_secs: Option<u64>,
+    /// The caller gave up.
+    pub abandoned: bool,
+}
+
+/// Every finished call that went through a queue and started at or after `from`.
+pub fn queue_waits_since(
+    conn: &mut DbConnection,
+    from: DateTime<Utc>,
+) -> QueryResult<Vec<QueueWait>> {
+    let rows: Vec<(String, Option<String>, Option<i64>, bool)> = calls::table
+        .filter(calls::queue.is_not_null())
+        .filter(calls::started_at.ge(to_db_time(from)))
+        .select((
+            calls::pbx,
+            calls::queue,
+            calls::queue_wait_secs,
+            calls::queue_abandoned,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(pbx, queue, wait, abandoned)| {
+            Some(QueueWait {
+                pbx,
+                queue: queue?,
+                wait_secs: wait.and_then(|w| u64::try_from(w).ok()),
+                abandoned,
+            })
+        })
+        .collect())
 }
 
 /// Legs of the given calls, in order, grouped by call.

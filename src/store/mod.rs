@@ -21,6 +21,7 @@ mod error;
 mod extensions;
 pub mod feed;
 pub mod feed_op;
+pub mod inspect;
 pub mod lease_key;
 mod models;
 mod ops;
@@ -34,7 +35,7 @@ use chrono::{DateTime, Utc};
 use diesel::r2d2::{PooledConnection, R2D2Connection};
 use diesel::Connection;
 
-pub use calls::CallHistoryQuery;
+pub use calls::{CallHistoryQuery, QueueWait};
 pub use connection::{Backend, DbConnection, StoreOptions};
 pub use error::{redact_url, StoreError};
 pub use feed::FeedRow;
@@ -205,6 +206,12 @@ impl Store {
         let list = ops::latest_by_key(list, |c| (c.pbx.clone(), c.id.clone()));
         conn.transaction(|c| calls::finish_many(c, &list))?;
         Ok(())
+    }
+
+    /// How the queue calls that started at or after `from` left their queue (to
+    /// count today's queue figures again after a restart).
+    pub fn queue_waits_since(&self, from: DateTime<Utc>) -> Result<Vec<QueueWait>, StoreError> {
+        Ok(calls::queue_waits_since(&mut *self.conn()?, from)?)
     }
 
     /// A page of finished calls, newest first, and how many match in all.

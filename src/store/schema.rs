@@ -53,6 +53,8 @@ diesel::table! {
         hangup_cause_text -> Nullable<Text>,
         transfers -> Text,
         queue -> Nullable<Text>,
+        queue_wait_secs -> Nullable<BigInt>,
+        queue_abandoned -> Bool,
     }
 }
 

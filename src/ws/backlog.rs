@@ -107,6 +107,7 @@ mod tests {
             context: String::new(),
             hint: None,
             name: None,
+            name_source: None,
             status: crate::model::HintStatus(status),
             status_text: "Idle".to_string(),
             state: crate::model::ExtensionState::Idle,

@@ -148,3 +148,30 @@ export async function wsRefusal() {
     return '';
   }
 }
+
+/**
+ * Fetches a file the API answers (e.g. the CSV export) with the token, and hands
+ * it to the browser as a download named by the service's Content-Disposition.
+ * Resolves to the file name.
+ */
+export async function apiDownload(path, fallbackName) {
+  const res = await request(path, { json: false, timeoutMs: 120000 });
+  if (!res.ok) {
+    let err = {};
+    try { err = ((await res.json()) || {}).error || {}; } catch { /* not JSON */ }
+    throw explain(res.status, err.code, err.message);
+  }
+  const disposition = res.headers.get('Content-Disposition') || '';
+  const match = /filename="([^"]+)"/.exec(disposition);
+  const name = match ? match[1] : fallbackName;
+  const blob = await res.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return name;
+}

@@ -8,6 +8,7 @@
 import { api, ApiError, wsRefusal } from './api.js';
 import { Banner } from './banner.js';
 import { CallsView } from './calls.js';
+import { QueuesView } from './queues.js';
 import { Grid } from './grid.js';
 import { Store } from './store.js';
 import { pbxSummary } from './summary.js';
@@ -39,6 +40,12 @@ const calls = new CallsView(store, {
   more: $('calls-more'),
   recentBody: $('recent'),
   recentEmpty: $('recent-empty'),
+});
+const queues = new QueuesView(store, {
+  panel: $('queues-panel'),
+  list: $('queues'),
+  count: $('queues-waiting'),
+  empty: $('queues-empty'),
 });
 const socket = new LiveSocket({ onMessage, onStatus, onRefused });
 const banner = new Banner($('banner'), () => socket.reconnectNow());
@@ -78,6 +85,7 @@ function draw() {
   frame = 0;
   grid.render();
   calls.render();
+  queues.render();
   if (store.dirty.conn) {
     store.dirty.conn = false;
     drawStatus();
@@ -139,6 +147,7 @@ function onMessage(msg) {
   switch (msg.type) {
     case 'snapshot':
       store.applySnapshot(data || {}, msg.ts);
+      queues.applySnapshot((data && data.queues) || []);
       if (!store.recent.length) loadRecent();
       if (!store.connections.size) loadConnections();
       break;
@@ -150,6 +159,9 @@ function onMessage(msg) {
     case 'call.updated':
     case 'call.ended':
       store.applyCall(msg.type, data);
+      break;
+    case 'queue.updated':
+      queues.apply(data);
       break;
     case 'ami.connection':
       store.applyConnection(data);
@@ -292,6 +304,7 @@ refresh.button.addEventListener('click', () => refresh.run());
 setInterval(() => {
   grid.tick();
   calls.tick();
+  queues.tick();
   drawStatus();
 }, 1000);
 
@@ -308,6 +321,7 @@ window.switchboard = {
     return { ...socket.counts };
   },
   drop: () => socket.drop(),
+  queues,
   perf,
 };
 

@@ -98,6 +98,9 @@ export class Grid {
     head.className = 'ext-head';
     const num = document.createElement('span');
     num.className = 'ext-num';
+    // The number opens the extension's page (its day as a timeline, its calls).
+    const link = document.createElement('a');
+    num.append(link);
     const badge = document.createElement('span');
     badge.className = 'ext-badge';
     head.append(num, badge);
@@ -106,7 +109,7 @@ export class Grid {
     const sinceEl = document.createElement('span');
     sinceEl.className = 'ext-since';
     el.append(head, name, sinceEl);
-    const card = { el, num, name, badge, since: sinceEl, text: '', changed: 0, pbx: '' };
+    const card = { el, num, link, name, badge, since: sinceEl, text: '', changed: 0, pbx: '' };
     this.cardOf.set(el, card);
     this.watcher.observe(el);
     return card;
@@ -139,7 +142,9 @@ export class Grid {
     if (data.pbx !== e.pbx) data.pbx = e.pbx;
     if (data.state !== kind) data.state = kind;
     card.pbx = e.pbx;
-    set(card.num, e.extension);
+    set(card.link, e.extension);
+    const href = `extension.html?exten=${encodeURIComponent(e.extension)}&pbx=${encodeURIComponent(e.pbx)}`;
+    if (card.link.getAttribute('href') !== href) card.link.setAttribute('href', href);
     const name = this.store.nameOf(e);
     set(card.name, name || '\u00a0');
     set(card.badge, label);

@@ -111,8 +111,10 @@ async fn every_route_with_pbx_data_needs_the_token() {
     )
     .await;
     // Route, method, and the status it answers with the right token.
-    let routes: [(&str, &str, u16); 14] = [
+    let routes: [(&str, &str, u16); 16] = [
         ("GET", "/api/extensions", 200),
+        ("GET", "/api/queues", 200),
+        ("GET", "/api/queues/no-such-queue", 404),
         ("GET", "/api/extensions/1001", 200),
         ("GET", "/api/extensions/1001/history", 200),
         ("GET", "/api/calls", 200),

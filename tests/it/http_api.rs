@@ -317,7 +317,7 @@ async fn calls_active_finished_and_history() {
     // A finished call is still found once it has left the live view: by the store.
     let (status, missing) = ts.get("/api/calls/no-such-call").await;
     assert_eq!(status, 404);
-    assert_error(&missing, "NOT_FOUND");
+    assert_error(&missing, "CALL_NOT_FOUND");
     ts.stop().await;
 }
 

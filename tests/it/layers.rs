@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 12),
     ("start_error", 13),
     ("app", 13),
+    ("doctor", 13),
     ("parse", 13),
     ("cli", 13),
     ("commands", 13),

@@ -232,3 +232,33 @@ async fn demo_ignores_a_deployments_env_and_database() {
     let status = child.wait_exit(WITHIN).await.expect("exits on SIGTERM");
     assert!(status.success(), "{status:?}: {log}");
 }
+
+#[test]
+fn unreadable_stored_state_is_a_database_problem_exit_code_4() {
+    use diesel::connection::SimpleConnection as _;
+    use diesel::Connection as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("broken.db");
+    let url = format!("sqlite://{}", file.display());
+    // Migrated (so the start gets past opening), then a table the start reads is gone.
+    drop(switchboard::store::Store::open(&url).expect("a fresh SQLite store"));
+    let mut conn =
+        diesel::SqliteConnection::establish(&file.display().to_string()).expect("open the file");
+    conn.batch_execute("DROP TABLE extensions")
+        .expect("drop a table");
+    drop(conn);
+    let (code, stderr) = failed_serve(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &url),
+            ("HTTP_BIND", "127.0.0.1:0"),
+            ("AMI_PORT", "1"),
+        ],
+    );
+    assert_eq!(code, 4, "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: DATABASE_URL"), "{stderr}");
+    assert!(last.contains("reading the stored state failed"), "{stderr}");
+    assert!(last.contains("extensions"), "names the table: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -318,6 +318,7 @@ fn call_history_pages_and_filters(db: &TestDb) {
         extension: Some("1001".into()),
         from: Some(t(1)),
         to: None,
+        queue: None,
         limit: 1,
         offset: 0,
     });

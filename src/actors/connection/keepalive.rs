@@ -18,9 +18,10 @@ impl ConnectionActor {
         for (id, pending) in self.correlator.expire(Instant::now()) {
             match pending {
                 Pending::Ping => dead = true,
-                Pending::ResyncChannels | Pending::ResyncExtensions => {
+                Pending::ResyncChannels | Pending::ResyncExtensions | Pending::ResyncQueues(_) => {
                     log::warn!("pbx {}: resync list {id} timed out", self.pbx);
                 }
+                Pending::Name(ask) => self.on_name_reply(*ask, None),
                 Pending::Filter => {
                     log::warn!("pbx {}: event filter {id} unanswered", self.pbx);
                 }

@@ -4,7 +4,8 @@
 //! alive with `Ping`, notices a dead peer (EOF, `Shutdown`, or a Ping left
 //! unanswered — a half-open socket or a frozen PBX), and reconnects with capped
 //! exponential backoff and jitter. After every login it resynchronises: it asks for
-//! `CoreShowChannels` and `ExtensionStateList` so nothing stale survives a gap.
+//! `CoreShowChannels`, `ExtensionStateList`, `QueueStatus` and `QueueSummary` so
+//! nothing stale survives a gap.
 //!
 //! The socket reader never waits on anything slow (Asterisk drops a client that does
 //! not read within its `writetimeout`, 100 ms by default): each read is decoded,
@@ -22,6 +23,7 @@ mod filter;
 mod handlers;
 mod keepalive;
 mod link;
+mod names;
 mod protocol;
 mod retry;
 
@@ -36,10 +38,13 @@ use super::backoff::Backoff;
 use super::backpressure::{BatchGate, BatchTicket};
 
 use super::login::AmiEndpoint;
-use super::messages::{ConfirmExtensions, EventBatch, Publish, ResyncChannels};
+use super::messages::{
+    ConfirmExtensions, EventBatch, NamesRead, Publish, ResyncChannels, ResyncQueues,
+};
 use crate::ami::{ActionIds, Correlator, EventFilter};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
+use crate::state::names::NameSettings;
 use crate::supervision::{guarded, ActorHandle, Registry};
 
 pub use handlers::{GetStatus, LogOff, SetActive};
@@ -70,6 +75,8 @@ pub struct ConnectionSettings {
     pub instance: u32,
     /// Socket reads that may wait for the router at once (`ROUTER_MAX_QUEUED_BATCHES`).
     pub max_queued_batches: usize,
+    /// Where display names come from.
+    pub names: NameSettings,
     /// The events asked of the PBX after login (`AMI_EVENT_FILTER`).
     pub event_filter: EventFilter,
 }
@@ -83,6 +90,10 @@ pub struct ConnectionTargets {
     pub channels: Recipient<ResyncChannels>,
     /// Extension lists after login.
     pub extensions: Recipient<ConfirmExtensions>,
+    /// Display names read after login.
+    pub names: Recipient<NamesRead>,
+    /// Queue lists after login.
+    pub queues: Recipient<ResyncQueues>,
     /// Connection state changes.
     pub publish: Recipient<Publish>,
 }
@@ -125,6 +136,8 @@ pub struct ConnectionActor {
     gate: BatchGate,
     /// The ticket of the read being handled, carried by each batch made from it.
     ticket: Option<BatchTicket>,
+    /// The display names being read since the last login.
+    names: names::NameReading,
 }
 
 impl ConnectionActor {
@@ -175,6 +188,7 @@ impl ConnectionActor {
             login_backoff: Backoff::new(l0, l1),
             memory: PbxMemory::default(),
             counters: HashMap::new(),
+            names: names::NameReading::default(),
             skipped: 0,
         }
     }

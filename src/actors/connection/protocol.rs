@@ -13,7 +13,9 @@ use tokio::sync::oneshot;
 
 use super::link::Teardown;
 use super::ConnectionActor;
-use crate::actors::messages::{AmiReply, ConfirmExtensions, EventBatch, ReadState, ResyncChannels};
+use crate::actors::messages::{
+    AmiReply, ConfirmExtensions, EventBatch, QueueList, ReadState, ResyncChannels, ResyncQueues,
+};
 use crate::ami::{event_names, Action, AmiError, AmiMessage, Correlated, Event, Frame};
 use crate::model::{AmiConnectionState, HintStatus};
 
@@ -29,6 +31,10 @@ pub(super) enum Pending {
     ResyncChannels,
     /// The extension list asked for after login.
     ResyncExtensions,
+    /// One question about an extension's display name.
+    Name(Box<super::names::NameAsk>),
+    /// A queue list asked for after login.
+    ResyncQueues(QueueList),
     /// One `Filter` action of the event filter.
     Filter,
 }
@@ -74,6 +80,16 @@ impl ConnectionActor {
         let _ = self.send_action(
             Action::extension_state_list(),
             Pending::ResyncExtensions,
+            timeout,
+        );
+        let _ = self.send_action(
+            Action::queue_status(),
+            Pending::ResyncQueues(QueueList::Status),
+            timeout,
+        );
+        let _ = self.send_action(
+            Action::queue_summary(),
+            Pending::ResyncQueues(QueueList::Summary),
             timeout,
         );
     }
@@ -280,8 +296,9 @@ impl ConnectionActor {
                     items,
                 });
             }
+            Pending::Name(ask) => self.on_name_reply(*ask, Some(reply)),
             Pending::ResyncExtensions => {
-                let states = match reply {
+                let states: Vec<ReadState> = match reply {
                     AmiReply::List { items, .. } => items.iter().filter_map(read_state).collect(),
                     AmiReply::Response(r) => {
                         log::info!(
@@ -292,12 +309,33 @@ impl ConnectionActor {
                         Vec::new()
                     }
                 };
+                let listed = states
+                    .iter()
+                    .map(|s| (s.exten.clone(), s.hint.clone()))
+                    .collect();
                 self.targets.extensions.do_send(ConfirmExtensions {
                     pbx: Arc::clone(&self.pbx),
                     states,
                     at: Utc::now(),
                 });
+                self.read_names(listed);
             }
+            Pending::ResyncQueues(list) => match reply {
+                AmiReply::List { items, .. } => {
+                    self.targets.queues.do_send(ResyncQueues {
+                        pbx: Arc::clone(&self.pbx),
+                        list,
+                        items,
+                    });
+                }
+                // No app_queue (or not allowed to ask): the book keeps what events
+                // tell it; an empty list would wrongly remove every queue.
+                AmiReply::Response(r) => log::info!(
+                    "pbx {}: resync: no queue list ({})",
+                    self.pbx,
+                    r.message().unwrap_or("no message")
+                ),
+            },
         }
         false
     }

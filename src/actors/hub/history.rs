@@ -112,6 +112,7 @@ mod tests {
             kind: FilterKind::Calls,
             extensions: None,
             pbx: Some("south".into()),
+            queues: None,
         };
         // Refresh reports reach every subscriber, whatever its filter.
         assert_eq!(

@@ -12,6 +12,7 @@ use super::Hub;
 use crate::actors::live::RECENT_CALLS;
 use crate::actors::messages::Publish;
 use crate::delivery::{wire_json, Change, Confirmed, Filter, FilterKind, Persist, SyncCalls};
+use crate::model::queue::Queue;
 use crate::model::{Call, ConnectionStatus, Extension};
 use crate::supervision::guarded;
 
@@ -67,6 +68,13 @@ impl Hub {
                 live.connections.insert(s.pbx.clone(), s.clone());
             }
             Change::RefreshCompleted(_) => {}
+            Change::Queue(q) if q.removed => {
+                live.queues.remove(&(q.pbx.clone(), q.name.clone()));
+            }
+            Change::Queue(q) => {
+                live.queues
+                    .insert((q.pbx.clone(), q.name.clone()), Arc::clone(q));
+            }
         }
     }
 
@@ -79,24 +87,34 @@ impl Hub {
             calls: Vec<&'a Call>,
             recent_calls: Vec<&'a Call>,
             connections: Vec<&'a ConnectionStatus>,
+            queues: Vec<&'a Queue>,
         }
         let Ok(live) = self.live.read() else {
             return wire_json(self.seq, "snapshot", Utc::now(), serde_json::json!({}));
         };
         let ext_ok = |e: &Extension| filter.matches(&Change::Extension(Arc::new(e.clone())));
         let call_ok = |c: &Arc<Call>| filter.matches(&Change::CallUpdated(c.clone()));
-        let extensions: Vec<&Extension> = if filter.kind == FilterKind::Calls {
-            Vec::new()
-        } else if filter.extensions.is_none() && filter.pbx.is_none() {
-            live.extensions.values().map(|e| e.as_ref()).collect()
-        } else {
-            live.extensions
-                .values()
-                .map(|e| e.as_ref())
-                .filter(|e| ext_ok(e))
-                .collect()
-        };
-        let mut calls: Vec<&Arc<Call>> = live.calls.values().filter(|c| call_ok(c)).collect();
+        let extensions: Vec<&Extension> =
+            if !matches!(filter.kind, FilterKind::All | FilterKind::Extensions) {
+                Vec::new()
+            } else if filter.extensions.is_none() && filter.pbx.is_none() {
+                live.extensions.values().map(|e| e.as_ref()).collect()
+            } else {
+                live.extensions
+                    .values()
+                    .map(|e| e.as_ref())
+                    .filter(|e| ext_ok(e))
+                    .collect()
+            };
+        // Active calls' durations run up to the snapshot (the stored copy moves only
+        // when the call changes).
+        let now = Utc::now();
+        let mut calls: Vec<Call> = live
+            .calls
+            .values()
+            .filter(|c| call_ok(c))
+            .map(|c| c.running_at(now))
+            .collect();
         calls.sort_by_key(|a| a.started_at);
         let recent: Vec<&Call> = live
             .recent
@@ -106,11 +124,17 @@ impl Hub {
             .collect();
         let data = Snapshot {
             extensions,
-            calls: calls.into_iter().map(|c| c.as_ref()).collect(),
+            calls: calls.iter().collect(),
             recent_calls: recent,
             connections: live.connections.values().map(|c| c.as_ref()).collect(),
+            queues: live
+                .queues
+                .values()
+                .filter(|q| filter.matches(&Change::Queue(Arc::clone(q))))
+                .map(|q| q.as_ref())
+                .collect(),
         };
-        wire_json(self.seq, "snapshot", Utc::now(), data)
+        wire_json(self.seq, "snapshot", now, data)
     }
 
     /// Brings the live view of one PBX's calls to a take-over snapshot.

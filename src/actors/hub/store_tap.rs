@@ -27,9 +27,10 @@ impl StoreTap {
     }
 
     /// Queues a published change; refresh reports are skipped, as the refresh
-    /// manager hands them to the store writer itself.
+    /// manager hands them to the store writer itself, and so are queue pictures,
+    /// which are not stored.
     pub(super) fn change(&mut self, change: &Change) {
-        if self.is_open() && !matches!(change, Change::RefreshCompleted(_)) {
+        if self.is_open() && !matches!(change, Change::RefreshCompleted(_) | Change::Queue(_)) {
             self.queue.push(Persist::Change(change.clone()));
         }
     }

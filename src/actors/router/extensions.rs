@@ -13,7 +13,8 @@ use chrono::Utc;
 use super::{Confirmed, EventRouterActor};
 use crate::actors::extension::ExtensionActor;
 use crate::actors::messages::{
-    Change, ConfirmExtensions, ConfirmState, ExtensionCorrection, ExtensionEvent, Publish,
+    Change, ConfirmExtensions, ConfirmState, ExtensionCorrection, ExtensionEvent, NamesRead,
+    Publish, SetName,
 };
 use crate::ami::Event;
 use crate::state::extension::ExtensionModel;
@@ -141,5 +142,19 @@ impl Handler<ConfirmExtensions> for EventRouterActor {
             });
             corrections
         })
+    }
+}
+
+impl Handler<NamesRead> for EventRouterActor {
+    type Result = ();
+
+    /// Only extensions already tracked take a name: a name never starts an actor
+    /// (the hint list that named them did, and a removed hint stays removed).
+    fn handle(&mut self, msg: NamesRead, _: &mut Context<Self>) {
+        for (exten, name) in msg.names {
+            if let Some(addr) = self.extensions.get(&exten).filter(|a| a.connected()) {
+                addr.do_send(SetName(name));
+            }
+        }
     }
 }

@@ -98,12 +98,7 @@ impl CallModel {
 
     /// The call as clients see it, with durations up to `now` while it is active.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Call {
-        let mut call = Call::clone(&self.call);
-        if call.ended_at.is_none() {
-            call.duration_secs = secs(call.started_at, now);
-            call.talk_secs = call.answered_at.map_or(0.0, |a| secs(a, now));
-        }
-        call
+        self.call.running_at(now)
     }
 
     /// The call without copying (durations as of the last change).
@@ -296,6 +291,19 @@ impl CallModel {
                 self.call_mut().queue = ev.get("Queue").map(str::to_string);
                 true
             }
+            // The wait ends with an agent (AgentConnect) or without (Abandon);
+            // `HoldTime` is Asterisk's own count of it.
+            "AgentConnect" | "QueueCallerAbandon" => {
+                let wait = ev.get("HoldTime").and_then(|h| h.trim().parse().ok());
+                let abandoned = ev.name() == "QueueCallerAbandon";
+                let call = self.call_mut();
+                if call.queue.is_none() {
+                    call.queue = ev.get("Queue").map(str::to_string);
+                }
+                call.queue_wait_secs = wait.or(call.queue_wait_secs);
+                call.queue_abandoned |= abandoned;
+                true
+            }
             "Hangup" => return self.on_hangup(ev, uid, at),
             _ => false,
         };
@@ -316,9 +324,7 @@ fn fingerprint(text: &str) -> u64 {
     h.finish()
 }
 
-fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    ((to - from).num_microseconds().unwrap_or(0).max(0) as f64) / 1e6
-}
+use crate::model::seconds_between as secs;
 
 /// Parses CoreShowChannel's `Duration: HH:MM:SS` into seconds.
 fn parse_hms(s: &str) -> i64 {

@@ -118,6 +118,8 @@ pub struct NewCall<'a> {
     pub hangup_cause_text: Option<&'a str>,
     pub transfers: String,
     pub queue: Option<&'a str>,
+    pub queue_wait_secs: Option<i64>,
+    pub queue_abandoned: bool,
 }
 
 impl<'a> NewCall<'a> {
@@ -141,6 +143,10 @@ impl<'a> NewCall<'a> {
             hangup_cause_text: c.hangup_cause_text.as_deref(),
             transfers: serde_json::to_string(&c.transfers).map_err(serialization_error)?,
             queue: c.queue.as_deref(),
+            queue_wait_secs: c
+                .queue_wait_secs
+                .map(|w| i64::try_from(w).unwrap_or(i64::MAX)),
+            queue_abandoned: c.queue_abandoned,
         })
     }
 }
@@ -166,6 +172,8 @@ pub struct CallRow {
     pub hangup_cause_text: Option<String>,
     pub transfers: String,
     pub queue: Option<String>,
+    pub queue_wait_secs: Option<i64>,
+    pub queue_abandoned: bool,
 }
 
 impl CallRow {
@@ -204,6 +212,8 @@ impl CallRow {
             on_hold: false,
             transfers,
             queue: self.queue,
+            queue_wait_secs: self.queue_wait_secs.and_then(|w| u64::try_from(w).ok()),
+            queue_abandoned: self.queue_abandoned,
             outcome,
             hangup_cause: self.hangup_cause,
             hangup_cause_text: self.hangup_cause_text,

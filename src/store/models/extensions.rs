@@ -66,6 +66,7 @@ impl From<ExtensionRow> for Extension {
             context: r.context,
             hint: r.hint,
             name: r.name,
+            name_source: None,
             status: HintStatus(r.status),
             status_text: r.status_text,
             state: stored_state(&r.state, HintStatus(r.status)),

@@ -121,6 +121,7 @@ mod tests {
             context: "c".into(),
             hint: None,
             name: None,
+            name_source: None,
             status: HintStatus(status),
             status_text: String::new(),
             state: crate::model::ExtensionState::Unknown,

@@ -6,10 +6,16 @@
 //! It answers: the banner (the capture's own line), `Challenge` (MD5) and `Login`
 //! (plain or MD5; a wrong secret gets `Authentication failed` and the socket is
 //! closed, as Asterisk does), `Ping`, `CoreShowChannels` (an empty list),
-//! `ExtensionStateList` (an empty list, or Asterisk's error when asked to), `Logoff`.
+//! `ExtensionStateList` (an empty list, or Asterisk's error when asked to), `Logoff`,
+//! and `QueueStatus` / `QueueSummary` with the capture's own first answer to them
+//! (when it has one; Asterisk's error otherwise). The capture's later list items
+//! are written with the other events under the recorder's ActionIDs, which the
+//! service never used, so they reach it as stray events, as they would not from a
+//! real PBX.
 //! The capture's own `Response:` messages (replies to the recorder's actions) are
 //! skipped. The events go to the first session only, once it has asked for both
-//! lists, so the resync never races them.
+//! lists (and for the queue lists the capture answers), so the resync never races
+//! them.
 //!
 //! Like the simulator it runs on its own thread with its own tokio runtime, so it
 //! behaves the same under actix, plain tokio or a benchmark.
@@ -101,6 +107,42 @@ pub fn split(raw: &[u8]) -> Capture {
     Capture { banner, events }
 }
 
+/// The capture's first list answering the action whose recorded ActionIDs start
+/// with `prefix` (`queuestatus-`): its items, ActionID rewritten to `id`, after a
+/// `Success` reply that opens the list. `None` when the capture has no such list.
+fn recorded_list(
+    capture: &Capture,
+    prefix: &str,
+    id: Option<&str>,
+    message: &str,
+) -> Option<Bytes> {
+    let action_id = |e: &Bytes| -> Option<String> {
+        let text = std::str::from_utf8(e).ok()?;
+        text.split("\r\n")
+            .find_map(|l| l.strip_prefix("ActionID: "))
+            .filter(|v| v.starts_with(prefix))
+            .map(str::to_string)
+    };
+    let first = capture.events.iter().find_map(action_id)?;
+    let mut out = BytesMut::from(
+        &reply(
+            "Success",
+            id,
+            &[("EventList", "start"), ("Message", message)],
+        )[..],
+    );
+    let ours = id.map(|i| format!("ActionID: {i}")).unwrap_or_default();
+    for e in capture
+        .events
+        .iter()
+        .filter(|e| action_id(e).as_deref() == Some(&first))
+    {
+        let text = String::from_utf8_lossy(e).replace(&format!("ActionID: {first}"), &ours);
+        out.extend_from_slice(text.as_bytes());
+    }
+    Some(out.freeze())
+}
+
 /// How the replay server answers.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -120,6 +162,51 @@ pub struct ReplayOptions {
     /// Holds the capture's events back until the gate opens (a test that must have
     /// its subscribers connected before anything happens).
     pub gate: Option<ReplayGate>,
+    /// Actions answered with what the PBX answered in a capture: the action's name
+    /// (lower case) and the recorded reply ([`recorded_reply`]), written with the
+    /// asker's ActionID in place of the recorded one.
+    pub canned: Vec<(String, RecordedReply)>,
+}
+
+/// The messages a capture's PBX wrote in answer to one action, byte for byte.
+#[derive(Debug, Clone)]
+pub struct RecordedReply {
+    /// The recorded ActionID (replaced when replayed).
+    pub action_id: String,
+    /// The reply and its list items, as captured.
+    pub bytes: Bytes,
+}
+
+/// The reply (and any list items) to the action with ActionID `action_id` in
+/// `<scenario>.server.ami`.
+pub fn recorded_reply(scenario: &str, action_id: &str) -> RecordedReply {
+    let raw = std::fs::read(fixture_path(&format!("{scenario}.server.ami")))
+        .unwrap_or_else(|e| panic!("reading fixture {scenario}: {e}"));
+    let needle = format!("\r\nActionID: {action_id}\r\n");
+    let mut bytes = BytesMut::new();
+    let mut start = 0;
+    while let Some(at) = raw[start..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let block = &raw[start..start + at + 4];
+        if String::from_utf8_lossy(block).contains(&needle) {
+            bytes.extend_from_slice(block);
+        }
+        start += at + 4;
+    }
+    assert!(!bytes.is_empty(), "no reply to {action_id} in {scenario}");
+    RecordedReply {
+        action_id: action_id.to_string(),
+        bytes: bytes.freeze(),
+    }
+}
+
+impl RecordedReply {
+    /// The reply with `id` as its ActionID.
+    fn for_id(&self, id: Option<&str>) -> Bytes {
+        let from = format!("ActionID: {}\r\n", self.action_id);
+        let to = id.map(|i| format!("ActionID: {i}\r\n")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&self.bytes).replace(&from, &to);
+        Bytes::from(text)
+    }
 }
 
 /// Opened once by the test; until then the first session gets its lists but no events.
@@ -148,6 +235,7 @@ impl Default for ReplayOptions {
             on_reconnect: None,
             hint_then: None,
             gate: None,
+            canned: Vec::new(),
         }
     }
 }
@@ -317,6 +405,12 @@ async fn session(
     let mut challenge: Option<String> = None;
     let mut logged_in = false;
     let (mut channels_asked, mut hints_asked) = (false, false);
+    let queue_list = |id: Option<&str>, action: &str| match action {
+        "queuestatus" => recorded_list(capture, "queuestatus-", id, "Queue status will follow"),
+        _ => recorded_list(capture, "queuesummary-", id, "Queue summary will follow"),
+    };
+    let mut status_pending = queue_list(None, "queuestatus").is_some();
+    let mut summary_pending = queue_list(None, "queuesummary").is_some();
     loop {
         let frame = tokio::select! {
             _ = stop.changed() => break,
@@ -421,6 +515,20 @@ async fn session(
                     )
                 }
             }
+            other if options.canned.iter().any(|(a, _)| a == other) => options
+                .canned
+                .iter()
+                .find(|(a, _)| a == other)
+                .map(|(_, r)| r.for_id(id))
+                .unwrap_or_default(),
+            "queuestatus" | "queuesummary" if queue_list(id, &action).is_some() => {
+                if action == "queuestatus" {
+                    status_pending = false;
+                } else {
+                    summary_pending = false;
+                }
+                queue_list(id, &action).unwrap_or_default()
+            }
             "logoff" => {
                 let _ = tx.send(Some(reply(
                     "Goodbye",
@@ -439,7 +547,12 @@ async fn session(
             ),
         };
         let _ = tx.send(Some(out));
-        if channels_asked && hints_asked && !counters.played.swap(true, Ordering::SeqCst) {
+        if channels_asked
+            && hints_asked
+            && !status_pending
+            && !summary_pending
+            && !counters.played.swap(true, Ordering::SeqCst)
+        {
             // In chunks of about 64 KiB, as a PBX's socket writes would come.
             let mut chunks = Vec::new();
             let mut chunk = BytesMut::new();

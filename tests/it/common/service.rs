@@ -126,14 +126,20 @@ impl TestService {
         };
         if opts.wait_ready {
             let n = opts.sim.extensions as usize;
+            // Named too: the names read after login republish every extension, which
+            // would otherwise land in the middle of what a test is counting.
             wait_until(
-                "the AMI connection and every extension",
+                "the AMI connection and every extension, named",
                 DEADLINE,
                 || async {
                     let h = ts.get("/api/health").await.1;
                     let ext = ts.get("/api/extensions").await.1;
+                    let named = ext["data"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().all(|e| e["name"].is_string()));
                     h["data"]["ami"]["state"] == "connected"
                         && ext["count"].as_u64() == Some(n as u64)
+                        && named
                 },
             )
             .await;

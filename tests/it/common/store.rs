@@ -240,6 +240,7 @@ pub fn extension(pbx: &str, exten: &str, status: i32, at: DateTime<Utc>) -> Exte
         context: "ext-local".into(),
         hint: Some(format!("PJSIP/{exten}")),
         name: (status % 2 == 0).then(|| format!("Agent {exten}")),
+        name_source: None,
         status: s,
         status_text: s.label().into(),
         state: s.kind(),

@@ -1,0 +1,2 @@
+ALTER TABLE calls DROP COLUMN queue_abandoned;
+ALTER TABLE calls DROP COLUMN queue_wait_secs;
