@@ -71,7 +71,7 @@ fn every_name_the_router_sends_somewhere_is_in_the_consumed_table() {
 fn every_event_the_state_reads_in_every_capture_passes_the_auto_filter() {
     let filters = whitelist(&EventFilter::Auto);
     let mut read = 0;
-    for scenario in SCENARIOS.iter().chain(&["filter"]) {
+    for scenario in SCENARIOS.iter().chain(&["filter", "calls-queue"]) {
         for event in live_events(scenario) {
             if read_by_the_state(&event) {
                 read += 1;
@@ -108,7 +108,7 @@ fn share_of_each_capture_the_auto_filter_removes() {
     let filters = whitelist(&EventFilter::Auto);
     println!("| capture | events | removed | bytes | removed |");
     println!("|---|---:|---:|---:|---:|");
-    for scenario in SCENARIOS {
+    for scenario in SCENARIOS.iter().chain(&["calls-queue"]) {
         let events = live_events(scenario);
         let bytes: usize = events.iter().map(|e| e.raw().byte_len()).sum();
         let dropped: Vec<&Event> = events
