@@ -174,6 +174,7 @@ fn batches(events: &[Event], reps: usize) -> Vec<EventBatch> {
     for _ in 0..reps {
         for chunk in events.chunks(512) {
             out.push(EventBatch {
+                skipped: 0,
                 pbx: pbx.clone(),
                 events: chunk.to_vec(),
                 ticket: None,
@@ -259,6 +260,7 @@ async fn memory_per_call() -> (u64, f64, f64, usize) {
     let work: Vec<EventBatch> = events
         .chunks(512)
         .map(|c| EventBatch {
+            skipped: 0,
             pbx: pbx.clone(),
             events: c.to_vec(),
             ticket: None,

@@ -39,6 +39,7 @@ pub fn count_capture(bytes: &[u8], limits: Limits) -> CaptureCounts {
         match frame {
             Frame::Banner(b) => counts.banner = Some(b.to_string()),
             Frame::Malformed(_) => counts.errors += 1,
+            Frame::Skipped(name) => *counts.events.entry(name.to_string()).or_default() += 1,
             Frame::Message(raw) => match AmiMessage::classify(raw) {
                 Ok(AmiMessage::Event(e)) => {
                     *counts.events.entry(e.name().to_string()).or_default() += 1;

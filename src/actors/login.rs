@@ -103,6 +103,7 @@ fn describe(frame: &Frame) -> String {
         Frame::Banner(b) => format!("banner {b:?}"),
         Frame::Message(m) => format!("a message starting {:?}", m.field(0).unwrap_or(("", ""))),
         Frame::Malformed(e) => format!("malformed input ({e})"),
+        Frame::Skipped(name) => format!("a skipped {name} event"),
     }
 }
 

@@ -22,6 +22,9 @@ pub struct EventBatch {
     pub pbx: Arc<str>,
     /// The events.
     pub events: Vec<Event>,
+    /// Events read before the last of `events` that nothing reads, skipped unparsed
+    /// by the codec; the router counts them as routed (to nowhere, as it would have).
+    pub skipped: u64,
     /// Holds the socket read's place in the router's bounded queue until the
     /// router has routed the batch ([`super::backpressure`]); `None` when the batch
     /// does not come from a socket (benchmarks, tests).

@@ -335,6 +335,7 @@ impl Handler<EventBatch> for EventRouterActor {
             h.handled_n(batch.events.len() as u64);
         }
         self.now = Instant::now();
+        self.routed += batch.skipped;
         for event in batch.events {
             guarded(self, ctx, "an event", |act, ctx| act.route_one(event, ctx));
         }

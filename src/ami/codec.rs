@@ -19,7 +19,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio_util::codec::{Decoder, Encoder};
 
+use memchr::memmem::Finder;
+
 use super::action::Action;
+use super::consumed::skip_label;
 use super::error::{AmiError, FrameError};
 use super::message::{Field, RawMessage};
 use super::scan::{find, index_fields, push_line, Body};
@@ -72,6 +75,9 @@ pub enum Frame {
     Message(RawMessage),
     /// A message that broke a limit or was cut off; already skipped.
     Malformed(FrameError),
+    /// An event nothing in the service reads, dropped unparsed (only with
+    /// [`AmiCodec::skip_unread`]); carries its metric label so it is still counted.
+    Skipped(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +103,28 @@ pub struct AmiCodec {
     fields: Vec<Field>,
     body: Body,
     discard: Discard,
+    /// Drop events that nothing reads without building their headers.
+    skip_unread: bool,
+    /// An event being skipped whose blank line has not arrived: its label and where
+    /// the search for the blank line resumes.
+    pending_skip: Option<(&'static str, usize)>,
+    blank_crlf: Finder<'static>,
+    blank_lf: Finder<'static>,
+    action_id: Finder<'static>,
+}
+
+/// How far into a message the skip check looks for the end of its `Event:` line;
+/// longer first lines are read the ordinary way, so a hostile one is never rescanned.
+const FIRST_LINE_MAX: usize = 128;
+
+/// What the early look at a message's first line decided.
+enum Early {
+    /// The event was dropped whole; its label.
+    Skipped(&'static str),
+    /// A skippable event whose end has not arrived yet.
+    NeedMore,
+    /// Read it the ordinary way.
+    Read,
 }
 
 impl Default for AmiCodec {
@@ -121,7 +149,26 @@ impl AmiCodec {
             fields: Vec::with_capacity(64),
             body: Body::Headers,
             discard: Discard::No,
+            skip_unread: false,
+            pending_skip: None,
+            blank_crlf: Finder::new(b"\n\r\n"),
+            blank_lf: Finder::new(b"\n\n"),
+            action_id: Finder::new(b"\nActionID:"),
         }
+    }
+
+    /// Skips events that nothing in the service reads ([`Frame::Skipped`]): read
+    /// their `Event:` line, then drop them to the blank line without building headers.
+    /// Events carrying an `ActionID` (list items, replies to us) are always read.
+    pub fn skip_unread(mut self, on: bool) -> Self {
+        self.skip_unread = on;
+        self
+    }
+
+    /// Sets [`Self::skip_unread`] on a codec already in use (after login); takes
+    /// effect from the next message.
+    pub fn set_skip_unread(&mut self, on: bool) {
+        self.skip_unread = on;
     }
 
     /// A codec that never treats the first line as a banner (the server side).
@@ -141,6 +188,65 @@ impl AmiCodec {
         self.searched = 0;
         self.fields.clear();
         self.body = Body::Headers;
+        self.pending_skip = None;
+    }
+
+    /// The largest event skipped unparsed: one this size cannot break the line or
+    /// header limits (a header line takes at least two bytes), so skipping it can
+    /// never hide a message the ordinary path would report as malformed.
+    fn skip_cap(&self) -> usize {
+        self.limits
+            .max_line
+            .min(self.limits.max_message)
+            .min(self.limits.max_headers.saturating_mul(2))
+    }
+
+    /// At the start of a message: if it is an event nobody reads, drops it whole.
+    fn early(&mut self, src: &mut BytesMut) -> Early {
+        let (label, from) = match self.pending_skip {
+            Some(pending) => pending,
+            None => {
+                let head = &src[..src.len().min(FIRST_LINE_MAX)];
+                let Some(nl) = find(b'\n', head) else {
+                    return Early::Read;
+                };
+                let line = head[..nl].strip_suffix(b"\r").unwrap_or(&head[..nl]);
+                let Some(value) = line
+                    .get(..6)
+                    .filter(|k| k.eq_ignore_ascii_case(b"Event:"))
+                    .map(|_| line[6..].trim_ascii())
+                else {
+                    return Early::Read;
+                };
+                match skip_label(value) {
+                    Some(label) => (label, nl),
+                    None => return Early::Read,
+                }
+            }
+        };
+        let cap = self.skip_cap();
+        let limit = src.len().min(cap);
+        let region = &src[from.min(limit)..limit];
+        let crlf = self.blank_crlf.find(region).map(|i| i + 3);
+        let lf_region = &region[..crlf.unwrap_or(region.len())];
+        let end = match self.blank_lf.find(lf_region).map(|i| i + 2).or(crlf) {
+            Some(rel) => from + rel,
+            None if src.len() >= cap => {
+                self.pending_skip = None;
+                return Early::Read;
+            }
+            None => {
+                self.pending_skip = Some((label, from.max(src.len().saturating_sub(2))));
+                return Early::NeedMore;
+            }
+        };
+        self.pending_skip = None;
+        if self.action_id.find(&src[..end]).is_some() {
+            return Early::Read;
+        }
+        src.advance(end);
+        self.searched = 0;
+        Early::Skipped(label)
     }
 
     fn malformed(&mut self, src: &mut BytesMut, upto: Option<usize>, err: FrameError) -> Frame {
@@ -211,6 +317,18 @@ impl Decoder for AmiCodec {
         loop {
             if self.discard != Discard::No && !self.skip(src) {
                 return Ok(None);
+            }
+            if self.skip_unread
+                && self.banner_checked
+                && self.scan == 0
+                && self.fields.is_empty()
+                && self.body == Body::Headers
+            {
+                match self.early(src) {
+                    Early::Skipped(label) => return Ok(Some(Frame::Skipped(label))),
+                    Early::NeedMore => return Ok(None),
+                    Early::Read => {}
+                }
             }
             let from = self.scan.max(self.searched);
             let Some(rel) = find(b'\n', &src[from..]) else {

@@ -9,10 +9,12 @@
 pub mod action;
 pub mod auth;
 pub mod codec;
+pub mod consumed;
 pub mod correlator;
 pub mod error;
 pub mod event;
 pub mod event_names;
+pub mod filter;
 pub mod message;
 pub mod response;
 mod scan;
@@ -23,6 +25,7 @@ pub use codec::{AmiCodec, Frame, Limits};
 pub use correlator::{Correlated, Correlator};
 pub use error::{ActionError, AmiError, FrameError};
 pub use event::Event;
+pub use filter::EventFilter;
 pub use message::RawMessage;
 pub use response::{Response, ResponseKind};
 

@@ -229,6 +229,7 @@ pub(super) fn start_pbxs(
             instance,
             max_queued_batches: config.router_max_queued_batches,
             names: config.names.clone(),
+            event_filter: config.ami_event_filter.clone(),
         };
         let conn_targets = ConnectionTargets {
             events: router.clone().recipient(),

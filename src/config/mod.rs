@@ -37,6 +37,7 @@
 //! | `AMI_MAX_MESSAGE_BYTES` | `1048576` | largest AMI message accepted; a bigger one is skipped and counted as malformed |
 //! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
 //! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
+//! | `AMI_EVENT_FILTER` | `auto` | which events the PBX is asked for after login: `auto` (exactly the events the service reads), `off` (everything), or a comma list of event names; a PBX that refuses the filter is used without one |
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
 //! | `NAMES_FILE` | (unset) | a file of display names the admin provides, one `EXTENSION = Name` (or `PBX/EXTENSION = Name`) per line, `#` comments; it wins over every other source |
 //! | `NAMES_ASTDB` | (unset) | an AstDB entry holding each extension's name, `FAMILY/KEY` with `{exten}`, e.g. `AMPUSER/{exten}/cidname` (FreePBX); read with `DBGet` before the endpoint's caller ID |
@@ -146,6 +147,8 @@ pub struct Config {
     pub ws_control_rate: u32,
     /// What one AMI message may be (live connections and refresh sessions alike).
     pub ami_limits: crate::ami::Limits,
+    /// The events asked of each PBX after login.
+    pub ami_event_filter: crate::ami::EventFilter,
     /// Extension actors per PBX at most (a PBX inventing numbers cannot grow memory).
     pub max_extensions_per_pbx: usize,
     /// Socket reads per PBX queued for its router at most (backpressure, not loss).
@@ -220,10 +223,18 @@ impl Config {
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
         let cluster = ClusterConfig::from_lookup(get, &database_url)?;
         let ami_limits = ami_limits(&get)?;
+        let ami_event_filter = match get("AMI_EVENT_FILTER") {
+            None => crate::ami::EventFilter::default(),
+            Some(v) => crate::ami::EventFilter::parse(&v).map_err(|e| ConfigError::Invalid {
+                key: "AMI_EVENT_FILTER",
+                message: e.to_string(),
+            })?,
+        };
         Ok(Self {
             names: names::names_config(&get)?,
             ami_limits,
             queue_sla_secs: parse_num("QUEUE_SLA_SECS", get("QUEUE_SLA_SECS"), 20)?,
+            ami_event_filter,
             max_extensions_per_pbx: parse_num(
                 "MAX_EXTENSIONS_PER_PBX",
                 get("MAX_EXTENSIONS_PER_PBX"),

@@ -58,6 +58,7 @@ pub(super) fn handle(shared: &Shared, s: &mut Session, m: &RawMessage) -> Reply 
                 .end();
         }
         "events" => events(shared, s, m, &mut w),
+        "filter" => super::filter::action(&mut s.filter, m, &mut w),
         "extensionstate" => extension_state(shared, m, &mut w),
         "extensionstatelist" => extension_state_list(shared, id, &mut w),
         "devicestatelist" => device_state_list(shared, id, &mut w),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use log::{debug, info};
 use tokio::sync::broadcast;
 
+use super::filter::SessionFilter;
 use super::shared::Shared;
 use super::wire::Wire;
 use crate::ami::{md5_key, RawMessage};
@@ -23,6 +24,8 @@ pub(super) struct Session {
     pub events: Option<broadcast::Receiver<Bytes>>,
     /// The client, for logs.
     pub peer: SocketAddr,
+    /// The event filters it installed (`Action: Filter`).
+    pub filter: SessionFilter,
 }
 
 /// What an action produced: bytes for this client and whether to close afterwards.

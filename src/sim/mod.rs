@@ -60,6 +60,7 @@ mod calls;
 mod channel;
 mod client;
 mod control;
+mod filter;
 mod generator;
 mod handle;
 pub mod model;

@@ -53,6 +53,7 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         challenge: None,
         events: None,
         peer,
+        filter: Default::default(),
     };
     if wr.write_all(BANNER).await.is_err() {
         return;
@@ -72,9 +73,11 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                     .h("Shutdown", "Cleanly")
                     .h("Restart", "True")
                     .end();
-                let _ = wr
-                    .write_all(&super::permissions::visible(&shared.cfg, w.take().0))
-                    .await;
+                // An event like any other: the session's filters apply.
+                let bytes = super::permissions::visible(&shared.cfg, w.take().0);
+                if let Some(bytes) = s.filter.apply(bytes) {
+                    let _ = wr.write_all(&bytes).await;
+                }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             return;
@@ -98,7 +101,7 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
                         if wr.write_all(&w.take().0).await.is_err() { return; }
                         continue;
                     }
-                    Some(Ok(Frame::Banner(_))) => continue,
+                    Some(Ok(Frame::Banner(_) | Frame::Skipped(_))) => continue,
                     Some(Err(e)) => {
                         debug!("simulator: read from {peer} failed: {e}");
                         return;
@@ -125,7 +128,9 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
             ev = next_event(&mut s.events) => match ev {
                 Ok(bytes) => {
                     let bytes = super::permissions::visible(&shared.cfg, bytes);
-                    if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() { return }
+                    if let Some(bytes) = s.filter.apply(bytes) {
+                        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() { return }
+                    }
                 }
                 Err(RecvError::Lagged(n)) => {
                     shared.stats.lagged_drops.fetch_add(1, Ordering::Relaxed);

@@ -29,6 +29,7 @@ fn tally(frames: Vec<Frame>) -> Tally {
                 t.banners.push(b.to_string());
             }
             Frame::Malformed(e) => t.malformed.push(e.to_string()),
+            Frame::Skipped(name) => panic!("skipping is off, yet {name} was skipped"),
             Frame::Message(raw) => {
                 t.messages += 1;
                 match AmiMessage::classify(raw) {

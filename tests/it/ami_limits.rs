@@ -211,6 +211,7 @@ fn assert_long_value_intact(frames: &[Frame], value: &str, how: &str) {
             Frame::Banner(_) => "banner",
             Frame::Message(m) => m.get("Event").unwrap_or("?"),
             Frame::Malformed(e) => panic!("{how}: malformed {e}"),
+            Frame::Skipped(name) => panic!("{how}: skipped {name}"),
         })
         .collect();
     assert_eq!(names, ["banner", "Newchannel", "VarSet", "Hangup"], "{how}");

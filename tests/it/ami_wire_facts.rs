@@ -16,6 +16,7 @@ fn classified(scenario: &str) -> Vec<AmiMessage> {
             Frame::Message(m) => Some(AmiMessage::classify(m).expect("classifiable")),
             Frame::Banner(_) => None,
             Frame::Malformed(e) => panic!("{scenario}: {e}"),
+            Frame::Skipped(name) => panic!("{scenario}: skipped {name}"),
         })
         .collect()
 }

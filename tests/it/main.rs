@@ -12,9 +12,11 @@
 mod common;
 
 mod ami_correlator;
+mod ami_filter;
 mod ami_fixtures;
 mod ami_limits;
 mod ami_props;
+mod ami_skip;
 mod ami_wire_facts;
 mod calls_csv;
 mod calls_live;
@@ -43,6 +45,7 @@ mod names;
 mod parse_cli;
 mod pbx_bounds;
 mod pipeline_connection;
+mod pipeline_filter;
 mod pipeline_fixtures;
 mod pipeline_queues;
 mod pipeline_resync;
@@ -51,6 +54,7 @@ mod queue_props;
 mod refresh_board;
 mod refresh_sessions;
 mod sim_faults;
+mod sim_filter;
 mod sim_model;
 mod sim_protocol;
 mod sim_queues;

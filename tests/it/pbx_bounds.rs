@@ -126,9 +126,11 @@ async fn ten_thousand_invented_event_names_share_one_label() {
         Some(&(INVENTED as f64)),
         "{unrouted:?}"
     );
-    assert_eq!(unrouted.get("AgentLogin"), Some(&1.0), "{unrouted:?}");
-    assert_eq!(unrouted.len(), 2, "{unrouted:?}");
-    assert_eq!(r.router().await.unknown, INVENTED as u64 + 1);
+    // AgentLogin is Asterisk's own and read by nothing here: the codec skips it
+    // unread (counted above), so it never reaches the router.
+    assert_eq!(unrouted.get("AgentLogin"), None, "{unrouted:?}");
+    assert_eq!(unrouted.len(), 1, "{unrouted:?}");
+    assert_eq!(r.router().await.unknown, INVENTED as u64);
     r.stop().await;
 }
 

@@ -22,6 +22,9 @@ impl ConnectionActor {
                     log::warn!("pbx {}: resync list {id} timed out", self.pbx);
                 }
                 Pending::Name(ask) => self.on_name_reply(*ask, None),
+                Pending::Filter => {
+                    log::warn!("pbx {}: event filter {id} unanswered", self.pbx);
+                }
                 other => fail(
                     other,
                     AmiError::Timeout(Duration::ZERO, "waiting for a reply"),

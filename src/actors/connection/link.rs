@@ -162,7 +162,8 @@ impl ConnectionActor {
         self.metrics.login_seconds.observe(elapsed.as_secs_f64());
         let parts = framed.into_parts();
         let (read_half, write_half) = parts.io.into_split();
-        let mut reader = FramedRead::new(read_half, parts.codec);
+        // From here on events nobody reads are dropped unparsed (still counted).
+        let mut reader = FramedRead::new(read_half, parts.codec.skip_unread(true));
         *reader.read_buffer_mut() = parts.read_buf;
         let reader = ctx.add_stream(self.gate.gate(reader.ready_chunks(MAX_BATCH)));
         let mut writer = FramedWrite::new(write_half, AmiCodec::default(), ctx);
@@ -196,6 +197,7 @@ impl ConnectionActor {
             elapsed.as_secs_f64() * 1000.0
         );
         self.set_status(AmiConnectionState::Connected, None);
+        self.install_filter();
         self.resync();
     }
 

@@ -19,6 +19,7 @@
 //! the backoff, [`keepalive`] the dead-peer detection, and
 //! [`handlers`] the messages other actors send.
 
+mod filter;
 mod handlers;
 mod keepalive;
 mod link;
@@ -40,7 +41,7 @@ use super::login::AmiEndpoint;
 use super::messages::{
     ConfirmExtensions, EventBatch, NamesRead, Publish, ResyncChannels, ResyncQueues,
 };
-use crate::ami::{ActionIds, Correlator};
+use crate::ami::{ActionIds, Correlator, EventFilter};
 use crate::metrics::Metrics;
 use crate::model::{AmiConnectionState, ConnectionStatus};
 use crate::state::names::NameSettings;
@@ -76,6 +77,8 @@ pub struct ConnectionSettings {
     pub max_queued_batches: usize,
     /// Where display names come from.
     pub names: NameSettings,
+    /// The events asked of the PBX after login (`AMI_EVENT_FILTER`).
+    pub event_filter: EventFilter,
 }
 
 /// Where a connection sends what it receives.
@@ -105,6 +108,8 @@ struct PbxMemory {
     shutdown_seen: bool,
     /// A login succeeded before (the next one counts as a reconnect).
     ever_connected: bool,
+    /// The PBX refused the event filter once; later logins go without it.
+    filter_refused: bool,
 }
 
 /// The long-lived AMI connection of one PBX.
@@ -125,6 +130,8 @@ pub struct ConnectionActor {
     login_backoff: Backoff,
     memory: PbxMemory,
     counters: HashMap<&'static str, prometheus::IntCounter>,
+    /// Events skipped unread since the last batch went to the router.
+    skipped: u64,
     /// Bounds the reads waiting for the router (backpressure instead of loss).
     gate: BatchGate,
     /// The ticket of the read being handled, carried by each batch made from it.
@@ -182,6 +189,7 @@ impl ConnectionActor {
             memory: PbxMemory::default(),
             counters: HashMap::new(),
             names: names::NameReading::default(),
+            skipped: 0,
         }
     }
 

@@ -35,6 +35,8 @@ pub(super) enum Pending {
     Name(Box<super::names::NameAsk>),
     /// A queue list asked for after login.
     ResyncQueues(QueueList),
+    /// One `Filter` action of the event filter.
+    Filter,
 }
 
 /// Tells a waiting caller why no reply will come (the others wait for nothing).
@@ -95,7 +97,11 @@ impl ConnectionActor {
     /// Counts by Asterisk's own event names; any other name counts as `other`, so a PBX
     /// inventing names cannot grow the metric registry (or this cache).
     fn count_event(&mut self, event: &Event) {
-        let name = event_names::label(event.name());
+        self.count_label(event_names::label(event.name()));
+    }
+
+    /// Counts one event under its metric label (skipped events arrive as labels).
+    fn count_label(&mut self, name: &'static str) {
         if let Some(c) = self.counters.get(name) {
             c.inc();
             return;
@@ -168,6 +174,7 @@ impl ConnectionActor {
         let mut events = Vec::with_capacity(frames.len());
         let mut failure = None;
         let mut going_away = false;
+        let mut refused = false;
         let now_secs = Utc::now().timestamp_micros() as f64 / 1e6;
         let receipt = self
             .metrics
@@ -188,7 +195,7 @@ impl ConnectionActor {
                         }
                         Correlated::Reply { token, response } => {
                             self.send_events(&mut events);
-                            self.on_reply(token, AmiReply::Response(response))
+                            refused |= self.on_reply(token, AmiReply::Response(response));
                         }
                         Correlated::List {
                             token,
@@ -197,7 +204,7 @@ impl ConnectionActor {
                             ..
                         } => {
                             self.send_events(&mut events);
-                            self.on_reply(token, AmiReply::List { response, items })
+                            refused |= self.on_reply(token, AmiReply::List { response, items });
                         }
                         Correlated::Absorbed | Correlated::Stale(_) => {}
                     },
@@ -210,6 +217,10 @@ impl ConnectionActor {
                     self.metrics.malformed.with_label_values(&[&self.pbx]).inc();
                     log::warn!("pbx {}: malformed input skipped: {e}", self.pbx);
                 }
+                Ok(Frame::Skipped(label)) => {
+                    self.count_label(label);
+                    self.skipped += 1;
+                }
                 Ok(Frame::Banner(_)) => {}
                 Err(e) => failure = Some(e),
             }
@@ -217,6 +228,9 @@ impl ConnectionActor {
         self.send_events(&mut events);
         if let Some(e) = failure {
             self.teardown(Teardown::Lost(format!("read error: {e}")), ctx);
+        } else if refused {
+            let reason = "the PBX refused the event filter";
+            self.teardown(Teardown::Lost(reason.to_string()), ctx);
         } else if going_away {
             // The PBX is going away: nothing more is sent on this socket (no Ping, no
             // login), even if the peer keeps it open; reconnect with backoff instead.
@@ -231,7 +245,7 @@ impl ConnectionActor {
     /// would otherwise arrive after the resync had closed its call as lost, and start
     /// a new, never-ending call).
     fn send_events(&mut self, events: &mut Vec<Event>) {
-        if events.is_empty() {
+        if events.is_empty() && self.skipped == 0 {
             return;
         }
         if let Ok(mut s) = self.status.write() {
@@ -243,14 +257,17 @@ impl ConnectionActor {
         let batch = EventBatch {
             pbx: self.pbx.clone(),
             events: std::mem::take(events),
+            skipped: std::mem::take(&mut self.skipped),
             ticket: self.ticket.clone(),
         };
         // do_send never waits; the ticket bounds how many such reads are queued.
         self.targets.events.do_send(batch);
     }
 
-    fn on_reply(&mut self, token: Pending, reply: AmiReply) {
+    /// Hands a reply to whoever waits; true when it ends the session (a refused filter).
+    fn on_reply(&mut self, token: Pending, reply: AmiReply) -> bool {
         match token {
+            Pending::Filter => return self.on_filter_reply(&reply),
             Pending::Caller(tx) => {
                 let _ = tx.send(Ok(reply));
             }
@@ -320,6 +337,7 @@ impl ConnectionActor {
                 ),
             },
         }
+        false
     }
 }
 
