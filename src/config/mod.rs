@@ -40,6 +40,8 @@
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
+//! The store's readers (`STORE_READ_*`): see [`store`].
+//!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
 //! see [`cluster`].
 
@@ -53,11 +55,13 @@ use thiserror::Error;
 pub mod cluster;
 pub mod origin;
 pub mod pbx;
+pub mod store;
 
 pub use cluster::ClusterConfig;
 pub use origin::Origin;
 pub use pbx::PbxConfig;
 use pbx::{ami_limits, env_name, pbx_config};
+pub use store::StoreSettings;
 
 use crate::model::DEFAULT_PBX;
 use crate::secret::Secret;
@@ -130,6 +134,8 @@ pub struct Config {
     pub ws_max_clients: usize,
     /// Several instances on one PostgreSQL.
     pub cluster: ClusterConfig,
+    /// The readers' share of the database.
+    pub store: StoreSettings,
     /// The scrapers' token for `/metrics`.
     pub metrics_token: Option<Secret>,
     /// Origins of other sites whose pages may POST and open `/ws`.
@@ -228,6 +234,7 @@ impl Config {
             .max(1) as usize,
             pbxs,
             cluster,
+            store: StoreSettings::from_lookup(get)?,
             database_url,
             http_bind,
             api_token: get("API_TOKEN").map(Secret::new),

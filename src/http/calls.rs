@@ -8,7 +8,7 @@ use super::error::{ok, ApiError, ErrorCode};
 use super::extensions::{check_known_pbx, PbxParam};
 use super::state::AppState;
 use super::time_param::parse_opt_time;
-use crate::store::CallHistoryQuery;
+use crate::store::{CallHistoryQuery, HistoryCursor};
 
 /// Active calls from the live view.
 pub async fn active(
@@ -40,6 +40,9 @@ pub struct HistoryParams {
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
     pub page_size: Option<i64>,
+    /// Continue after this cursor (the previous page's `pagination.next`)
+    /// instead of counting pages: a deep page then costs what the first does.
+    pub after: Option<String>,
 }
 
 /// Finished calls, newest first.
@@ -70,23 +73,47 @@ pub async fn history(
             ));
         }
     }
+    let after = match p.after.as_deref() {
+        None => None,
+        Some(_) if p.page.is_some() => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                "give either page or after, not both",
+            ))
+        }
+        Some(text) => Some(HistoryCursor::decode(text).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                "after must be a pagination.next value from an earlier page",
+            )
+        })?),
+    };
+    let by_cursor = after.is_some();
     let query = CallHistoryQuery {
         pbx: p.pbx,
         extension: p.extension,
         from,
         to: to.map(crate::timefmt::end_of_millisecond),
+        after,
         limit: size,
         offset: (page - 1).saturating_mul(size),
+        count_total: !by_cursor,
     };
     let store = state.store.clone();
-    let (calls, total) = web::block(move || store.call_history(&query))
+    let found = web::block(move || store.call_history(&query))
         .await
         .map_err(|e| ApiError::internal("reading call history", e))?
-        .map_err(|e| ApiError::internal("reading call history", e))?;
+        .map_err(|e| ApiError::store("reading call history", e))?;
+    let next = found.next.as_ref().map(HistoryCursor::encode);
+    let pagination = if by_cursor {
+        json!({ "pageSize": size, "next": next })
+    } else {
+        json!({ "page": page, "pageSize": size, "total": found.total, "next": next })
+    };
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
-        "data": calls,
-        "pagination": { "page": page, "pageSize": size, "total": total },
+        "data": found.calls,
+        "pagination": pagination,
     })))
 }
 
@@ -116,7 +143,7 @@ pub async fn get(
     let stored = web::block(move || store.get_call(pbx.as_deref(), &key))
         .await
         .map_err(|e| ApiError::internal("reading a call", e))?
-        .map_err(|e| ApiError::internal("reading a call", e))?;
+        .map_err(|e| ApiError::store("reading a call", e))?;
     stored
         .map(ok)
         .ok_or_else(|| ApiError::not_found(format!("no call {id}")))

@@ -48,6 +48,8 @@ mod sim_protocol;
 mod start_errors;
 mod state_call;
 mod state_props;
+mod store_query_plans;
+mod store_reads;
 mod store_suite;
 mod store_writer;
 mod supervisor_restarts;

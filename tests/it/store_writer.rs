@@ -9,7 +9,9 @@ use switchboard::store::{
     WriteBatch, WriteOp, WriterConfig,
 };
 
-use crate::common::store::{active_call, extension, finished, t, transition, Kind, TestDb};
+use crate::common::store::{
+    active_call, extension, finished, t, transition, Counted, Kind, TestDb,
+};
 use crate::common::wait::{wait_until, DEADLINE};
 
 macro_rules! on_both_backends {
@@ -151,7 +153,8 @@ fn assert_workload_stored(store: &Store) {
             limit: 1000,
             ..CallHistoryQuery::default()
         })
-        .expect("history");
+        .expect("history")
+        .counted();
     assert_eq!(total, 20);
     history.sort_by_key(|c| c.started_at);
     let expected_history: Vec<_> = (0..20)
