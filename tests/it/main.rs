@@ -50,6 +50,7 @@ mod state_call;
 mod state_props;
 mod store_query_plans;
 mod store_reads;
+mod store_retention;
 mod store_suite;
 mod store_writer;
 mod supervisor_restarts;
