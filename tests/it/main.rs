@@ -23,6 +23,7 @@ mod dashboard_many_pbx;
 mod demo_cli;
 mod edge_auth;
 mod edge_limits;
+mod fault_journal;
 mod fault_pbx;
 mod fault_sigterm;
 mod fault_store;
