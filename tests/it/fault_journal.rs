@@ -27,13 +27,23 @@ use crate::common::ws_recorder::WsRecorder;
 const EXIT_WITHIN: Duration = Duration::from_secs(40);
 
 fn spawn_service(dir: &Path, sim: &SimHandle, database_url: &str, port: u16) -> OwnedChild {
+    spawn_with_journal(dir, dir, sim, database_url, port)
+}
+
+fn spawn_with_journal(
+    dir: &Path,
+    journal_dir: &Path,
+    sim: &SimHandle,
+    database_url: &str,
+    port: u16,
+) -> OwnedChild {
     let settings = format!(
         "AMI_HOST=127.0.0.1\nAMI_PORT={}\nAMI_USERNAME=admin\nAMI_SECRET=amisecret\n\
          DATABASE_URL={database_url}\nHTTP_BIND=127.0.0.1:{port}\n\
          AMI_BACKOFF_MIN_MS=50\nAMI_BACKOFF_MAX_MS=200\n\
          SHUTDOWN_GRACE=2\nJOURNAL_DIR={}\n",
         sim.addr().port(),
-        dir.display()
+        journal_dir.display()
     );
     OwnedChild::serve(dir, &settings, "info")
 }
@@ -342,4 +352,53 @@ async fn sqlite_a_replay_killed_half_way_resumes_without_duplicates() {
 #[actix_rt::test]
 async fn postgres_a_replay_killed_half_way_resumes_without_duplicates() {
     a_replay_killed_half_way_resumes_without_duplicates(Kind::Postgres).await;
+}
+
+/// When the journal cannot be written either, the service says how many ops of
+/// which kind were lost and exits non-zero.
+#[actix_rt::test]
+async fn ops_written_nowhere_are_counted_and_the_exit_is_not_0() {
+    let db = TestDb::create(Kind::Sqlite).expect("SQLite is always there");
+    let sim = Simulator::spawn(
+        "127.0.0.1:0".parse().expect("addr"),
+        SimConfig {
+            rate: 0.0,
+            extensions: 10,
+            ..SimConfig::default()
+        },
+    )
+    .expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nowhere = dir.path().join("no-such-directory");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let mut service = spawn_with_journal(dir.path(), &nowhere, &sim, &db.url, port);
+    wait_connected(&client, &base).await;
+    let ws = WsRecorder::start(WsClient::connect(&format!("ws://127.0.0.1:{port}/ws")).await);
+    let outage = Outage::begin(&db);
+    let call = sim.place_call("1001", "1002");
+    sim.answer_call(&call);
+    sim.hangup_call(&call);
+    wait_until("the call.ended", DEADLINE, || async {
+        ended(&ws).len() == 1
+    })
+    .await;
+    service.sigterm();
+    let status = service.wait_exit(EXIT_WITHIN).await;
+    let log = service.log();
+    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
+    outage.end();
+    assert!(
+        !status.success(),
+        "ops were lost: exit non-zero; log:\n{log}"
+    );
+    assert!(log.contains("LOST"), "log:\n{log}");
+    assert!(
+        log.contains("finishedCall=1"),
+        "counted by kind; log:\n{log}"
+    );
+    sim.stop();
 }
