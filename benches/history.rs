@@ -220,6 +220,23 @@ fn run(kind: Kind, n: usize, rounds: usize) {
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / (n as f64 / 1e6)
     );
+    // The writer alone first: its commit times without readers.
+    let alone = {
+        let (store, stop) = (store.clone(), Arc::new(AtomicBool::new(false)));
+        let stopper = stop.clone();
+        let load = std::thread::spawn(move || writer_load(store, stop, now));
+        std::thread::sleep(Duration::from_secs(5));
+        stopper.store(true, Ordering::Release);
+        let mut commits = load.join().expect("writer load");
+        commits.sort();
+        commits
+    };
+    println!(
+        "writer alone (5 s): {} transactions of 100 ops, commit p50 {:.1} ms, p99 {:.1} ms\n",
+        alone.len(),
+        percentile(&alone, 0.5),
+        percentile(&alone, 0.99)
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let (store, stop) = (store.clone(), stop.clone());
@@ -274,7 +291,7 @@ fn run(kind: Kind, n: usize, rounds: usize) {
     let written = commits.len() * 100;
     commits.sort();
     println!(
-        "\nwriter during the reads: {written} ops in {} transactions, commit p50 {:.1} ms, p99 {:.1} ms",
+        "\nwriter during the reads (one reader): {written} ops in {} transactions, commit p50 {:.1} ms, p99 {:.1} ms",
         commits.len(),
         percentile(&commits, 0.5),
         percentile(&commits, 0.99)
