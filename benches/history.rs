@@ -203,6 +203,52 @@ fn time_reads(reader: &Store, q: &CallHistoryQuery, rounds: usize) -> Vec<Durati
     times
 }
 
+/// The writer's commit times while 16 readers page through the history as fast
+/// as they can for `secs` seconds (the readers' pool answers busy past its size).
+fn writer_beside_readers(
+    store: &Store,
+    now: DateTime<Utc>,
+    secs: u64,
+) -> (Vec<Duration>, u64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || writer_load(store, stop, now))
+    };
+    let readers: Vec<_> = (0..16)
+        .map(|r| {
+            let (reader, stop) = (store.for_readers(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut busy, mut k) = (0u64, 0u64, 0usize);
+                while !stop.load(Ordering::Acquire) && k < 10_000_000 {
+                    k += 1;
+                    let q = CallHistoryQuery {
+                        extension: Some(format!("{}", 1000 + (r * 31 + k) % 500)),
+                        offset: ((k % 20) as i64) * PAGE,
+                        ..CallHistoryQuery::default()
+                    };
+                    match reader.call_history(&q) {
+                        Ok(_) => ok += 1,
+                        Err(_) => busy += 1,
+                    }
+                }
+                (ok, busy)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Release);
+    let (mut ok, mut busy) = (0, 0);
+    for r in readers {
+        let (o, b) = r.join().expect("reader");
+        ok += o;
+        busy += b;
+    }
+    let mut commits = load.join().expect("writer load");
+    commits.sort();
+    (commits, ok, busy)
+}
+
 fn run(kind: Kind, n: usize, rounds: usize) {
     let Some(db) = TestDb::create(kind) else {
         println!("{kind:?}: no server; skipped");
@@ -292,6 +338,14 @@ fn run(kind: Kind, n: usize, rounds: usize) {
     commits.sort();
     println!(
         "\nwriter during the reads (one reader): {written} ops in {} transactions, commit p50 {:.1} ms, p99 {:.1} ms",
+        commits.len(),
+        percentile(&commits, 0.5),
+        percentile(&commits, 0.99)
+    );
+    let (commits, ok, busy) = writer_beside_readers(&store, now, 10);
+    println!(
+        "writer beside 16 readers (10 s; {ok} reads answered, {busy} busy): {} transactions, \
+         commit p50 {:.1} ms, p99 {:.1} ms",
         commits.len(),
         percentile(&commits, 0.5),
         percentile(&commits, 0.99)
