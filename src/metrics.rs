@@ -65,6 +65,8 @@ pub struct Metrics {
     pub event_delivery_seconds: Histogram,
     /// Store writes waiting to be committed.
     pub store_pending: IntGauge,
+    /// Rows deleted by retention, by table.
+    pub store_pruned: IntCounterVec,
     /// Events of extensions refused because their PBX already has
     /// `MAX_EXTENSIONS_PER_PBX` extensions, by PBX.
     pub extensions_refused: IntCounterVec,
@@ -181,6 +183,11 @@ impl Metrics {
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
             )?,
+            store_pruned: counter_vec(
+                "switchboard_store_pruned_rows_total",
+                "Rows deleted by retention",
+                &["table"],
+            )?,
             store_pending: IntGauge::new(
                 "switchboard_store_pending_writes",
                 "Store writes waiting to be committed",
@@ -225,6 +232,7 @@ impl Metrics {
             registry,
         };
         m.registry.register(Box::new(m.events.clone()))?;
+        m.registry.register(Box::new(m.store_pruned.clone()))?;
         m.registry.register(Box::new(m.malformed.clone()))?;
         m.registry.register(Box::new(m.unrouted.clone()))?;
         m.registry

@@ -12,6 +12,7 @@
 
 mod mode;
 mod server;
+mod shutdown;
 mod steps;
 
 use std::path::PathBuf;
@@ -30,7 +31,6 @@ use crate::actors::refresh_manager::CloseSessions;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::metrics::Metrics;
-use crate::store::Flush;
 use crate::supervision::Registry;
 
 use mode::Mode;
@@ -38,6 +38,7 @@ pub use server::{
     http_app, http_server, http_server_on, open_to_network_warning, serve, BoundHttp, HttpSettings,
     REQUEST_HEAD_TIMEOUT,
 };
+pub use shutdown::StopOutcome;
 
 /// A running service (inside an actix `System`).
 pub struct Service {
@@ -78,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         instance: rand::random(),
     };
     let store = steps::open_store(&shared).await?;
+    steps::replay_journal(&shared, &store).await?;
     // A single instance reads what the store kept before any actor starts, so a
     // database that opens but cannot be read stops the start cleanly (an actor
     // still alive when the runtime is dropped panics). A cluster member reads it
@@ -126,7 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         hub,
         refresh,
         pbxs: started.pbxs,
-        store,
+        store: store.for_readers(),
         writer,
         started_at: Utc::now(),
         static_dir: static_dir(),
@@ -146,8 +148,9 @@ impl Service {
     }
 
     /// Stops politely: Logoff on every AMI connection, refresh sessions closed,
-    /// WebSocket clients told 1001 (going away), pending writes flushed.
-    pub async fn shutdown(&self) {
+    /// WebSocket clients told 1001 (going away), pending writes flushed for up to
+    /// `SHUTDOWN_GRACE` and the rest journaled (see [`StopOutcome`]).
+    pub async fn shutdown(&self) -> StopOutcome {
         let s = &self.state;
         let logoffs = s.pbxs.iter().map(|p| p.connection.send(LogOff));
         let _ =
@@ -157,12 +160,10 @@ impl Service {
         }
         let _ = s.refresh.send(CloseSessions).await;
         let _ = s.hub.send(CloseAll).await;
-        match tokio::time::timeout(Duration::from_secs(5), s.writer.send(Flush)).await {
-            Ok(Ok(_)) => log::info!("store: pending writes flushed"),
-            _ => log::error!("store: pending writes could not be flushed within 5 s"),
-        }
+        let outcome = shutdown::flush_or_journal(&s.writer, s.config.store.shutdown_grace).await;
         for a in &self.arbiters {
             a.stop();
         }
+        outcome
     }
 }

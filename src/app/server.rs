@@ -140,10 +140,15 @@ pub async fn serve(service: Service, listener: std::net::TcpListener) -> anyhow:
     let server_task = actix_web::rt::spawn(server);
     wait_for_signal().await;
     log::info!("shutting down: logging off, closing clients, flushing writes");
-    service.shutdown().await;
+    let outcome = service.shutdown().await;
     handle.stop(true).await;
     let _ = server_task.await;
-    Ok(())
+    match outcome {
+        super::StopOutcome::Lost { counts, reason } => Err(anyhow::anyhow!(
+            "unwritten ops lost at shutdown ({reason}): {counts}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// How long a client may take to send a request's line and headers.

@@ -18,7 +18,7 @@ use crate::actors::refresh_manager::{RefreshLimits, RefreshManager, RefreshTarge
 use crate::actors::router::{EventRouterActor, RestoreCalls};
 use crate::http::state::PbxRuntime;
 use crate::model::{Call, Extension};
-use crate::store::{Store, StoreWriter};
+use crate::store::{Store, StoreOptions, StoreWriter, WriterConfig};
 
 use super::mode::{Joined, Mode, PersistTargets};
 use super::Shared;
@@ -42,7 +42,12 @@ pub(super) struct StartedPbxs {
 pub(super) async fn open_store(shared: &Shared) -> anyhow::Result<Store> {
     let url = shared.config.database_url.clone();
     let described = crate::store::redact_url(&url);
-    let store = web::block(move || Store::open(&url))
+    let options = StoreOptions {
+        read_pool_size: shared.config.store.read_connections,
+        read_timeout: shared.config.store.read_timeout,
+        ..StoreOptions::default()
+    };
+    let store = web::block(move || Store::open_with(&url, &options))
         .await
         .context("opening the store")?
         .map_err(|e| crate::start_error::StoreUnavailable {
@@ -53,9 +58,40 @@ pub(super) async fn open_store(shared: &Shared) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Where this service's journal lives (`JOURNAL_DIR`, else next to the store).
+pub(super) fn journal_path(shared: &Shared) -> std::path::PathBuf {
+    let config = &shared.config;
+    crate::store::journal::path_for(&config.database_url, config.store.journal_dir.as_deref())
+}
+
+/// Replays the journal a previous run left (ops it could not write before it
+/// stopped), before anything reads the stored state or logs in, so calls end
+/// with their real outcome instead of being closed by the resync.
+pub(super) async fn replay_journal(shared: &Shared, store: &Store) -> anyhow::Result<()> {
+    let path = journal_path(shared);
+    if !path.exists() {
+        return Ok(());
+    }
+    log::info!("store: replaying the journal {}", path.display());
+    let store = store.clone();
+    let shown = path.display().to_string();
+    let report = web::block(move || store.replay_journal(&path))
+        .await
+        .context("replaying the journal")?
+        .with_context(|| format!("replaying the journal {shown}"))?;
+    log::info!("store: journal {shown} replayed ({report})");
+    Ok(())
+}
+
 /// Starts the store writer, supervised, with the settings `mode` asks for.
 pub(super) fn start_writer(shared: &Shared, mode: &Mode, store: &Store) -> Addr<StoreWriter> {
-    let writer_config = mode.writer_config(shared.config.retention);
+    let writer_config = WriterConfig {
+        journal: Some(journal_path(shared)),
+        max_backlog: shared.config.store.max_backlog,
+        call_retention: shared.config.store.call_retention,
+        refresh_retention: shared.config.store.refresh_retention,
+        ..mode.writer_config(shared.config.retention)
+    };
     let (store, registry, metrics) = (
         store.clone(),
         shared.registry.clone(),

@@ -149,11 +149,14 @@ async fn take_over(parts: &Parts, pbx: &str) {
     let name = pbx.to_string();
     let read = tokio::task::spawn_blocking(move || {
         let live = store.list_active_calls(Some(&name))?;
-        let (ended, _) = store.call_history(&CallHistoryQuery {
-            pbx: Some(name),
-            limit: RECENT_ENDED,
-            ..CallHistoryQuery::default()
-        })?;
+        let ended = store
+            .call_history(&CallHistoryQuery {
+                pbx: Some(name),
+                limit: RECENT_ENDED,
+                count_total: false,
+                ..CallHistoryQuery::default()
+            })?
+            .calls;
         Ok::<_, crate::store::StoreError>((live, ended))
     })
     .await;

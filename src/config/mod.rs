@@ -44,6 +44,8 @@
 //! | `QUEUE_SLA_SECS` | `20` | a queue caller answered within this many seconds counts toward the service level |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
 //!
+//! The store's readers (`STORE_READ_*`): see [`store`].
+//!
 //! Several instances on one PostgreSQL (`INSTANCE_ID`, `CLUSTER`, `CLUSTER_*`):
 //! see [`cluster`].
 
@@ -58,11 +60,13 @@ pub mod cluster;
 pub mod names;
 pub mod origin;
 pub mod pbx;
+pub mod store;
 
 pub use cluster::ClusterConfig;
 pub use origin::Origin;
 pub use pbx::PbxConfig;
 use pbx::{ami_limits, env_name, pbx_config};
+pub use store::StoreSettings;
 
 use crate::model::DEFAULT_PBX;
 use crate::secret::Secret;
@@ -135,6 +139,8 @@ pub struct Config {
     pub ws_max_clients: usize,
     /// Several instances on one PostgreSQL.
     pub cluster: ClusterConfig,
+    /// The readers' share of the database.
+    pub store: StoreSettings,
     /// The scrapers' token for `/metrics`.
     pub metrics_token: Option<Secret>,
     /// Origins of other sites whose pages may POST and open `/ws`.
@@ -249,6 +255,7 @@ impl Config {
             .max(1) as usize,
             pbxs,
             cluster,
+            store: StoreSettings::from_lookup(get)?,
             database_url,
             http_bind,
             api_token: get("API_TOKEN").map(Secret::new),

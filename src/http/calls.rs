@@ -9,7 +9,7 @@ use super::extensions::{check_known_pbx, PbxParam};
 use super::state::AppState;
 use super::time_param::parse_opt_time;
 use crate::model::Call;
-use crate::store::CallHistoryQuery;
+use crate::store::{CallHistoryQuery, HistoryCursor};
 
 /// Active calls from the live view, their durations running up to now.
 pub async fn active(
@@ -47,6 +47,9 @@ pub struct HistoryParams {
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
     pub page_size: Option<i64>,
+    /// Continue after this cursor (the previous page's `pagination.next`)
+    /// instead of counting pages: a deep page then costs what the first does.
+    pub after: Option<String>,
     /// `json` (default) or `csv`: the whole filtered history as a download, the
     /// paging ignored (see [`super::calls_csv`]).
     pub format: Option<String>,
@@ -99,14 +102,32 @@ pub async fn history(
             ));
         }
     }
+    let after = match p.after.as_deref() {
+        None => None,
+        Some(_) if p.page.is_some() => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                "give either page or after, not both",
+            ))
+        }
+        Some(text) => Some(HistoryCursor::decode(text).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                "after must be a pagination.next value from an earlier page",
+            )
+        })?),
+    };
+    let by_cursor = after.is_some();
     let query = CallHistoryQuery {
         pbx: p.pbx,
         extension: p.extension,
         from,
         to: to.map(crate::timefmt::end_of_millisecond),
         queue: p.queue.filter(|q| !q.is_empty()),
+        after,
         limit: size,
         offset: (page - 1).saturating_mul(size),
+        count_total: !by_cursor,
     };
     if format == HistoryFormat::Csv {
         return super::calls_csv::export(state.store.clone(), query);
@@ -117,21 +138,27 @@ pub async fn history(
         .extension
         .as_ref()
         .map(|x| format!("no extension {x} on {}", named.pbxs.join(", ")));
-    let (calls, total, known) = web::block(move || {
-        let (calls, total) = store.call_history(&query)?;
-        let known = total > 0 || named.known(&store)?;
-        Ok::<_, crate::store::StoreError>((calls, total, known))
+    let (found, known) = web::block(move || {
+        let found = store.call_history(&query)?;
+        let known = !found.calls.is_empty() || named.known(&store)?;
+        Ok::<_, crate::store::StoreError>((found, known))
     })
     .await
     .map_err(|e| ApiError::internal("reading call history", e))?
-    .map_err(|e| ApiError::internal("reading call history", e))?;
+    .map_err(|e| ApiError::store("reading call history", e))?;
     if let (false, Some(message)) = (known, unknown) {
         return Err(ApiError::not_found(message));
     }
+    let next = found.next.as_ref().map(HistoryCursor::encode);
+    let pagination = if by_cursor {
+        json!({ "pageSize": size, "next": next })
+    } else {
+        json!({ "page": page, "pageSize": size, "total": found.total, "next": next })
+    };
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
-        "data": calls,
-        "pagination": { "page": page, "pageSize": size, "total": total },
+        "data": found.calls,
+        "pagination": pagination,
     })))
 }
 
@@ -209,7 +236,7 @@ pub async fn get(
     let stored = web::block(move || store.get_call(pbx.as_deref(), &key))
         .await
         .map_err(|e| ApiError::internal("reading a call", e))?
-        .map_err(|e| ApiError::internal("reading a call", e))?;
+        .map_err(|e| ApiError::store("reading a call", e))?;
     stored.map(ok).ok_or_else(|| {
         ApiError::new(
             ErrorCode::CallNotFound,

@@ -62,6 +62,9 @@ pub enum ErrorCode {
     RefreshBusy,
     /// 503: the refresh service is shutting down.
     RefreshClosed,
+    /// 503: every read connection of the store is in use, or the read ran past
+    /// its time limit; try again shortly.
+    StoreBusy,
 }
 
 impl ErrorCode {
@@ -88,7 +91,8 @@ impl ErrorCode {
             Self::TooManyClients
             | Self::PbxUnreachable
             | Self::RefreshBusy
-            | Self::RefreshClosed => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::RefreshClosed
+            | Self::StoreBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::PbxLoginRefused => StatusCode::BAD_GATEWAY,
         }
     }
@@ -120,6 +124,7 @@ impl ErrorCode {
             Self::PbxLoginRefused => "PBX_LOGIN_REFUSED",
             Self::RefreshBusy => "REFRESH_BUSY",
             Self::RefreshClosed => "REFRESH_CLOSED",
+            Self::StoreBusy => "STORE_BUSY",
         }
     }
 }
@@ -170,6 +175,19 @@ impl ApiError {
             ErrorCode::Unauthorized,
             "a valid API token is required (Authorization: Bearer <token>)",
         )
+    }
+
+    /// A store read's failure: 503 `STORE_BUSY` when the readers' pool is full or
+    /// the read hit its time limit (the client may retry), else a 500.
+    pub fn store(context: &str, error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::Busy { .. } | StoreError::ReadTimedOut { .. } => {
+                log::debug!("{context}: {error}");
+                Self::new(ErrorCode::StoreBusy, format!("{context}: {error}"))
+            }
+            other => Self::internal(context, other),
+        }
     }
 
     /// 500, with the cause logged here and not sent.

@@ -139,7 +139,7 @@ pub async fn get(
     let stored = web::block(move || store.get_extension(&p, &x))
         .await
         .map_err(|e| ApiError::internal("reading an extension", e))?
-        .map_err(|e| ApiError::internal("reading an extension", e))?;
+        .map_err(|e| ApiError::store("reading an extension", e))?;
     match stored {
         Some(e) => Ok(super::error::ok(e)),
         None => Err(ApiError::not_found(format!(
@@ -212,7 +212,7 @@ pub async fn history(
     })
     .await
     .map_err(|e| ApiError::internal("reading extension history", e))?
-    .map_err(|e| ApiError::internal("reading extension history", e))?;
+    .map_err(|e| ApiError::store("reading extension history", e))?;
     let (mut transitions, at_state) =
         found.ok_or_else(|| ApiError::not_found(format!("no extension {exten} on PBX {pbx}")))?;
     // A change of name (or a first confirmation) republishes the extension with its

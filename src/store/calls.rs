@@ -2,49 +2,15 @@
 //! `call_legs`.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::connection::{with_backend, DbConnection};
-use super::models::{to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg};
-use super::schema::{active_calls as ac, call_legs as legs, calls};
+use super::models::{
+    to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty,
+};
+use super::schema::{active_calls as ac, call_legs as legs, call_parties as parties, calls};
 use crate::model::Call;
-
-/// Which finished calls to list: every filter is optional; newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallHistoryQuery {
-    /// Only calls on this PBX.
-    pub pbx: Option<String>,
-    /// Only calls this extension took part in (as caller, callee or any leg).
-    pub extension: Option<String>,
-    /// Only calls that started at or after this instant.
-    pub from: Option<DateTime<Utc>>,
-    /// Only calls that started at or before this instant.
-    pub to: Option<DateTime<Utc>>,
-    /// Only calls that went through this queue.
-    pub queue: Option<String>,
-    /// Page size.
-    pub limit: i64,
-    /// Calls to skip (page × size).
-    pub offset: i64,
-}
-
-impl Default for CallHistoryQuery {
-    fn default() -> Self {
-        Self {
-            pbx: None,
-            extension: None,
-            from: None,
-            to: None,
-            queue: None,
-            limit: 50,
-            offset: 0,
-        }
-    }
-}
-
-type Db = <DbConnection as Connection>::Backend;
 
 /// A finished call's row with its legs, in order.
 pub type CallWithLegs = (CallRow, Vec<LegRow>);
@@ -137,7 +103,8 @@ fn ids_by_pbx<'a>(list: &[&'a Call]) -> Vec<(&'a str, Vec<&'a str>)> {
 }
 
 /// Moves calls to history: replaces any earlier copy of each (so finishing twice
-/// is harmless) and removes them from the live calls. `list` must not name the
+/// is harmless; its parties go with it, by cascade) and removes them from the
+/// live calls. `list` must not name the
 /// same call twice. Run inside a transaction.
 pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     if let DbConnection::Sqlite(c) = conn {
@@ -163,6 +130,13 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     for chunk in all_legs.chunks(INSERT_CHUNK) {
         with_backend!(&mut *conn, c => diesel::insert_into(legs::table).values(chunk).execute(c))?;
     }
+    let all_parties: Vec<NewParty<'_>> = list
+        .iter()
+        .flat_map(|call| NewParty::all_of(call))
+        .collect();
+    for chunk in all_parties.chunks(INSERT_CHUNK) {
+        with_backend!(&mut *conn, c => diesel::insert_into(parties::table).values(chunk).execute(c))?;
+    }
     Ok(())
 }
 
@@ -182,40 +156,13 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
         for leg in NewLeg::all_of(call) {
             diesel::insert_into(legs::table).values(&leg).execute(c)?;
         }
+        for party in NewParty::all_of(call) {
+            diesel::insert_into(parties::table)
+                .values(&party)
+                .execute(c)?;
+        }
     }
     Ok(())
-}
-
-fn filtered(q: &CallHistoryQuery) -> calls::BoxedQuery<'_, Db> {
-    let mut query = calls::table.into_boxed();
-    if let Some(pbx) = &q.pbx {
-        query = query.filter(calls::pbx.eq(pbx));
-    }
-    if let Some(from) = q.from {
-        query = query.filter(calls::started_at.ge(to_db_time(from)));
-    }
-    if let Some(to) = q.to {
-        query = query.filter(calls::started_at.le(to_db_time(to)));
-    }
-    if let Some(queue) = &q.queue {
-        query = query.filter(calls::queue.eq(queue));
-    }
-    if let Some(exten) = &q.extension {
-        let on_a_leg = exists(
-            legs::table
-                .filter(legs::pbx.eq(calls::pbx))
-                .filter(legs::call_id.eq(calls::id))
-                .filter(legs::extension.eq(exten))
-                .select(legs::id),
-        );
-        query = query.filter(
-            calls::caller_number
-                .eq(exten)
-                .or(calls::callee_number.eq(exten))
-                .or(on_a_leg),
-        );
-    }
-    query
 }
 
 /// How one stored call left a queue: enough to count a day's queue figures again.
@@ -260,7 +207,7 @@ pub fn queue_waits_since(
 }
 
 /// Legs of the given calls, in order, grouped by call.
-fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<LegRow>>> {
+pub(super) fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<LegRow>>> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut all: Vec<LegRow> = legs::table
         .filter(legs::call_id.eq_any(&ids))
@@ -276,23 +223,6 @@ fn legs_of(conn: &mut DbConnection, rows: &[CallRow]) -> QueryResult<Vec<Vec<Leg
         grouped.push(mine);
     }
     Ok(grouped)
-}
-
-/// Finished calls with their legs, and how many calls match in all.
-pub type HistoryPage = (Vec<(CallRow, Vec<LegRow>)>, i64);
-
-/// A page of finished calls (newest first) with their legs, and how many calls
-/// match in all.
-pub fn history(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<HistoryPage> {
-    let total: i64 = filtered(q).count().get_result(conn)?;
-    let rows: Vec<CallRow> = filtered(q)
-        .order((calls::started_at.desc(), calls::id.desc()))
-        .limit(q.limit.max(0))
-        .offset(q.offset.max(0))
-        .select(CallRow::as_select())
-        .load(conn)?;
-    let legs = legs_of(conn, &rows)?;
-    Ok((rows.into_iter().zip(legs).collect(), total))
 }
 
 /// A finished call by id (on one PBX, or the first PBX that has it), with legs.

@@ -74,6 +74,11 @@ pub struct StoreOptions {
     pub connection_timeout: Duration,
     /// SQLite only: how long a statement waits for another writer's lock.
     pub busy_timeout: Duration,
+    /// Reads (the HTTP API's) running at once at most, on connections of their
+    /// own; one more answers busy at once (see `read_limit`).
+    pub read_pool_size: u32,
+    /// Longest one read may run before it is stopped.
+    pub read_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -82,6 +87,8 @@ impl Default for StoreOptions {
             pool_size: 4,
             connection_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            read_pool_size: 8,
+            read_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -131,14 +138,25 @@ impl Target {
 pub(crate) struct Manager {
     target: Target,
     busy_timeout: Duration,
+    /// PostgreSQL read connections: their `statement_timeout` (SQLite reads are
+    /// stopped by `read_limit`'s progress handler instead).
+    statement_timeout: Option<Duration>,
 }
 
 impl Manager {
     fn establish(&self) -> Result<DbConnection, diesel::ConnectionError> {
         match self.target.backend {
-            Backend::Postgres => Ok(DbConnection::Pg(PgConnection::establish(
-                &self.target.address,
-            )?)),
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.target.address)?;
+                if let Some(limit) = self.statement_timeout {
+                    conn.batch_execute(&format!(
+                        "SET statement_timeout = {}",
+                        limit.as_millis().max(1)
+                    ))
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                }
+                Ok(DbConnection::Pg(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target.address)?;
                 // WAL lets readers run beside the writer; busy_timeout makes a
@@ -180,23 +198,69 @@ impl ManageConnection for Manager {
 /// The pool type the store holds.
 pub(crate) type DbPool = Pool<Manager>;
 
-/// Connects once (to report a clear connection error), builds the pool, and runs
-/// the pending migrations of the URL's backend.
-pub(crate) fn open_pool(
-    url: &str,
-    options: &StoreOptions,
-) -> Result<(DbPool, Backend), StoreError> {
+/// The writer's pool and the readers' pool (the same one for `:memory:`, which
+/// exists only inside its one connection).
+pub(crate) struct Pools {
+    pub(crate) writes: DbPool,
+    pub(crate) reads: DbPool,
+    pub(crate) backend: Backend,
+}
+
+/// Connects once (to report a clear connection error), builds the writer's and
+/// the readers' pools, and runs the pending migrations of the URL's backend.
+pub(crate) fn open_pools(url: &str, options: &StoreOptions) -> Result<Pools, StoreError> {
+    super::read_limit::install_sqlite_interrupt();
     let target = Target::parse(url);
-    let backend = target.backend;
-    let redacted = redact_url(url);
-    let pool_size = if target.is_memory() {
-        1
+    let memory = target.is_memory();
+    let writes = open_pool(url, target.clone(), options.pool_size, options, None)?;
+    let reads = if memory {
+        writes.clone()
     } else {
-        options.pool_size.max(1)
+        // A read waiting for a lock is not stepping, so the progress handler
+        // cannot stop it: its wait is bounded by the read limit instead.
+        let read_options = StoreOptions {
+            busy_timeout: options.busy_timeout.min(options.read_timeout),
+            ..options.clone()
+        };
+        open_pool(
+            url,
+            target.clone(),
+            options.read_pool_size,
+            &read_options,
+            Some(options.read_timeout),
+        )?
     };
+    let mut conn = writes.get()?;
+    let migrated = match &mut *conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Pg(c) => migrate_postgres(c),
+    };
+    migrated.map_err(|e| StoreError::Migration {
+        url: redact_url(url),
+        message: e.to_string(),
+    })?;
+    drop(conn);
+    Ok(Pools {
+        writes,
+        reads,
+        backend: target.backend,
+    })
+}
+
+/// One pool of `size` connections to `target`.
+fn open_pool(
+    url: &str,
+    target: Target,
+    size: u32,
+    options: &StoreOptions,
+    statement_timeout: Option<Duration>,
+) -> Result<DbPool, StoreError> {
+    let redacted = redact_url(url);
+    let pool_size = if target.is_memory() { 1 } else { size.max(1) };
     let manager = Manager {
         target,
         busy_timeout: options.busy_timeout,
+        statement_timeout,
     };
     manager
         .establish()
@@ -219,17 +283,7 @@ pub(crate) fn open_pool(
         })
         .connection_timeout(options.connection_timeout)
         .build(manager)?;
-    let mut conn = pool.get()?;
-    let migrated = match &mut *conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConnection::Pg(c) => migrate_postgres(c),
-    };
-    migrated.map_err(|e| StoreError::Migration {
-        url: redacted,
-        message: e.to_string(),
-    })?;
-    drop(conn);
-    Ok((pool, backend))
+    Ok(pool)
 }
 
 /// The advisory lock migrations run under, so instances starting together on one

@@ -32,6 +32,22 @@ pub enum StoreError {
     /// No pooled connection became available in time (usually: database down).
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// Every read connection is in use: the caller should try again shortly
+    /// (HTTP answers 503 `STORE_BUSY`) rather than queue behind the others.
+    #[error("the store is busy: all {readers} read connections are in use")]
+    Busy {
+        /// How many reads may run at once.
+        readers: usize,
+    },
+    /// A read ran past its time limit and was stopped.
+    #[error("the read took longer than its limit of {limit_ms} ms and was stopped")]
+    ReadTimedOut {
+        /// The limit, in milliseconds.
+        limit_ms: u128,
+    },
+    /// The journal could not be written or read.
+    #[error(transparent)]
+    Journal(#[from] super::journal::JournalError),
     /// A stored row could not be turned back into a domain value.
     #[error("stored {what} could not be decoded: {message}")]
     Decode {

@@ -183,3 +183,38 @@ pub fn prune(conn: &mut DbConnection, older_than: DateTime<Utc>) -> QueryResult<
     );
     diesel::delete(tr::table.filter(tr::at.lt(cutoff)).filter(superseded)).execute(conn)
 }
+
+/// [`prune`], at most `limit` rows at a time (oldest first), so one step holds
+/// the writer only briefly; returns how many rows went.
+pub fn prune_some(
+    conn: &mut DbConnection,
+    older_than: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    let cutoff = to_db_time(older_than);
+    let newer = diesel::alias!(tr as newer);
+    let superseded = exists(
+        newer
+            .filter(newer.field(tr::pbx).eq(tr::pbx))
+            .filter(newer.field(tr::extension).eq(tr::extension))
+            .filter(newer.field(tr::at).le(cutoff))
+            .filter(
+                newer.field(tr::at).gt(tr::at).or(newer
+                    .field(tr::at)
+                    .eq(tr::at)
+                    .and(newer.field(tr::id).gt(tr::id))),
+            )
+            .select(newer.field(tr::id)),
+    );
+    let ids: Vec<i64> = tr::table
+        .filter(tr::at.lt(cutoff))
+        .filter(superseded)
+        .order(tr::at)
+        .limit(limit)
+        .select(tr::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(tr::table.filter(tr::id.eq_any(&ids))).execute(conn)
+}

@@ -16,7 +16,7 @@ use diesel::sql_types::{Array, BigInt, Text, Timestamp};
 pub const CHANNEL: &str = "switchboard_feed";
 
 /// One change as stored in the feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FeedRow {
     /// The PBX it belongs to.
     pub pbx: String,

@@ -18,14 +18,19 @@
 mod calls;
 mod connection;
 mod error;
+mod explain;
 mod extensions;
 pub mod feed;
 pub mod feed_op;
+mod history;
 pub mod inspect;
+pub mod journal;
 pub mod lease_key;
 mod models;
 mod ops;
+mod read_limit;
 mod refresh;
+pub mod retention;
 pub mod schema;
 pub mod writer;
 
@@ -35,25 +40,74 @@ use chrono::{DateTime, Utc};
 use diesel::r2d2::{PooledConnection, R2D2Connection};
 use diesel::Connection;
 
-pub use calls::{CallHistoryQuery, QueueWait};
+pub use calls::QueueWait;
 pub use connection::{Backend, DbConnection, StoreOptions};
 pub use error::{redact_url, StoreError};
 pub use feed::FeedRow;
+pub use history::{CallHistoryQuery, HistoryCursor};
 pub use ops::{RowKey, WriteOp};
 pub use refresh::RefreshRecord;
 pub use writer::{
-    Flush, GetStoreHealth, StoreHealth, StoreState, StoreWriter, Write, WriteBatch, WriterConfig,
+    Flush, GetStoreHealth, SpillAnswer, SpillPending, StoreHealth, StoreState, StoreWriter, Write,
+    WriteBatch, WriterConfig,
 };
 
 use crate::model::{Call, Extension, ExtensionTransition};
 use connection::{DbPool, Manager};
+use read_limit::{ReadGate, ReadPermit};
 
 /// Handle to the database: cheap to clone, shareable across threads.
+///
+/// Writes use the writer's pool. Reads use it too, unless the handle came from
+/// [`Store::for_readers`]: then they run on the readers' own bounded pool, each
+/// under a time limit, and answer [`StoreError::Busy`] at once when all its
+/// connections are taken, so readers never take a connection the writer needs.
 #[derive(Clone)]
 pub struct Store {
     pool: DbPool,
+    reads: DbPool,
+    gate: ReadGate,
+    /// True on the readers' handle.
+    limited: bool,
     backend: Backend,
     described: Arc<str>,
+}
+
+/// A page of the call history.
+#[derive(Debug, Clone)]
+pub struct CallHistory {
+    /// The calls, newest first.
+    pub calls: Vec<Call>,
+    /// How many calls match in all (`None` when not counted: cursor pages).
+    pub total: Option<i64>,
+    /// The cursor of the next page, when this one is full.
+    pub next: Option<HistoryCursor>,
+}
+
+/// What a journal replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Ops applied now.
+    pub applied: usize,
+    /// Ops an earlier, interrupted replay had already applied.
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ops applied, {} already in",
+            self.applied, self.skipped
+        )
+    }
+}
+
+/// A read's connection: from the readers' pool with its permit, or the writer's.
+struct ReadConn {
+    conn: PooledConnection<Manager>,
+    /// Dropped after the connection is back in its pool.
+    _permit: Option<ReadPermit>,
 }
 
 impl std::fmt::Debug for Store {
@@ -78,11 +132,57 @@ impl Store {
 
     /// [`Store::open`] with explicit pool and timeout settings.
     pub fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let (pool, backend) = connection::open_pool(url, options)?;
+        let pools = connection::open_pools(url, options)?;
         Ok(Self {
-            pool,
-            backend,
+            pool: pools.writes,
+            reads: pools.reads,
+            gate: ReadGate::new(options.read_pool_size as usize, options.read_timeout),
+            limited: false,
+            backend: pools.backend,
             described: Arc::from(redact_url(url)),
+        })
+    }
+
+    /// The handle the HTTP API reads through: its reads use the readers' pool,
+    /// bounded and time-limited (see [`Store`]).
+    pub fn for_readers(&self) -> Self {
+        Self {
+            limited: true,
+            ..self.clone()
+        }
+    }
+
+    /// Reads in progress on the readers' pool now.
+    pub fn reads_in_progress(&self) -> usize {
+        self.gate.in_use()
+    }
+
+    /// Runs a read on the connection this handle reads with, turning a stopped
+    /// statement into [`StoreError::ReadTimedOut`].
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = if self.limited {
+            let permit = self.gate.enter()?;
+            ReadConn {
+                conn: self.reads.get()?,
+                _permit: Some(permit),
+            }
+        } else {
+            ReadConn {
+                conn: self.conn()?,
+                _permit: None,
+            }
+        };
+        f(&mut conn.conn).map_err(|e| {
+            if self.limited && read_limit::is_time_limit(&e) {
+                StoreError::ReadTimedOut {
+                    limit_ms: self.gate.limit().as_millis(),
+                }
+            } else {
+                StoreError::Query(e)
+            }
         })
     }
 
@@ -136,13 +236,15 @@ impl Store {
     /// Stored extensions (of one PBX, or all), by PBX then number: what the
     /// service starts from after a restart.
     pub fn list_extensions(&self, pbx: Option<&str>) -> Result<Vec<Extension>, StoreError> {
-        let rows = extensions::list(&mut *self.conn()?, pbx)?;
+        let rows = self.read(|c| extensions::list(c, pbx))?;
         Ok(rows.into_iter().map(Extension::from).collect())
     }
 
     /// One stored extension.
     pub fn get_extension(&self, pbx: &str, exten: &str) -> Result<Option<Extension>, StoreError> {
-        Ok(extensions::get(&mut *self.conn()?, pbx, exten)?.map(Extension::from))
+        Ok(self
+            .read(|c| extensions::get(c, pbx, exten))?
+            .map(Extension::from))
     }
 
     /// An extension's transitions with `at` in `[from, to]`, newest first.
@@ -154,7 +256,7 @@ impl Store {
         to: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Vec<ExtensionTransition>, StoreError> {
-        let rows = extensions::history(&mut *self.conn()?, pbx, exten, from, to, limit)?;
+        let rows = self.read(|c| extensions::history(c, pbx, exten, from, to, limit))?;
         Ok(rows.into_iter().map(ExtensionTransition::from).collect())
     }
 
@@ -166,7 +268,7 @@ impl Store {
         exten: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<ExtensionTransition>, StoreError> {
-        let row = extensions::state_at(&mut *self.conn()?, pbx, exten, at)?;
+        let row = self.read(|c| extensions::state_at(c, pbx, exten, at))?;
         Ok(row.map(ExtensionTransition::from))
     }
 
@@ -193,7 +295,7 @@ impl Store {
 
     /// Live calls (of one PBX, or all), oldest first.
     pub fn list_active_calls(&self, pbx: Option<&str>) -> Result<Vec<Call>, StoreError> {
-        let rows = calls::list_active(&mut *self.conn()?, pbx)?;
+        let rows = self.read(|c| calls::list_active(c, pbx))?;
         rows.iter()
             .map(|r| r.decode().map_err(decode_error("active call")))
             .collect()
@@ -214,32 +316,68 @@ impl Store {
         Ok(calls::queue_waits_since(&mut *self.conn()?, from)?)
     }
 
-    /// A page of finished calls, newest first, and how many match in all.
-    pub fn call_history(&self, q: &CallHistoryQuery) -> Result<(Vec<Call>, i64), StoreError> {
-        let (rows, total) = calls::history(&mut *self.conn()?, q)?;
-        let list = rows
+    /// A page of finished calls, newest first.
+    pub fn call_history(&self, q: &CallHistoryQuery) -> Result<CallHistory, StoreError> {
+        let page = self.read(|c| history::history(c, q))?;
+        let calls = page
+            .calls
             .into_iter()
             .map(|(row, legs)| {
                 row.decode(legs.into_iter().map(Into::into).collect())
                     .map_err(decode_error("call"))
             })
             .collect::<Result<Vec<Call>, StoreError>>()?;
-        Ok((list, total))
+        Ok(CallHistory {
+            calls,
+            total: page.total,
+            next: page.next,
+        })
+    }
+
+    /// The plans the database uses for a history query's count and page, one
+    /// line per step (query-plan tests and the benchmark read them).
+    pub fn history_plan(&self, q: &CallHistoryQuery) -> Result<Vec<String>, StoreError> {
+        self.read(|c| history::plan(c, q))
     }
 
     /// A call by id: the live one if it is still going, else the finished one.
     pub fn get_call(&self, pbx: Option<&str>, id: &str) -> Result<Option<Call>, StoreError> {
-        let mut conn = self.conn()?;
-        if let Some(row) = calls::get_active(&mut conn, pbx, id)? {
+        let (active, finished) = self.read(|c| {
+            if let Some(row) = calls::get_active(c, pbx, id)? {
+                return Ok((Some(row), None));
+            }
+            Ok((None, calls::get_finished(c, pbx, id)?))
+        })?;
+        if let Some(row) = active {
             return row.decode().map(Some).map_err(decode_error("active call"));
         }
-        match calls::get_finished(&mut conn, pbx, id)? {
+        match finished {
             Some((row, legs)) => row
                 .decode(legs.into_iter().map(Into::into).collect())
                 .map(Some)
                 .map_err(decode_error("call")),
             None => Ok(None),
         }
+    }
+
+    /// Applies the journal at `path` (see [`journal`]) chunk by chunk, skipping
+    /// chunks an earlier, interrupted replay already applied, then removes it.
+    pub fn replay_journal(&self, path: &std::path::Path) -> Result<ReplayReport, StoreError> {
+        let Some(chunks) = journal::read(path)? else {
+            return Ok(ReplayReport::default());
+        };
+        let mut report = ReplayReport::default();
+        let mut conn = self.conn()?;
+        for chunk in &chunks {
+            if journal::apply_chunk(&mut conn, chunk, Utc::now())? {
+                report.applied += chunk.ops.len();
+            } else {
+                report.skipped += chunk.ops.len();
+            }
+        }
+        drop(conn);
+        journal::remove(path)?;
+        Ok(report)
     }
 
     /// Records a finished refresh run.
@@ -250,10 +388,20 @@ impl Store {
 
     /// The latest refresh runs, newest first.
     pub fn recent_refreshes(&self, limit: i64) -> Result<Vec<RefreshRecord>, StoreError> {
-        let rows = refresh::recent(&mut *self.conn()?, limit)?;
+        let rows = self.read(|c| refresh::recent(c, limit))?;
         rows.into_iter()
             .map(|r| r.decode().map_err(decode_error("refresh run")))
             .collect()
+    }
+
+    /// One retention step: at most `limit` rows of each table past its cutoff
+    /// (see [`retention`]).
+    pub fn prune_step(
+        &self,
+        cutoffs: &retention::Cutoffs,
+        limit: i64,
+    ) -> Result<retention::Pruned, StoreError> {
+        Ok(retention::prune_step(&mut *self.conn()?, cutoffs, limit)?)
     }
 
     /// Deletes history older than `older_than` (keeping each extension's last

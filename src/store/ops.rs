@@ -13,8 +13,9 @@ use super::refresh::{self, RefreshRecord};
 use super::{calls, extensions};
 use crate::model::{Call, Extension, ExtensionTransition};
 
-/// One write, as the actors produce them.
-#[derive(Debug, Clone, PartialEq)]
+/// One write, as the actors produce them (and as the journal keeps them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum WriteOp {
     /// An extension's current state (insert or overwrite). Shared with the live
     /// view: persisting a change costs a reference count, not a copy.
@@ -39,6 +40,21 @@ pub enum WriteOp {
     /// A change for the other instances (cluster mode, PostgreSQL only): appended to
     /// `change_feed` in the same transaction as the state writes of its batch.
     Feed(super::feed::FeedRow),
+}
+
+impl WriteOp {
+    /// The op's kind, for logs (`finishedCall`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Extension(_) => "extension",
+            Self::Transition(_) => "transition",
+            Self::ActiveCall(_) => "activeCall",
+            Self::FinishedCall(_) => "finishedCall",
+            Self::Refresh(_) => "refresh",
+            Self::Confirmed { .. } => "confirmed",
+            Self::Feed(_) => "feed",
+        }
+    }
 }
 
 /// Identifies the row an upsert overwrites, so a writer may keep only the

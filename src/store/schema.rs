@@ -35,6 +35,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Who took part in a finished call, one row per extension: what
+    /// `?extension=` reads (see the `history_indexes` migration).
+    call_parties (extension, started_at, call_id, pbx) {
+        extension -> Text,
+        started_at -> Timestamp,
+        call_id -> Text,
+        pbx -> Text,
+    }
+}
+
+diesel::table! {
+    /// Journal chunks already replayed (see `store::journal`).
+    journal_chunks (chunk) {
+        chunk -> Text,
+        applied_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     calls (id, pbx) {
         pbx -> Text,
         id -> Text,
@@ -105,8 +124,10 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     active_calls,
     call_legs,
+    call_parties,
     calls,
     extension_transitions,
     extensions,
+    journal_chunks,
     refresh_runs,
 );

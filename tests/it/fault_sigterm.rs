@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::common::browser::free_port;
 use crate::common::child::OwnedChild;
 use crate::common::service::WsClient;
-use crate::common::store::{Kind, TestDb};
+use crate::common::store::{Counted, Kind, TestDb};
 use crate::common::truth::View;
 use crate::common::wait::{wait_until, DEADLINE};
 use crate::common::ws_recorder::WsRecorder;
@@ -215,7 +215,8 @@ async fn sigterm_logs_off_closes_clients_flushes_and_exits_0(kind: Kind) {
             limit: 100,
             ..CallHistoryQuery::default()
         })
-        .expect("history");
+        .expect("history")
+        .counted();
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0].id, done);
     assert_eq!(history[0].outcome.map(|o| o.as_str()), Some("answered"));

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::common::health_recorder::HealthRecorder;
 use crate::common::service::{Options, TestService};
-use crate::common::store::{Kind, TestDb};
+use crate::common::store::{Counted, Kind, TestDb};
 use crate::common::truth::{assert_store_matches_pbx, wait_api_matches_pbx};
 use crate::common::wait::{wait_until, DEADLINE};
 use diesel::connection::SimpleConnection;
@@ -97,7 +97,8 @@ async fn assert_history_complete(ts: &TestService) {
             limit: 10_000,
             ..CallHistoryQuery::default()
         })
-        .expect("history");
+        .expect("history")
+        .counted();
     let truth = ts.sim.snapshot();
     assert_eq!(
         total as u64, truth.finished_total,

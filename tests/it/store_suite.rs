@@ -4,7 +4,9 @@
 use switchboard::model::{CallState, HintStatus};
 use switchboard::store::{Backend, CallHistoryQuery, RefreshRecord, Store, WriteOp};
 
-use crate::common::store::{active_call, extension, finished, t, transition, Kind, TestDb};
+use crate::common::store::{
+    active_call, extension, finished, t, transition, Counted, Kind, TestDb,
+};
 
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
@@ -229,7 +231,8 @@ fn finishing_moves_a_call_to_history_once(db: &TestDb) {
     assert_eq!(store.list_active_calls(None).expect("active"), vec![other]);
     let (page, total) = store
         .call_history(&CallHistoryQuery::default())
-        .expect("history");
+        .expect("history")
+        .counted();
     assert_eq!((page, total), (vec![done.clone()], 1));
 
     // The same call finished again (a replayed write) leaves one copy.
@@ -238,7 +241,8 @@ fn finishing_moves_a_call_to_history_once(db: &TestDb) {
         .expect("finish again");
     let (page, total) = store
         .call_history(&CallHistoryQuery::default())
-        .expect("history");
+        .expect("history")
+        .counted();
     assert_eq!(total, 1);
     assert_eq!(page[0].legs.len(), 2);
     assert_eq!(page[0], done);
@@ -266,7 +270,7 @@ fn call_history_pages_and_filters(db: &TestDb) {
     }
     store.finish_calls(&all).expect("finish");
     let ids = |q: CallHistoryQuery| -> (Vec<String>, i64) {
-        let (page, total) = store.call_history(&q).expect("history");
+        let (page, total) = store.call_history(&q).expect("history").counted();
         (page.into_iter().map(|c| c.id).collect(), total)
     };
     let newest_first: Vec<String> = (0..25).rev().map(|i| format!("call-{i:02}")).collect();
@@ -317,10 +321,9 @@ fn call_history_pages_and_filters(db: &TestDb) {
         pbx: Some("pbx2".into()),
         extension: Some("1001".into()),
         from: Some(t(1)),
-        to: None,
         queue: None,
         limit: 1,
-        offset: 0,
+        ..CallHistoryQuery::default()
     });
     // pbx2 and 1001: calls 0 and 15; from minute 1: only 15.
     assert_eq!((combined, total), (vec!["call-15".to_string()], 1));
@@ -492,7 +495,8 @@ fn apply_keeps_the_order_of_ops_on_the_same_row(db: &TestDb) {
     assert_eq!(store.list_active_calls(None).expect("active"), vec![second]);
     let (history, total) = store
         .call_history(&CallHistoryQuery::default())
-        .expect("history");
+        .expect("history")
+        .counted();
     assert_eq!(total, 2);
     assert_eq!(history, vec![finished(gone), finished(first)]);
     assert_eq!(

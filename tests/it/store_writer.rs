@@ -9,7 +9,9 @@ use switchboard::store::{
     WriteBatch, WriteOp, WriterConfig,
 };
 
-use crate::common::store::{active_call, extension, finished, t, transition, Kind, TestDb};
+use crate::common::store::{
+    active_call, extension, finished, t, transition, Counted, Kind, TestDb,
+};
 use crate::common::wait::{wait_until, DEADLINE};
 
 macro_rules! on_both_backends {
@@ -41,6 +43,7 @@ on_both_backends!(
     flush_on_an_idle_writer_returns_at_once,
     many_writes_are_all_committed,
     writes_survive_an_outage,
+    a_long_outage_moves_the_backlog_to_the_journal,
 );
 
 fn start_writer(store: &Store) -> Addr<StoreWriter> {
@@ -151,7 +154,8 @@ fn assert_workload_stored(store: &Store) {
             limit: 1000,
             ..CallHistoryQuery::default()
         })
-        .expect("history");
+        .expect("history")
+        .counted();
     assert_eq!(total, 20);
     history.sort_by_key(|c| c.started_at);
     let expected_history: Vec<_> = (0..20)
@@ -250,5 +254,55 @@ async fn writes_survive_an_outage(db: &TestDb) {
             "no secrets in errors"
         );
     }
+    assert_workload_stored(&store);
+}
+
+/// Past `max_backlog` during an outage the writer moves its backlog to the
+/// journal instead of holding it in memory, and once the database answers it
+/// replays the journal before the newer ops: every write lands once, in order.
+async fn a_long_outage_moves_the_backlog_to_the_journal(db: &TestDb) {
+    const BOUND: usize = 300;
+    let store = db.open();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join(switchboard::store::journal::FILE_NAME);
+    let writer = StoreWriter::with_config(
+        store.clone(),
+        WriterConfig {
+            flush_interval: Duration::from_millis(5),
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(200),
+            journal: Some(journal.clone()),
+            max_backlog: BOUND,
+            ..WriterConfig::default()
+        },
+    )
+    .start();
+    let mut ops = workload().into_iter();
+    for op in ops.by_ref().take(500) {
+        writer.do_send(Write(op));
+    }
+    writer.send(Flush).await.expect("flush before the outage");
+
+    let outage = db.begin_outage();
+    for op in ops.by_ref().take(1000) {
+        writer.do_send(Write(op));
+    }
+    wait_for(&writer, "degraded", |h| h.state == StoreState::Degraded).await;
+    writer.do_send(WriteBatch(ops.collect()));
+    wait_for(&writer, "journaling past its bound", |h| {
+        h.journaled > 0 && h.pending < BOUND
+    })
+    .await;
+    assert!(journal.exists(), "the backlog is on disk");
+
+    outage.end();
+    writer.send(Flush).await.expect("flush after the outage");
+    let after = health(&writer).await;
+    assert_eq!(
+        (after.state, after.pending),
+        (StoreState::Ok, 0),
+        "{after:?}"
+    );
+    assert!(!journal.exists(), "the journal is removed once replayed");
     assert_workload_stored(&store);
 }

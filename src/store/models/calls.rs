@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use super::{db_time, db_time_opt, from_db_time, from_db_time_opt, DbTime};
 use crate::model::{Call, CallOutcome, CallState, Direction, Leg, Party, TransferKind};
-use crate::store::schema::{active_calls, call_legs, calls};
+use crate::store::schema::{active_calls, call_legs, call_parties, calls};
 
 /// The stored word for a direction (the same word the JSON API uses).
 pub fn direction_text(d: Direction) -> &'static str {
@@ -260,6 +260,43 @@ impl<'a> NewLeg<'a> {
                 ended_at: db_time_opt(l.ended_at),
                 hangup_cause: l.hangup_cause,
                 hangup_cause_text: l.hangup_cause_text.as_deref(),
+            })
+            .collect()
+    }
+}
+
+/// One extension that took part in a finished call (see `call_parties`).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = call_parties)]
+pub struct NewParty<'a> {
+    pub extension: &'a str,
+    pub started_at: DbTime,
+    pub call_id: &'a str,
+    pub pbx: &'a str,
+}
+
+impl<'a> NewParty<'a> {
+    /// Everyone `?extension=` finds `call` by: its caller and callee numbers and
+    /// each leg's extension, each once.
+    pub fn all_of(call: &'a Call) -> Vec<Self> {
+        let mut names: Vec<&'a str> = Vec::new();
+        let legs = call.legs.iter().map(|l| l.extension.as_deref());
+        for name in [call.caller.number.as_deref(), call.callee.number.as_deref()]
+            .into_iter()
+            .chain(legs)
+            .flatten()
+        {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+            .into_iter()
+            .map(|extension| Self {
+                extension,
+                started_at: db_time(call.started_at),
+                call_id: &call.id,
+                pbx: &call.pbx,
             })
             .collect()
     }

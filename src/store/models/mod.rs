@@ -13,7 +13,7 @@ mod refresh;
 
 pub use db_time::DbTime;
 
-pub use calls::{ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg};
+pub use calls::{ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty};
 pub use extensions::{ExtensionRow, NewExtension, NewTransition, TransitionRow};
 pub use refresh::{NewRefreshRun, RefreshRunRow};
 

@@ -19,7 +19,9 @@ impl Actor for StoreWriter {
         self.register();
         self.prune(ctx);
         // After a supervisor restart: a batch or waiters left from before go on now.
-        if !self.in_flight() && (self.batch.is_some() || !self.waiters.is_empty()) {
+        if !self.in_flight()
+            && (self.batch.is_some() || !self.waiters.is_empty() || self.spill.pending)
+        {
             self.start_flush(ctx);
         }
         ctx.run_interval(self.config.prune_every, |act, ctx| act.prune(ctx));
@@ -93,6 +95,7 @@ impl Handler<GetStoreHealth> for StoreWriter {
             writes_total: self.writes_total,
             retries: self.retries,
             coalesced: self.buffer.merged(),
+            journaled: self.journaled(),
         })
     }
 }

@@ -62,4 +62,7 @@ pub struct StoreHealth {
     pub retries: u64,
     /// Upserts merged into a still-unwritten upsert of the same row since start.
     pub coalesced: u64,
+    /// Ops moved to the journal since start (an outage past the backlog bound,
+    /// or a shutdown before they were written).
+    pub journaled: u64,
 }

@@ -9,7 +9,10 @@
 //! `degraded`; writes are never dropped. While the database is away, repeated
 //! upserts of the same extension or live call are merged in the buffer, and past
 //! [`WriterConfig::warn_pending`] ops the writer logs loudly (but still keeps
-//! them). It also prunes extension history older than the retention period.
+//! them). It also prunes what is older than each table's retention period, in
+//! small steps between batches (see [`prune`]), and past
+//! [`WriterConfig::max_backlog`] during an outage, or at shutdown, moves its
+//! backlog to the journal (see [`spill`]).
 //!
 //! A write that neither succeeds nor fails (a SQLite lock held by another
 //! connection, a PostgreSQL server that stopped answering) would otherwise look
@@ -23,6 +26,8 @@ mod actor;
 mod buffer;
 mod lanes;
 mod messages;
+mod prune;
+mod spill;
 mod supervision;
 
 use std::sync::Arc;
@@ -33,6 +38,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 pub use messages::{Flush, GetStoreHealth, StoreHealth, StoreState, Write, WriteBatch};
+pub use spill::{SpillAnswer, SpillPending};
 
 use super::{Store, StoreError, WriteOp};
 use crate::supervision::guarded;
@@ -67,6 +73,10 @@ pub struct WriterConfig {
     pub warn_pending: usize,
     /// Extension history older than this is pruned.
     pub retention: Duration,
+    /// Finished calls (with their legs) older than this are pruned.
+    pub call_retention: Duration,
+    /// Refresh runs older than this are pruned.
+    pub refresh_retention: Duration,
     /// How often pruning runs.
     pub prune_every: Duration,
     /// A batch attempt in flight longer than this is reported as stalled (health
@@ -75,6 +85,11 @@ pub struct WriterConfig {
     /// Cluster mode: the instance name written with every change into the
     /// change feed (`None`: no feed, a single instance).
     pub feed_instance: Option<Arc<str>>,
+    /// Where unwritten ops go past `max_backlog` and at shutdown (`None`: kept
+    /// in memory without bound).
+    pub journal: Option<std::path::PathBuf>,
+    /// Unwritten ops kept in memory during an outage before they move to the journal.
+    pub max_backlog: usize,
 }
 
 impl Default for WriterConfig {
@@ -89,9 +104,13 @@ impl Default for WriterConfig {
             max_backoff: Duration::from_secs(2),
             warn_pending: 1_000_000,
             retention: Duration::from_secs(30 * 24 * 3600),
+            call_retention: Duration::from_secs(90 * 24 * 3600),
+            refresh_retention: Duration::from_secs(90 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
             stall_after: Duration::from_secs(2),
             feed_instance: None,
+            journal: None,
+            max_backlog: 200_000,
         }
     }
 }
@@ -126,8 +145,12 @@ pub struct StoreWriter {
     prune_due: bool,
     /// A prune runs (batches wait; not an attempt that can stall health).
     pruning: bool,
+    /// Rows per table one prune step deletes at most (sized to about 50 ms).
+    prune_limit: i64,
     /// Where restarts are counted when the writer runs under a `Supervisor`.
     supervision: Option<supervision::Supervision>,
+    /// The journal: where the backlog goes past its bound and at shutdown.
+    spill: spill::SpillState,
 }
 
 impl StoreWriter {
@@ -138,7 +161,13 @@ impl StoreWriter {
 
     /// A writer with explicit timings (tests, benchmarks, a configured retention).
     pub fn with_config(store: Store, config: WriterConfig) -> Self {
+        let spill = spill::SpillState {
+            pending: config.journal.as_ref().is_some_and(|p| p.exists()),
+            path: config.journal.clone(),
+            ..spill::SpillState::default()
+        };
         Self {
+            spill,
             store,
             backoff: config.min_backoff,
             next_warning: config.warn_pending,
@@ -163,6 +192,7 @@ impl StoreWriter {
             behind_since: None,
             prune_due: false,
             pruning: false,
+            prune_limit: prune::FIRST_LIMIT,
             supervision: None,
         }
     }
@@ -177,11 +207,14 @@ impl StoreWriter {
     }
 
     fn waiting_to_retry(&self) -> bool {
-        self.batch.is_some() && !self.in_flight()
+        (self.batch.is_some() || self.spill.pending) && !self.in_flight()
     }
 
     fn accept(&mut self, op: WriteOp, ctx: &mut Context<Self>) {
         self.buffer.push(op);
+        if self.degraded {
+            self.spill_if_over();
+        }
         let pending = self.pending();
         if pending >= self.next_warning {
             log::error!(
@@ -212,8 +245,11 @@ impl StoreWriter {
     }
 
     fn start_flush(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight() {
+        if self.in_flight() || self.spill.closed {
             return;
+        }
+        if self.spill.pending {
+            return self.replay_spilled(ctx);
         }
         if let Some(handle) = self.flush_timer.take() {
             ctx.cancel_future(handle);
@@ -291,6 +327,7 @@ impl StoreWriter {
         }
         self.degraded = true;
         self.last_error = Some(message);
+        self.spill_if_over();
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(self.config.max_backoff);
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
@@ -349,7 +386,7 @@ impl StoreWriter {
     }
 
     fn wake_waiters(&mut self) {
-        let done = if self.batch.is_none() && self.buffer.is_empty() {
+        let done = if self.batch.is_none() && self.buffer.is_empty() && !self.spill.pending {
             u64::MAX
         } else {
             self.committed_slot
@@ -360,38 +397,6 @@ impl StoreWriter {
         for (_, tx) in ready {
             let _ = tx.send(());
         }
-    }
-
-    /// Deletes history past the retention period, as one of the writer's jobs:
-    /// never beside a batch (so the prune at start runs before the first batch,
-    /// whatever the threads' timing), and after the batch in flight or being
-    /// retried when one is.
-    fn prune(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight() || self.batch.is_some() {
-            self.prune_due = true;
-            return;
-        }
-        self.prune_due = false;
-        let store = self.store.clone();
-        let retention = chrono::Duration::from_std(self.config.retention)
-            .unwrap_or_else(|_| chrono::Duration::days(30));
-        let cutoff = Utc::now() - retention;
-        self.pruning = true;
-        let job = self.run_off_thread(true, move || store.prune_transitions(cutoff));
-        ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| {
-            act.pruning = false;
-            match joined {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => log::info!("pruned {n} extension transitions older than {cutoff}"),
-                Ok(Err(e)) => log::warn!("pruning extension history failed: {e}"),
-                Err(e) => log::warn!("pruning extension history failed: {e}"),
-            }
-            if act.waiters.is_empty() {
-                act.schedule(ctx);
-            } else {
-                act.start_flush(ctx);
-            }
-        }));
     }
 }
 

@@ -31,6 +31,11 @@ impl StoreWriter {
         self
     }
 
+    /// The service's metrics, when the writer runs supervised.
+    pub(super) fn metrics(&self) -> Option<&Metrics> {
+        self.supervision.as_ref().map(|s| s.metrics.as_ref())
+    }
+
     /// Called from `started`: the first start registers the writer, a restart keeps its row.
     pub(super) fn register(&mut self) {
         if let Some(s) = &mut self.supervision {

@@ -80,6 +80,12 @@ impl OwnedChild {
         assert!(status.success(), "kill -TERM {}", self.id());
     }
 
+    /// Kills it with SIGKILL (by its PID) and reaps it: a crash, no clean-up.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits up to `within` for the process to exit, without blocking the test's
     /// runtime.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {

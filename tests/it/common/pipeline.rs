@@ -18,7 +18,7 @@ use switchboard::delivery::{Catchup, Change, Deliver, Envelope, Filter, GoingAwa
 use switchboard::model::{AmiConnectionState, Call, ConnectionStatus, Extension};
 use switchboard::store::{CallHistoryQuery, Flush};
 
-use super::store::{Kind, TestDb};
+use super::store::{Counted, Kind, TestDb};
 
 /// The service under test with its database (dropped after the service).
 pub struct Running {
@@ -203,7 +203,13 @@ impl Running {
             limit: 100_000,
             ..CallHistoryQuery::default()
         };
-        let (mut calls, total) = self.service.state.store.call_history(&q).expect("history");
+        let (mut calls, total) = self
+            .service
+            .state
+            .store
+            .call_history(&q)
+            .expect("history")
+            .counted();
         assert_eq!(
             calls.len() as i64,
             total,

@@ -221,6 +221,7 @@ pub fn test_options() -> StoreOptions {
         pool_size: 4,
         connection_timeout: Duration::from_millis(500),
         busy_timeout: Duration::from_millis(50),
+        ..StoreOptions::default()
     }
 }
 
@@ -331,4 +332,19 @@ pub fn finished(mut call: Call) -> Call {
     call.hangup_cause = Some(16);
     call.hangup_cause_text = Some("Normal Clearing".into());
     call
+}
+
+/// A history page as the calls and their total (pages that were counted).
+pub trait Counted {
+    /// The calls and how many match in all.
+    fn counted(self) -> (Vec<Call>, i64);
+}
+
+impl Counted for switchboard::store::CallHistory {
+    fn counted(self) -> (Vec<Call>, i64) {
+        let total = self
+            .total
+            .expect("a page-numbered history query counts its total");
+        (self.calls, total)
+    }
 }
