@@ -6,6 +6,7 @@ import { api, ApiError } from './api.js';
 import { STATES, stateKind, stateLabel } from './format.js';
 import { callRow, dateTime, dateValue, dayStart } from './rows.js';
 import { drawTimeline, hms, spans, stateWord } from './timeline.js';
+import { showQueues } from './ext_queues.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
@@ -52,6 +53,7 @@ async function summary() {
     ['Name from', e.name ? (SOURCES[e.nameSource] || 'stored') : '—'],
     ['Since', dateTime(e.lastChange)],
   ];
+  await showQueues($('ext-queues'), $('ext-queues-body'), exten, e.name, pbx || e.pbx);
   $('ext-facts').replaceChildren(...facts.map(([k, v]) => {
     const div = document.createElement('div');
     div.append(Object.assign(document.createElement('dt'), { textContent: k }),

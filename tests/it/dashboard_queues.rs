@@ -118,6 +118,45 @@ async fn the_queue_panel_updates_live() {
     );
     let shot = b.screenshot("queues.png").await;
     eprintln!("queue panel screenshot: {}", shot.display());
+
+    // The extension page lists the queues the extension answers for, and its
+    // state there; an extension in no queue shows no queue panel.
+    b.goto(&ts.url("/extension.html?exten=1001")).await;
+    let mine = crate::common::wait::wait_until("1001's page lists support", SOON, || async {
+        let v = b
+            .exec(
+                "const p = document.getElementById('ext-queues');
+                 const items = [...p.querySelectorAll('.member')].map((m) =>
+                   m.dataset.queue + '|' + m.querySelector('.member-state').textContent);
+                 return { hidden: p.hidden, items };",
+                json!([]),
+            )
+            .await;
+        (v["hidden"] == false).then_some(v)
+    })
+    .await;
+    assert_eq!(
+        mine["items"],
+        json!(["support|paused: lunch · 0 taken · 1 waiting"])
+    );
+    b.goto(&ts.url("/extension.html?exten=1011")).await;
+    crate::common::wait::wait_until("1011's queues read", SOON, || async {
+        let v = b
+            .exec(
+                "return document.getElementById('ext-queues').dataset.loaded || ''",
+                json!([]),
+            )
+            .await;
+        (v == "true").then_some(())
+    })
+    .await;
+    let hidden = b
+        .exec(
+            "return document.getElementById('ext-queues').hidden",
+            json!([]),
+        )
+        .await;
+    assert_eq!(hidden, true, "1011 is in no queue");
     let errors = b.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     b.quit().await;
