@@ -2,19 +2,6 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `AMI_HOST` | `127.0.0.1` | the PBX's AMI host (single-PBX set-up) |
-//! | `AMI_PORT` | `5038` | its AMI port |
-//! | `AMI_USERNAME` | `admin` | AMI user |
-//! | `AMI_SECRET` | (empty) | AMI secret — never logged or returned |
-//! | `AMI_AUTH` | `md5` | `md5` (challenge, secret stays off the wire) or `plain` |
-//! | `AMI_PBX_NAME` | `default` | the name this PBX carries in the API |
-//! | `AMI_PBXS` | (unset) | several PBXs: a comma list of names; each name `N` then reads `AMI_N_HOST`, `AMI_N_PORT`, `AMI_N_USERNAME`, `AMI_N_SECRET`, `AMI_N_AUTH` (`N` upper-cased, other characters as `_`), falling back to the single-PBX variables |
-//! | `AMI_CONNECT_TIMEOUT_MS` | `3000` | TCP connect limit |
-//! | `AMI_LOGIN_TIMEOUT_MS` | `5000` | banner + login limit |
-//! | `AMI_PING_INTERVAL_MS` | `5000` | keep-alive period |
-//! | `AMI_PING_TIMEOUT_MS` | `3000` | a Ping unanswered this long means a dead peer |
-//! | `AMI_BACKOFF_MIN_MS` / `AMI_BACKOFF_MAX_MS` | `100` / `1000` | reconnect schedule |
-//! | `AMI_LOGIN_BACKOFF_MIN_MS` / `AMI_LOGIN_BACKOFF_MAX_MS` | `2000` / `60000` | schedule after a refused login |
 //! | `DATABASE_URL` | `sqlite://switchboard.db` | SQLite path/URL or `postgres://…` |
 //! | `HTTP_BIND` | `127.0.0.1:8080` | where the API, WebSocket and dashboard listen: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (a host name listens on the first address it resolves to); port 0 takes a free port, logged as it is |
 //! | `API_TOKEN` | (unset) | when set, every route with PBX data or an action (`/api/*`, `/metrics`, `/ws`) needs `Authorization: Bearer` (`/ws` also `?token=`); `/api/health` then shows only its status without it |
@@ -34,15 +21,13 @@
 //! | `RUST_LOG` / `LOG_LEVEL` | `info` | log filter |
 //! | `WS_QUEUE_BYTES` | `33554432` (32 MiB) | bytes of frames queued per client (queue and backlog, the one snapshot on its way aside) before the backlog is conflated, then a 1008 close. As large as the backlog a prompt reader already held during a burst (64 × `WS_QUEUE` changes of about 400 bytes: a quarter second at 250,000 changes/s), so a quick client is not conflated; change frames are shared by every client, so what a client holds alone is its snapshot and its notices |
 //! | `WS_CONTROL_RATE` | `20` | messages a second a WebSocket client may send on average (bursts of twice that); more gets `TOO_MANY_MESSAGES` and a 1008 close |
-//! | `AMI_MAX_MESSAGE_BYTES` | `1048576` | largest AMI message accepted; a bigger one is skipped and counted as malformed |
-//! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
-//! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
-//! | `AMI_EVENT_FILTER` | `auto` | which events the PBX is asked for after login: `auto` (exactly the events the service reads), `off` (everything), or a comma list of event names; a PBX that refuses the filter is used without one |
 //! | `MAX_EXTENSIONS_PER_PBX` | `20000` | extensions tracked per PBX at most; events of further ones are refused and counted |
 //! | `NAMES_FILE` | (unset) | a file of display names the admin provides, one `EXTENSION = Name` (or `PBX/EXTENSION = Name`) per line, `#` comments; it wins over every other source |
 //! | `NAMES_ASTDB` | (unset) | an AstDB entry holding each extension's name, `FAMILY/KEY` with `{exten}`, e.g. `AMPUSER/{exten}/cidname` (FreePBX); read with `DBGet` before the endpoint's caller ID |
 //! | `QUEUE_SLA_SECS` | `20` | a queue caller answered within this many seconds counts toward the service level |
 //! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
+//!
+//! The PBXs' AMI settings (`AMI_*`, `AMI_<NAME>_*`) and the codec's limits: see [`pbx`].
 //!
 //! The store's readers (`STORE_READ_*`): see [`store`].
 //!

@@ -1,4 +1,24 @@
 //! [`PbxConfig`]: one PBX's settings (`AMI_…` and `AMI_<NAME>_…`), and the AMI codec's limits.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `AMI_HOST` | `127.0.0.1` | the PBX's AMI host (single-PBX set-up) |
+//! | `AMI_PORT` | `5038` | its AMI port |
+//! | `AMI_USERNAME` | `admin` | AMI user |
+//! | `AMI_SECRET` | (empty) | AMI secret — never logged or returned |
+//! | `AMI_AUTH` | `md5` | `md5` (challenge, secret stays off the wire) or `plain` |
+//! | `AMI_PBX_NAME` | `default` | the name this PBX carries in the API |
+//! | `AMI_PBXS` | (unset) | several PBXs: a comma list of names; each name `N` then reads `AMI_N_HOST`, `AMI_N_PORT`, `AMI_N_USERNAME`, `AMI_N_SECRET`, `AMI_N_AUTH` (`N` upper-cased, other characters as `_`), falling back to the single-PBX variables |
+//! | `AMI_CONNECT_TIMEOUT_MS` | `3000` | TCP connect limit |
+//! | `AMI_LOGIN_TIMEOUT_MS` | `5000` | banner + login limit |
+//! | `AMI_PING_INTERVAL_MS` | `5000` | keep-alive period |
+//! | `AMI_PING_TIMEOUT_MS` | `3000` | a Ping unanswered this long means a dead peer |
+//! | `AMI_BACKOFF_MIN_MS` / `AMI_BACKOFF_MAX_MS` | `100` / `1000` | reconnect schedule |
+//! | `AMI_LOGIN_BACKOFF_MIN_MS` / `AMI_LOGIN_BACKOFF_MAX_MS` | `2000` / `60000` | schedule after a refused login |
+//! | `AMI_MAX_MESSAGE_BYTES` | `1048576` | largest AMI message accepted; a bigger one is skipped and counted as malformed |
+//! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
+//! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
+//! | `AMI_EVENT_FILTER` | `auto` | which events the PBX is asked for after login: `auto` (exactly the events the service reads), `off` (everything), or a comma list of event names; a PBX that refuses the filter is used without one |
 
 use super::{parse_num, ConfigError};
 use crate::ami::AuthMethod;
