@@ -1,7 +1,8 @@
 #!/bin/sh
 # Disk that the history_filters migration adds on SQLite (its three calls indexes
 # and the call_search terms with their cascade index), for N synthetic calls
-# like the history bench's: a third from outside numbers, names "User 1042" and
+# like the history bench's: a third from outside numbers (no name, as the call
+# tracker stores "<unknown>"), names "User 1042" and
 # "Agent Name 42". Needs sqlite3 and bc. Figures: docs/PERFORMANCE.md.
 set -e
 N=${N:-100000}
@@ -13,7 +14,7 @@ INSERT INTO calls (pbx,id,direction,caller_number,caller_name,callee_number,call
 SELECT 'pbx1', printf('%010d.%d', 1700000000 + i, i),
   CASE WHEN i % 3 = 1 THEN 'inbound' ELSE 'internal' END,
   CASE WHEN i % 3 = 1 THEN printf('+336%08d', abs(random()) % 100000000) ELSE printf('%d', 1000 + i % 200) END,
-  CASE WHEN i % 3 = 1 THEN '<unknown>' ELSE printf('User %d', 1000 + i % 200) END,
+  CASE WHEN i % 3 = 1 THEN NULL ELSE printf('User %d', 1000 + i % 200) END,
   printf('%d', 1000 + (i * 7) % 200), printf('Agent Name %d', (i * 7) % 200),
   datetime(1700000000 + i * 60, 'unixepoch'), 60, 50, 'answered', '[]', CASE WHEN i % 5 = 1 THEN 'sales' END
 FROM n;"
