@@ -8,8 +8,8 @@ use super::error::{ok, ApiError, ErrorCode};
 use super::extensions::{check_known_pbx, PbxParam};
 use super::state::AppState;
 use super::time_param::parse_opt_time;
-use crate::model::Call;
-use crate::store::{CallHistoryQuery, HistoryCursor};
+use crate::model::{Call, CallOutcome, Direction};
+use crate::store::{CallHistoryQuery, HistoryCursor, MAX_SEARCH_CHARS};
 
 /// Active calls from the live view, their durations running up to now.
 pub async fn active(
@@ -43,6 +43,16 @@ pub struct HistoryParams {
     pub to: Option<String>,
     /// Only calls that went through this queue.
     pub queue: Option<String>,
+    /// Only calls with a party of exactly this number (caller, callee or a
+    /// leg's extension); unlike `extension`, an unknown one is an empty page.
+    pub number: Option<String>,
+    /// Search: calls whose caller's or callee's number or name, or a word of the
+    /// name, starts with this text, letter case aside.
+    pub q: Option<String>,
+    /// Only calls that ended this way (a [`CallOutcome`] word).
+    pub outcome: Option<String>,
+    /// Only calls in this direction (a [`Direction`] word).
+    pub direction: Option<String>,
     /// Page number from 1.
     pub page: Option<i64>,
     /// Page size (default 50, at most 500).
@@ -71,6 +81,50 @@ fn history_format(word: Option<&str>) -> Result<HistoryFormat, ApiError> {
             "format must be json or csv",
         )),
     }
+}
+
+/// `?outcome=`: one of [`CallOutcome`]'s words; any other names them all.
+fn outcome_param(word: Option<&str>) -> Result<Option<CallOutcome>, ApiError> {
+    let Some(word) = word.filter(|w| !w.is_empty()) else {
+        return Ok(None);
+    };
+    CallOutcome::parse(word).map(Some).ok_or_else(|| {
+        let words: Vec<&str> = CallOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("outcome must be one of {}", words.join(", ")),
+        )
+    })
+}
+
+/// `?direction=`: one of [`Direction`]'s words; any other names them all.
+fn direction_param(word: Option<&str>) -> Result<Option<Direction>, ApiError> {
+    match word {
+        None | Some("") => Ok(None),
+        Some("inbound") => Ok(Some(Direction::Inbound)),
+        Some("outbound") => Ok(Some(Direction::Outbound)),
+        Some("internal") => Ok(Some(Direction::Internal)),
+        Some("unknown") => Ok(Some(Direction::Unknown)),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "direction must be one of inbound, outbound, internal, unknown",
+        )),
+    }
+}
+
+/// `?q=`: trimmed; at most as long as the longest stored search term, so a
+/// match is never a guess.
+fn search_param(text: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("q must be at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// Finished calls, newest first.
@@ -117,10 +171,21 @@ pub async fn history(
             )
         })?),
     };
+    let number = p.number.filter(|n| !n.is_empty());
+    if p.extension.is_some() && number.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "give either extension or number, not both",
+        ));
+    }
     let by_cursor = after.is_some();
     let query = CallHistoryQuery {
         pbx: p.pbx,
         extension: p.extension,
+        number,
+        search: search_param(p.q)?,
+        outcome: outcome_param(p.outcome.as_deref())?,
+        direction: direction_param(p.direction.as_deref())?,
         from,
         to: to.map(crate::timefmt::end_of_millisecond),
         queue: p.queue.filter(|q| !q.is_empty()),

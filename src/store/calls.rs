@@ -8,8 +8,11 @@ use diesel::upsert::excluded;
 use super::connection::{with_backend, DbConnection};
 use super::models::{
     to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty,
+    NewSearchTerm,
 };
-use super::schema::{active_calls as ac, call_legs as legs, call_parties as parties, calls};
+use super::schema::{
+    active_calls as ac, call_legs as legs, call_parties as parties, call_search as search, calls,
+};
 use crate::model::Call;
 
 /// A finished call's row with its legs, in order.
@@ -137,6 +140,13 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     for chunk in all_parties.chunks(INSERT_CHUNK) {
         with_backend!(&mut *conn, c => diesel::insert_into(parties::table).values(chunk).execute(c))?;
     }
+    let all_terms: Vec<NewSearchTerm<'_>> = list
+        .iter()
+        .flat_map(|call| NewSearchTerm::all_of(call))
+        .collect();
+    for chunk in all_terms.chunks(INSERT_CHUNK) {
+        with_backend!(&mut *conn, c => diesel::insert_into(search::table).values(chunk).execute(c))?;
+    }
     Ok(())
 }
 
@@ -159,6 +169,11 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
         for party in NewParty::all_of(call) {
             diesel::insert_into(parties::table)
                 .values(&party)
+                .execute(c)?;
+        }
+        for term in NewSearchTerm::all_of(call) {
+            diesel::insert_into(search::table)
+                .values(&term)
                 .execute(c)?;
         }
     }

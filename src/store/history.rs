@@ -4,20 +4,28 @@
 //! Each page is a walk down an index in the order the API answers (newest first,
 //! then id, then PBX: a total order), never a sort of every match:
 //! - without `extension`: `calls_started_at_id (started_at, id, pbx)`;
-//! - with `extension`: `call_parties`' key `(extension, started_at, call_id, pbx)`,
-//!   joined to `calls` by its primary key.
+//!   or, with `queue`, `outcome` or `direction`, the index led by that column
+//!   (the database picks; each is in the same order);
+//! - with `extension` or `number`: `call_parties`' key `(extension, started_at,
+//!   call_id, pbx)`, joined to `calls` by its primary key;
+//! - with `search` (`?q=`): `call_search`'s key `(term, started_at, call_id,
+//!   pbx)` the same way; with a party too, the party's range, each row checked
+//!   by one lookup of `call_search`'s key.
 //!
-//! Filters on the call's own columns that no index leads with (the PBX, and any
-//! added later) go in [`call_filters!`], which both paths apply; the time range
-//! and the cursor go in [`page_by!`], on the columns of the index the path walks.
+//! Filters on the call's own columns go in [`call_filters!`] (on the walked
+//! table's PBX column) and [`call_only_filters!`] (columns only `calls` has);
+//! the time range and the cursor go in [`page_by!`], on the columns of the index
+//! the path walks.
 //! `tests/it/store_query_plans.rs` checks both backends' plans.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::connection::DbConnection;
-use super::models::{to_db_time, CallRow, LegRow};
-use super::schema::{call_parties as parties, calls};
+use super::history_cursor::HistoryCursor;
+use super::models::{direction_text, search_key, to_db_time, CallRow, LegRow};
+use super::schema::{call_parties as parties, call_search as search, calls};
+use crate::model::{CallOutcome, Direction};
 
 /// Which finished calls to list: every filter is optional; newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +34,16 @@ pub struct CallHistoryQuery {
     pub pbx: Option<String>,
     /// Only calls this extension took part in (as caller, callee or any leg).
     pub extension: Option<String>,
+    /// Only calls with a party of exactly this number (caller, callee or a
+    /// leg's extension); read only when `extension` is not set.
+    pub number: Option<String>,
+    /// Only calls whose caller's or callee's number or name, or a word of the
+    /// name, starts with this text, letter case aside (see `call_search`).
+    pub search: Option<String>,
+    /// Only calls that ended this way.
+    pub outcome: Option<CallOutcome>,
+    /// Only calls in this direction.
+    pub direction: Option<Direction>,
     /// Only calls that started at or after this instant.
     pub from: Option<DateTime<Utc>>,
     /// Only calls that started at or before this instant.
@@ -49,6 +67,10 @@ impl Default for CallHistoryQuery {
         Self {
             pbx: None,
             extension: None,
+            number: None,
+            search: None,
+            outcome: None,
+            direction: None,
             from: None,
             to: None,
             queue: None,
@@ -60,55 +82,15 @@ impl Default for CallHistoryQuery {
     }
 }
 
-/// A place in the history's order: the last call of a page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryCursor {
-    /// The call's start, as stored (microseconds).
-    pub started_at: NaiveDateTime,
-    /// The call's id.
-    pub id: String,
-    /// The call's PBX.
-    pub pbx: String,
-}
-
-impl HistoryCursor {
-    /// The cursor that continues after `row`.
-    fn after(row: &CallRow) -> Self {
-        Self {
-            started_at: row.started_at,
-            id: row.id.clone(),
-            pbx: row.pbx.clone(),
-        }
+impl CallHistoryQuery {
+    /// The party `call_parties` is read for: the extension, else the number.
+    fn party(&self) -> Option<&str> {
+        self.extension.as_deref().or(self.number.as_deref())
     }
 
-    /// The opaque text clients pass back as `?after=`: hex, so it needs no
-    /// escaping in a URL whatever the id and PBX name hold.
-    pub fn encode(&self) -> String {
-        let micros = self.started_at.and_utc().timestamp_micros();
-        let plain = format!("{micros}\n{}\n{}", self.pbx, self.id);
-        plain.bytes().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// Reads [`HistoryCursor::encode`]'s text; `None` for anything else.
-    pub fn decode(text: &str) -> Option<Self> {
-        if text.len() % 2 != 0 || text.len() > 2048 {
-            return None;
-        }
-        let bytes = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        let plain = String::from_utf8(bytes).ok()?;
-        let mut parts = plain.splitn(3, '\n');
-        let micros: i64 = parts.next()?.parse().ok()?;
-        let pbx = parts.next()?.to_string();
-        let id = parts.next()?.to_string();
-        let started_at = DateTime::<Utc>::from_timestamp_micros(micros)?.naive_utc();
-        Some(Self {
-            started_at,
-            id,
-            pbx,
-        })
+    /// Whether a filter needs `calls`' own columns (so a count joins `calls`).
+    fn filters_call_columns(&self) -> bool {
+        self.queue.is_some() || self.outcome.is_some() || self.direction.is_some()
     }
 }
 
@@ -139,13 +121,20 @@ macro_rules! call_filters {
     }};
 }
 
-/// Filters on columns only `calls` has (the queue): applied where `calls` is in
-/// the query, so the extension path counts through the join when one is set.
+/// Filters on columns only `calls` has (queue, outcome, direction): applied
+/// where `calls` is in the query, so a keyed path counts through the join when
+/// one is set.
 macro_rules! call_only_filters {
     ($query:expr, $q:expr) => {{
         let mut query = $query;
         if let Some(queue) = &$q.queue {
             query = query.filter(calls::queue.eq(queue.clone()));
+        }
+        if let Some(outcome) = $q.outcome {
+            query = query.filter(calls::outcome.eq(outcome.as_str()));
+        }
+        if let Some(direction) = $q.direction {
+            query = query.filter(calls::direction.eq(direction_text(direction)));
         }
         query
     }};
@@ -225,10 +214,42 @@ macro_rules! count_and_page {
     }};
 }
 
-/// The query's path: the calls index without `extension`, `call_parties` with it.
+/// The path of a key table (`call_parties` or `call_search`: the same shape)
+/// read for one key, joined to `calls`. The count reads the key table alone
+/// (index-only) unless a filter needs `calls`' columns.
+macro_rules! keyed_path {
+    ($conn:expr, $q:expr, $want:expr, $k:ident, $key:ident, $value:expr) => {{
+        let value: String = $value;
+        let filtered = || {
+            let joined = $k::table
+                .inner_join(calls::table.on(calls::id.eq($k::call_id).and(calls::pbx.eq($k::pbx))))
+                .filter($k::$key.eq(value.clone()))
+                .into_boxed::<Db>();
+            let query = call_filters!(joined, $q, $k::pbx);
+            let query = call_only_filters!(query, $q);
+            page_by!(query, $q, $k::started_at, $k::call_id, $k::pbx)
+        };
+        let order = ($k::started_at.desc(), $k::call_id.desc(), $k::pbx.desc());
+        let count_from = || {
+            let keys = $k::table
+                .filter($k::$key.eq(value.clone()))
+                .into_boxed::<Db>();
+            let query = call_filters!(keys, $q, $k::pbx);
+            page_by!(query, $q, $k::started_at, $k::call_id, $k::pbx)
+        };
+        if $q.filters_call_columns() {
+            count_and_page!($conn, $q, $want, filtered, filtered, order)
+        } else {
+            count_and_page!($conn, $q, $want, count_from, filtered, order)
+        }
+    }};
+}
+
+/// The query's path: the calls indexes without a key, else the key's table.
 fn run(conn: &mut DbConnection, q: &CallHistoryQuery, want: Want) -> QueryResult<Answer> {
-    match &q.extension {
-        None => {
+    let term = q.search.as_deref().map(search_key);
+    match (q.party(), term) {
+        (None, None) => {
             let filtered = || {
                 let query = call_filters!(calls::table.into_boxed::<Db>(), q, calls::pbx);
                 let query = call_only_filters!(query, q);
@@ -241,15 +262,24 @@ fn run(conn: &mut DbConnection, q: &CallHistoryQuery, want: Want) -> QueryResult
             );
             count_and_page!(conn, q, want, filtered, filtered, order)
         }
-        Some(exten) => {
+        (Some(party), None) => keyed_path!(conn, q, want, parties, extension, party.to_string()),
+        (None, Some(term)) => keyed_path!(conn, q, want, search, term, term),
+        (Some(party), Some(term)) => {
             let filtered = || {
                 let joined = parties::table
+                    .inner_join(
+                        search::table.on(search::term
+                            .eq(term.clone())
+                            .and(search::started_at.eq(parties::started_at))
+                            .and(search::call_id.eq(parties::call_id))
+                            .and(search::pbx.eq(parties::pbx))),
+                    )
                     .inner_join(
                         calls::table.on(calls::id
                             .eq(parties::call_id)
                             .and(calls::pbx.eq(parties::pbx))),
                     )
-                    .filter(parties::extension.eq(exten.clone()))
+                    .filter(parties::extension.eq(party.to_string()))
                     .into_boxed::<Db>();
                 let query = call_filters!(joined, q, parties::pbx);
                 let query = call_only_filters!(query, q);
@@ -266,25 +296,7 @@ fn run(conn: &mut DbConnection, q: &CallHistoryQuery, want: Want) -> QueryResult
                 parties::call_id.desc(),
                 parties::pbx.desc(),
             );
-            // The count needs no call row: an index-only range of call_parties.
-            let count_from = || {
-                let keys = parties::table
-                    .filter(parties::extension.eq(exten.clone()))
-                    .into_boxed::<Db>();
-                let query = call_filters!(keys, q, parties::pbx);
-                page_by!(
-                    query,
-                    q,
-                    parties::started_at,
-                    parties::call_id,
-                    parties::pbx
-                )
-            };
-            if q.queue.is_some() {
-                count_and_page!(conn, q, want, filtered, filtered, order)
-            } else {
-                count_and_page!(conn, q, want, count_from, filtered, order)
-            }
+            count_and_page!(conn, q, want, filtered, filtered, order)
         }
     }
 }
@@ -310,38 +322,5 @@ pub fn plan(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<Vec<St
     match run(conn, q, Want::Plan)? {
         Answer::Plan(lines) => Ok(lines),
         Answer::Rows(..) => Ok(Vec::new()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn a_cursor_reads_back_as_it_was(
-            micros in -62_000_000_000_000_000i64..200_000_000_000_000_000i64,
-            id in "\\PC{0,40}",
-            pbx in "\\PC{0,20}",
-        ) {
-            let started_at = DateTime::<Utc>::from_timestamp_micros(micros)
-                .map(|t| t.naive_utc());
-            prop_assume!(started_at.is_some());
-            let cursor = HistoryCursor { started_at: started_at.unwrap_or_default(), id, pbx };
-            prop_assert_eq!(HistoryCursor::decode(&cursor.encode()), Some(cursor));
-        }
-
-        #[test]
-        fn any_text_decodes_or_is_refused_without_panicking(text in "\\PC{0,200}") {
-            let _ = HistoryCursor::decode(&text);
-        }
-    }
-
-    #[test]
-    fn malformed_cursors_are_refused() {
-        for text in ["", "0", "zz", "31", "310a", "ff0a0a"] {
-            assert_eq!(HistoryCursor::decode(text), None, "{text:?}");
-        }
     }
 }

@@ -23,6 +23,7 @@ mod extensions;
 pub mod feed;
 pub mod feed_op;
 mod history;
+mod history_cursor;
 pub mod inspect;
 pub mod journal;
 pub mod lease_key;
@@ -44,7 +45,10 @@ pub use calls::QueueWait;
 pub use connection::{Backend, DbConnection, StoreOptions};
 pub use error::{redact_url, StoreError};
 pub use feed::FeedRow;
-pub use history::{CallHistoryQuery, HistoryCursor};
+pub use history::CallHistoryQuery;
+pub use history_cursor::HistoryCursor;
+/// The longest `?q=` the history answers (the longest search term stored).
+pub use models::MAX_TERM_CHARS as MAX_SEARCH_CHARS;
 pub use ops::{RowKey, WriteOp};
 pub use refresh::RefreshRecord;
 pub use writer::{

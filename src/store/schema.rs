@@ -46,6 +46,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The search terms of a finished call, one row per term: what `?q=`
+    /// reads (see the `history_filters` migration).
+    call_search (term, started_at, call_id, pbx) {
+        term -> Text,
+        started_at -> Timestamp,
+        call_id -> Text,
+        pbx -> Text,
+    }
+}
+
+diesel::table! {
     /// Journal chunks already replayed (see `store::journal`).
     journal_chunks (chunk) {
         chunk -> Text,
@@ -125,6 +136,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     active_calls,
     call_legs,
     call_parties,
+    call_search,
     calls,
     extension_transitions,
     extensions,

@@ -94,6 +94,20 @@ async fn the_csv_export_has_the_filtered_calls_quoted_and_defused() {
     let rows: Vec<&str> = mine.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), 2, "{mine}");
     assert!(rows[1].starts_with(&a));
+    // Search (the formula-named caller, by the start of its name) and outcome.
+    let (status, _, _, found) = get_csv(
+        &ts,
+        "/api/calls/history?format=csv&q=%3DHYPER&direction=internal",
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    let rows: Vec<&str> = found.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 2, "{found}");
+    assert!(rows[1].starts_with(&b), "{found}");
+    let (_, _, _, answered) = get_csv(&ts, "/api/calls/history?format=csv&outcome=answered").await;
+    let rows: Vec<&str> = answered.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 2, "{answered}");
+    assert!(rows[1].starts_with(&a), "{answered}");
 
     // A wrong format is a 400 in the API's error shape.
     let (status, body) = ts.get("/api/calls/history?format=xlsx").await;

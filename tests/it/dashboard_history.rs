@@ -222,6 +222,46 @@ async fn history_and_extension_pages_in_a_real_browser() {
     assert_eq!(lines.len(), 2, "header and the one filtered call:\n{text}");
     assert!(lines[1].starts_with(&missed), "{}", lines[1]);
 
+    // 4b. Search by number and outcome, then by name: answered from the
+    // history's indexes (no 400 for `q` or `outcome`); the address keeps both.
+    b.exec(
+        "document.querySelector('#f-extension').value = '';
+         document.querySelector('#f-q').value = '0301';
+         document.querySelector('#f-outcome').value = 'answered';",
+        json!([]),
+    )
+    .await;
+    b.click("#search-btn").await;
+    b.wait_js(
+        "the inbound call by its number's start and outcome",
+        SOON,
+        &format!(
+            "const r = [...document.querySelectorAll('#history tr')];
+             return r.length === 1 && r[0].dataset.id === '{inbound}'
+               && document.querySelector('#search-error').hidden;"
+        ),
+    )
+    .await;
+    let address = b.exec("return window.location.search;", json!([])).await;
+    assert_eq!(address, json!("?q=0301&outcome=answered"));
+    b.exec(
+        "document.querySelector('#f-q').value = 'user 1003';
+         document.querySelector('#f-outcome').value = '';",
+        json!([]),
+    )
+    .await;
+    b.click("#search-btn").await;
+    b.wait_js(
+        "the missed call by its caller's name",
+        SOON,
+        &format!(
+            "const r = [...document.querySelectorAll('#history tr')];
+             return r.length === 1 && r[0].dataset.id === '{missed}'
+               && document.querySelector('#search-error').hidden;"
+        ),
+    )
+    .await;
+
     // 5. The extension page: its name, its day as coloured spans, its calls (the
     //    page reads the stored transitions once, so they are waited for first).
     wait_until("1001's transitions stored", SOON, || async {

@@ -308,10 +308,39 @@ async fn calls_active_finished_and_history() {
         "from=not-a-date",
         "from=2024-02-01T00:00:00Z&to=2024-01-01T00:00:00Z",
         "sort=asc",
+        "outcome=ringing",
+        "direction=sideways",
+        "extension=1001&number=1002",
+        "q=123456789012345678901234567890123",
     ] {
         let (status, body) = ts.get(&format!("/api/calls/history?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert_error(&body, "INVALID_QUERY");
+    }
+    // A wrong word is answered with the words the filter takes.
+    let (_, body) = ts.get("/api/calls/history?outcome=ringing").await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("noAnswer") && message.contains("lostWhileDisconnected"),
+        "{message}"
+    );
+    let (_, body) = ts.get("/api/calls/history?direction=sideways").await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("inbound, outbound"), "{message}");
+    // The filters the page sends are answered (no 400): by number, search,
+    // outcome and direction.
+    let (status, by_number) = ts.get("/api/calls/history?number=1001").await;
+    assert_eq!(status, 200, "{by_number}");
+    assert_eq!(by_number["pagination"]["total"], 1, "{by_number}");
+    assert_eq!(by_number["data"][0]["id"], id.as_str());
+    for good in [
+        "q=100",
+        "outcome=answered",
+        "direction=internal",
+        "q=User&outcome=busy",
+    ] {
+        let (status, body) = ts.get(&format!("/api/calls/history?{good}")).await;
+        assert_eq!(status, 200, "{good}: {body}");
     }
 
     // A finished call is still found once it has left the live view: by the store.

@@ -62,6 +62,7 @@ mod sim_queues;
 mod start_errors;
 mod state_call;
 mod state_props;
+mod store_filters;
 mod store_query_plans;
 mod store_reads;
 mod store_retention;

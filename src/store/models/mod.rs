@@ -10,12 +10,16 @@ mod calls;
 mod db_time;
 mod extensions;
 mod refresh;
+mod search_terms;
 
 pub use db_time::DbTime;
 
-pub use calls::{ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty};
+pub use calls::{
+    direction_text, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty,
+};
 pub use extensions::{ExtensionRow, NewExtension, NewTransition, TransitionRow};
 pub use refresh::{NewRefreshRun, RefreshRunRow};
+pub use search_terms::{search_key, NewSearchTerm, MAX_TERM_CHARS};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 

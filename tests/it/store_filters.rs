@@ -1,0 +1,270 @@
+//! Each history filter the page offers returns exactly the calls it names, on
+//! both backends (issues 17, 20); the migration's backfill of `call_search`
+//! gives the calls stored before it the same terms the writer gives new ones.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use switchboard::model::{Call, CallOutcome, Direction, Party};
+use switchboard::store::{CallHistoryQuery, Store};
+
+use crate::common::store::{active_call, finished, t, Counted, Kind, TestDb};
+
+/// Five calls that differ in every filter's column.
+fn calls() -> Vec<Call> {
+    let mut a = finished(active_call("pbx1", "a", "1001", "1002", t(1)));
+    a.caller.name = Some("Alice Martin".into());
+    let mut b = finished(active_call("pbx1", "b", "1003", "1001", t(2)));
+    b.outcome = Some(CallOutcome::Busy);
+    b.queue = None;
+    let mut c = finished(active_call("pbx2", "c", "+33612345678", "1002", t(3)));
+    c.direction = Direction::Inbound;
+    c.caller = Party {
+        number: Some("+33612345678".into()),
+        name: Some("Émile Zola".into()),
+    };
+    c.outcome = Some(CallOutcome::NoAnswer);
+    c.queue = Some("sales".into());
+    let mut d = finished(active_call("pbx1", "d", "1002", "0611223344", t(4)));
+    d.direction = Direction::Outbound;
+    d.callee.name = Some("MARTINE Dupont".into());
+    let mut e = finished(active_call("pbx1", "e", "1004", "1005", t(5)));
+    e.caller.name = Some("Bob".into());
+    e.outcome = Some(CallOutcome::Cancelled);
+    vec![a, b, c, d, e]
+}
+
+/// The ids `q` finds, newest first, checking the count agrees.
+fn ids(store: &Store, q: CallHistoryQuery) -> Vec<String> {
+    let (found, total) = store.call_history(&q).expect("history").counted();
+    assert_eq!(total, found.len() as i64, "{q:?}");
+    found.into_iter().map(|c| c.id).collect()
+}
+
+fn each_filter_finds_exactly_its_calls(kind: Kind) {
+    let Some(db) = TestDb::create(kind) else {
+        return;
+    };
+    let store = db.open();
+    store.finish_calls(&calls()).expect("seed");
+    let q = CallHistoryQuery::default;
+    let cases: Vec<(CallHistoryQuery, &[&str])> = vec![
+        (q(), &["e", "d", "c", "b", "a"]),
+        (
+            CallHistoryQuery {
+                number: Some("+33612345678".into()),
+                ..q()
+            },
+            &["c"],
+        ),
+        (
+            CallHistoryQuery {
+                number: Some("1001".into()),
+                ..q()
+            },
+            &["b", "a"],
+        ),
+        (
+            CallHistoryQuery {
+                number: Some("+336".into()),
+                ..q()
+            },
+            &[],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("+336".into()),
+                ..q()
+            },
+            &["c"],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("MAR".into()),
+                ..q()
+            },
+            &["d", "a"],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("alice m".into()),
+                ..q()
+            },
+            &["a"],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("émile".into()),
+                ..q()
+            },
+            &["c"],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("artin".into()),
+                ..q()
+            },
+            &[],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("100".into()),
+                ..q()
+            },
+            &["e", "d", "c", "b", "a"],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("100".into()),
+                extension: Some("1001".into()),
+                ..q()
+            },
+            &["b", "a"],
+        ),
+        (
+            CallHistoryQuery {
+                search: Some("bob".into()),
+                number: Some("1005".into()),
+                outcome: Some(CallOutcome::Cancelled),
+                ..q()
+            },
+            &["e"],
+        ),
+        (
+            CallHistoryQuery {
+                outcome: Some(CallOutcome::Busy),
+                ..q()
+            },
+            &["b"],
+        ),
+        (
+            CallHistoryQuery {
+                outcome: Some(CallOutcome::Answered),
+                ..q()
+            },
+            &["d", "a"],
+        ),
+        (
+            CallHistoryQuery {
+                direction: Some(Direction::Inbound),
+                ..q()
+            },
+            &["c"],
+        ),
+        (
+            CallHistoryQuery {
+                direction: Some(Direction::Internal),
+                extension: Some("1002".into()),
+                ..q()
+            },
+            &["a"],
+        ),
+        (
+            CallHistoryQuery {
+                queue: Some("sales".into()),
+                ..q()
+            },
+            &["c"],
+        ),
+        (
+            CallHistoryQuery {
+                queue: Some("support".into()),
+                pbx: Some("pbx1".into()),
+                from: Some(t(2)),
+                ..q()
+            },
+            &["e", "d"],
+        ),
+    ];
+    for (query, want) in cases {
+        assert_eq!(ids(&store, query.clone()), want, "{query:?}");
+    }
+}
+
+#[test]
+fn sqlite_each_filter_finds_exactly_its_calls() {
+    each_filter_finds_exactly_its_calls(Kind::Sqlite);
+}
+
+#[test]
+fn postgres_each_filter_finds_exactly_its_calls() {
+    each_filter_finds_exactly_its_calls(Kind::Postgres);
+}
+
+/// One `call_search` row.
+#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Term {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    term: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    call_id: String,
+}
+
+const TERMS: &str = "SELECT term, call_id FROM call_search ORDER BY term, call_id";
+
+/// The migration's backfill statement (the last statement of its `up.sql`).
+fn backfill(up_sql: &str) -> &str {
+    let at = up_sql
+        .find("INSERT INTO call_search")
+        .expect("the migration backfills call_search");
+    &up_sql[at..]
+}
+
+/// Stores the calls (the writer's terms), then empties `call_search` and runs
+/// the backfill: the same rows come back. (Names in ASCII: SQLite's lower()
+/// folds only those, as the migration says.)
+fn backfill_gives_the_writers_terms(kind: Kind) {
+    let Some(db) = TestDb::create(kind) else {
+        return;
+    };
+    let mut seeded = calls();
+    seeded[2].caller.name = Some("Emile  Zola".into());
+    db.open().finish_calls(&seeded).expect("seed");
+    let redo = |run: &mut dyn FnMut(&str) -> Vec<Term>| {
+        let written = run(TERMS);
+        assert!(written.len() > 50, "{written:?}");
+        run("DELETE FROM call_search");
+        let sql = match kind {
+            Kind::Sqlite => backfill(include_str!(
+                "../../migrations/sqlite/2026-12-07-210000_history_filters/up.sql"
+            )),
+            Kind::Postgres => backfill(include_str!(
+                "../../migrations/postgres/2026-12-07-210000_history_filters/up.sql"
+            )),
+        };
+        run(sql);
+        assert_eq!(run(TERMS), written);
+    };
+    match kind {
+        Kind::Sqlite => {
+            let path = db.url.trim_start_matches("sqlite://");
+            let mut conn = SqliteConnection::establish(path).expect("connect");
+            redo(&mut |sql| match sql.starts_with("SELECT") {
+                true => diesel::sql_query(sql).load(&mut conn).expect("select"),
+                false => {
+                    conn.batch_execute(sql).expect("execute");
+                    Vec::new()
+                }
+            });
+        }
+        Kind::Postgres => {
+            let mut conn = PgConnection::establish(&db.url).expect("connect");
+            redo(&mut |sql| match sql.starts_with("SELECT") {
+                true => diesel::sql_query(sql).load(&mut conn).expect("select"),
+                false => {
+                    conn.batch_execute(sql).expect("execute");
+                    Vec::new()
+                }
+            });
+        }
+    }
+}
+
+#[test]
+fn sqlite_backfill_gives_the_writers_terms() {
+    backfill_gives_the_writers_terms(Kind::Sqlite);
+}
+
+#[test]
+fn postgres_backfill_gives_the_writers_terms() {
+    backfill_gives_the_writers_terms(Kind::Postgres);
+}
