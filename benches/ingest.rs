@@ -416,11 +416,16 @@ async fn switchboard_run(
         let c = counted(&service);
         if rss && c >= next_million {
             let stats = router.send(GetRouterStats).await.expect("router");
+            let hub_seq = service.state.hub.send(GetHubStats).await.expect("hub").0;
             println!(
-                "{} M events: RSS {:.1} MiB, {} calls open",
+                "{} M events: RSS {:.1} MiB, {} calls open, {} routed, {} changes published, \
+                 {} store ops pending",
                 next_million / 1_000_000,
                 rss_bytes() as f64 / 1048576.0,
-                stats.calls
+                stats.calls,
+                stats.routed,
+                hub_seq,
+                service.state.metrics.store_pending.get()
             );
             rss_1m.get_or_insert(rss_bytes());
             next_million += 1_000_000;
@@ -449,10 +454,12 @@ async fn switchboard_run(
     if let Some(at_1m) = rss_1m {
         let at_10m = rss_bytes();
         purge();
+        let stats = router.send(GetRouterStats).await.expect("router");
         println!(
-            "drained: RSS {:.1} MiB; with freed pages purged: {:.1} MiB",
+            "drained: RSS {:.1} MiB; with freed pages purged: {:.1} MiB; {} calls open",
             at_10m as f64 / 1048576.0,
-            rss_bytes() as f64 / 1048576.0
+            rss_bytes() as f64 / 1048576.0,
+            stats.calls
         );
         println!(
             "RSS after 1 M events: {:.1} MiB; after {} M: {:.1} MiB ({:+.1} %)",
