@@ -101,6 +101,8 @@ pub struct EventRouterActor {
     cap_warned: bool,
     /// The PBX's queues.
     queues: crate::state::queue::QueueBook,
+    /// Queues the batch being routed changed, published once it is routed.
+    changed_queues: Vec<queues::ChangedQueue>,
 }
 
 impl EventRouterActor {
@@ -136,6 +138,7 @@ impl EventRouterActor {
             refused_extensions: 0,
             cap_warned: false,
             queues: queues::book(pbx, crate::model::queue::DEFAULT_SLA_SECS),
+            changed_queues: Vec::new(),
         }
     }
 
@@ -339,6 +342,7 @@ impl Handler<EventBatch> for EventRouterActor {
         for event in batch.events {
             guarded(self, ctx, "an event", |act, ctx| act.route_one(event, ctx));
         }
+        self.publish_changed_queues();
     }
 }
 

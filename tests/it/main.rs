@@ -54,6 +54,7 @@ mod pipeline_sim;
 mod queue_props;
 mod refresh_board;
 mod refresh_sessions;
+mod router_queue_batch;
 mod sim_faults;
 mod sim_filter;
 mod sim_model;
