@@ -95,7 +95,9 @@ async fn demo_with_three_pbxs_shows_all_three_connected_and_stops_on_sigterm() {
                     .collect()
             })
             .unwrap_or_default();
-        if pbxs.iter().all(|(_, s)| s == "connected") && pbxs.len() == 3 {
+        // "connected" comes at login; the extension list is read just after it.
+        let all_read = last["data"]["state"]["extensions"] == 15;
+        if pbxs.iter().all(|(_, s)| s == "connected") && pbxs.len() == 3 && all_read {
             Ok((pbxs, last))
         } else {
             Err(format!("health: {last}"))

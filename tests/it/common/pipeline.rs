@@ -203,13 +203,25 @@ impl Running {
             limit: 100_000,
             ..CallHistoryQuery::default()
         };
-        let (mut calls, total) = self
-            .service
-            .state
-            .store
-            .call_history(&q)
-            .expect("history")
-            .counted();
+        // The count and the page are two statements: a batch the writer commits
+        // between them (a caller may read while calls still end) makes them differ,
+        // so read again until one answer agrees with itself.
+        let read = || {
+            self.service
+                .state
+                .store
+                .call_history(&q)
+                .expect("history")
+                .counted()
+        };
+        let (mut calls, mut total) = read();
+        for _ in 0..200 {
+            if calls.len() as i64 == total {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            (calls, total) = read();
+        }
         assert_eq!(
             calls.len() as i64,
             total,
