@@ -24,6 +24,9 @@ use super::store::{Counted, Kind, TestDb};
 pub struct Running {
     pub service: Service,
     _db: TestDb,
+    /// Where a journal goes (never the crate's directory, where a later test's
+    /// service would replay it into its own database).
+    _journal: tempfile::TempDir,
 }
 
 /// Settings for [`start`].
@@ -78,12 +81,18 @@ pub async fn start(setup: Setup<'_>) -> Option<Running> {
     // Tests count the events the service is sent against what the simulator
     // generated; a filter would hide some. Tests of the filter set it themselves.
     vars.insert("AMI_EVENT_FILTER".into(), "off".into());
+    let journal = tempfile::tempdir().expect("journal dir");
+    vars.insert("JOURNAL_DIR".into(), journal.path().display().to_string());
     for (k, v) in setup.extra {
         vars.insert(k.to_string(), v);
     }
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
     let service = app::start(config).await.expect("service starts");
-    Some(Running { service, _db: db })
+    Some(Running {
+        service,
+        _db: db,
+        _journal: journal,
+    })
 }
 
 impl Running {

@@ -95,6 +95,9 @@ impl TestService {
                 format!("sqlite://{}", db.path().join("test.db").display()),
             ),
             ("HTTP_BIND", "127.0.0.1:0".to_string()),
+            // A journal stays in the test's directory whatever DATABASE_URL a
+            // test sets (PostgreSQL's default is the working directory).
+            ("JOURNAL_DIR", db.path().display().to_string()),
             ("AMI_CONNECT_TIMEOUT_MS", "1000".to_string()),
             ("AMI_LOGIN_TIMEOUT_MS", "2000".to_string()),
             ("AMI_BACKOFF_MIN_MS", "50".to_string()),
