@@ -81,7 +81,8 @@ pub struct PbxParam {
     pub pbx: Option<String>,
 }
 
-fn pbx_name(state: &AppState, pbx: Option<&str>) -> Result<String, ApiError> {
+/// The PBX `?pbx=` names (the first configured one when absent); 404 otherwise.
+pub(super) fn pbx_name(state: &AppState, pbx: Option<&str>) -> Result<String, ApiError> {
     state
         .pbx(pbx)
         .map(|p| p.name.clone())
@@ -108,11 +109,18 @@ fn is_live(state: &AppState, pbx: &str, exten: &str) -> bool {
 }
 
 fn check_exten(exten: &str) -> Result<(), ApiError> {
-    if exten.is_empty() || exten.len() > 80 || exten.chars().any(|c| c.is_control()) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidPath,
-            "not an extension number",
-        ));
+    check_path_segment(exten, 80, "not an extension number")
+}
+
+/// A name taken from the path (an extension, a queue): 400 `INVALID_PATH` with
+/// `refusal` when it is empty, longer than `max` bytes or holds control characters.
+pub(super) fn check_path_segment(
+    text: &str,
+    max: usize,
+    refusal: &'static str,
+) -> Result<(), ApiError> {
+    if text.is_empty() || text.len() > max || text.chars().any(|c| c.is_control()) {
+        return Err(ApiError::new(ErrorCode::InvalidPath, refusal));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 
 use super::error::{ApiError, ErrorCode};
-use super::extensions::{check_known_pbx, PbxParam};
+use super::extensions::{check_known_pbx, check_path_segment, pbx_name, PbxParam};
 use super::state::AppState;
 use crate::model::queue::Queue;
 
@@ -27,13 +27,6 @@ pub async fn list(
     Ok(super::error::ok_list(&list))
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control()) {
-        return Err(ApiError::new(ErrorCode::InvalidPath, "not a queue name"));
-    }
-    Ok(())
-}
-
 /// One queue of the PBX named by `?pbx=` (default: the first PBX);
 /// 404 `QUEUE_NOT_FOUND` when it has no queue of that name.
 pub async fn get(
@@ -42,12 +35,8 @@ pub async fn get(
     params: web::Query<PbxParam>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
-    check_name(&name)?;
-    check_known_pbx(&state, params.pbx.as_deref())?;
-    let pbx = state
-        .pbx(params.pbx.as_deref())
-        .map(|p| p.name.clone())
-        .ok_or_else(|| ApiError::not_found("no PBX is configured"))?;
+    check_path_segment(&name, 128, "not a queue name")?;
+    let pbx = pbx_name(&state, params.pbx.as_deref())?;
     let queue = state
         .live
         .read()

@@ -1,36 +1,13 @@
 // Active calls (updated in place, live duration) and recent finished calls.
 
 import { callStateLabel, clock, hangupCause, ms, outcomeLabel, timeOfDay } from './format.js';
+import { party, td as cell } from './rows.js';
 
 const CALLS_MIN_MS = 250;
 /** Rows drawn at most: the longest-running calls (a big call centre has hundreds). */
 const ACTIVE_MAX = 150;
 
 const DIRECTIONS = { internal: 'internal', inbound: 'inbound', outbound: 'outbound', unknown: '—' };
-
-function party(p) {
-  const cell = document.createElement('td');
-  const num = (p && p.number) || '';
-  const name = (p && p.name) || '';
-  const strong = document.createElement('span');
-  strong.className = 'party-num';
-  strong.textContent = num || 'unknown';
-  cell.append(strong);
-  if (name && name !== num) {
-    const small = document.createElement('span');
-    small.className = 'party-name';
-    small.textContent = name;
-    cell.append(small);
-  }
-  return cell;
-}
-
-function cell(text, className) {
-  const td = document.createElement('td');
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
 
 function badge(text, kind) {
   const td = document.createElement('td');

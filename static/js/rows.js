@@ -29,14 +29,16 @@ export function isoOfLocal(value) {
   return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
 
-function td(text, className) {
+/** A table cell holding `text`. */
+export function td(text, className) {
   const cell = document.createElement('td');
   cell.textContent = text;
   if (className) cell.className = className;
   return cell;
 }
 
-function party(p) {
+/** A call party's cell: its number, and its name beneath when it differs. */
+export function party(p) {
   const cell = document.createElement('td');
   const num = (p && p.number) || '';
   const name = (p && p.name) || '';
