@@ -257,8 +257,16 @@ async fn a_restart_keeps_todays_queue_figures_from_the_stored_calls() {
 
     // A new service on the same database (the PBX restarted too: nobody waits).
     let ts = TestService::with(options().env("DATABASE_URL", db)).await;
-    let (status, after) = ts.get("/api/queues/support").await;
-    assert_eq!(status, 200, "{after}");
+    // The queue is known once the QueueStatus read after login is in.
+    let after = wait_until("the support queue read after login", DEADLINE, || async {
+        let (status, body) = ts.get("/api/queues/support").await;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {body}"))
+        }
+    })
+    .await;
     let today = &after["data"]["today"];
     assert_eq!(
         (today["offered"].as_u64(), today["answered"].as_u64(), today["abandoned"].as_u64()),
