@@ -166,22 +166,16 @@ pub fn mark_confirmed(
 /// Deletes transitions older than `older_than`, except each extension's latest
 /// one before it, so [`state_at`] stays right for every instant still retained.
 pub fn prune(conn: &mut DbConnection, older_than: DateTime<Utc>) -> QueryResult<usize> {
-    let cutoff = to_db_time(older_than);
-    let newer = diesel::alias!(tr as newer);
-    let superseded = exists(
-        newer
-            .filter(newer.field(tr::pbx).eq(tr::pbx))
-            .filter(newer.field(tr::extension).eq(tr::extension))
-            .filter(newer.field(tr::at).le(cutoff))
-            .filter(
-                newer.field(tr::at).gt(tr::at).or(newer
-                    .field(tr::at)
-                    .eq(tr::at)
-                    .and(newer.field(tr::id).gt(tr::id))),
-            )
-            .select(newer.field(tr::id)),
-    );
-    diesel::delete(tr::table.filter(tr::at.lt(cutoff)).filter(superseded)).execute(conn)
+    // Deleting a superseded row never un-supersedes another (the row in force at
+    // the cutoff stays), so steps of [`prune_some`] until none is left are the
+    // whole prune.
+    let mut total = 0;
+    loop {
+        match prune_some(conn, older_than, 10_000)? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
 }
 
 /// [`prune`], at most `limit` rows at a time (oldest first), so one step holds
