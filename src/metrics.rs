@@ -65,6 +65,9 @@ pub struct Metrics {
     pub event_delivery_seconds: Histogram,
     /// Store writes waiting to be committed.
     pub store_pending: IntGauge,
+    /// Unwritten ops moved to the journal since start (an outage past
+    /// `STORE_MAX_BACKLOG`, or a stop before they were written).
+    pub store_journaled: IntGauge,
     /// Rows deleted by retention, by table.
     pub store_pruned: IntCounterVec,
     /// Events of extensions refused because their PBX already has
@@ -192,6 +195,10 @@ impl Metrics {
                 "switchboard_store_pending_writes",
                 "Store writes waiting to be committed",
             )?,
+            store_journaled: IntGauge::new(
+                "switchboard_store_journaled_ops",
+                "Unwritten store ops moved to the journal since start",
+            )?,
             extensions_refused: counter_vec(
                 "switchboard_extensions_refused_total",
                 "Extension events refused: the PBX is at MAX_EXTENSIONS_PER_PBX",
@@ -257,6 +264,7 @@ impl Metrics {
         m.registry
             .register(Box::new(m.event_delivery_seconds.clone()))?;
         m.registry.register(Box::new(m.store_pending.clone()))?;
+        m.registry.register(Box::new(m.store_journaled.clone()))?;
         m.registry
             .register(Box::new(m.extensions_refused.clone()))?;
         m.registry

@@ -108,7 +108,13 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let started = steps::start_pbxs(&shared, &mode, pipeline, &hub, &stored, cells);
     let refresh = steps::start_refresh(&shared, started.targets, &live, &hub, &persist);
     let cluster = match joined {
-        Some(joined) => Some(steps::start_cluster(joined, &hub, &store, &started.pbxs)?),
+        Some(joined) => Some(steps::start_cluster(
+            joined,
+            &hub,
+            &store,
+            &started.pbxs,
+            &shared.metrics,
+        )?),
         None => None,
     };
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::store::{Flush, SpillAnswer, SpillPending, StoreWriter};
+use crate::store::{CloseIfDrained, Flush, SpillAnswer, SpillPending, StoreWriter};
 
 /// How long a batch attempt still running after the grace period may take to
 /// end on its own before its ops are journaled as well.
@@ -34,12 +34,26 @@ impl StopOutcome {
     }
 }
 
-/// Flushes for up to `grace`; then journals what is left.
+/// Flushes for up to `grace` (again while ops keep arriving, until the writer
+/// closes with nothing unwritten); then journals what is left.
 pub(super) async fn flush_or_journal(writer: &Addr<StoreWriter>, grace: Duration) -> StopOutcome {
-    if let Ok(Ok(())) = tokio::time::timeout(grace, writer.send(Flush)).await {
-        log::info!("store: pending writes flushed");
-        let _ = writer.send(SpillPending { force: false }).await;
-        return StopOutcome::Flushed;
+    let deadline = Instant::now() + grace;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !matches!(
+            tokio::time::timeout(left, writer.send(Flush)).await,
+            Ok(Ok(()))
+        ) {
+            break;
+        }
+        match writer.send(CloseIfDrained).await {
+            Ok(Ok(())) => {
+                log::info!("store: pending writes flushed");
+                return StopOutcome::Flushed;
+            }
+            Ok(Err(_)) if Instant::now() < deadline => continue,
+            Ok(Err(_)) | Err(_) => break,
+        }
     }
     log::warn!(
         "store: writes not flushed within SHUTDOWN_GRACE ({} s); moving them to the journal",

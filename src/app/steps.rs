@@ -348,6 +348,7 @@ pub(super) fn start_cluster(
     hub: &Addr<Hub>,
     store: &Store,
     pbxs: &[PbxRuntime],
+    metrics: &crate::metrics::Metrics,
 ) -> anyhow::Result<crate::cluster::ClusterRuntime> {
     let members = pbxs
         .iter()
@@ -363,6 +364,7 @@ pub(super) fn start_cluster(
         hub.clone(),
         store.clone(),
         members,
+        metrics.store_pruned.clone(),
     )
     .context("starting the cluster thread")
 }

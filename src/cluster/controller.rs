@@ -83,6 +83,7 @@ impl ClusterRuntime {
         hub: Addr<Hub>,
         store: Store,
         members: Vec<Member>,
+        pruned: prometheus::IntCounterVec,
     ) -> std::io::Result<Self> {
         let Prepared { tap, config, url } = prepared;
         let view = Arc::new(ClusterView::new(&config.instance_id));
@@ -97,6 +98,7 @@ impl ClusterRuntime {
             verdicts: tx,
             view: view.clone(),
             stop: stop.clone(),
+            pruned,
         };
         std::thread::Builder::new()
             .name("cluster".to_string())

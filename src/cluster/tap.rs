@@ -88,8 +88,12 @@ impl Tap {
         Ok(out)
     }
 
-    /// Deletes feed rows older than `cutoff`.
-    pub fn prune(&mut self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<usize, ClusterError> {
-        Ok(feed::prune(&mut self.conn, cutoff)?)
+    /// Deletes at most `limit` feed rows older than `cutoff`.
+    pub fn prune_step(
+        &mut self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<usize, ClusterError> {
+        Ok(feed::prune_step(&mut self.conn, cutoff, limit)?)
     }
 }

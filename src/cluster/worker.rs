@@ -33,6 +33,17 @@ use crate::delivery::SyncCalls;
 const SAFETY_READ: Duration = Duration::from_secs(1);
 /// How often old feed rows are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Feed rows deleted per retention step: a few milliseconds of work, so the
+/// thread's leases and feed reads never wait behind a big prune.
+const PRUNE_STEP_ROWS: i64 = 5_000;
+
+/// Whether a retention step left more to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PruneStep {
+    More,
+    Done,
+}
 /// Lease ticks a PBX may stay free before an instance above its fair share takes it.
 const FREE_TICKS: u32 = 2;
 
@@ -63,6 +74,8 @@ pub struct Worker {
     pub view: Arc<ClusterView>,
     /// Set to end the thread.
     pub stop: Arc<AtomicBool>,
+    /// Rows deleted by retention, by table (the store's counter).
+    pub pruned: prometheus::IntCounterVec,
 }
 
 struct Loop {
@@ -119,8 +132,12 @@ impl Worker {
                 }
             }
             if now >= next_prune {
-                next_prune = now + PRUNE_EVERY;
-                self.prune(&st);
+                // A full step leaves more to delete: the next one comes on the
+                // next pass of this loop, after the leases and the feed.
+                next_prune = match self.prune(&st) {
+                    PruneStep::More => now,
+                    PruneStep::Done => now + PRUNE_EVERY,
+                };
             }
             std::thread::sleep(self.config.feed_poll);
         }
@@ -315,16 +332,34 @@ impl Worker {
         self.view.update(&st.held, HashMap::new(), false);
     }
 
-    fn prune(&mut self, st: &Loop) {
+    /// One step of the feed's retention: at most [`PRUNE_STEP_ROWS`] rows, counted
+    /// in `switchboard_store_pruned_rows_total{table="change_feed"}`.
+    fn prune(&mut self, st: &Loop) -> PruneStep {
         if !st.tap_ok {
-            return;
+            return PruneStep::Done;
         }
         let keep = chrono::Duration::from_std(self.config.feed_retention)
             .unwrap_or_else(|_| chrono::Duration::hours(1));
-        match self.tap.prune(chrono::Utc::now() - keep) {
-            Ok(0) => {}
-            Ok(n) => log::info!("cluster: pruned {n} change-feed rows"),
-            Err(e) => log::warn!("cluster: pruning the change feed failed: {e}"),
+        match self
+            .tap
+            .prune_step(chrono::Utc::now() - keep, PRUNE_STEP_ROWS)
+        {
+            Ok(0) => PruneStep::Done,
+            Ok(n) => {
+                self.pruned
+                    .with_label_values(&["change_feed"])
+                    .inc_by(n as u64);
+                log::debug!("cluster: pruned {n} change-feed rows");
+                if n as i64 >= PRUNE_STEP_ROWS {
+                    PruneStep::More
+                } else {
+                    PruneStep::Done
+                }
+            }
+            Err(e) => {
+                log::warn!("cluster: pruning the change feed failed: {e}");
+                PruneStep::Done
+            }
         }
     }
 }

@@ -21,15 +21,19 @@ pub async fn actors(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })))
 }
 
-/// Prometheus text exposition. The store writer's backlog is read at scrape time
-/// (the writer is the only one that knows it, and a gauge set on every queued
-/// write would cost more than the scrapes).
+/// Prometheus text exposition. The store writer's backlog and journaled count
+/// are read at scrape time (the writer is the only one that knows them, and a
+/// gauge set on every queued write would cost more than the scrapes).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(store) = state.writer.send(crate::store::GetStoreHealth).await {
         state
             .metrics
             .store_pending
             .set(i64::try_from(store.pending).unwrap_or(i64::MAX));
+        state
+            .metrics
+            .store_journaled
+            .set(i64::try_from(store.journaled).unwrap_or(i64::MAX));
     }
     if let Ok(live) = state.live.read() {
         let queues = live.queues(None);

@@ -195,9 +195,19 @@ pub fn last_id(conn: &mut PgConnection) -> QueryResult<i64> {
     Ok(row.id)
 }
 
-/// Deletes rows created before `cutoff`; returns how many went.
-pub fn prune(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::sql_query("DELETE FROM change_feed WHERE created_at < $1")
-        .bind::<Timestamp, _>(cutoff.naive_utc())
-        .execute(conn)
+/// Deletes at most `limit` of the oldest rows created before `cutoff` (one
+/// short statement, so a prune of a big feed never holds the table for long;
+/// the caller repeats while a full step came back); returns how many went.
+pub fn prune_step(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM change_feed WHERE id IN \
+         (SELECT id FROM change_feed WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+    )
+    .bind::<Timestamp, _>(cutoff.naive_utc())
+    .bind::<BigInt, _>(limit.max(1))
+    .execute(conn)
 }

@@ -52,8 +52,8 @@ pub use models::MAX_TERM_CHARS as MAX_SEARCH_CHARS;
 pub use ops::{RowKey, WriteOp};
 pub use refresh::RefreshRecord;
 pub use writer::{
-    Flush, GetStoreHealth, SpillAnswer, SpillPending, StoreHealth, StoreState, StoreWriter, Write,
-    WriteBatch, WriterConfig,
+    CloseIfDrained, Flush, GetStoreHealth, SpillAnswer, SpillPending, StoreHealth, StoreState,
+    StoreWriter, Write, WriteBatch, WriterConfig,
 };
 
 use crate::model::{Call, Extension, ExtensionTransition};

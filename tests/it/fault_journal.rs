@@ -4,7 +4,6 @@
 //! told ended is in the history with the outcome it was told; a replay killed
 //! half-way resumes at the next start without writing anything twice.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,66 +17,15 @@ use switchboard::store::{journal, WriteOp};
 use crate::common::browser::free_port;
 use crate::common::child::OwnedChild;
 use crate::common::service::WsClient;
+use crate::common::service_proc::{
+    self, assert_told_is_stored, ended, stored_outcomes, wait_connected, Outage, EXIT_WITHIN,
+};
 use crate::common::store::{active_call, finished, Kind, TestDb};
 use crate::common::wait::{wait_until, DEADLINE};
 use crate::common::ws_recorder::WsRecorder;
 
-/// Long enough for the grace period, a batch attempt still waiting for the
-/// lock, and the journal.
-const EXIT_WITHIN: Duration = Duration::from_secs(40);
-
 fn spawn_service(dir: &Path, sim: &SimHandle, database_url: &str, port: u16) -> OwnedChild {
-    spawn_with_journal(dir, dir, sim, database_url, port)
-}
-
-fn spawn_with_journal(
-    dir: &Path,
-    journal_dir: &Path,
-    sim: &SimHandle,
-    database_url: &str,
-    port: u16,
-) -> OwnedChild {
-    let settings = format!(
-        "AMI_HOST=127.0.0.1\nAMI_PORT={}\nAMI_USERNAME=admin\nAMI_SECRET=amisecret\n\
-         DATABASE_URL={database_url}\nHTTP_BIND=127.0.0.1:{port}\n\
-         AMI_BACKOFF_MIN_MS=50\nAMI_BACKOFF_MAX_MS=200\n\
-         SHUTDOWN_GRACE=2\nJOURNAL_DIR={}\n",
-        sim.addr().port(),
-        journal_dir.display()
-    );
-    OwnedChild::serve(dir, &settings, "info")
-}
-
-async fn get_json(client: &awc::Client, url: &str) -> Option<serde_json::Value> {
-    let mut res = client.get(url).send().await.ok()?;
-    res.json::<serde_json::Value>().limit(64 << 20).await.ok()
-}
-
-/// A replay of a big journal comes before the login: allow for it.
-const REPLAY_WITHIN: Duration = Duration::from_secs(120);
-
-async fn wait_connected(client: &awc::Client, base: &str) {
-    let url = format!("{base}/api/health");
-    wait_until("the binary to serve and connect", REPLAY_WITHIN, || async {
-        get_json(client, &url)
-            .await
-            .is_some_and(|h| h["data"]["ami"]["state"] == "connected")
-    })
-    .await;
-}
-
-/// `call.ended` announcements: call id → outcome.
-fn ended(ws: &WsRecorder) -> BTreeMap<String, String> {
-    ws.messages()
-        .iter()
-        .filter(|m| m["type"] == "call.ended")
-        .filter_map(|m| {
-            Some((
-                m["data"]["id"].as_str()?.to_string(),
-                m["data"]["outcome"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
+    service_proc::spawn_service(dir, dir, sim, database_url, port, "")
 }
 
 async fn stopped_during_an_outage_loses_no_call(kind: Kind) {
@@ -149,27 +97,8 @@ async fn stopped_during_an_outage_loses_no_call(kind: Kind) {
     );
     assert!(!journal_file.exists(), "the journal is gone once replayed");
 
-    let history = get_json(&client, &format!("{base}/api/calls/history?pageSize=500"))
-        .await
-        .expect("history");
-    let stored: BTreeMap<String, String> = history["data"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter_map(|c| {
-            Some((
-                c["id"].as_str()?.to_string(),
-                c["outcome"].as_str()?.to_string(),
-            ))
-        })
-        .collect();
-    for (id, outcome) in &told {
-        assert_eq!(
-            stored.get(id),
-            Some(outcome),
-            "call {id}: told {outcome}, history {stored:?}"
-        );
-    }
+    let stored = stored_outcomes(&client, &base).await;
+    assert_told_is_stored(&told, &stored);
     service.sigterm();
     let status = service.wait_exit(EXIT_WITHIN).await.expect("second exit");
     assert!(status.success(), "log:\n{}", service.log());
@@ -184,35 +113,6 @@ async fn sqlite_locked_at_sigterm_loses_no_call() {
 #[actix_rt::test]
 async fn postgres_refusing_connections_at_sigterm_loses_no_call() {
     stopped_during_an_outage_loses_no_call(Kind::Postgres).await;
-}
-
-/// The database away: SQLite locked by another connection (which first waits
-/// its turn behind the service's own writes), PostgreSQL refusing connections.
-enum Outage {
-    Sqlite(SqliteConnection),
-    Postgres(crate::common::store::Outage),
-}
-
-impl Outage {
-    fn begin(db: &TestDb) -> Self {
-        match db.kind {
-            Kind::Sqlite => {
-                let path = db.url.trim_start_matches("sqlite://");
-                let mut c = SqliteConnection::establish(path).expect("lock connection");
-                c.batch_execute("PRAGMA busy_timeout = 10000; BEGIN EXCLUSIVE")
-                    .expect("take the write lock");
-                Self::Sqlite(c)
-            }
-            Kind::Postgres => Self::Postgres(db.begin_outage()),
-        }
-    }
-
-    fn end(self) {
-        match self {
-            Self::Sqlite(mut c) => c.batch_execute("COMMIT").expect("release the lock"),
-            Self::Postgres(o) => o.end(),
-        }
-    }
 }
 
 #[derive(QueryableByName)]
@@ -375,7 +275,7 @@ async fn ops_written_nowhere_are_counted_and_the_exit_is_not_0() {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(10))
         .finish();
-    let mut service = spawn_with_journal(dir.path(), &nowhere, &sim, &db.url, port);
+    let mut service = service_proc::spawn_service(dir.path(), &nowhere, &sim, &db.url, port, "");
     wait_connected(&client, &base).await;
     let ws = WsRecorder::start(WsClient::connect(&format!("ws://127.0.0.1:{port}/ws")).await);
     let outage = Outage::begin(&db);

@@ -31,6 +31,7 @@ mod doctor;
 mod edge_auth;
 mod edge_limits;
 mod fault_journal;
+mod fault_outage;
 mod fault_pbx;
 mod fault_sigterm;
 mod fault_store;

@@ -198,3 +198,44 @@ async fn postgres_a_service_prunes_on_its_own() {
     };
     a_service_prunes_on_its_own(&db).await;
 }
+
+/// The cluster's change feed is pruned in steps of at most the step's limit,
+/// oldest first, and rows newer than the cutoff stay.
+#[test]
+fn postgres_the_change_feed_is_pruned_in_steps() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    use switchboard::store::{feed, FeedRow};
+
+    let Some(db) = TestDb::create(Kind::Postgres) else {
+        return;
+    };
+    db.open(); // migrated
+    let mut conn = diesel::PgConnection::establish(&db.url).expect("connect");
+    let row = |i: usize| FeedRow {
+        pbx: "pbx1".into(),
+        kind: "extension.updated".into(),
+        payload: format!("{{\"n\":{i}}}"),
+        instance: "a".into(),
+    };
+    let rows: Vec<FeedRow> = (0..250).map(row).collect();
+    feed::append(&mut conn, &rows.iter().collect::<Vec<_>>()).expect("append");
+    // The first 230 are two hours old.
+    conn.batch_execute(
+        "UPDATE change_feed SET created_at = created_at - interval '2 hours' \
+         WHERE id IN (SELECT id FROM change_feed ORDER BY id LIMIT 230)",
+    )
+    .expect("backdate");
+    let cutoff = Utc::now() - Age::hours(1);
+    let steps: Vec<usize> = std::iter::from_fn(|| {
+        let n = feed::prune_step(&mut conn, cutoff, 100).expect("prune step");
+        (n > 0).then_some(n)
+    })
+    .take(10)
+    .collect();
+    assert_eq!(steps, vec![100, 100, 30], "steps of at most the limit");
+    let left = feed::read_after(&mut conn, "pbx1", 0, 1000).expect("read");
+    let payloads: Vec<&str> = left.iter().map(|r| r.payload.as_str()).collect();
+    let expected: Vec<String> = (230..250).map(|i| format!("{{\"n\":{i}}}")).collect();
+    assert_eq!(payloads, expected, "the newer rows stay, in order");
+}

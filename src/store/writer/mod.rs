@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 pub use messages::{Flush, GetStoreHealth, StoreHealth, StoreState, Write, WriteBatch};
-pub use spill::{SpillAnswer, SpillPending};
+pub use spill::{CloseIfDrained, SpillAnswer, SpillPending};
 
 use super::{Store, StoreError, WriteOp};
 use crate::supervision::guarded;
@@ -211,6 +211,9 @@ impl StoreWriter {
     }
 
     fn accept(&mut self, op: WriteOp, ctx: &mut Context<Self>) {
+        if self.spill.closed {
+            return self.journal_late(op);
+        }
         self.buffer.push(op);
         if self.degraded {
             self.spill_if_over();

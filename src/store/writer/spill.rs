@@ -7,7 +7,8 @@
 //!   From then on the next attempt is to replay the journal; only once it is
 //!   fully in the database does the buffer (newer ops) get written, so the
 //!   database sees every op in the order the service made them.
-//! - At shutdown, [`SpillPending`] moves whatever the grace period could not
+//! - At shutdown, [`CloseIfDrained`] closes a writer that flushed everything, and
+//!   [`SpillPending`] moves whatever the grace period could not
 //!   flush to the journal; the next start replays it before its first login.
 
 use std::path::PathBuf;
@@ -43,6 +44,14 @@ pub struct SpillPending {
     /// Journal the running attempt's ops too.
     pub force: bool,
 }
+
+/// Shutdown, once a [`crate::store::Flush`] came back: closes the writer when
+/// nothing is unwritten (answers `Ok`), else answers how many ops arrived since
+/// and leaves them to be flushed (the last changes of a stopping pipeline), so a
+/// clean stop never journals what the database could still take.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), usize>")]
+pub struct CloseIfDrained;
 
 /// What [`SpillPending`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +170,44 @@ impl StoreWriter {
     /// Ops moved to the journal since start.
     pub(super) fn journaled(&self) -> u64 {
         self.spill.journaled
+    }
+}
+
+impl Handler<CloseIfDrained> for StoreWriter {
+    type Result = Result<(), usize>;
+
+    fn handle(&mut self, _msg: CloseIfDrained, _ctx: &mut Self::Context) -> Self::Result {
+        match self.pending() {
+            0 if !self.in_flight() => {
+                self.spill.closed = true;
+                Ok(())
+            }
+            n => Err(n.max(1)),
+        }
+    }
+}
+
+impl StoreWriter {
+    /// An op that arrives once the writer is closed (the service is stopping
+    /// and its backlog already went to the journal, or nothing was left) goes
+    /// straight to the journal, or is logged as lost: never dropped in silence.
+    pub(super) fn journal_late(&mut self, op: WriteOp) {
+        let ops = [op];
+        let counts = journal::count_by_kind(&ops);
+        let result = match self.spill.path.clone() {
+            Some(path) => journal::append(&path, &ops).map_err(|e| e.to_string()),
+            None => Err("no journal is configured".to_string()),
+        };
+        match result {
+            Ok(()) => {
+                self.spill.journaled += 1;
+                log::warn!("store: a write after the stop was journaled ({counts})");
+            }
+            Err(reason) => log::error!(
+                "store: a write after the stop was LOST (written neither to the database \
+                 nor to the journal: {reason}): {counts}"
+            ),
+        }
     }
 }
 

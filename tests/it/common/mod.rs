@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod raw;
 pub mod replay;
 pub mod service;
+pub mod service_proc;
 pub mod sim_client;
 pub mod store;
 pub mod truth;
