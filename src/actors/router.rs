@@ -9,7 +9,6 @@
 //! book (`router::queues`). Trackers and extension actors run on the router's own
 //! arbiter, so handing them an event is a same-thread queue push.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,6 @@ use super::call_tracker::CallTrackerActor;
 use super::extension::ExtensionActor;
 use super::messages::{
     CallEvent, CallFinished, CloseCall, EventBatch, ExtensionEvent, InjectPanic, Publish,
-    ResyncCall, ResyncChannels,
 };
 use crate::ami::{event_names, Event};
 use crate::fastmap::FastMap;
@@ -27,12 +25,15 @@ use crate::metrics::Metrics;
 use crate::model::CallOutcome;
 use crate::state::admit::{admit, Admission, RecentlyEnded};
 use crate::state::extension::is_removal;
-use crate::state::route::{call_key, device_extension, route, ExtensionKey, Route};
+use crate::state::route::{device_extension, route, ExtensionKey, Route};
 use crate::supervision::guarded;
 use crate::supervision::{ActorHandle, Registry};
 
 mod extensions;
 mod queues;
+mod resync;
+
+pub use resync::{RestoreCalls, UNLISTED_GRACE};
 
 /// Extension actors per PBX when `MAX_EXTENSIONS_PER_PBX` is not set.
 pub const DEFAULT_MAX_EXTENSIONS: usize = 20_000;
@@ -353,89 +354,6 @@ impl Handler<CallFinished> for EventRouterActor {
         self.calls.remove(&msg.id);
         self.ended.insert(&msg.id);
         self.channels.retain(|_, call| *call != msg.id);
-    }
-}
-
-impl Handler<ResyncChannels> for EventRouterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ResyncChannels, ctx: &mut Context<Self>) {
-        // A new session: what the PBX lists now is the truth, and a PBX that
-        // restarted may reuse ids of calls that ended before.
-        self.ended = RecentlyEnded::default();
-        let mut by_call: HashMap<String, Vec<Event>> = HashMap::new();
-        for item in msg.items {
-            if let Some(key) = call_key(&item) {
-                let key = key.to_string();
-                if let Some(uid) = item.uniqueid() {
-                    self.channels.insert(uid.to_string(), key.clone());
-                }
-                by_call.entry(key).or_default().push(item);
-            }
-        }
-        let gone: Vec<String> = self
-            .calls
-            .keys()
-            .filter(|k| !by_call.contains_key(*k))
-            .cloned()
-            .collect();
-        if !gone.is_empty() || !by_call.is_empty() {
-            log::info!(
-                "pbx {}: resync: closing {} calls lost while disconnected, checking {} live calls",
-                self.pbx,
-                gone.len(),
-                by_call.len()
-            );
-        }
-        for id in gone {
-            if let Some(t) = self.calls.remove(&id) {
-                t.addr.do_send(CloseCall {
-                    outcome: CallOutcome::LostWhileDisconnected,
-                });
-            }
-        }
-        self.channels.retain(|_, call| by_call.contains_key(call));
-        self.now = Instant::now();
-        for (id, items) in by_call {
-            self.tracker(&id, ctx).do_send(ResyncCall { items });
-        }
-    }
-}
-
-/// Calls that were active when the service last stopped, to track again until the
-/// first resync says whether they still exist.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RestoreCalls(pub Vec<crate::model::Call>);
-
-impl Handler<RestoreCalls> for EventRouterActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: RestoreCalls, ctx: &mut Context<Self>) {
-        for call in msg.0 {
-            if self.calls.contains_key(&call.id) {
-                continue;
-            }
-            for leg in call.legs.iter().filter(|l| l.ended_at.is_none()) {
-                self.channels.insert(leg.uniqueid.clone(), call.id.clone());
-            }
-            let id = call.id.clone();
-            let addr = CallTrackerActor::restored(
-                crate::state::call::CallModel::from_call(call),
-                self.publish.clone(),
-                ctx.address().recipient(),
-                self.registry.clone(),
-                self.metrics.clone(),
-            )
-            .start();
-            self.calls.insert(
-                id,
-                Tracked {
-                    addr,
-                    last_event: Instant::now(),
-                },
-            );
-        }
     }
 }
 

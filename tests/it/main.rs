@@ -56,6 +56,7 @@ mod queue_props;
 mod refresh_board;
 mod refresh_sessions;
 mod router_queue_batch;
+mod router_resync;
 mod sim_faults;
 mod sim_filter;
 mod sim_model;
