@@ -67,12 +67,50 @@ impl Leases {
         Ok(Self { conn })
     }
 
-    /// Tries to take `pbx`'s lock without waiting; true when this session now holds it.
+    /// Tries to take `pbx`'s lock without waiting long; true when this session
+    /// now holds it.
+    ///
+    /// A free lock is taken behind the PBX's fence row (`pbx_fence`, locked FOR
+    /// UPDATE in the same transaction): a writing transaction of the previous
+    /// holder holds that row FOR SHARE from its lease check to its commit, so the
+    /// lock is granted only once those writes are in, and none of them can land
+    /// over this instance's. A lock someone holds is not tried behind the fence
+    /// (that would hold up the holder's writes for nothing). A fence still held
+    /// after `lock_timeout` counts as not taken; the next round tries again.
     pub fn try_acquire(&mut self, pbx: &str) -> Result<bool, ClusterError> {
-        let row: Acquired = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS ok")
-            .bind::<BigInt, _>(lock_key(pbx))
-            .get_result(&mut self.conn)?;
-        Ok(row.ok)
+        let held: Acquired = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l \
+               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1) AS ok",
+        )
+        .bind::<BigInt, _>(lock_key(pbx))
+        .get_result(&mut self.conn)?;
+        if held.ok {
+            return Ok(false);
+        }
+        let taken = self.conn.transaction(|conn| {
+            conn.batch_execute("SET LOCAL lock_timeout = 1000")?;
+            diesel::sql_query("INSERT INTO pbx_fence (pbx) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind::<Text, _>(pbx)
+                .execute(conn)?;
+            diesel::sql_query("SELECT pbx FROM pbx_fence WHERE pbx = $1 FOR UPDATE")
+                .bind::<Text, _>(pbx)
+                .execute(conn)?;
+            diesel::sql_query("SELECT pg_try_advisory_lock($1) AS ok")
+                .bind::<BigInt, _>(lock_key(pbx))
+                .get_result::<Acquired>(conn)
+        });
+        match taken {
+            Ok(row) => Ok(row.ok),
+            // The fence is still held (a write of the old holder in flight).
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("lock timeout") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Gives `pbx`'s lock back (a clean shutdown).

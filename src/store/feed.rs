@@ -119,6 +119,19 @@ pub fn check_leases(conn: &mut PgConnection, rows: &[&FeedRow]) -> QueryResult<L
     if pairs.is_empty() {
         return Ok(LeaseCheck::default());
     }
+    // The fence (see `cluster::lease::Leases::try_acquire`): held until this
+    // transaction commits, so no instance is granted these PBXs' leases while
+    // writes checked against the old holder are still to land.
+    let mut fenced: Vec<String> = pairs.iter().map(|(p, _)| p.to_string()).collect();
+    fenced.dedup();
+    diesel::sql_query(
+        "INSERT INTO pbx_fence (pbx) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(&fenced)
+    .execute(conn)?;
+    diesel::sql_query("SELECT pbx FROM pbx_fence WHERE pbx = ANY($1) ORDER BY pbx FOR SHARE")
+        .bind::<Array<Text>, _>(&fenced)
+        .execute(conn)?;
     let holders = "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
