@@ -8,11 +8,11 @@ use std::time::Duration;
 use crate::floor::{cpu_steal, steal_pct, Floor, Sleeper};
 use crate::subscribers::{seen, subscribe, Shared};
 use crate::throughput::run_rate;
-use crate::{http_workers, positive_env, service};
+use crate::{positive_env, stages, Feed};
 
-/// The latency cases: `E2E_LATENCY` as `rate x subscribers` pairs
-/// (`20000x10,5000x100`, the default) to look at one case closely.
-fn latency_cases() -> Vec<(f64, usize)> {
+/// The latency cases: `E2E_LATENCY` as `rate x subscribers` pairs (e.g.
+/// `20000x10,5000x100`) to look at one case closely, else `default`.
+pub(crate) fn latency_cases_or(default: &[(f64, usize)]) -> Vec<(f64, usize)> {
     std::env::var("E2E_LATENCY")
         .ok()
         .map(|v| {
@@ -25,7 +25,7 @@ fn latency_cases() -> Vec<(f64, usize)> {
                 .collect::<Vec<_>>()
         })
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| vec![(20_000.0, 10), (5_000.0, 100)])
+        .unwrap_or_else(|| default.to_vec())
 }
 
 /// How many times each latency case runs (`E2E_RUNS`, default 3), each on a fresh
@@ -59,6 +59,17 @@ fn latency_row(label: &str, rate: f64, n: usize, all: &[i64], ok: bool, floor: F
 }
 
 pub(crate) async fn latency() {
+    latency_table(
+        &[Feed::Sim],
+        latency_cases_or(&[(20_000.0, 10), (5_000.0, 100)]),
+    )
+    .await;
+}
+
+/// Runs every case [`latency_runs`] times from each of `feeds` (interleaved, so a
+/// noisy moment of the machine hits both alike), printing each run and then each
+/// feed's samples pooled.
+pub(crate) async fn latency_table(feeds: &[Feed<'_>], cases: Vec<(f64, usize)>) {
     println!("\n## latency: event Timestamp → subscriber receipt");
     println!("(floor: what a service doing nothing would show at p99 because its thread");
     println!("was not running — a sleeper thread's lateness, weighted by time, with the");
@@ -66,20 +77,33 @@ pub(crate) async fn latency() {
     println!("| run | rate ev/s | subscribers | samples | p50 ms | p99 ms | p99.9 ms | max ms | nothing lost | idle floor p99 ms | loaded floor p99 ms | steal % |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|");
     let runs = latency_runs();
-    for (rate, n) in latency_cases() {
-        let mut pooled: Vec<i64> = Vec::new();
-        let mut floors = Vec::new();
-        let mut all_ok = true;
-        for run in 1..=runs {
-            let (mut all, ok, floor) = latency_run(rate, n).await;
-            all.sort_unstable();
-            latency_row(&run.to_string(), rate, n, &all, ok, floor);
-            pooled.extend(all);
-            floors.push(floor);
-            all_ok &= ok;
+    let label = |feed: &Feed<'_>, run: &str| {
+        if feeds.len() > 1 {
+            format!("{} {run}", feed.name())
+        } else {
+            run.to_string()
         }
-        if runs > 1 {
-            pooled.sort_unstable();
+    };
+    for (rate, n) in cases {
+        let mut pooled: Vec<Vec<i64>> = vec![Vec::new(); feeds.len()];
+        let mut floors: Vec<Vec<Floor>> = vec![Vec::new(); feeds.len()];
+        let mut all_ok = vec![true; feeds.len()];
+        for run in 1..=runs {
+            for (i, feed) in feeds.iter().enumerate() {
+                let (mut all, ok, floor) = latency_run(rate, n, *feed).await;
+                all.sort_unstable();
+                latency_row(&label(feed, &run.to_string()), rate, n, &all, ok, floor);
+                pooled[i].extend(all);
+                floors[i].push(floor);
+                all_ok[i] &= ok;
+            }
+        }
+        if runs == 1 {
+            continue;
+        }
+        for (i, feed) in feeds.iter().enumerate() {
+            pooled[i].sort_unstable();
+            let floors = &floors[i];
             let mean =
                 |f: fn(&Floor) -> f64| floors.iter().map(f).sum::<f64>() / floors.len() as f64;
             let floor = Floor {
@@ -87,7 +111,15 @@ pub(crate) async fn latency() {
                 loaded_p99_ms: mean(|f| f.loaded_p99_ms),
                 steal_pct: mean(|f| f.steal_pct),
             };
-            latency_row(&format!("**all {runs}**"), rate, n, &pooled, all_ok, floor);
+            let name = label(feed, &format!("all {runs}"));
+            latency_row(
+                &format!("**{name}**"),
+                rate,
+                n,
+                &pooled[i],
+                all_ok[i],
+                floor,
+            );
         }
     }
 }
@@ -116,19 +148,20 @@ fn dump(path: &str, rate: f64, n: usize, subs: &[Shared]) {
 
 /// One latency run on a fresh service: every subscriber's samples, whether
 /// nothing was lost, and the machine's floor beside it.
-async fn latency_run(rate: f64, n: usize) -> (Vec<i64>, bool, Floor) {
+async fn latency_run(rate: f64, n: usize, feed: Feed<'_>) -> (Vec<i64>, bool, Floor) {
     let idle = Sleeper::start();
     actix_rt::time::sleep(Duration::from_secs(2)).await;
     let idle_p99_ms = idle.floor_p99_ms();
-    let ts = service(500, http_workers()).await;
+    let ts = feed.service().await;
+    let src = feed.source(&ts);
     let rec = Arc::new(AtomicBool::new(false));
     let subs = subscribe(&ts.ws_url("/ws"), n, rec.clone()).await;
     // Warm up one second, then record three.
-    ts.sim.set_rate(rate);
+    src.set_rate(rate);
     actix_rt::time::sleep(Duration::from_secs(1)).await;
     rec.store(true, Ordering::Relaxed);
     let (loaded, steal0) = (Sleeper::start(), cpu_steal());
-    let row = run_rate(&ts, &subs, rate, 3.0).await;
+    let row = run_rate(&ts, src, &subs, rate, 3.0).await;
     rec.store(false, Ordering::Relaxed);
     let floor = Floor {
         idle_p99_ms,
@@ -150,13 +183,9 @@ async fn latency_run(rate: f64, n: usize) -> (Vec<i64>, bool, Floor) {
         && row.dropped == 0.0
         && row.ami_lagged == 0;
     if std::env::var("E2E_STAGES").is_ok() {
-        let text = ts.get_text("/metrics").await.1;
-        for l in text
-            .lines()
-            .filter(|l| l.contains("latency_seconds_bucket"))
-        {
-            eprintln!("{l}");
-        }
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        stages::print(&ts.get_text("/metrics").await.1, &sorted);
     }
     ts.stop().await;
     (all, ok, floor)

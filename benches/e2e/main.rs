@@ -41,14 +41,22 @@ mod wait;
 #[allow(dead_code)]
 mod service;
 
+#[path = "../common/ami_corpus.rs"]
+mod ami_corpus;
+
+mod corpus;
 mod floor;
 mod latency;
+mod realistic;
 mod refresh;
+mod stages;
 mod subscribers;
 mod throughput;
 
+use corpus::CorpusServer;
 use service::{Options, TestService};
 use switchboard::sim::SimConfig;
+use throughput::Source;
 
 /// The service binary's allocator (see `src/main.rs`), so this measures what runs.
 #[global_allocator]
@@ -82,6 +90,9 @@ fn main() {
         }
         if want("latency") {
             latency::latency().await;
+        }
+        if want("realistic") {
+            realistic::realistic().await;
         }
     });
 }
@@ -143,4 +154,71 @@ pub(crate) fn rates(default: &[f64]) -> Vec<f64> {
         })
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| default.to_vec())
+}
+
+/// Where a scenario's events come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Feed<'a> {
+    /// The simulator's generated calls (every scenario but `realistic`).
+    Sim,
+    /// The realistic stream's replay server (`realistic`).
+    Corpus(&'a CorpusServer),
+}
+
+impl Feed<'_> {
+    /// A short name for table rows.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Feed::Sim => "sim",
+            Feed::Corpus(_) => "corpus",
+        }
+    }
+
+    /// What a table's title calls it.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Feed::Sim => "simulator (AMI socket)".to_string(),
+            Feed::Corpus(c) => format!(
+                "realistic stream (gen_corpus.py, {} events, AMI socket)",
+                c.events
+            ),
+        }
+    }
+
+    /// A fresh service (500 simulated extensions, [`http_workers`]) fed by this.
+    pub(crate) async fn service(&self) -> TestService {
+        let Feed::Corpus(corpus) = self else {
+            return service(500, http_workers()).await;
+        };
+        // The simulator TestService always starts stays idle and unconnected.
+        let ts = TestService::with(
+            Options {
+                sim: sim(1),
+                http_workers: http_workers(),
+                wait_ready: false,
+                ..Options::default()
+            }
+            .env("AMI_PORT", corpus.port().to_string())
+            .env("AMI_AUTH", "plain")
+            .env("AMI_USERNAME", "switchboard")
+            .env("AMI_SECRET", "x")
+            .env("AMI_EVENT_FILTER", "off")
+            .env("AMI_PING_INTERVAL_MS", "600000")
+            .env("AMI_PING_TIMEOUT_MS", "600000"),
+        )
+        .await;
+        wait::wait_until("the replay server streams", wait::DEADLINE, || async {
+            corpus.streaming()
+        })
+        .await;
+        ts
+    }
+
+    /// Its rate control, for `ts` started by [`Feed::service`].
+    pub(crate) fn source<'s>(&'s self, ts: &'s TestService) -> &'s dyn Source {
+        match self {
+            Feed::Sim => &ts.sim,
+            Feed::Corpus(c) => *c,
+        }
+    }
 }

@@ -4,9 +4,36 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchboard::sim::SimHandle;
+
 use crate::service::TestService;
 use crate::subscribers::{seen, subscribe, Shared};
 use crate::{http_workers, rates, secs, service};
+
+/// What feeds the service events at a set rate: the simulator, or the realistic
+/// stream's replay server.
+pub(crate) trait Source {
+    /// Events per second from now on (0 stops).
+    fn set_rate(&self, events_per_s: f64);
+    /// Events sent so far.
+    fn events(&self) -> u64;
+    /// Events dropped because the service read too slowly.
+    fn lagged_drops(&self) -> u64;
+}
+
+impl Source for SimHandle {
+    fn set_rate(&self, events_per_s: f64) {
+        SimHandle::set_rate(self, events_per_s);
+    }
+
+    fn events(&self) -> u64 {
+        self.stats().events
+    }
+
+    fn lagged_drops(&self) -> u64 {
+        self.stats().lagged_drops
+    }
+}
 
 /// One run at `rate` events/s for `secs`: the table row.
 pub(crate) struct Row {
@@ -46,20 +73,26 @@ async fn store_quiet(ts: &TestService) {
     }
 }
 
-pub(crate) async fn run_rate(ts: &TestService, subs: &[Shared], rate: f64, secs: f64) -> Row {
+pub(crate) async fn run_rate(
+    ts: &TestService,
+    src: &dyn Source,
+    subs: &[Shared],
+    rate: f64,
+    secs: f64,
+) -> Row {
     let m0 = (
         ts.metric("switchboard_ws_conflated_total").await,
         ts.metric("switchboard_ws_dropped_clients_total").await,
     );
-    let s0 = ts.sim.stats();
+    let s0 = (src.events(), src.lagged_drops());
     let seq0 = ts.hub_seq().await;
     let c0: Vec<u64> = subs.iter().map(|s| seen(s).count).collect();
     let t = Instant::now();
-    ts.sim.set_rate(rate);
+    src.set_rate(rate);
     actix_rt::time::sleep(Duration::from_secs_f64(secs)).await;
-    ts.sim.set_rate(0.0);
+    src.set_rate(0.0);
     let gen_secs = t.elapsed().as_secs_f64();
-    let s1 = ts.sim.stats();
+    let s1 = (src.events(), src.lagged_drops());
     // Let the pipeline and the subscribers finish (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seq1 = ts.hub_seq().await;
@@ -90,21 +123,21 @@ pub(crate) async fn run_rate(ts: &TestService, subs: &[Shared], rate: f64, secs:
     }
     Row {
         target: rate,
-        events_per_s: (s1.events - s0.events) as f64 / gen_secs,
+        events_per_s: (s1.0 - s0.0) as f64 / gen_secs,
         changes_per_s: published as f64 / gen_secs,
         delivered,
         lost_subs: lost,
         conflated: ts.metric("switchboard_ws_conflated_total").await - m0.0,
         dropped: ts.metric("switchboard_ws_dropped_clients_total").await - m0.1,
-        ami_lagged: s1.lagged_drops - s0.lagged_drops,
+        ami_lagged: s1.1 - s0.1,
         deliveries_per_s: delivered as f64 / all_secs,
         catch_up_s: all_secs - gen_secs,
     }
 }
 
-fn print_rows(title: &str, subs: usize, rows: &[Row]) {
+pub(crate) fn print_rows(title: &str, subs: usize, rows: &[Row]) {
     println!("\n## {title}");
-    println!("| target ev/s | sim ev/s | changes/s | subscribers | delivered | deliveries/s | caught up after s | subs with loss | conflated | dropped | AMI lag drops | nothing lost |");
+    println!("| target ev/s | sent ev/s | changes/s | subscribers | delivered | deliveries/s | caught up after s | subs with loss | conflated | dropped | AMI lag drops | nothing lost |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
     for r in rows {
         println!(
@@ -129,7 +162,7 @@ fn print_rows(title: &str, subs: usize, rows: &[Row]) {
             .fold(0.0, f64::max)
     };
     println!(
-        "highest simulator rate with nothing lost: {:.0} events/s",
+        "highest rate sent with nothing lost: {:.0} events/s",
         best(false)
     );
     println!(
@@ -141,20 +174,41 @@ fn print_rows(title: &str, subs: usize, rows: &[Row]) {
 pub(crate) async fn throughput() {
     let ts = service(500, http_workers()).await;
     let subs = subscribe(&ts.ws_url("/ws"), 10, Arc::default()).await;
+    let rows = rising(
+        &ts,
+        &ts.sim,
+        &subs,
+        &[
+            25_000.0, 50_000.0, 100_000.0, 150_000.0, 175_000.0, 200_000.0, 250_000.0,
+        ],
+        3.0,
+    )
+    .await;
+    print_rows("AMI socket → 10 WebSocket subscribers", 10, &rows);
+    ts.stop().await;
+}
+
+/// Runs `rates` (or `E2E_RATES`) one after another, each for `burst` seconds (or
+/// `E2E_SECS`), until one drops a subscriber or AMI events: higher rates say
+/// nothing more once subscribers or the AMI connection are gone.
+pub(crate) async fn rising(
+    ts: &TestService,
+    src: &dyn Source,
+    subs: &[Shared],
+    default_rates: &[f64],
+    burst: f64,
+) -> Vec<Row> {
     let mut rows = Vec::new();
-    for rate in rates(&[
-        25_000.0, 50_000.0, 100_000.0, 150_000.0, 175_000.0, 200_000.0, 250_000.0,
-    ]) {
-        store_quiet(&ts).await;
-        let row = run_rate(&ts, &subs, rate, secs(3.0)).await;
+    for rate in rates(default_rates) {
+        store_quiet(ts).await;
+        let row = run_rate(ts, src, subs, rate, secs(burst)).await;
         let failed = row.dropped > 0.0 || row.ami_lagged > 0;
         rows.push(row);
         if failed {
-            break; // subscribers or the AMI connection are gone; higher rates say nothing more
+            break;
         }
     }
-    print_rows("AMI socket → 10 WebSocket subscribers", 10, &rows);
-    ts.stop().await;
+    rows
 }
 
 pub(crate) async fn fanout() {
@@ -165,16 +219,14 @@ pub(crate) async fn fanout() {
         "\n(1,000 subscribers connected in {:.1} s)",
         t.elapsed().as_secs_f64()
     );
-    let mut rows = Vec::new();
-    for rate in rates(&[1_000.0, 2_500.0, 5_000.0, 10_000.0, 15_000.0, 20_000.0]) {
-        store_quiet(&ts).await;
-        let row = run_rate(&ts, &subs, rate, secs(2.0)).await;
-        let failed = row.dropped > 0.0 || row.ami_lagged > 0;
-        rows.push(row);
-        if failed {
-            break;
-        }
-    }
+    let rows = rising(
+        &ts,
+        &ts.sim,
+        &subs,
+        &[1_000.0, 2_500.0, 5_000.0, 10_000.0, 15_000.0, 20_000.0],
+        2.0,
+    )
+    .await;
     print_rows("fan-out to 1,000 subscribers", 1000, &rows);
     ts.stop().await;
 }
