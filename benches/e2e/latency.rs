@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::floor::{cpu_steal, steal_pct, Floor, Sleeper};
 use crate::subscribers::{seen, subscribe, Shared};
 use crate::throughput::run_rate;
-use crate::{positive_env, stages, Feed};
+use crate::{positive_env, probe, stages, Feed};
 
 /// The latency cases: `E2E_LATENCY` as `rate x subscribers` pairs (e.g.
 /// `20000x10,5000x100`) to look at one case closely, else `default`.
@@ -66,9 +66,20 @@ pub(crate) async fn latency() {
     .await;
 }
 
-/// Runs every case [`latency_runs`] times from each of `feeds` (interleaved, so a
-/// noisy moment of the machine hits both alike), printing each run and then each
-/// feed's samples pooled.
+/// The service configurations each latency case runs with: the defaults, and
+/// with `E2E_AB=KEY=VALUE` also with that variable set (a change's before and
+/// after, interleaved run by run in one process).
+fn variants() -> Vec<Option<(String, String)>> {
+    let ab = std::env::var("E2E_AB").ok().and_then(|v| {
+        let (k, v) = v.split_once('=')?;
+        Some((k.trim().to_string(), v.trim().to_string()))
+    });
+    std::iter::once(None).chain(ab.map(Some)).collect()
+}
+
+/// Runs every case [`latency_runs`] times from each of `feeds` in each of
+/// [`variants`] (interleaved, so a noisy moment of the machine hits them alike),
+/// printing each run and then each arm's samples pooled.
 pub(crate) async fn latency_table(feeds: &[Feed<'_>], cases: Vec<(f64, usize)>) {
     println!("\n## latency: event Timestamp → subscriber receipt");
     println!("(floor: what a service doing nothing would show at p99 because its thread");
@@ -77,22 +88,32 @@ pub(crate) async fn latency_table(feeds: &[Feed<'_>], cases: Vec<(f64, usize)>) 
     println!("| run | rate ev/s | subscribers | samples | p50 ms | p99 ms | p99.9 ms | max ms | nothing lost | idle floor p99 ms | loaded floor p99 ms | steal % |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|");
     let runs = latency_runs();
-    let label = |feed: &Feed<'_>, run: &str| {
+    let variants = variants();
+    let arms: Vec<(Feed<'_>, Option<&(String, String)>)> = feeds
+        .iter()
+        .flat_map(|f| variants.iter().map(move |v| (*f, v.as_ref())))
+        .collect();
+    let label = |(feed, extra): &(Feed<'_>, Option<&(String, String)>), run: &str| {
+        let mut l = String::new();
         if feeds.len() > 1 {
-            format!("{} {run}", feed.name())
-        } else {
-            run.to_string()
+            l.push_str(feed.name());
+            l.push(' ');
         }
+        if let Some((k, v)) = extra {
+            l.push_str(&format!("{k}={v} "));
+        }
+        l.push_str(run);
+        l
     };
     for (rate, n) in cases {
-        let mut pooled: Vec<Vec<i64>> = vec![Vec::new(); feeds.len()];
-        let mut floors: Vec<Vec<Floor>> = vec![Vec::new(); feeds.len()];
-        let mut all_ok = vec![true; feeds.len()];
+        let mut pooled: Vec<Vec<i64>> = vec![Vec::new(); arms.len()];
+        let mut floors: Vec<Vec<Floor>> = vec![Vec::new(); arms.len()];
+        let mut all_ok = vec![true; arms.len()];
         for run in 1..=runs {
-            for (i, feed) in feeds.iter().enumerate() {
-                let (mut all, ok, floor) = latency_run(rate, n, *feed).await;
+            for (i, arm) in arms.iter().enumerate() {
+                let (mut all, ok, floor) = latency_run(rate, n, arm.0, arm.1).await;
                 all.sort_unstable();
-                latency_row(&label(feed, &run.to_string()), rate, n, &all, ok, floor);
+                latency_row(&label(arm, &run.to_string()), rate, n, &all, ok, floor);
                 pooled[i].extend(all);
                 floors[i].push(floor);
                 all_ok[i] &= ok;
@@ -101,7 +122,7 @@ pub(crate) async fn latency_table(feeds: &[Feed<'_>], cases: Vec<(f64, usize)>) 
         if runs == 1 {
             continue;
         }
-        for (i, feed) in feeds.iter().enumerate() {
+        for (i, arm) in arms.iter().enumerate() {
             pooled[i].sort_unstable();
             let floors = &floors[i];
             let mean =
@@ -111,7 +132,7 @@ pub(crate) async fn latency_table(feeds: &[Feed<'_>], cases: Vec<(f64, usize)>) 
                 loaded_p99_ms: mean(|f| f.loaded_p99_ms),
                 steal_pct: mean(|f| f.steal_pct),
             };
-            let name = label(feed, &format!("all {runs}"));
+            let name = label(arm, &format!("all {runs}"));
             latency_row(
                 &format!("**{name}**"),
                 rate,
@@ -127,12 +148,13 @@ pub(crate) async fn latency_table(feeds: &[Feed<'_>], cases: Vec<(f64, usize)>) 
 /// Appends every sample of one run to `path` as `rate subscribers subscriber
 /// receipt_us latency_us` lines, to see whether the slow ones cluster in time (a
 /// stall that hits every subscriber at once) or are spread out (CPU contention).
-fn dump(path: &str, rate: f64, n: usize, subs: &[Shared]) {
+fn dump(path: &str, rate: f64, n: usize, subs: &[Shared], times: &probe::Times) {
     use std::io::Write;
     let mut out = String::new();
     for (i, s) in subs.iter().enumerate() {
         let s = seen(s);
-        for (r, l) in s.recv_us.iter().zip(&s.lat_us) {
+        let (lat, _) = probe::exact(times, &s.seqs, &s.recv_us, &s.lat_us);
+        for (r, l) in s.recv_us.iter().zip(&lat) {
             out.push_str(&format!("{rate:.0} {n} {i} {r} {l}\n"));
         }
     }
@@ -148,14 +170,20 @@ fn dump(path: &str, rate: f64, n: usize, subs: &[Shared]) {
 
 /// One latency run on a fresh service: every subscriber's samples, whether
 /// nothing was lost, and the machine's floor beside it.
-async fn latency_run(rate: f64, n: usize, feed: Feed<'_>) -> (Vec<i64>, bool, Floor) {
+async fn latency_run(
+    rate: f64,
+    n: usize,
+    feed: Feed<'_>,
+    extra: Option<&(String, String)>,
+) -> (Vec<i64>, bool, Floor) {
     let idle = Sleeper::start();
     actix_rt::time::sleep(Duration::from_secs(2)).await;
     let idle_p99_ms = idle.floor_p99_ms();
-    let ts = feed.service().await;
+    let ts = feed.service(extra).await;
     let src = feed.source(&ts);
     let rec = Arc::new(AtomicBool::new(false));
     let subs = subscribe(&ts.ws_url("/ws"), n, rec.clone()).await;
+    let times = probe::probe(&ts).await;
     // Warm up one second, then record three.
     src.set_rate(rate);
     actix_rt::time::sleep(Duration::from_secs(1)).await;
@@ -168,9 +196,18 @@ async fn latency_run(rate: f64, n: usize, feed: Feed<'_>) -> (Vec<i64>, bool, Fl
         steal_pct: steal_pct(steal0, cpu_steal()),
         loaded_p99_ms: loaded.floor_p99_ms(),
     };
-    let all: Vec<i64> = subs.iter().flat_map(|s| seen(s).lat_us.clone()).collect();
+    let (mut all, mut missing) = (Vec::new(), 0);
+    for s in &subs {
+        let s = seen(s);
+        let (lat, m) = probe::exact(&times, &s.seqs, &s.recv_us, &s.lat_us);
+        all.extend(lat);
+        missing += m;
+    }
+    if missing > 0 {
+        eprintln!("{missing} samples without an exact event time (their ms-truncated ts used)");
+    }
     if let Ok(path) = std::env::var("E2E_DUMP") {
-        dump(&path, rate, n, &subs);
+        dump(&path, rate, n, &subs, &times);
     }
     // The run starts mid-stream (after the warm-up), so counting deliveries
     // against published changes is off by what is in flight at the start; a
@@ -185,7 +222,9 @@ async fn latency_run(rate: f64, n: usize, feed: Feed<'_>) -> (Vec<i64>, bool, Fl
     if std::env::var("E2E_STAGES").is_ok() {
         let mut sorted = all.clone();
         sorted.sort_unstable();
-        stages::print(&ts.get_text("/metrics").await.1, &sorted);
+        let mut wire: Vec<i64> = subs.iter().flat_map(|s| seen(s).lat_us.clone()).collect();
+        wire.sort_unstable();
+        stages::print(&ts.get_text("/metrics").await.1, &sorted, &wire);
     }
     ts.stop().await;
     (all, ok, floor)

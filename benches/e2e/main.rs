@@ -47,6 +47,7 @@ mod ami_corpus;
 mod corpus;
 mod floor;
 mod latency;
+mod probe;
 mod realistic;
 mod refresh;
 mod stages;
@@ -185,10 +186,21 @@ impl Feed<'_> {
         }
     }
 
-    /// A fresh service (500 simulated extensions, [`http_workers`]) fed by this.
-    pub(crate) async fn service(&self) -> TestService {
+    /// A fresh service (500 simulated extensions, [`http_workers`]) fed by this,
+    /// with one more configuration variable when `extra` is given.
+    pub(crate) async fn service(&self, extra: Option<&(String, String)>) -> TestService {
+        let mut env: std::collections::HashMap<&'static str, String> = Default::default();
+        if let Some((k, v)) = extra {
+            env.insert(Box::leak(k.clone().into_boxed_str()), v.clone());
+        }
         let Feed::Corpus(corpus) = self else {
-            return service(500, http_workers()).await;
+            return TestService::with(Options {
+                sim: sim(500),
+                http_workers: http_workers(),
+                env,
+                ..Options::default()
+            })
+            .await;
         };
         // The simulator TestService always starts stays idle and unconnected.
         let ts = TestService::with(
@@ -196,6 +208,7 @@ impl Feed<'_> {
                 sim: sim(1),
                 http_workers: http_workers(),
                 wait_ready: false,
+                env,
                 ..Options::default()
             }
             .env("AMI_PORT", corpus.port().to_string())

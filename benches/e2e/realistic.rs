@@ -22,7 +22,7 @@ pub(crate) async fn realistic() {
     let corpus = CorpusServer::start(positive_env("E2E_CORPUS_EVENTS", 200_000));
     let feeds = [Feed::Sim, Feed::Corpus(&corpus)];
     for feed in feeds {
-        let ts = feed.service().await;
+        let ts = feed.service(None).await;
         let subs = subscribe(&ts.ws_url("/ws"), 10, Arc::default()).await;
         let rows = rising(
             &ts,

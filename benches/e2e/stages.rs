@@ -10,7 +10,7 @@ use crate::service::metric_value;
 const SHOWN: &[f64] = &[0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01];
 
 /// Prints one table: per stage, the share of events within each bound.
-pub(crate) fn print(metrics: &str, client_us: &[i64]) {
+pub(crate) fn print(metrics: &str, client_us: &[i64], wire_us: &[i64]) {
     println!(
         "| stage (Timestamp → …) | events | ≤0.25 ms | ≤0.5 ms | ≤1 ms | ≤2 ms | ≤5 ms | ≤10 ms |"
     );
@@ -32,15 +32,23 @@ pub(crate) fn print(metrics: &str, client_us: &[i64]) {
             .collect();
         row(label, count, &shares);
     }
-    let n = client_us.len() as f64;
-    let shares: Vec<f64> = SHOWN
-        .iter()
-        .map(|le| {
-            let us = (le * 1e6) as i64;
-            client_us.iter().filter(|&&l| l <= us).count() as f64 / n.max(1.0)
-        })
-        .collect();
-    row("subscriber receipt (recorded part)", n, &shares);
+    for (label, samples) in [
+        ("subscriber receipt (recorded part)", client_us),
+        (
+            "… as the message's ms-truncated `ts` would have it",
+            wire_us,
+        ),
+    ] {
+        let n = samples.len() as f64;
+        let shares: Vec<f64> = SHOWN
+            .iter()
+            .map(|le| {
+                let us = (le * 1e6) as i64;
+                samples.iter().filter(|&&l| l <= us).count() as f64 / n.max(1.0)
+            })
+            .collect();
+        row(label, n, &shares);
+    }
 }
 
 fn row(label: &str, count: f64, shares: &[f64]) {

@@ -18,11 +18,15 @@ pub(crate) struct Seen {
     pub(crate) last: u64,
     pub(crate) gaps: u64,
     pub(crate) closed: bool,
-    /// Receipt − event time, in microseconds (only while `record` is set).
+    /// Receipt − event time as the message's `ts` gives it, in microseconds (only
+    /// while `record` is set). `ts` is truncated to the millisecond (the API's
+    /// format), so this is up to 1 ms more than the latency; [`crate::probe`] has
+    /// the exact event times by seq.
     pub(crate) lat_us: Vec<i64>,
-    /// Receipt time (microseconds since the epoch) of each `lat_us` sample, for
-    /// `E2E_DUMP`.
+    /// Receipt time (microseconds since the epoch) of each `lat_us` sample.
     pub(crate) recv_us: Vec<i64>,
+    /// The seq of each `lat_us` sample.
+    pub(crate) seqs: Vec<u64>,
 }
 
 /// The head of a message, `{"seq":N,"type":"…","ts":"…",…`, read by scanning its
@@ -151,6 +155,7 @@ async fn receive(client: awc::Client, url: String, mine: Shared, record: Arc<Ato
                         .unwrap_or(i64::MAX),
                 );
                 s.recv_us.push(now.timestamp_micros());
+                s.seqs.push(h.seq);
             }
         }
     }
