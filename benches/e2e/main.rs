@@ -3,7 +3,7 @@
 //! release by `cargo bench`.
 //!
 //! ```text
-//! cargo bench --bench e2e                      # every scenario (~2-3 min)
+//! cargo bench --bench e2e                      # every scenario (~4-5 min)
 //! cargo bench --bench e2e -- refresh latency   # some of them
 //! ```
 //!
@@ -18,14 +18,24 @@
 //!
 //! `E2E_STAGES=1` also prints, after each latency run, the service's own histograms
 //! (event `Timestamp:` → receipt by the connection, → flush by the hub), which
-//! split the path into AMI, pipeline and fan-out.
+//! split the path into AMI, pipeline and fan-out, beside the subscribers' samples.
+//!
+//! `E2E_AB=KEY=VALUE` runs every latency case twice per run, on a service with the
+//! defaults and on one with that configuration variable: a change's before and
+//! after, interleaved in one process.
+//!
+//! Latency is taken against each change's exact event time, kept by seq by an
+//! in-process probe subscriber ([`probe`]): the message's own `ts` is truncated to
+//! the millisecond.
 //!
 //! Scenarios: `refresh` (1,000 extensions vs one-at-a-time ExtensionState over its
 //! own login; with `E2E_REFRESH_PBXS=20` also a whole-board refresh of 2,000
 //! extensions spread over that many simulated PBXs, at `REFRESH_MAX_SESSIONS` 4
 //! and at one session per PBX), `throughput` (10 subscribers, rising simulator rates), `fanout`
-//! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt). Figures
-//! are printed as tables; nothing is asserted about speed.
+//! (1,000 subscribers), `latency` (event `Timestamp:` → subscriber receipt),
+//! `realistic` (`benches/data/gen_corpus.py`'s stream, see [`realistic`], beside the
+//! simulator: rising rates, then latency; `E2E_CORPUS_EVENTS` sizes the corpus).
+//! Figures are printed as tables; nothing is asserted about speed.
 //!
 //! `E2E_WORKERS=1` runs the service with one HTTP worker thread instead of two.
 //!
