@@ -219,7 +219,6 @@ impl Feed<'_> {
                 http_workers: http_workers(),
                 wait_ready: false,
                 env,
-                ..Options::default()
             }
             .env("AMI_PORT", corpus.port().to_string())
             .env("AMI_AUTH", "plain")
