@@ -11,7 +11,7 @@ use switchboard::cli::{Cli, Command};
 /// pipeline thread enough to halve the throughput. Why not mimalloc, as fast: its
 /// RSS kept growing through a long soak and its latency tail was longer. Figures:
 /// docs/PERFORMANCE.md ("Pipeline", "Soak"). The in-process benchmarks
-/// (`benches/e2e.rs`, `benches/soak.rs`, `benches/pipeline.rs`) use it too, so
+/// (`benches/e2e/main.rs`, `benches/soak.rs`, `benches/pipeline.rs`) use it too, so
 /// they measure what runs.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
