@@ -51,7 +51,7 @@ pub use cluster::ClusterConfig;
 pub use origin::Origin;
 pub use pbx::PbxConfig;
 use pbx::{ami_limits, env_name, pbx_config};
-pub use store::StoreSettings;
+pub use store::{StoreSettings, DEFAULT_HISTORY_COUNT_LIMIT};
 
 use crate::model::DEFAULT_PBX;
 use crate::secret::Secret;

@@ -193,6 +193,7 @@ pub async fn history(
         limit: size,
         offset: (page - 1).saturating_mul(size),
         count_total: !by_cursor,
+        count_limit: state.config.store.history_count_limit,
     };
     if format == HistoryFormat::Csv {
         return super::calls_csv::export(state.store.clone(), query);
@@ -218,7 +219,13 @@ pub async fn history(
     let pagination = if by_cursor {
         json!({ "pageSize": size, "next": next })
     } else {
-        json!({ "page": page, "pageSize": size, "total": found.total, "next": next })
+        json!({
+            "page": page,
+            "pageSize": size,
+            "total": found.total,
+            "totalExact": found.total_exact,
+            "next": next,
+        })
     };
     Ok(HttpResponse::Ok().json(json!({
         "success": true,

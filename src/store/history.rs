@@ -21,10 +21,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::bounded_count::CountOf;
 use super::connection::DbConnection;
 use super::history_cursor::HistoryCursor;
 use super::models::{direction_text, search_key, to_db_time, CallRow, LegRow};
 use super::schema::{call_parties as parties, call_search as search, calls};
+use crate::config::DEFAULT_HISTORY_COUNT_LIMIT;
 use crate::model::{CallOutcome, Direction};
 
 /// Which finished calls to list: every filter is optional; newest first.
@@ -57,9 +59,12 @@ pub struct CallHistoryQuery {
     pub limit: i64,
     /// Calls to skip (page × size); 0 with a cursor.
     pub offset: i64,
-    /// Count every match (an index-only count, but over all of them); cursor
-    /// pages skip it.
+    /// Count the matches (cursor pages skip it), up to `count_limit`.
     pub count_total: bool,
+    /// Matches counted at most: past it the total is this limit and not exact.
+    /// A count walks the page's own index, so it costs about what reading this
+    /// many matches does, however many there are in all.
+    pub count_limit: i64,
 }
 
 impl Default for CallHistoryQuery {
@@ -78,6 +83,7 @@ impl Default for CallHistoryQuery {
             limit: 50,
             offset: 0,
             count_total: true,
+            count_limit: DEFAULT_HISTORY_COUNT_LIMIT,
         }
     }
 }
@@ -99,8 +105,12 @@ impl CallHistoryQuery {
 pub struct HistoryPage {
     /// The calls, newest first, each with its legs in order.
     pub calls: Vec<(CallRow, Vec<LegRow>)>,
-    /// How many calls match in all, when counted.
+    /// How many calls match in all, when counted: at most the query's
+    /// `count_limit`.
     pub total: Option<i64>,
+    /// Whether `total` is every match (false when the count stopped at the
+    /// limit).
+    pub total_exact: bool,
     /// Where the next page starts, when this one is full.
     pub next: Option<HistoryCursor>,
 }
@@ -176,7 +186,8 @@ enum Want {
 
 /// What [`run`] answers.
 enum Answer {
-    /// The matching calls in order (no legs yet), and the total when counted.
+    /// The matching calls in order (no legs yet), and the matches counted (up
+    /// to one past the limit) when counted.
     Rows(Vec<CallRow>, Option<i64>),
     /// The plans of the count (when counted) and of the page, one line per step.
     Plan(Vec<String>),
@@ -184,6 +195,9 @@ enum Answer {
 
 /// Runs (or explains) the count and the page of the query's path. `$filtered`
 /// builds the filtered query afresh each time (boxed queries are not `Clone`).
+/// The count reads the matches in the page's order, one past the limit at most
+/// (`SELECT COUNT(*) FROM (SELECT 1 … ORDER BY … LIMIT limit + 1)`): the same
+/// index walk as the page, stopped early, instead of a count of every match.
 macro_rules! count_and_page {
     ($conn:expr, $q:expr, $want:expr, $counted:expr, $filtered:expr, $order:expr) => {{
         let (limit, offset) = ($q.limit.max(0), $q.offset.max(0));
@@ -194,10 +208,18 @@ macro_rules! count_and_page {
                 .offset(offset)
                 .select(CallRow::as_select())
         };
+        let count = || {
+            CountOf(
+                $counted()
+                    .order($order)
+                    .limit($q.count_limit.max(0).saturating_add(1))
+                    .select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")),
+            )
+        };
         match $want {
             Want::Rows => {
                 let total = match $q.count_total {
-                    true => Some($counted().count().get_result($conn)?),
+                    true => Some(count().get_result::<i64>($conn)?),
                     false => None,
                 };
                 Ok(Answer::Rows(page().load($conn)?, total))
@@ -205,7 +227,7 @@ macro_rules! count_and_page {
             Want::Plan => {
                 let mut plan = Vec::new();
                 if $q.count_total {
-                    plan.extend(super::explain::plan_of($conn, $counted().count())?);
+                    plan.extend(super::explain::plan_of($conn, count())?);
                 }
                 plan.extend(super::explain::plan_of($conn, page())?);
                 Ok(Answer::Plan(plan))
@@ -303,15 +325,19 @@ fn run(conn: &mut DbConnection, q: &CallHistoryQuery, want: Want) -> QueryResult
 
 /// A page of finished calls (newest first) with their legs.
 pub fn history(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<HistoryPage> {
-    let Answer::Rows(rows, total) = run(conn, q, Want::Rows)? else {
+    let Answer::Rows(rows, counted) = run(conn, q, Want::Rows)? else {
         return Err(diesel::result::Error::NotFound);
     };
+    let limit = q.count_limit.max(0);
+    let total = counted.map(|n| n.min(limit));
+    let total_exact = counted.is_none_or(|n| n <= limit);
     let full = q.limit > 0 && rows.len() as i64 == q.limit;
     let next = rows.last().filter(|_| full).map(HistoryCursor::after);
     let legs = super::calls::legs_of(conn, &rows)?;
     Ok(HistoryPage {
         calls: rows.into_iter().zip(legs).collect(),
         total,
+        total_exact,
         next,
     })
 }

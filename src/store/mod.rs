@@ -15,6 +15,7 @@
 //! (rows), `extensions` / `calls` / `refresh` (queries: `fn(&mut DbConnection, ..)
 //! -> QueryResult`), `ops` (batched writes), `writer` (the actor), `error`.
 
+mod bounded_count;
 mod calls;
 mod connection;
 mod error;
@@ -82,8 +83,12 @@ pub struct Store {
 pub struct CallHistory {
     /// The calls, newest first.
     pub calls: Vec<Call>,
-    /// How many calls match in all (`None` when not counted: cursor pages).
+    /// How many calls match in all, up to the query's `count_limit` (`None`
+    /// when not counted: cursor pages).
     pub total: Option<i64>,
+    /// Whether `total` is every match: false when the count stopped at the
+    /// limit (there are at least that many).
+    pub total_exact: bool,
     /// The cursor of the next page, when this one is full.
     pub next: Option<HistoryCursor>,
 }
@@ -334,6 +339,7 @@ impl Store {
         Ok(CallHistory {
             calls,
             total: page.total,
+            total_exact: page.total_exact,
             next: page.next,
         })
     }

@@ -77,13 +77,17 @@ async function search() {
     showError(null);
     const rows = body.data.map(callRow);
     $('history').replaceChildren(...rows);
-    const total = body.pagination.total;
+    // Past HISTORY_COUNT_LIMIT the total is a floor ("10,000+ calls"), and a
+    // next page exists while this one is full.
+    const { total, totalExact, next } = body.pagination;
     const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
     $('history-empty').hidden = rows.length > 0;
-    $('result-count').textContent = `${total} call${total === 1 ? '' : 's'}`;
-    $('page-info').textContent = `page ${page} of ${pages}`;
+    $('result-count').textContent = totalExact
+      ? `${total} call${total === 1 ? '' : 's'}`
+      : `${total.toLocaleString('en-US')}+ calls`;
+    $('page-info').textContent = totalExact ? `page ${page} of ${pages}` : `page ${page}`;
     $('prev-btn').disabled = page <= 1;
-    $('next-btn').disabled = page >= pages;
+    $('next-btn').disabled = totalExact ? page >= pages : !next;
   } catch (err) {
     showError(err);
     $('history').replaceChildren();
@@ -120,7 +124,8 @@ async function today() {
     for (let n = 1; n <= TODAY_MAX_PAGES; n += 1) {
       const body = await api(`api/calls/history?from=${encodeURIComponent(start.toISOString())}&page=${n}&pageSize=500`);
       calls.push(...body.data);
-      if (calls.length >= body.pagination.total || body.data.length === 0) break;
+      const { total, totalExact } = body.pagination;
+      if (body.data.length < 500 || (totalExact && calls.length >= total)) break;
       truncated = n === TODAY_MAX_PAGES;
     }
   } catch (err) {

@@ -36,6 +36,7 @@ mod fault_pbx;
 mod fault_sigterm;
 mod fault_store;
 mod golden;
+mod history_count;
 mod hostile_ami;
 mod hostile_http;
 mod http_api;

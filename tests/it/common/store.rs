@@ -345,6 +345,7 @@ impl Counted for switchboard::store::CallHistory {
         let total = self
             .total
             .expect("a page-numbered history query counts its total");
+        assert!(self.total_exact, "{total} calls, counted to the limit");
         (self.calls, total)
     }
 }
