@@ -3,12 +3,49 @@
 //! One [`Metrics`] per process, created at start-up and passed explicitly to the
 //! actors that count (no global registry, so tests can run services side by side).
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use crate::model::queue::{MemberState, Queue};
 use crate::model::AmiConnectionState;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// Store ops the writer holds while the database accepts writes: the one number
+/// the store writer (which sets it) and the AMI readers (which stop reading while
+/// it is over [`StoreBacklog::LIMIT`], see `actors::backpressure`) share. Without
+/// it a store slower than the PBX grew the writer's buffer by every event, without
+/// bound. It reads zero while the writer is degraded: an outage is bounded by the
+/// journal, and must not freeze the live view.
+#[derive(Debug, Clone, Default)]
+pub struct StoreBacklog(std::sync::Arc<(AtomicUsize, AtomicU64)>);
+
+impl StoreBacklog {
+    /// Ops past which the readers wait for the writer: four of its default batches,
+    /// so it always has full batches to commit.
+    pub const LIMIT: usize = 20_000;
+
+    /// Records the ops held now.
+    pub fn set(&self, ops: usize) {
+        self.0 .0.store(ops, Ordering::Relaxed);
+    }
+
+    /// The ops held, as last recorded.
+    pub fn get(&self) -> usize {
+        self.0 .0.load(Ordering::Relaxed)
+    }
+
+    /// Records that a batch was committed: the writer makes progress.
+    pub fn committed(&self) {
+        self.0 .1.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Batches committed so far; a reader held for the store watches it move.
+    pub fn commits(&self) -> u64 {
+        self.0 .1.load(Ordering::Relaxed)
+    }
+}
 
 /// Latency buckets from 50 µs to 10 s: the interesting range is sub-millisecond.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -68,6 +105,9 @@ pub struct Metrics {
     /// Unwritten ops moved to the journal since start (an outage past
     /// `STORE_MAX_BACKLOG`, or a stop before they were written).
     pub store_journaled: IntGauge,
+    /// The store writer's backlog as the AMI readers' backpressure sees it
+    /// (not exported).
+    pub store_backlog: StoreBacklog,
     /// Rows deleted by retention, by table.
     pub store_pruned: IntCounterVec,
     /// Events of extensions refused because their PBX already has
@@ -199,6 +239,7 @@ impl Metrics {
                 "switchboard_store_journaled_ops",
                 "Unwritten store ops moved to the journal since start",
             )?,
+            store_backlog: StoreBacklog::default(),
             extensions_refused: counter_vec(
                 "switchboard_extensions_refused_total",
                 "Extension events refused: the PBX is at MAX_EXTENSIONS_PER_PBX",

@@ -11,6 +11,14 @@
 //! reading: the socket's receive buffer fills and TCP flow control slows the PBX,
 //! which keeps every event.
 //!
+//! The store writer is the other stage that can fall behind for good (a database
+//! slower than the PBX): its unwritten ops grew by every event until memory ran
+//! out. So the gate also holds the read while a healthy writer holds more than
+//! [`StoreBacklog::LIMIT`] ops, checking again every millisecond; a writer that
+//! commits nothing for [`STORE_HOLD_MAX`] (a stalled database) no longer holds
+//! it, so an outage never freezes the live view for longer (the writer's journal
+//! bounds that case).
+//!
 //! Replies (a `Pong`, a resync list) wait behind the gate too, which is right: they
 //! must reach the router after the events read before them. The bound (64 reads of
 //! up to 512 messages by default) is far above what the router holds in normal
@@ -20,17 +28,27 @@
 //! [`EventBatch`]: super::messages::EventBatch
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures::Stream;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::PollSemaphore;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StoreBacklog};
+
+/// How long a read held for the store waits for the writer's next commit before
+/// reading on anyway. Longer than a batch starved of CPU on a busy machine takes
+/// (the writer's own `MAX_LAG` is 2 s), short enough not to freeze the live view
+/// for long behind a database that stopped answering.
+pub const STORE_HOLD_MAX: Duration = Duration::from_secs(5);
+/// How often a read held for the store checks the backlog again.
+const STORE_RECHECK: Duration = Duration::from_millis(1);
 
 /// The permits of one PBX's reads, and the gauges that show them.
 #[derive(Clone)]
@@ -40,6 +58,7 @@ pub struct BatchGate {
     queued: IntGauge,
     peak: IntGauge,
     peak_value: Arc<AtomicI64>,
+    store: StoreBacklog,
 }
 
 impl BatchGate {
@@ -52,6 +71,7 @@ impl BatchGate {
             queued: metrics.router_batches_queued.with_label_values(&[pbx]),
             peak: metrics.router_batches_queued_peak.with_label_values(&[pbx]),
             peak_value: Arc::new(AtomicI64::new(0)),
+            store: metrics.store_backlog.clone(),
         }
     }
 
@@ -73,6 +93,8 @@ impl BatchGate {
             permits: PollSemaphore::new(self.semaphore.clone()),
             held: None,
             gate: self.clone(),
+            store_hold: None,
+            recheck: None,
         }
     }
 
@@ -121,6 +143,33 @@ pub struct Gated<S> {
     permits: PollSemaphore,
     held: Option<OwnedSemaphorePermit>,
     gate: BatchGate,
+    /// While held for the store: when the writer last committed, as far as this
+    /// read saw, and how many batches it had committed then.
+    store_hold: Option<(Instant, u64)>,
+    recheck: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Gated<S> {
+    /// True while the read must wait for the store writer (see the module doc).
+    fn store_holds(&mut self) -> bool {
+        let backlog = self.gate.store.get();
+        if backlog <= StoreBacklog::LIMIT {
+            self.store_hold = None;
+            return false;
+        }
+        let (now, commits) = (Instant::now(), self.gate.store.commits());
+        match &mut self.store_hold {
+            Some((since, seen)) if commits != *seen => {
+                (*since, *seen) = (now, commits);
+                true
+            }
+            Some((since, _)) => now.duration_since(*since) < STORE_HOLD_MAX,
+            None => {
+                self.store_hold = Some((now, commits));
+                true
+            }
+        }
+    }
 }
 
 impl<S: Stream + Unpin> Stream for Gated<S> {
@@ -128,6 +177,19 @@ impl<S: Stream + Unpin> Stream for Gated<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        while this.store_holds() {
+            let recheck = this
+                .recheck
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(STORE_RECHECK)));
+            match recheck.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    recheck
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + STORE_RECHECK);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
         if this.held.is_none() {
             match this.permits.poll_acquire(cx) {
                 Poll::Ready(Some(permit)) => this.held = Some(permit),
@@ -188,5 +250,38 @@ mod tests {
         drop(copy);
         assert_eq!(gate.queued(), 0);
         assert!(gated.next().await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_while_the_store_is_behind_and_goes_on_once_it_catches_up() {
+        let metrics = Metrics::new().expect("metrics");
+        let gate = BatchGate::new(4, &metrics, "p");
+        let mut gated = gate.gate(futures::stream::iter(0..10));
+        metrics.store_backlog.set(StoreBacklog::LIMIT + 1);
+        let held = tokio::time::timeout(Duration::from_millis(50), gated.next()).await;
+        assert!(held.is_err(), "read while the store is behind");
+        metrics.store_backlog.set(StoreBacklog::LIMIT);
+        let (first, _t) = tokio::time::timeout(Duration::from_secs(10), gated.next())
+            .await
+            .expect("read once the store caught up")
+            .expect("an item");
+        assert_eq!(first, 0);
+    }
+
+    #[tokio::test]
+    async fn a_store_that_makes_no_progress_stops_holding_the_read() {
+        let metrics = Metrics::new().expect("metrics");
+        let gate = BatchGate::new(4, &metrics, "p");
+        let mut gated = gate.gate(futures::stream::iter(0..10));
+        metrics.store_backlog.set(StoreBacklog::LIMIT * 2);
+        let start = Instant::now();
+        let held = tokio::time::timeout(STORE_HOLD_MAX / 2, gated.next()).await;
+        assert!(held.is_err(), "read at once while the store is behind");
+        let (first, _t) = tokio::time::timeout(STORE_HOLD_MAX * 10, gated.next())
+            .await
+            .expect("a stalled store no longer holds the read")
+            .expect("an item");
+        assert_eq!(first, 0);
+        assert!(start.elapsed() >= STORE_HOLD_MAX);
     }
 }

@@ -11,6 +11,10 @@ use crate::fastmap::FastMap;
 
 use crate::store::ops::{RowKey, WriteOp};
 
+/// Entries the buffer keeps room for once a backlog is written: room grown for a
+/// larger backlog (an outage, a burst) is given back, so a peak does not stay held.
+const KEEP_ROOM: usize = 1 << 14;
+
 /// Ops taken from the buffer to be written together.
 #[derive(Debug)]
 pub struct Batch {
@@ -99,10 +103,32 @@ impl WriteBuffer {
             }
         }
         self.front_slot += n as u64;
+        self.give_back_room();
         Batch {
             ops,
             last_slot: self.front_slot - 1,
         }
+    }
+}
+
+impl WriteBuffer {
+    /// Shrinks the queue and the row index when they hold far more room than
+    /// entries (at most [`KEEP_ROOM`] spare once a backlog is written).
+    fn give_back_room(&mut self) {
+        let keep = self.entries.len().max(KEEP_ROOM);
+        if self.entries.capacity() > keep * 4 {
+            self.entries.shrink_to(keep);
+        }
+        let keep = self.latest.len().max(KEEP_ROOM);
+        if self.latest.capacity() > keep * 4 {
+            self.latest.shrink_to(keep);
+        }
+    }
+
+    /// Room held for entries (tests).
+    #[cfg(test)]
+    fn room(&self) -> usize {
+        self.entries.capacity()
     }
 }
 
@@ -190,5 +216,21 @@ mod tests {
         let last = b.take(2);
         assert_eq!(last.ops, vec![ext("4", 0)]);
         assert_eq!(last.last_slot, 5);
+    }
+
+    #[test]
+    fn room_grown_for_a_backlog_is_given_back_once_it_is_written() {
+        let mut b = WriteBuffer::default();
+        for i in 0..200_000 {
+            b.push(ext(&i.to_string(), 0));
+        }
+        assert!(b.room() >= 200_000);
+        while !b.is_empty() {
+            b.take(5000);
+        }
+        assert!(b.room() <= super::KEEP_ROOM * 4, "room {}", b.room());
+        // Slots go on from where they were.
+        b.push(ext("x", 0));
+        assert_eq!(b.take(10).last_slot, 200_001);
     }
 }

@@ -306,6 +306,10 @@ impl StoreWriter {
             );
         }
         self.degraded = false;
+        if let Some(metrics) = self.metrics() {
+            metrics.store_backlog.committed();
+        }
+        self.publish_backlog();
         self.backoff = self.config.min_backoff;
         self.last_flush = Some(Utc::now());
         self.wake_waiters();
@@ -331,6 +335,7 @@ impl StoreWriter {
         self.degraded = true;
         self.last_error = Some(message);
         self.spill_if_over();
+        self.publish_backlog();
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(self.config.max_backoff);
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
@@ -339,6 +344,7 @@ impl StoreWriter {
     /// Starts or ends the time the writer counts as behind: more than one batch
     /// waiting starts it, a buffer that fits in one batch again ends it.
     fn note_backlog(&mut self) {
+        self.publish_backlog();
         if self.buffer.len() < self.config.batch_size {
             self.behind_since = None;
         } else if self.behind_since.is_none() {
@@ -346,12 +352,27 @@ impl StoreWriter {
         }
     }
 
+    /// Shows the unwritten ops on `/metrics` and to the AMI readers, which stop
+    /// reading while a healthy writer holds too many (see
+    /// [`crate::metrics::StoreBacklog`]); a degraded writer shows them none.
+    fn publish_backlog(&self) {
+        if let Some(metrics) = self.metrics() {
+            let pending = self.pending();
+            metrics.store_pending.set(pending as i64);
+            metrics
+                .store_backlog
+                .set(if self.degraded { 0 } else { pending });
+        }
+    }
+
     /// True when the next batch must not wait for idle CPU (see [`lanes`]): the
     /// writer has been behind for [`MAX_LAG`], its backlog passed
-    /// [`MAX_BACKLOG_BATCHES`], a batch is being retried, someone waits for a
-    /// flush, or a background batch was starved lately.
+    /// [`MAX_BACKLOG_BATCHES`] or holds the AMI readers back, a batch is being
+    /// retried, someone waits for a flush, or a background batch was starved lately.
     fn urgent(&self) -> bool {
         self.buffer.len() >= MAX_BACKLOG_BATCHES * self.config.batch_size
+            // The AMI readers wait for this writer: the store is what limits ingest.
+            || self.pending() > crate::metrics::StoreBacklog::LIMIT
             || self.behind_since.is_some_and(|t| t.elapsed() >= MAX_LAG)
             || self.degraded
             || !self.waiters.is_empty()
