@@ -140,7 +140,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return StartError::from_config(e).report(),
     };
-    run_service(config, |_| {})
+    end_process(run_service(config, |_| {}))
 }
 
 /// `switchboard doctor`: the configuration `serve` would read (a bad one is the
@@ -167,24 +167,47 @@ pub fn doctor(args: &DoctorArgs) -> ExitCode {
 /// bound before anything starts: a busy port then stops the start with no actor
 /// running (an actor still running when the system's runtime is dropped panics
 /// with "there is no reactor running"). `listening` is told the bound address.
-fn run_service(config: Config, listening: impl FnOnce(std::net::SocketAddr)) -> ExitCode {
+/// Returns the exit code for [`end_process`].
+fn run_service(config: Config, listening: impl FnOnce(std::net::SocketAddr)) -> u8 {
     let bind = config.http_bind;
+    let failed = |e: StartError| {
+        e.report();
+        e.exit_code()
+    };
     let listener = match std::net::TcpListener::bind(bind) {
         Ok(l) => l,
-        Err(e) => return StartError::from_listen(bind, &e).report(),
+        Err(e) => return failed(StartError::from_listen(bind, &e)),
     };
     match listener.local_addr() {
         Ok(addr) => listening(addr),
-        Err(e) => return StartError::from_listen(bind, &e).report(),
+        Err(e) => return failed(StartError::from_listen(bind, &e)),
     }
     let result = actix_web::rt::System::new().block_on(async move {
         let service = crate::app::start(config).await?;
         crate::app::serve(service, listener).await
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => StartError::from(e).report(),
+        Ok(()) => 0,
+        Err(e) => failed(StartError::from(e)),
     }
+}
+
+/// Ends the process with `code` at once, without the C library's exit handlers.
+///
+/// Why: when the service has stopped, every write is committed or journaled (and
+/// fsynced) and every log line written, but threads the service does not own — the
+/// connection pool's builders, the cluster thread in a libpq call — may still be
+/// using libpq's TLS while OpenSSL's exit handler frees its state. After a
+/// PostgreSQL outage had left the pool reconnecting, that crashed a clean stop with
+/// SIGSEGV (`fault_outage::postgres_…`), turning its exit 0 into a signal.
+pub fn end_process(code: u8) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; no Rust code runs after it, and
+    // nothing the service wrote is left in a user-space buffer (flushed above;
+    // the store's files are synced by the store itself).
+    unsafe { libc::_exit(i32::from(code)) }
 }
 
 /// The demo's database when `--database-url` is not given: `switchboard-demo/demo.db`
@@ -313,5 +336,5 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     for sim in &sims {
         sim.stop();
     }
-    code
+    end_process(code)
 }
