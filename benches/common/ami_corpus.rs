@@ -4,7 +4,7 @@
 //! service sends at login (login, the resync lists, ping, filter, logoff).
 //!
 //! Shared by the benches that replay the stream (`#[path]`-included): `e2e`'s
-//! `realistic` scenario; `ingest` has the same code and can include this instead.
+//! `realistic` scenario and `ingest`'s corpus server.
 
 use std::collections::HashMap;
 use std::io::BufRead;

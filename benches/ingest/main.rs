@@ -23,27 +23,25 @@
 //!   corpus byte until every event is counted in `switchboard_ami_events_total`, the
 //!   router has routed every event it is handed and the store writer has committed.
 
+#[path = "../common/ami_corpus.rs"]
+mod ami_corpus;
 mod consumers;
 mod rss;
 mod server;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use tikv_jemallocator::Jemalloc;
 
+use ami_corpus::{closing_hangups, corpus_path};
 use consumers::{expected, minimal, switchboard_run};
-use server::{closing_hangups, serve, Server};
+use server::{serve, Server};
 
 #[global_allocator]
 static ALLOC: Jemalloc = Jemalloc;
 
 /// How long one consumer may take to get the stream it was sent.
 const DEADLINE: Duration = Duration::from_secs(300);
-/// The Uniqueid/Linkedid prefix of every generated channel; pass `r` of the rss
-/// mode rewrites its last three digits to `r`, so each pass is a new set of calls.
-const ID_PREFIX: &[u8] = b"1763765000.";
 
 pub(crate) fn env_num(key: &str, default: usize) -> usize {
     std::env::var(key)
@@ -75,23 +73,6 @@ fn pin(tid: libc::pid_t, cpu: Option<usize>) {
         }
         libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
-}
-
-/// The corpus file, generated on first use.
-fn corpus_path(events: usize) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("switchboard-ingest-{events}.ami"));
-    if !path.exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data/gen_corpus.py");
-        eprintln!("generating {} ({events} events)…", path.display());
-        let ok = Command::new("python3")
-            .arg(script)
-            .args(["--events", &events.to_string(), "--out"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "gen_corpus.py failed (python3 needed)");
-    }
-    path
 }
 
 fn median(v: &mut [f64]) -> f64 {

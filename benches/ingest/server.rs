@@ -2,109 +2,13 @@
 //! (`INGEST_ROLE=server`), answering the login and the resync lists and then
 //! writing the corpus as fast as the reader takes it.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use crate::{env_num, mono_ns, ID_PREFIX};
-
-/// `Hangup`s for the channels the corpus leaves up (it is cut mid-traffic), so a
-/// pass repeated with new ids ends every call it starts: the rss mode then measures
-/// memory per event, not a growing number of calls nobody hangs up.
-pub(crate) fn closing_hangups(corpus: &[u8]) -> Vec<u8> {
-    let mut open: Vec<(String, String, String)> = Vec::new();
-    let mut at: HashMap<String, usize> = HashMap::new();
-    for msg in memchr::memmem::find_iter(corpus, b"\r\n\r\n").scan(0, |start, end| {
-        let m = &corpus[*start..end];
-        *start = end + 4;
-        Some(m)
-    }) {
-        let text = String::from_utf8_lossy(msg);
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(": ")))
-                .unwrap_or("")
-                .to_string()
-        };
-        if text.starts_with("Event: Newchannel\r") {
-            at.insert(get("Uniqueid"), open.len());
-            open.push((get("Channel"), get("Uniqueid"), get("Linkedid")));
-        } else if text.starts_with("Event: Hangup\r") {
-            if let Some(i) = at.remove(&get("Uniqueid")) {
-                open[i].1.clear();
-            }
-        }
-    }
-    let mut tail = String::new();
-    for (channel, uid, linked) in open.into_iter().filter(|o| !o.1.is_empty()) {
-        tail.push_str(&format!(
-            "Event: Hangup\r\nPrivilege: call,all\r\nChannel: {channel}\r\nUniqueid: {uid}\r\n\
-             Linkedid: {linked}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n"
-        ));
-    }
-    tail.into_bytes()
-}
-
-fn read_action(r: &mut impl BufRead) -> Option<HashMap<String, String>> {
-    let mut m = HashMap::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            if m.is_empty() {
-                continue;
-            }
-            return Some(m);
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            m.entry(k.trim().to_ascii_lowercase())
-                .or_insert_with(|| v.trim().to_string());
-        }
-    }
-}
-
-fn answer(action: &HashMap<String, String>) -> (String, bool) {
-    let id = action
-        .get("actionid")
-        .map_or(String::new(), |i| format!("ActionID: {i}\r\n"));
-    let name = action
-        .get("action")
-        .map_or("", |a| a.as_str())
-        .to_ascii_lowercase();
-    let list = |msg: &str, done: &str| {
-        format!(
-            "Response: Success\r\n{id}EventList: start\r\nMessage: {msg}\r\n\r\n\
-             Event: {done}\r\n{id}EventList: Complete\r\nListItems: 0\r\n\r\n"
-        )
-    };
-    let text = match name.as_str() {
-        "login" => format!(
-            "Response: Success\r\n{id}Message: Authentication accepted\r\n\r\n\
-             Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 1000\r\nLastReload: 1000\r\n\
-             Status: Fully Booted\r\n\r\n"
-        ),
-        "coreshowchannels" => list("Channels will follow", "CoreShowChannelsComplete"),
-        "extensionstatelist" => list(
-            "Extension Statuses will follow",
-            "ExtensionStateListComplete",
-        ),
-        "ping" => format!("Response: Success\r\n{id}Ping: Pong\r\nTimestamp: 1.000000\r\n\r\n"),
-        "logoff" => {
-            return (
-                format!("Response: Goodbye\r\n{id}Message: Bye\r\n\r\n"),
-                true,
-            )
-        }
-        "filter" => format!("Response: Success\r\n{id}Message: Success\r\n\r\n"),
-        _ => format!("Response: Error\r\n{id}Message: Invalid/unknown command\r\n\r\n"),
-    };
-    (text, false)
-}
+use crate::ami_corpus::{answer, closing_hangups, is_resync_list, read_action, ID_PREFIX};
+use crate::{env_num, mono_ns};
 
 /// `INGEST_ROLE=server`: serves sessions one after another on a free port (printed
 /// as `port N`); each gets the corpus `INGEST_REPEAT` times once it has asked for
@@ -140,11 +44,7 @@ pub(crate) fn serve() {
             if let Some(u) = action.get("username") {
                 user = u.clone();
             }
-            let name = action
-                .get("action")
-                .map(|a| a.to_ascii_lowercase())
-                .unwrap_or_default();
-            asked += usize::from(name == "coreshowchannels" || name == "extensionstatelist");
+            asked += usize::from(is_resync_list(&action));
             let _ = stream.write_all(answer(&action).0.as_bytes());
         }
         if asked < 2 {
