@@ -5,21 +5,22 @@
 //! half-way resumes at the next start without writing anything twice.
 
 use std::path::Path;
-use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use switchboard::model::{ExtensionState, ExtensionTransition, HintStatus};
-use switchboard::sim::{SimConfig, SimHandle, Simulator};
+use switchboard::sim::{SimConfig, SimHandle};
 use switchboard::store::{journal, WriteOp};
 
 use crate::common::browser::free_port;
 use crate::common::child::OwnedChild;
 use crate::common::service::WsClient;
 use crate::common::service_proc::{
-    self, assert_told_is_stored, ended, stored_outcomes, wait_connected, Outage, EXIT_WITHIN,
+    self, assert_told_is_stored, ended, http_client, stored_outcomes, wait_connected, Outage,
+    EXIT_WITHIN,
 };
+use crate::common::sim_client::sim_with;
 use crate::common::store::{active_call, finished, Kind, TestDb};
 use crate::common::wait::{wait_until, DEADLINE};
 use crate::common::ws_recorder::WsRecorder;
@@ -32,21 +33,15 @@ async fn stopped_during_an_outage_loses_no_call(kind: Kind) {
     let Some(db) = TestDb::create(kind) else {
         return;
     };
-    let sim = Simulator::spawn(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimConfig {
-            rate: 0.0,
-            extensions: 20,
-            ..SimConfig::default()
-        },
-    )
-    .expect("simulator");
+    let sim = sim_with(SimConfig {
+        rate: 0.0,
+        extensions: 20,
+        ..SimConfig::default()
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = http_client();
     let mut service = spawn_service(dir.path(), &sim, &db.url, port);
     wait_connected(&client, &base).await;
     let ws = WsRecorder::start(WsClient::connect(&format!("ws://127.0.0.1:{port}/ws")).await);
@@ -178,15 +173,11 @@ async fn a_replay_killed_half_way_resumes_without_duplicates(kind: Kind) {
         return;
     };
     db.open(); // migrated, as a service that ran before
-    let sim = Simulator::spawn(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimConfig {
-            rate: 0.0,
-            extensions: 5,
-            ..SimConfig::default()
-        },
-    )
-    .expect("simulator");
+    let sim = sim_with(SimConfig {
+        rate: 0.0,
+        extensions: 5,
+        ..SimConfig::default()
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let journal_file = dir.path().join(journal::FILE_NAME);
     big_journal(&journal_file, TRANSITIONS, CALLS);
@@ -211,9 +202,7 @@ async fn a_replay_killed_half_way_resumes_without_duplicates(kind: Kind) {
         "the journal stays until it is fully applied"
     );
 
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = http_client();
     let mut service = spawn_service(dir.path(), &sim, &db.url, port);
     wait_connected(&client, &format!("http://127.0.0.1:{port}")).await;
     assert!(!journal_file.exists(), "log:\n{}", service.log());
@@ -259,22 +248,16 @@ async fn postgres_a_replay_killed_half_way_resumes_without_duplicates() {
 #[actix_rt::test]
 async fn ops_written_nowhere_are_counted_and_the_exit_is_not_0() {
     let db = TestDb::create(Kind::Sqlite).expect("SQLite is always there");
-    let sim = Simulator::spawn(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimConfig {
-            rate: 0.0,
-            extensions: 10,
-            ..SimConfig::default()
-        },
-    )
-    .expect("simulator");
+    let sim = sim_with(SimConfig {
+        rate: 0.0,
+        extensions: 10,
+        ..SimConfig::default()
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let nowhere = dir.path().join("no-such-directory");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = http_client();
     let mut service = service_proc::spawn_service(dir.path(), &nowhere, &sim, &db.url, port, "");
     wait_connected(&client, &base).await;
     let ws = WsRecorder::start(WsClient::connect(&format!("ws://127.0.0.1:{port}/ws")).await);

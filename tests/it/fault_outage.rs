@@ -5,17 +5,16 @@
 //! WebSocket subscriber was told ended is then in the history, once, with the
 //! outcome it was told, and a stop afterwards leaves no journal behind.
 
-use std::time::Duration;
-
-use switchboard::sim::{SimConfig, Simulator};
+use switchboard::sim::SimConfig;
 use switchboard::store::journal;
 
 use crate::common::browser::free_port;
 use crate::common::service::WsClient;
 use crate::common::service_proc::{
-    assert_told_is_stored, ended, get_json, spawn_service, stored_outcomes, wait_connected, Outage,
-    EXIT_WITHIN,
+    assert_told_is_stored, ended, get_json, http_client, spawn_service, stored_outcomes,
+    wait_connected, Outage, EXIT_WITHIN,
 };
+use crate::common::sim_client::sim_with;
 use crate::common::store::{Kind, TestDb};
 use crate::common::wait::{wait_until, DEADLINE};
 use crate::common::ws_recorder::WsRecorder;
@@ -64,22 +63,16 @@ async fn a_long_outage_journals_past_the_bound_and_loses_nothing(kind: Kind) {
     let Some(db) = TestDb::create(kind) else {
         return;
     };
-    let sim = Simulator::spawn(
-        "127.0.0.1:0".parse().expect("addr"),
-        SimConfig {
-            rate: 0.0,
-            extensions: 40,
-            ..SimConfig::default()
-        },
-    )
-    .expect("simulator");
+    let sim = sim_with(SimConfig {
+        rate: 0.0,
+        extensions: 40,
+        ..SimConfig::default()
+    });
     let dir = tempfile::tempdir().expect("temp dir");
     let journal_file = dir.path().join(journal::FILE_NAME);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = http_client();
     let extra = format!("STORE_MAX_BACKLOG={BACKLOG_BOUND}\n");
     let mut service = spawn_service(dir.path(), dir.path(), &sim, &db.url, port, &extra);
     wait_connected(&client, &base).await;

@@ -43,6 +43,13 @@ pub fn spawn_service(
     OwnedChild::serve(dir, &settings, "info")
 }
 
+/// The HTTP client the fault tests ask the service with.
+pub fn http_client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish()
+}
+
 /// A JSON answer of the service, or `None` when there is none (yet).
 pub async fn get_json(client: &awc::Client, url: &str) -> Option<serde_json::Value> {
     let mut res = client.get(url).send().await.ok()?;
