@@ -21,9 +21,10 @@ pub async fn actors(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })))
 }
 
-/// Prometheus text exposition. The store writer's backlog and journaled count
-/// are read at scrape time (the writer is the only one that knows them, and a
-/// gauge set on every queued write would cost more than the scrapes).
+/// Prometheus text exposition. The store writer's journaled count is read at
+/// scrape time (only the writer knows it), and its backlog with it: the writer
+/// sets the backlog gauge as it accepts and commits ops, but not when it moves
+/// ops to the journal, so the scrape reads the exact figure.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(store) = state.writer.send(crate::store::GetStoreHealth).await {
         state
