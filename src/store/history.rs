@@ -18,7 +18,7 @@
 //! the path walks.
 //! `tests/it/store_query_plans.rs` checks both backends' plans.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::bounded_count::CountOf;
@@ -177,11 +177,15 @@ macro_rules! page_by {
     }};
 }
 
-/// What [`run`] is asked for: the page, or the plans the database would use.
+/// What [`run`] is asked for: the page, or the plans the database would use;
+/// or, for a deep numbered page, the key of the last call it skips (see
+/// [`key_at`]), or that key query's plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
     Rows,
     Plan,
+    Key,
+    KeyPlan,
 }
 
 /// What [`run`] answers.
@@ -191,6 +195,42 @@ enum Answer {
     Rows(Vec<CallRow>, Option<i64>),
     /// The plans of the count (when counted) and of the page, one line per step.
     Plan(Vec<String>),
+    /// The key of the last call a deep page skips (`None`: the offset is past
+    /// the last match).
+    Key(Option<HistoryCursor>),
+    /// The path cannot read the keys from its index alone: skip by `OFFSET`.
+    NoKey,
+}
+
+/// The key of the call `offset - 1` rows down the path, read from the path's
+/// index alone (`$keys`: the filtered key columns' query). A numbered page
+/// then continues from it like a cursor page, so the rows it skips are never
+/// joined to `calls` (with a plain `OFFSET` each skipped row was).
+macro_rules! key_at {
+    ($conn:expr, $q:expr, $want:expr, $keys:expr, $order:expr, $columns:expr) => {{
+        let key = || {
+            $keys()
+                .order($order)
+                .limit(1)
+                .offset($q.offset.max(1) - 1)
+                .select($columns)
+        };
+        match $want {
+            Want::KeyPlan => Ok(Answer::Plan(super::explain::plan_of($conn, key())?)),
+            _ => {
+                let found = key()
+                    .get_result::<(NaiveDateTime, String, String)>($conn)
+                    .optional()?;
+                Ok(Answer::Key(found.map(|(started_at, id, pbx)| {
+                    HistoryCursor {
+                        started_at,
+                        id,
+                        pbx,
+                    }
+                })))
+            }
+        }
+    }};
 }
 
 /// Runs (or explains) the count and the page of the query's path. `$filtered`
@@ -232,6 +272,7 @@ macro_rules! count_and_page {
                 plan.extend(super::explain::plan_of($conn, page())?);
                 Ok(Answer::Plan(plan))
             }
+            Want::Key | Want::KeyPlan => Ok(Answer::NoKey),
         }
     }};
 }
@@ -259,10 +300,13 @@ macro_rules! keyed_path {
             let query = call_filters!(keys, $q, $k::pbx);
             page_by!(query, $q, $k::started_at, $k::call_id, $k::pbx)
         };
-        if $q.filters_call_columns() {
-            count_and_page!($conn, $q, $want, filtered, filtered, order)
-        } else {
-            count_and_page!($conn, $q, $want, count_from, filtered, order)
+        let key_columns = ($k::started_at, $k::call_id, $k::pbx);
+        match ($q.filters_call_columns(), $want) {
+            (true, _) => count_and_page!($conn, $q, $want, filtered, filtered, order),
+            (false, Want::Key | Want::KeyPlan) => {
+                key_at!($conn, $q, $want, count_from, order, key_columns)
+            }
+            (false, _) => count_and_page!($conn, $q, $want, count_from, filtered, order),
         }
     }};
 }
@@ -282,7 +326,12 @@ fn run(conn: &mut DbConnection, q: &CallHistoryQuery, want: Want) -> QueryResult
                 calls::id.desc(),
                 calls::pbx.desc(),
             );
-            count_and_page!(conn, q, want, filtered, filtered, order)
+            // Each filter of this path has an index holding the key columns.
+            let key_columns = (calls::started_at, calls::id, calls::pbx);
+            match want {
+                Want::Key | Want::KeyPlan => key_at!(conn, q, want, filtered, order, key_columns),
+                _ => count_and_page!(conn, q, want, filtered, filtered, order),
+            }
         }
         (Some(party), None) => keyed_path!(conn, q, want, parties, extension, party.to_string()),
         (None, Some(term)) => keyed_path!(conn, q, want, search, term, term),
@@ -323,10 +372,75 @@ fn run(conn: &mut DbConnection, q: &CallHistoryQuery, want: Want) -> QueryResult
     }
 }
 
+/// How a numbered page is read.
+enum Skip {
+    /// By `OFFSET` (a first page, a cursor page, or a path without a key index).
+    Offset,
+    /// From the key of the last call it skips, like a cursor page.
+    After(HistoryCursor),
+    /// The offset is past the last match: the page is empty.
+    PastEnd,
+}
+
+fn skip(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<Skip> {
+    if q.offset <= 0 || q.after.is_some() || q.limit <= 0 {
+        return Ok(Skip::Offset);
+    }
+    Ok(match run(conn, q, Want::Key)? {
+        Answer::Key(Some(key)) => Skip::After(key),
+        Answer::Key(None) => Skip::PastEnd,
+        _ => Skip::Offset,
+    })
+}
+
+/// `q` read as the cursor page after `key`, uncounted.
+fn continued(q: &CallHistoryQuery, key: HistoryCursor) -> CallHistoryQuery {
+    CallHistoryQuery {
+        after: Some(key),
+        offset: 0,
+        count_total: false,
+        ..q.clone()
+    }
+}
+
+/// `q`'s count alone (a page of no rows beside it).
+fn count_only(q: &CallHistoryQuery) -> CallHistoryQuery {
+    CallHistoryQuery {
+        limit: 0,
+        offset: 0,
+        ..q.clone()
+    }
+}
+
+fn rows_of(answer: Answer) -> QueryResult<(Vec<CallRow>, Option<i64>)> {
+    match answer {
+        Answer::Rows(rows, counted) => Ok((rows, counted)),
+        _ => Err(diesel::result::Error::NotFound),
+    }
+}
+
+fn lines_of(answer: Answer) -> Vec<String> {
+    match answer {
+        Answer::Plan(lines) => lines,
+        _ => Vec::new(),
+    }
+}
+
 /// A page of finished calls (newest first) with their legs.
 pub fn history(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<HistoryPage> {
-    let Answer::Rows(rows, counted) = run(conn, q, Want::Rows)? else {
-        return Err(diesel::result::Error::NotFound);
+    let (rows, counted) = match skip(conn, q)? {
+        Skip::Offset => rows_of(run(conn, q, Want::Rows)?)?,
+        skip => {
+            let counted = match q.count_total {
+                true => rows_of(run(conn, &count_only(q), Want::Rows)?)?.1,
+                false => None,
+            };
+            let rows = match skip {
+                Skip::After(key) => rows_of(run(conn, &continued(q, key), Want::Rows)?)?.0,
+                _ => Vec::new(),
+            };
+            (rows, counted)
+        }
     };
     let limit = q.count_limit.max(0);
     let total = counted.map(|n| n.min(limit));
@@ -343,10 +457,29 @@ pub fn history(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<His
 }
 
 /// The plans the database picks for the query's count and page, one line per
-/// step (SQLite `EXPLAIN QUERY PLAN` details, PostgreSQL `EXPLAIN` lines).
+/// step (SQLite `EXPLAIN QUERY PLAN` details, PostgreSQL `EXPLAIN` lines): the
+/// count's first, when counted. A deep numbered page read from its key plans
+/// the key's query and then the cursor page from that key.
 pub fn plan(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<Vec<String>> {
-    match run(conn, q, Want::Plan)? {
-        Answer::Plan(lines) => Ok(lines),
-        Answer::Rows(..) => Ok(Vec::new()),
+    let key = match skip(conn, q)? {
+        Skip::After(key) => key,
+        Skip::Offset | Skip::PastEnd => return Ok(lines_of(run(conn, q, Want::Plan)?)),
+    };
+    let mut lines = Vec::new();
+    if q.count_total {
+        let count = count_only(q);
+        let whole = lines_of(run(conn, &count, Want::Plan)?);
+        let page = lines_of(run(
+            conn,
+            &CallHistoryQuery {
+                count_total: false,
+                ..count
+            },
+            Want::Plan,
+        )?);
+        lines.extend(whole[..whole.len().saturating_sub(page.len())].iter().cloned());
     }
+    lines.extend(lines_of(run(conn, q, Want::KeyPlan)?));
+    lines.extend(lines_of(run(conn, &continued(q, key), Want::Plan)?));
+    Ok(lines)
 }

@@ -329,6 +329,24 @@ fn cursor_pages_match_numbered_pages(kind: Kind) {
             numbered.iter().map(key).collect::<Vec<_>>()
         );
         assert!(!numbered.is_empty());
+        // Deep numbered pages (read from the key of the last call they skip)
+        // are the same slices of the whole list, past its end included.
+        for offset in (7..=numbered.len() + 7).step_by(7) {
+            let page = store
+                .call_history(&CallHistoryQuery {
+                    limit: 7,
+                    offset: offset as i64,
+                    ..base.clone()
+                })
+                .expect("history");
+            let want = &numbered[offset.min(numbered.len())..(offset + 7).min(numbered.len())];
+            assert_eq!(
+                page.calls.iter().map(key).collect::<Vec<_>>(),
+                want.iter().map(key).collect::<Vec<_>>(),
+                "page at {offset}"
+            );
+            assert_eq!(page.total, Some(numbered.len() as i64), "page at {offset}");
+        }
     }
 }
 
