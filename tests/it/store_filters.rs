@@ -197,9 +197,14 @@ struct Term {
     term: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     call_id: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    started_at: chrono::NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pbx: String,
 }
 
-const TERMS: &str = "SELECT term, call_id FROM call_search ORDER BY term, call_id";
+const TERMS: &str =
+    "SELECT term, call_id, started_at, pbx FROM call_search ORDER BY term, call_id, pbx";
 
 /// The migration's backfill statement (the last statement of its `up.sql`).
 fn backfill(up_sql: &str) -> &str {
