@@ -468,7 +468,7 @@ pub fn plan(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<Vec<St
     let mut lines = Vec::new();
     if q.count_total {
         let count = count_only(q);
-        let whole = lines_of(run(conn, &count, Want::Plan)?);
+        let mut whole = lines_of(run(conn, &count, Want::Plan)?);
         let page = lines_of(run(
             conn,
             &CallHistoryQuery {
@@ -477,7 +477,8 @@ pub fn plan(conn: &mut DbConnection, q: &CallHistoryQuery) -> QueryResult<Vec<St
             },
             Want::Plan,
         )?);
-        lines.extend(whole[..whole.len().saturating_sub(page.len())].iter().cloned());
+        whole.truncate(whole.len().saturating_sub(page.len()));
+        lines.extend(whole);
     }
     lines.extend(lines_of(run(conn, q, Want::KeyPlan)?));
     lines.extend(lines_of(run(conn, &continued(q, key), Want::Plan)?));
