@@ -3,13 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
 use diesel::upsert::excluded;
 
 use super::connection::{with_backend, DbConnection};
 use super::models::{
-    db_time, to_db_time, ActiveCallRow, CallRow, DbTime, LegRow, NewActiveCall, NewCall, NewLeg,
-    NewParty, NewSearchTerm,
+    to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty,
+    NewSearchTerm,
 };
 use super::schema::{
     active_calls as ac, call_legs as legs, call_parties as parties, call_search as search, calls,
@@ -167,73 +166,17 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
         for leg in NewLeg::all_of(call) {
             diesel::insert_into(legs::table).values(&leg).execute(c)?;
         }
-        let parties = NewParty::all_of(call);
-        let terms = NewSearchTerm::all_of(call);
-        let started_at = db_time(call.started_at);
-        insert_keys_sqlite(
-            c,
-            KeyTable::Parties,
-            parties.iter().map(|p| p.extension),
-            started_at,
-            call,
-        )?;
-        insert_keys_sqlite(
-            c,
-            KeyTable::Search,
-            terms.iter().map(|t| t.term.as_str()),
-            started_at,
-            call,
-        )?;
-    }
-    Ok(())
-}
-
-/// A key table of finished calls: `(key, started_at, call_id, pbx)` rows.
-#[derive(Debug, Clone, Copy)]
-enum KeyTable {
-    Parties,
-    Search,
-}
-
-impl KeyTable {
-    /// One statement for all of a call's keys, passed as a JSON array: a call
-    /// has ~20 search terms, and one statement per row cost the writer a
-    /// statement's binding, stepping and resetting per term (the writer's
-    /// largest cost on a busy PBX's stream; see docs/PERFORMANCE.md).
-    fn insert_sql(self) -> &'static str {
-        match self {
-            Self::Parties => {
-                "INSERT INTO call_parties (extension, started_at, call_id, pbx) \
-                 SELECT value, ?1, ?2, ?3 FROM json_each(?4)"
-            }
-            Self::Search => {
-                "INSERT INTO call_search (term, started_at, call_id, pbx) \
-                 SELECT value, ?1, ?2, ?3 FROM json_each(?4)"
-            }
+        for party in NewParty::all_of(call) {
+            diesel::insert_into(parties::table)
+                .values(&party)
+                .execute(c)?;
+        }
+        for term in NewSearchTerm::all_of(call) {
+            diesel::insert_into(search::table)
+                .values(&term)
+                .execute(c)?;
         }
     }
-}
-
-/// Inserts `keys` of `call` into `table` in one statement (SQLite).
-fn insert_keys_sqlite<'a>(
-    c: &mut diesel::SqliteConnection,
-    table: KeyTable,
-    keys: impl Iterator<Item = &'a str>,
-    started_at: DbTime,
-    call: &Call,
-) -> QueryResult<()> {
-    let keys: Vec<&str> = keys.collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let json = serde_json::to_string(&keys)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    diesel::sql_query(table.insert_sql())
-        .bind::<Timestamp, _>(started_at)
-        .bind::<Text, _>(&call.id)
-        .bind::<Text, _>(&call.pbx)
-        .bind::<Text, _>(json)
-        .execute(c)?;
     Ok(())
 }
 
