@@ -16,6 +16,7 @@ use switchboard::store::Flush;
 use tokio_util::codec::Decoder;
 
 use crate::server::Server;
+use crate::threads::{cpu_by_thread, spent};
 use crate::{mono_ns, DEADLINE};
 
 /// The ceiling: split on the blank line, parse into borrowed pairs, count events.
@@ -144,11 +145,24 @@ pub(crate) async fn drained(service: &app::Service, count: u64, routed: u64) -> 
 /// every event counted).
 pub(crate) async fn switchboard_run(server: &mut Server, want: (u64, u64)) -> (f64, bool) {
     let dir = tempfile::tempdir().expect("tempdir");
+    let before = cpu_by_thread();
     let service = start_service(server.port, dir.path()).await;
     // FullyBooted comes on top of the corpus.
     let (count, routed) = (want.0 + 1, want.1 + 1);
     let finished = drained(&service, count, routed).await;
     let all = counted(&service) == count;
+    // Read before the service's threads end with it.
+    let cpu = spent(&before, &cpu_by_thread());
+    let store = service
+        .state
+        .writer
+        .send(switchboard::store::GetStoreHealth)
+        .await
+        .expect("store health");
+    println!(
+        "  switchboard's {cpu}; store ops written {}, merged into a pending one {}",
+        store.writes_total, store.coalesced
+    );
     service.shutdown().await;
     let start = server.streamed();
     ((count - 1) as f64 / ((finished - start) as f64 / 1e9), all)

@@ -28,6 +28,7 @@ mod ami_corpus;
 mod consumers;
 mod rss;
 mod server;
+mod threads;
 
 use std::time::Duration;
 
