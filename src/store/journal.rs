@@ -12,9 +12,16 @@
 //!   interrupted anywhere (even by SIGKILL) resumes without applying anything
 //!   twice. The file is removed once every chunk is in.
 //!
-//! Format: one JSON object a line, `{"s": segment, "n": index, "op": WriteOp}`,
-//! the op in the model's own JSON (the API's), whose instants keep milliseconds:
-//! a journaled call is stored with its times to the millisecond.
+//! - Each line names the database it was written for (`store_identity`, a
+//!   random id each database gets from its migrations). Replay refuses a
+//!   journal written for another database and leaves it in place
+//!   ([`JournalError::Foreign`]): a journal left in a directory is never
+//!   applied to whichever database the next service there happens to use.
+//!
+//! Format: one JSON object a line, `{"s": segment, "n": index, "db": id, "op":
+//! WriteOp}`, the op in the model's own JSON (the API's), whose instants keep
+//! milliseconds: a journaled call is stored with its times to the millisecond.
+//! Lines without `db` (written before it existed) replay into any database.
 //! A last line without its newline (a crash mid-append, whose ops were then still
 //! in memory and are lost with it) is ignored with a warning.
 
@@ -42,6 +49,9 @@ struct Line {
     s: String,
     /// Its index inside the segment.
     n: u64,
+    /// The identity of the database it was written for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    db: Option<String>,
     /// The write.
     op: WriteOp,
 }
@@ -85,6 +95,20 @@ pub enum JournalError {
         /// The parser's reason.
         message: String,
     },
+    /// The journal was written for another database.
+    #[error(
+        "journal {path} was written for another database (identity {written_for}; this \
+         database is {this}): it is left as it is. Start the service on the database it \
+         was written for to replay it, or move the file away to start without it"
+    )]
+    Foreign {
+        /// The journal's path.
+        path: String,
+        /// The identity its lines name.
+        written_for: String,
+        /// The identity of the database it was about to be replayed into.
+        this: String,
+    },
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
@@ -94,8 +118,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
     }
 }
 
-/// Appends `ops` as one segment and syncs it to disk before returning.
-pub fn append(path: &Path, ops: &[WriteOp]) -> Result<(), JournalError> {
+/// Appends `ops`, written for the database whose identity is `database`, as
+/// one segment and syncs it to disk before returning.
+pub fn append(path: &Path, ops: &[WriteOp], database: &str) -> Result<(), JournalError> {
     if ops.is_empty() {
         return Ok(());
     }
@@ -105,6 +130,7 @@ pub fn append(path: &Path, ops: &[WriteOp]) -> Result<(), JournalError> {
         let line = Line {
             s: segment.clone(),
             n: n as u64,
+            db: Some(database.to_string()),
             op: op.clone(),
         };
         let json = serde_json::to_string(&line).map_err(|e| JournalError::Io {
@@ -146,14 +172,39 @@ pub struct Chunk {
     pub ops: Vec<WriteOp>,
 }
 
-/// Reads the journal into chunks, in file order (`None`: there is no journal).
-pub fn read(path: &Path) -> Result<Option<Vec<Chunk>>, JournalError> {
+/// A journal as read: its chunks and the databases its lines were written for.
+#[derive(Debug)]
+pub struct Journal {
+    /// The chunks, in file order.
+    pub chunks: Vec<Chunk>,
+    /// Each database identity its lines name, once, in order of first line.
+    pub databases: Vec<String>,
+}
+
+impl Journal {
+    /// Refuses the journal when a line was written for a database other than
+    /// `this` (lines that name none pass).
+    pub fn check_database(&self, path: &Path, this: &str) -> Result<(), JournalError> {
+        match self.databases.iter().find(|db| *db != this) {
+            Some(other) => Err(JournalError::Foreign {
+                path: path.display().to_string(),
+                written_for: other.clone(),
+                this: this.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads the journal, in file order (`None`: there is no journal).
+pub fn read(path: &Path) -> Result<Option<Journal>, JournalError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(path)(e)),
     };
     let mut chunks: Vec<Chunk> = Vec::new();
+    let mut databases: Vec<String> = Vec::new();
     let mut reader = BufReader::new(file);
     let mut number = 0;
     let mut text = String::new();
@@ -176,6 +227,11 @@ pub fn read(path: &Path) -> Result<Option<Vec<Chunk>>, JournalError> {
             line: number,
             message: e.to_string(),
         })?;
+        if let Some(db) = line.db {
+            if !databases.contains(&db) {
+                databases.push(db);
+            }
+        }
         let key = format!("{}:{}", line.s, line.n / CHUNK);
         match chunks.last_mut() {
             Some(last) if last.key == key => last.ops.push(line.op),
@@ -185,7 +241,7 @@ pub fn read(path: &Path) -> Result<Option<Vec<Chunk>>, JournalError> {
             }),
         }
     }
-    Ok(Some(chunks))
+    Ok(Some(Journal { chunks, databases }))
 }
 
 /// Removes the journal once it is fully applied.
@@ -268,9 +324,11 @@ mod tests {
         assert!(read(&path).expect("read").is_none());
         let first: Vec<WriteOp> = (0..(CHUNK as usize + 5)).map(op).collect();
         let second: Vec<WriteOp> = (0..3).map(op).collect();
-        append(&path, &first).expect("append");
-        append(&path, &second).expect("append");
-        let chunks = read(&path).expect("read").expect("a journal");
+        append(&path, &first, "db-a").expect("append");
+        append(&path, &second, "db-a").expect("append");
+        let journal = read(&path).expect("read").expect("a journal");
+        assert_eq!(journal.databases, vec!["db-a".to_string()]);
+        let chunks = journal.chunks;
         let sizes: Vec<usize> = chunks.iter().map(|c| c.ops.len()).collect();
         assert_eq!(sizes, vec![CHUNK as usize, 5, 3]);
         let all: Vec<WriteOp> = chunks.into_iter().flat_map(|c| c.ops).collect();
@@ -283,16 +341,49 @@ mod tests {
     fn an_unfinished_last_line_is_ignored_and_a_bad_middle_line_is_not() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join(FILE_NAME);
-        append(&path, &[op(1), op(2)]).expect("append");
+        append(&path, &[op(1), op(2)], "db-a").expect("append");
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
         f.write_all(b"{\"s\":\"torn").expect("write");
-        let chunks = read(&path).expect("read").expect("a journal");
+        let chunks = read(&path).expect("read").expect("a journal").chunks;
         assert_eq!(chunks.iter().map(|c| c.ops.len()).sum::<usize>(), 2);
         f.write_all(b"\n{}\n").expect("write");
         assert!(matches!(
             read(&path),
             Err(JournalError::Corrupt { line: 3, .. })
         ));
+    }
+
+    #[test]
+    fn a_journal_is_refused_by_another_database_and_an_old_one_by_none() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join(FILE_NAME);
+        append(&path, &[op(1)], "db-a").expect("append");
+        let journal = read(&path).expect("read").expect("a journal");
+        assert!(journal.check_database(&path, "db-a").is_ok());
+        let refused = journal.check_database(&path, "db-b");
+        assert!(
+            matches!(&refused, Err(JournalError::Foreign { written_for, this, .. })
+                if written_for == "db-a" && this == "db-b"),
+            "{refused:?}"
+        );
+        // Two databases in one file (appended by services on different
+        // databases): refused by either.
+        append(&path, &[op(2)], "db-b").expect("append");
+        let journal = read(&path).expect("read").expect("a journal");
+        assert_eq!(
+            journal.databases,
+            vec!["db-a".to_string(), "db-b".to_string()]
+        );
+        assert!(journal.check_database(&path, "db-a").is_err());
+        assert!(journal.check_database(&path, "db-b").is_err());
+        // A line from before the identity (no `db`) replays anywhere.
+        let old = dir.path().join("old.journal");
+        let line = serde_json::json!({"s": "0a", "n": 0, "op": op(3)});
+        std::fs::write(&old, format!("{line}\n")).expect("write");
+        let journal = read(&old).expect("read").expect("a journal");
+        assert!(journal.databases.is_empty());
+        assert!(journal.check_database(&old, "db-b").is_ok());
+        assert_eq!(journal.chunks[0].ops, vec![op(3)]);
     }
 
     #[test]

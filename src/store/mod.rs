@@ -76,6 +76,9 @@ pub struct Store {
     limited: bool,
     backend: Backend,
     described: Arc<str>,
+    /// This database's `store_identity` id, read once at open: the journal
+    /// names it, and replay refuses a journal written for another database.
+    identity: Arc<str>,
 }
 
 /// A page of the call history.
@@ -141,7 +144,11 @@ impl Store {
 
     /// [`Store::open`] with explicit pool and timeout settings.
     pub fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        use diesel::{QueryDsl, RunQueryDsl};
         let pools = connection::open_pools(url, options)?;
+        let identity: String = schema::store_identity::table
+            .select(schema::store_identity::id)
+            .first(&mut *pools.writes.get()?)?;
         Ok(Self {
             pool: pools.writes,
             reads: pools.reads,
@@ -149,6 +156,7 @@ impl Store {
             limited: false,
             backend: pools.backend,
             described: Arc::from(redact_url(url)),
+            identity: Arc::from(identity),
         })
     }
 
@@ -198,6 +206,12 @@ impl Store {
     /// Which engine this store uses.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This database's identity (see `store_identity`): the same for every
+    /// service on it, different for every other database.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// The database URL with its password redacted, for logs and health.
@@ -373,9 +387,11 @@ impl Store {
     /// Applies the journal at `path` (see [`journal`]) chunk by chunk, skipping
     /// chunks an earlier, interrupted replay already applied, then removes it.
     pub fn replay_journal(&self, path: &std::path::Path) -> Result<ReplayReport, StoreError> {
-        let Some(chunks) = journal::read(path)? else {
+        let Some(journal) = journal::read(path)? else {
             return Ok(ReplayReport::default());
         };
+        journal.check_database(path, &self.identity)?;
+        let chunks = journal.chunks;
         let mut report = ReplayReport::default();
         let mut conn = self.conn()?;
         for chunk in &chunks {

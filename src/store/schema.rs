@@ -132,6 +132,12 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    store_identity (id) {
+        id -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     active_calls,
     call_legs,

@@ -136,7 +136,7 @@ fn count(kind: Kind, url: &str, sql: &str) -> i64 {
 
 /// A journal of `transitions` state changes and `calls` finished calls, recent
 /// enough that retention keeps them.
-fn big_journal(path: &Path, transitions: usize, calls: usize) {
+fn big_journal(path: &Path, transitions: usize, calls: usize, database: &str) {
     let now = chrono::Utc::now();
     let mut ops: Vec<WriteOp> = (0..transitions)
         .map(|i| {
@@ -162,7 +162,7 @@ fn big_journal(path: &Path, transitions: usize, calls: usize) {
         ));
         WriteOp::FinishedCall(std::sync::Arc::new(call))
     }));
-    journal::append(path, &ops).expect("write the journal");
+    journal::append(path, &ops, database).expect("write the journal");
 }
 
 async fn a_replay_killed_half_way_resumes_without_duplicates(kind: Kind) {
@@ -172,7 +172,7 @@ async fn a_replay_killed_half_way_resumes_without_duplicates(kind: Kind) {
     let Some(db) = TestDb::create(kind) else {
         return;
     };
-    db.open(); // migrated, as a service that ran before
+    let store = db.open(); // migrated, as a service that ran before
     let sim = sim_with(SimConfig {
         rate: 0.0,
         extensions: 5,
@@ -180,10 +180,11 @@ async fn a_replay_killed_half_way_resumes_without_duplicates(kind: Kind) {
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let journal_file = dir.path().join(journal::FILE_NAME);
-    big_journal(&journal_file, TRANSITIONS, CALLS);
+    big_journal(&journal_file, TRANSITIONS, CALLS, store.identity());
     let chunks = journal::read(&journal_file)
         .expect("read")
         .expect("a journal")
+        .chunks
         .len() as i64;
     let port = free_port();
     let mut service = spawn_service(dir.path(), &sim, &db.url, port);
@@ -284,4 +285,76 @@ async fn ops_written_nowhere_are_counted_and_the_exit_is_not_0() {
         "counted by kind; log:\n{log}"
     );
     sim.stop();
+}
+
+/// A journal left in the directory by a service on another database: the
+/// service refuses to start (exit non-zero, saying why), applies nothing and
+/// leaves the file as it was; started on the database the journal was
+/// written for, it replays it.
+async fn a_journal_for_another_database_is_refused_and_kept(kind: Kind) {
+    let (Some(ours), Some(theirs)) = (TestDb::create(kind), TestDb::create(kind)) else {
+        return;
+    };
+    let written_for = theirs.open().identity().to_string();
+    let this = ours.open().identity().to_string();
+    assert_ne!(written_for, this, "two databases, two identities");
+    assert_eq!(
+        ours.open().identity(),
+        this,
+        "the identity stays across opens"
+    );
+    let sim = sim_with(SimConfig {
+        rate: 0.0,
+        extensions: 5,
+        ..SimConfig::default()
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal_file = dir.path().join(journal::FILE_NAME);
+    big_journal(&journal_file, 10, 3, &written_for);
+    let before = std::fs::read(&journal_file).expect("journal bytes");
+    let port = free_port();
+
+    let mut service = spawn_service(dir.path(), &sim, &ours.url, port);
+    let status = service.wait_exit(EXIT_WITHIN).await;
+    let log = service.log();
+    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
+    assert!(!status.success(), "exit status {status}; log:\n{log}");
+    assert!(
+        log.contains("written for another database") && log.contains(&written_for),
+        "log:\n{log}"
+    );
+    assert!(
+        !log.contains(": logged in to"),
+        "no login before the refusal; log:\n{log}"
+    );
+    assert_eq!(
+        std::fs::read(&journal_file).expect("kept"),
+        before,
+        "the journal is untouched"
+    );
+    let applied = |url: &str, sql: &str| count(kind, url, sql);
+    assert_eq!(
+        applied(&ours.url, "SELECT COUNT(*) AS n FROM journal_chunks"),
+        0
+    );
+    assert_eq!(applied(&ours.url, "SELECT COUNT(*) AS n FROM calls"), 0);
+
+    let mut service = spawn_service(dir.path(), &sim, &theirs.url, port);
+    wait_connected(&http_client(), &format!("http://127.0.0.1:{port}")).await;
+    assert!(!journal_file.exists(), "log:\n{}", service.log());
+    assert_eq!(applied(&theirs.url, "SELECT COUNT(*) AS n FROM calls"), 3);
+    service.sigterm();
+    let status = service.wait_exit(EXIT_WITHIN).await.expect("exit");
+    assert!(status.success(), "log:\n{}", service.log());
+    sim.stop();
+}
+
+#[actix_rt::test]
+async fn sqlite_a_journal_for_another_database_is_refused_and_kept() {
+    a_journal_for_another_database_is_refused_and_kept(Kind::Sqlite).await;
+}
+
+#[actix_rt::test]
+async fn postgres_a_journal_for_another_database_is_refused_and_kept() {
+    a_journal_for_another_database_is_refused_and_kept(Kind::Postgres).await;
 }

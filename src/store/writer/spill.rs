@@ -107,7 +107,7 @@ impl StoreWriter {
         if ops.is_empty() {
             return Ok(0);
         }
-        if let Err(e) = journal::append(&path, &ops) {
+        if let Err(e) = journal::append(&path, &ops, self.store.identity()) {
             // Back into the buffer, in order, so nothing is lost while we live.
             let mut back = super::buffer::WriteBuffer::default();
             std::mem::swap(&mut back, &mut self.buffer);
@@ -195,7 +195,9 @@ impl StoreWriter {
         let ops = [op];
         let counts = journal::count_by_kind(&ops);
         let result = match self.spill.path.clone() {
-            Some(path) => journal::append(&path, &ops).map_err(|e| e.to_string()),
+            Some(path) => {
+                journal::append(&path, &ops, self.store.identity()).map_err(|e| e.to_string())
+            }
             None => Err("no journal is configured".to_string()),
         };
         match result {
@@ -238,7 +240,7 @@ impl Handler<SpillPending> for StoreWriter {
                 reason: "no journal is configured".to_string(),
             });
         };
-        let answer = match journal::append(&path, &ops) {
+        let answer = match journal::append(&path, &ops, self.store.identity()) {
             Ok(()) => {
                 self.spill.journaled += ops.len() as u64;
                 SpillAnswer::Journaled(ops.len())

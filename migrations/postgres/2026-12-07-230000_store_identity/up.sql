@@ -1,0 +1,9 @@
+-- This database's own identity: a random id made once, when the migration runs.
+-- The journal names the database its ops were written for, and replay refuses a
+-- journal written for another one (see src/store/journal.rs): a journal left in
+-- a directory must not be applied to whichever database the next service there
+-- happens to use. Every instance of a cluster shares it, as they share the database.
+CREATE TABLE store_identity (
+    id TEXT PRIMARY KEY NOT NULL
+);
+INSERT INTO store_identity (id) VALUES (md5(random()::text || clock_timestamp()::text));
