@@ -64,6 +64,7 @@ pub(crate) async fn run(path: &Path, want: (u64, u64), passes: usize) {
         purge();
         m.purged = rss_bytes();
         let heap = Heap::read();
+        dump_heap_profile(upto);
         let calls = service.state.pbxs[0]
             .router
             .send(GetRouterStats)
@@ -215,6 +216,32 @@ impl std::fmt::Display for Heap {
             self.resident as f64 / MIB
         )
     }
+}
+
+/// With `INGEST_HEAP_PROFILE=DIR` and a jemalloc built with `profiling` (run
+/// with `_RJEM_MALLOC_CONF=prof:true`), writes a heap profile of the drained
+/// service to `DIR/after-<passes>.heap`, for `jeprof --base`; otherwise nothing.
+fn dump_heap_profile(passes: u64) {
+    let Some(dir) = std::env::var_os("INGEST_HEAP_PROFILE") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(format!("after-{passes}.heap"));
+    let Ok(path) = std::ffi::CString::new(path.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let mut name = path.as_ptr();
+    // SAFETY: "prof.dump" takes a `const char *` written from a valid pointer of
+    // that size; `path` outlives the call.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"prof.dump".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&mut name as *mut *const std::ffi::c_char).cast(),
+            std::mem::size_of::<*const std::ffi::c_char>(),
+        )
+    };
+    println!("heap profile {path:?}: mallctl answered {rc}");
 }
 
 /// One `size_t` statistic of jemalloc (0 when it has none of that name).
