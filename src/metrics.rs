@@ -113,9 +113,11 @@ pub struct Metrics {
     /// Events of extensions refused because their PBX already has
     /// `MAX_EXTENSIONS_PER_PBX` extensions, by PBX.
     pub extensions_refused: IntCounterVec,
-    /// Socket reads handed to a PBX's router and not yet routed, by PBX.
+    /// Socket reads handed to a PBX's router whose events the router, the call
+    /// trackers and the hub have not all handled yet, by PBX (the name is older
+    /// than the gate's reach; kept for dashboards).
     pub router_batches_queued: IntGaugeVec,
-    /// The most reads ever waiting for a PBX's router at once (never above
+    /// The most reads ever in a PBX's pipeline at once (never above
     /// `ROUTER_MAX_QUEUED_BATCHES`), by PBX.
     pub router_batches_queued_peak: IntGaugeVec,
     /// Callers waiting now, by PBX and queue (set at each scrape, [`Metrics::set_queues`]).
@@ -248,14 +250,14 @@ impl Metrics {
             router_batches_queued: IntGaugeVec::new(
                 Opts::new(
                     "switchboard_router_batches_queued",
-                    "Socket reads waiting for the router",
+                    "Socket reads in the pipeline (router, call trackers, hub)",
                 ),
                 &["pbx"],
             )?,
             router_batches_queued_peak: IntGaugeVec::new(
                 Opts::new(
                     "switchboard_router_batches_queued_peak",
-                    "Most socket reads ever waiting for the router at once",
+                    "Most socket reads ever in the pipeline at once",
                 ),
                 &["pbx"],
             )?,

@@ -11,7 +11,8 @@
 //! - purged: the same, once jemalloc has handed its freed pages back.
 //!
 //! Then each figure at the end against the same figure after 1 M, and whether it
-//! stays within `FLAT` of it (printed, not asserted).
+//! stays within `FLAT` of it (printed, not asserted). Each drained line also shows
+//! what jemalloc holds live (`allocated`) against what it keeps (`resident`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -62,6 +63,8 @@ pub(crate) async fn run(path: &Path, want: (u64, u64), passes: usize) {
         };
         purge();
         m.purged = rss_bytes();
+        let heap = Heap::read();
+        dump_heap_profile(upto);
         let calls = service.state.pbxs[0]
             .router
             .send(GetRouterStats)
@@ -70,7 +73,7 @@ pub(crate) async fn run(path: &Path, want: (u64, u64), passes: usize) {
             .calls;
         println!(
             "after {upto} passes ({:.2} M events), drained: RSS {:.1} MiB; with freed pages \
-             purged: {:.1} MiB; {calls} calls open",
+             purged: {:.1} MiB; {calls} calls open; jemalloc then: {heap}",
             count as f64 / 1e6,
             m.drained as f64 / MIB,
             m.purged as f64 / MIB,
@@ -166,6 +169,99 @@ fn report(first: (u64, Memory), last: (u64, Memory)) {
             growth * 100.0,
             if growth <= FLAT { "flat" } else { "NOT flat" }
         );
+    }
+}
+
+/// What jemalloc holds (`stats.*`), to tell live data from pages it keeps: a
+/// growth of `allocated` is something the service holds on to, a growth of
+/// `resident` alone is fragmentation or allocator metadata.
+struct Heap {
+    allocated: usize,
+    active: usize,
+    metadata: usize,
+    resident: usize,
+}
+
+impl Heap {
+    fn read() -> Self {
+        // Stats are cached per epoch: advance it first.
+        let mut epoch: u64 = 1;
+        // SAFETY: "epoch" takes a u64 written from a valid pointer of that size.
+        unsafe {
+            tikv_jemalloc_sys::mallctl(
+                c"epoch".as_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                (&mut epoch as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            );
+        }
+        Self {
+            allocated: stat(c"stats.allocated"),
+            active: stat(c"stats.active"),
+            metadata: stat(c"stats.metadata"),
+            resident: stat(c"stats.resident"),
+        }
+    }
+}
+
+impl std::fmt::Display for Heap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "allocated {:.1} MiB, active {:.1} MiB, metadata {:.1} MiB, resident {:.1} MiB",
+            self.allocated as f64 / MIB,
+            self.active as f64 / MIB,
+            self.metadata as f64 / MIB,
+            self.resident as f64 / MIB
+        )
+    }
+}
+
+/// With `INGEST_HEAP_PROFILE=DIR` and a jemalloc built with `profiling` (run
+/// with `_RJEM_MALLOC_CONF=prof:true`), writes a heap profile of the drained
+/// service to `DIR/after-<passes>.heap`, for `jeprof --base`; otherwise nothing.
+fn dump_heap_profile(passes: u64) {
+    let Some(dir) = std::env::var_os("INGEST_HEAP_PROFILE") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(format!("after-{passes}.heap"));
+    let Ok(path) = std::ffi::CString::new(path.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let mut name = path.as_ptr();
+    // SAFETY: "prof.dump" takes a `const char *` written from a valid pointer of
+    // that size; `path` outlives the call.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"prof.dump".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&mut name as *mut *const std::ffi::c_char).cast(),
+            std::mem::size_of::<*const std::ffi::c_char>(),
+        )
+    };
+    println!("heap profile {path:?}: mallctl answered {rc}");
+}
+
+/// One `size_t` statistic of jemalloc (0 when it has none of that name).
+fn stat(name: &std::ffi::CStr) -> usize {
+    let mut value: usize = 0;
+    let mut len = std::mem::size_of::<usize>();
+    // SAFETY: a read of a documented size_t statistic into a buffer of that size.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            (&mut value as *mut usize).cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc == 0 {
+        value
+    } else {
+        0
     }
 }
 

@@ -1,13 +1,21 @@
-//! [`BatchGate`]: how many socket reads of one PBX may wait for its router.
+//! [`BatchGate`]: how many socket reads of one PBX may be in the pipeline at once.
 //!
 //! The connection hands each socket read to the router as [`EventBatch`]es with
 //! `do_send`, so the reader never waits on the router. Left at that, a PBX sending
-//! events faster than the router routes them would grow the router's mailbox without
+//! events faster than the pipeline handles them would grow the mailboxes without
 //! limit; dropping events instead would leave a wrong board. So the read stream is
 //! gated: before the socket is read, the read takes one of `ROUTER_MAX_QUEUED_BATCHES`
-//! permits, and the batches made from it carry the permit (a [`BatchTicket`]) until
-//! the router has routed them (the ticket is dropped with the message, whatever
-//! happens to it). With every permit out, the stream answers `Pending` without
+//! permits, and the batches made from it carry the permit (a [`BatchTicket`]). The
+//! router hands a clone of it on with every event it sends a call tracker or an
+//! extension actor and every change it publishes; those pass it on with the
+//! changes they publish, and the hub drops it once it has handled the change. So
+//! the permit returns only when the last change the read caused has been handled:
+//! all of the router's, the trackers' and the hub's mailboxes are bounded, not
+//! only the router's (issue #19: with the permit returned once routed, the
+//! trackers' and the hub's mailboxes grew by hundreds of MB under a sustained
+//! stream). A ticket is dropped with the message that carries it, whatever
+//! happens to it (handled, or dropped with a stopped actor's mailbox); nothing
+//! stores one. With every permit out, the stream answers `Pending` without
 //! reading: the socket's receive buffer fills and TCP flow control slows the PBX,
 //! which keeps every event.
 //!
@@ -21,9 +29,9 @@
 //!
 //! Replies (a `Pong`, a resync list) wait behind the gate too, which is right: they
 //! must reach the router after the events read before them. The bound (64 reads of
-//! up to 512 messages by default) is far above what the router holds in normal
-//! running, so the reader pauses only while the router is truly behind, for much
-//! less than Asterisk's `writetimeout` or our Ping timeout.
+//! up to 512 messages by default) is far above what the pipeline holds in normal
+//! running, so the reader pauses only while it is truly behind, for much less
+//! than Asterisk's `writetimeout` or our Ping timeout.
 //!
 //! [`EventBatch`]: super::messages::EventBatch
 
@@ -62,7 +70,7 @@ pub struct BatchGate {
 }
 
 impl BatchGate {
-    /// A gate letting at most `bound` reads of `pbx` wait for its router.
+    /// A gate letting at most `bound` reads of `pbx` be in the pipeline at once.
     pub fn new(bound: usize, metrics: &Metrics, pbx: &str) -> Self {
         let bound = bound.max(1);
         Self {
@@ -80,7 +88,8 @@ impl BatchGate {
         self.bound
     }
 
-    /// Reads waiting for the router now.
+    /// Reads in the pipeline now (not yet handled by the router, its trackers
+    /// and the hub).
     pub fn queued(&self) -> usize {
         self.bound - self.semaphore.available_permits().min(self.bound)
     }
@@ -114,7 +123,8 @@ impl BatchGate {
     }
 }
 
-/// Holds one read's permit until every batch made from it has been routed.
+/// Holds one read's permit until every batch made from it has been routed and
+/// every change it caused handled by the hub (clones travel with the messages).
 #[derive(Clone)]
 pub struct BatchTicket {
     _held: Arc<Held>,

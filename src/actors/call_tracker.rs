@@ -12,6 +12,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::Utc;
 
+use super::backpressure::BatchTicket;
 use super::messages::{CallEvent, CallFinished, Change, CloseCall, Publish, ResyncCall};
 use crate::metrics::Metrics;
 use crate::state::call::{CallEffect, CallModel};
@@ -69,7 +70,15 @@ impl CallTrackerActor {
         }
     }
 
-    fn after(&mut self, effect: CallEffect, ts: Option<f64>, ctx: &mut Context<Self>) {
+    /// Publishes what `effect` changed; `ticket` (the permit of the read that
+    /// caused it, if any) goes along to the hub.
+    fn after(
+        &mut self,
+        effect: CallEffect,
+        ts: Option<f64>,
+        ticket: Option<BatchTicket>,
+        ctx: &mut Context<Self>,
+    ) {
         match effect {
             CallEffect::None => {}
             CallEffect::Updated => {
@@ -81,19 +90,20 @@ impl CallTrackerActor {
                     self.metrics.calls_active.inc();
                     Change::CallStarted(call)
                 };
-                self.publish.do_send(Publish::new(change, ts));
+                self.publish
+                    .do_send(Publish::new(change, ts).with_ticket(ticket));
             }
-            CallEffect::Ended => self.end(ts, ctx),
+            CallEffect::Ended => self.end(ts, ticket, ctx),
         }
     }
 
-    fn end(&mut self, ts: Option<f64>, ctx: &mut Context<Self>) {
+    fn end(&mut self, ts: Option<f64>, ticket: Option<BatchTicket>, ctx: &mut Context<Self>) {
         if self.announced {
             self.metrics.calls_active.dec();
         }
         self.metrics.calls_finished.inc();
         self.publish
-            .do_send(Publish::new(Change::CallEnded(self.model.shared()), ts));
+            .do_send(Publish::new(Change::CallEnded(self.model.shared()), ts).with_ticket(ticket));
         self.finished.do_send(CallFinished {
             id: self.model.call().id.clone(),
         });
@@ -115,12 +125,12 @@ impl Actor for CallTrackerActor {
 impl Handler<CallEvent> for CallTrackerActor {
     type Result = ();
 
-    fn handle(&mut self, CallEvent(event): CallEvent, ctx: &mut Context<Self>) {
+    fn handle(&mut self, CallEvent { event, ticket }: CallEvent, ctx: &mut Context<Self>) {
         if let Some(h) = &self.handle {
             h.handled();
         }
         let change = self.model.apply(&event, Utc::now());
-        self.after(change, event.timestamp(), ctx);
+        self.after(change, event.timestamp(), ticket, ctx);
     }
 }
 
@@ -132,7 +142,7 @@ impl Handler<ResyncCall> for CallTrackerActor {
             h.handled();
         }
         let change = self.model.resync(&msg.items, Utc::now());
-        self.after(change, None, ctx);
+        self.after(change, None, None, ctx);
     }
 }
 
@@ -144,7 +154,7 @@ impl Handler<CloseCall> for CallTrackerActor {
             return;
         }
         self.model.close(msg.outcome, Utc::now());
-        self.end(None, ctx);
+        self.end(None, None, ctx);
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::Utc;
 
+use super::backpressure::BatchTicket;
 use super::messages::{Change, ConfirmState, ExtensionEvent, Publish, SetName};
 use crate::state::extension::{Correction, ExtensionModel};
 use crate::supervision::{ActorHandle, Registry};
@@ -33,10 +34,12 @@ impl ExtensionActor {
         }
     }
 
-    fn publish(&self, event_ts: Option<f64>) {
+    /// Publishes the extension as it is now; `ticket` is the permit of the read
+    /// whose event changed it, if any.
+    fn publish(&self, event_ts: Option<f64>, ticket: Option<BatchTicket>) {
         let ext = Arc::new(self.model.extension().clone());
         self.publish
-            .do_send(Publish::new(Change::Extension(ext), event_ts));
+            .do_send(Publish::new(Change::Extension(ext), event_ts).with_ticket(ticket));
     }
 }
 
@@ -60,12 +63,16 @@ impl Actor for ExtensionActor {
 impl Handler<ExtensionEvent> for ExtensionActor {
     type Result = ();
 
-    fn handle(&mut self, ExtensionEvent(event): ExtensionEvent, ctx: &mut Context<Self>) {
+    fn handle(
+        &mut self,
+        ExtensionEvent { event, ticket }: ExtensionEvent,
+        ctx: &mut Context<Self>,
+    ) {
         if let Some(h) = &self.handle {
             h.handled();
         }
         if self.model.apply(&event, Utc::now()).is_some() {
-            self.publish(event.timestamp());
+            self.publish(event.timestamp(), ticket);
         }
         if self.model.is_removed() {
             ctx.stop();
@@ -90,7 +97,7 @@ impl Handler<ConfirmState> for ExtensionActor {
         );
         // Publish a correction, and the first confirmation (it sets lastConfirmed).
         if transition.is_some() || correction.is_some() {
-            self.publish(None);
+            self.publish(None, None);
         }
         correction
     }
@@ -104,7 +111,7 @@ impl Handler<SetName> for ExtensionActor {
             h.handled();
         }
         if self.model.set_name(name) {
-            self.publish(None);
+            self.publish(None, None);
         }
     }
 }

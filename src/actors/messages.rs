@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use super::backpressure::BatchTicket;
 use crate::ami::{Action, AmiError, Event, Response};
 /// What [`Publish`] carries: defined with the delivery types, which the store,
 /// the cluster and the WebSocket sessions read without importing the actors.
@@ -25,10 +26,11 @@ pub struct EventBatch {
     /// Events read before the last of `events` that nothing reads, skipped unparsed
     /// by the codec; the router counts them as routed (to nowhere, as it would have).
     pub skipped: u64,
-    /// Holds the socket read's place in the router's bounded queue until the
-    /// router has routed the batch ([`super::backpressure`]); `None` when the batch
-    /// does not come from a socket (benchmarks, tests).
-    pub ticket: Option<super::backpressure::BatchTicket>,
+    /// Holds the socket read's place in the pipeline's bounded queue until the
+    /// router, the trackers and the hub have handled what it caused
+    /// ([`super::backpressure`]); `None` when the batch does not come from a
+    /// socket (benchmarks, tests).
+    pub ticket: Option<BatchTicket>,
 }
 
 /// After each login: every channel the PBX has now (`CoreShowChannel` items), so
@@ -112,7 +114,13 @@ pub struct ReadState {
 /// One event for a call tracker.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct CallEvent(pub Event);
+pub struct CallEvent {
+    /// The event.
+    pub event: Event,
+    /// The ticket of the socket read it came in, passed on to what the tracker
+    /// publishes so the read's permit waits for the hub ([`super::backpressure`]).
+    pub ticket: Option<BatchTicket>,
+}
 
 /// Asks a call tracker to end its call for a reason other than a hangup.
 #[derive(Message, Debug)]
@@ -142,7 +150,12 @@ pub struct CallFinished {
 /// One event for an extension actor.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct ExtensionEvent(pub Event);
+pub struct ExtensionEvent {
+    /// The event.
+    pub event: Event,
+    /// The ticket of the socket read it came in (see [`CallEvent::ticket`]).
+    pub ticket: Option<BatchTicket>,
+}
 
 /// What the PBX said about an extension; answers the correction, if any.
 #[derive(Message, Debug)]
@@ -163,12 +176,27 @@ pub struct Publish {
     /// The PBX `Timestamp` of the event that caused it (seconds since the epoch), for
     /// the delivery-latency histogram and the message's `ts`.
     pub event_ts: Option<f64>,
+    /// The ticket of the socket read whose event caused it: dropped once the hub
+    /// has handled the change, which returns the read's permit
+    /// ([`super::backpressure`]). `None` for changes no read caused (resyncs,
+    /// refreshes, restores, connection states).
+    pub ticket: Option<BatchTicket>,
 }
 
 impl Publish {
     /// A change caused by an event stamped `event_ts` by the PBX.
     pub fn new(change: Change, event_ts: Option<f64>) -> Self {
-        Self { change, event_ts }
+        Self {
+            change,
+            event_ts,
+            ticket: None,
+        }
+    }
+
+    /// The same change, holding the permit of the read that caused it.
+    pub fn with_ticket(mut self, ticket: Option<BatchTicket>) -> Self {
+        self.ticket = ticket;
+        self
     }
 }
 

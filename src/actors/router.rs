@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use super::backpressure::BatchTicket;
 use super::call_tracker::CallTrackerActor;
 use super::extension::ExtensionActor;
 use super::messages::{
@@ -200,15 +201,20 @@ impl EventRouterActor {
         }
     }
 
-    fn route_one(&mut self, event: Event, ctx: &mut Context<Self>) {
+    /// Routes `event`; what it sends on carries a clone of `ticket`, the read's
+    /// permit, so the read counts until the hub has handled what it caused.
+    fn route_one(&mut self, event: Event, ticket: &Option<BatchTicket>, ctx: &mut Context<Self>) {
         self.route_queue(&event);
         match route(&event) {
             Route::Call(key) => {
                 let admitted = self.admitted(&event, key);
-                self.track_channel(&event, key, admitted);
+                self.track_channel(&event, key, admitted, ticket);
                 if admitted {
                     let tracker = self.tracker(key, ctx);
-                    tracker.do_send(CallEvent(event));
+                    tracker.do_send(CallEvent {
+                        event,
+                        ticket: ticket.clone(),
+                    });
                 }
             }
             Route::Extension(key) => {
@@ -223,12 +229,15 @@ impl EventRouterActor {
                 };
                 if let Some(exten) = exten {
                     if is_removal(&event) {
-                        self.remove_extension(&exten, event);
+                        self.remove_extension(&exten, event, ticket);
                     } else if let Some(addr) = self.extension(&exten) {
                         if matches!(key, ExtensionKey::Exten(_)) {
                             self.learn_hint(&event, &exten);
                         }
-                        addr.do_send(ExtensionEvent(event));
+                        addr.do_send(ExtensionEvent {
+                            event,
+                            ticket: ticket.clone(),
+                        });
                     }
                 }
             }
@@ -283,7 +292,13 @@ impl EventRouterActor {
     /// Remembers which call each live channel belongs to, so a channel that moves to
     /// another call (the target of a SIP REFER with Replaces changes Linkedid) still
     /// ends in the call that knew it first.
-    fn track_channel(&mut self, event: &Event, key: &str, admitted: bool) {
+    fn track_channel(
+        &mut self,
+        event: &Event,
+        key: &str,
+        admitted: bool,
+        ticket: &Option<BatchTicket>,
+    ) {
         let Some(uid) = event.uniqueid() else {
             return;
         };
@@ -295,7 +310,10 @@ impl EventRouterActor {
                 if let Some(old) = self.channels.remove(uid) {
                     if old != key {
                         if let Some(t) = self.calls.get(&old) {
-                            t.addr.do_send(CallEvent(event.clone()));
+                            t.addr.do_send(CallEvent {
+                                event: event.clone(),
+                                ticket: ticket.clone(),
+                            });
                         }
                     }
                 }
@@ -340,10 +358,15 @@ impl Handler<EventBatch> for EventRouterActor {
         }
         self.now = Instant::now();
         self.routed += batch.skipped;
+        let ticket = batch.ticket;
         for event in batch.events {
-            guarded(self, ctx, "an event", |act, ctx| act.route_one(event, ctx));
+            guarded(self, ctx, "an event", |act, ctx| {
+                act.route_one(event, &ticket, ctx)
+            });
         }
-        self.publish_changed_queues();
+        self.publish_changed_queues(&ticket);
+        // The batch's ticket drops here; the read's permit returns once the
+        // trackers, extension actors and the hub have dropped their clones.
     }
 }
 

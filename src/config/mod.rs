@@ -25,7 +25,7 @@
 //! | `NAMES_FILE` | (unset) | a file of display names the admin provides, one `EXTENSION = Name` (or `PBX/EXTENSION = Name`) per line, `#` comments; it wins over every other source |
 //! | `NAMES_ASTDB` | (unset) | an AstDB entry holding each extension's name, `FAMILY/KEY` with `{exten}`, e.g. `AMPUSER/{exten}/cidname` (FreePBX); read with `DBGet` before the endpoint's caller ID |
 //! | `QUEUE_SLA_SECS` | `20` | a queue caller answered within this many seconds counts toward the service level |
-//! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX waiting for its router at most; past it the connection stops reading |
+//! | `ROUTER_MAX_QUEUED_BATCHES` | `64` | socket reads of one PBX in its pipeline (router, call trackers, hub) at most; past it the connection stops reading |
 //!
 //! The PBXs' AMI settings (`AMI_*`, `AMI_<NAME>_*`) and the codec's limits: see [`pbx`].
 //!

@@ -58,6 +58,7 @@ mod refresh_board;
 mod refresh_sessions;
 mod router_queue_batch;
 mod router_resync;
+mod router_tickets;
 mod sim_faults;
 mod sim_filter;
 mod sim_model;

@@ -73,7 +73,7 @@ pub struct ConnectionSettings {
     pub login_backoff: (Duration, Duration),
     /// Distinguishes this process's ActionIDs from other instances'.
     pub instance: u32,
-    /// Socket reads that may wait for the router at once (`ROUTER_MAX_QUEUED_BATCHES`).
+    /// Socket reads that may be in the pipeline at once (`ROUTER_MAX_QUEUED_BATCHES`).
     pub max_queued_batches: usize,
     /// Where display names come from.
     pub names: NameSettings,

@@ -103,7 +103,9 @@ impl Hub {
     }
 
     /// Numbers `msg`'s change, applies it to the live view and queues it for the
-    /// subscribers and the store.
+    /// subscribers and the store. Its ticket drops here, not with the envelope:
+    /// the socket read that caused the change may go on once the hub has handled
+    /// it (the store writer's backlog holds the read on its own terms).
     fn publish(&mut self, msg: Publish, ctx: &mut Context<Self>) {
         if let Some(h) = &self.handle {
             h.handled();

@@ -11,6 +11,7 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::{Confirmed, EventRouterActor};
+use crate::actors::backpressure::BatchTicket;
 use crate::actors::extension::ExtensionActor;
 use crate::actors::messages::{
     Change, ConfirmExtensions, ConfirmState, ExtensionCorrection, ExtensionEvent, NamesRead,
@@ -66,15 +67,25 @@ impl EventRouterActor {
     /// the router forgets it (and the devices that pointed at it). An extension with
     /// no actor has its removal published straight away, so a stored extension
     /// restored into the live view leaves it too.
-    pub(super) fn remove_extension(&mut self, exten: &str, event: Event) {
+    pub(super) fn remove_extension(
+        &mut self,
+        exten: &str,
+        event: Event,
+        ticket: &Option<BatchTicket>,
+    ) {
         match self.extensions.remove(exten) {
-            Some(addr) if addr.connected() => addr.do_send(ExtensionEvent(event)),
+            Some(addr) if addr.connected() => addr.do_send(ExtensionEvent {
+                event,
+                ticket: ticket.clone(),
+            }),
             _ => {
                 let mut model = ExtensionModel::new(&self.pbx, exten, Utc::now());
                 if model.apply(&event, Utc::now()).is_some() {
                     let ext = std::sync::Arc::new(model.extension().clone());
-                    self.publish
-                        .do_send(Publish::new(Change::Extension(ext), event.timestamp()));
+                    self.publish.do_send(
+                        Publish::new(Change::Extension(ext), event.timestamp())
+                            .with_ticket(ticket.clone()),
+                    );
                 }
             }
         }

@@ -9,6 +9,7 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::EventRouterActor;
+use crate::actors::backpressure::BatchTicket;
 use crate::actors::messages::{Change, Publish, QueueList, ResyncQueues};
 use crate::ami::Event;
 use crate::model::queue::Queue;
@@ -48,25 +49,26 @@ impl EventRouterActor {
     }
 
     /// Publishes one picture of each queue the batch changed, as of its last
-    /// event, in the order the queues first changed.
-    pub(super) fn publish_changed_queues(&mut self) {
+    /// event, in the order the queues first changed; each holds the batch's
+    /// `ticket` until the hub has handled it.
+    pub(super) fn publish_changed_queues(&mut self, ticket: &Option<BatchTicket>) {
         for c in std::mem::take(&mut self.changed_queues) {
             if let Some(q) = self.queues.picture(&c.name, c.at) {
-                self.publish_queue(q, c.event_ts);
+                self.publish_queue(q, c.event_ts, ticket.clone());
             }
         }
     }
 
-    fn publish_queue(&self, queue: Queue, event_ts: Option<f64>) {
+    fn publish_queue(&self, queue: Queue, event_ts: Option<f64>, ticket: Option<BatchTicket>) {
         self.publish
-            .do_send(Publish::new(Change::Queue(Arc::new(queue)), event_ts));
+            .do_send(Publish::new(Change::Queue(Arc::new(queue)), event_ts).with_ticket(ticket));
     }
 
     /// Forgets the PBX's queues, telling the hub each is gone (see
     /// [`QueueBook::clear`]).
     pub(super) fn forget_queues(&mut self) {
         for q in self.queues.clear(Utc::now()) {
-            self.publish_queue(q, None);
+            self.publish_queue(q, None, None);
         }
     }
 
@@ -86,7 +88,7 @@ impl EventRouterActor {
             );
         }
         for q in changed {
-            self.publish_queue(q, None);
+            self.publish_queue(q, None, None);
         }
     }
 }

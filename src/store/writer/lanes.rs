@@ -16,11 +16,16 @@
 //! and keeps up. Two threads rather than one switching policy, because an
 //! unprivileged thread may enter `SCHED_IDLE` but not leave it.
 //!
+//! A batch sent to the background lane can still be moved to the urgent one
+//! ([`Promote`]) until the background thread starts it: an idle thread starved
+//! by other processes may not even get to start a batch for seconds, and the
+//! writer promotes its batch as soon as it holds the AMI readers back.
+//!
 //! The writer keeps one batch in flight, so the lanes never run batches at once
-//! and the order of writes is kept. Elsewhere than Linux both lanes are ordinary
-//! threads.
+//! and the order of writes is kept (a promoted job runs on whichever thread takes
+//! it first, once). Elsewhere than Linux both lanes are ordinary threads.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -31,6 +36,38 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct Lanes {
     background: mpsc::Sender<Job>,
     urgent: mpsc::Sender<Job>,
+}
+
+/// Moves a job sent to the background lane to the urgent one, unless the
+/// background thread has started it already.
+pub struct Promote {
+    job: Arc<Mutex<Option<Job>>>,
+    urgent: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Promote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Promote")
+    }
+}
+
+impl Promote {
+    /// Asks the urgent thread to run the job if the background thread has not
+    /// taken it yet; whichever takes it first runs it.
+    pub fn promote(self) {
+        let job = self.job;
+        let _ = self.urgent.send(Box::new(move || take_and_run(&job)));
+    }
+}
+
+/// Runs the job in `slot` unless another thread took it already.
+fn take_and_run(slot: &Mutex<Option<Job>>) {
+    // A poisoned lock only means a job panicked while holding it, which
+    // `take` never does; the slot is still sound.
+    let job = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(job) = job {
+        job();
+    }
 }
 
 /// The job gave no answer (it panicked), or the lane's thread is gone.
@@ -70,6 +107,44 @@ impl Lanes {
             }
             rx.await.map_err(|_| LaneGone)
         }
+    }
+
+    /// Runs `f` on the background thread, or on the urgent one if the returned
+    /// [`Promote`] is used before the background thread starts it.
+    pub fn run_promotable<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> (
+        impl std::future::Future<Output = Result<T, LaneGone>>,
+        Promote,
+    ) {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let promote = Promote {
+            job: Arc::clone(&slot),
+            urgent: self.urgent.clone(),
+        };
+        let taker = Arc::clone(&slot);
+        let sent = self
+            .background
+            .send(Box::new(move || take_and_run(&taker)))
+            .is_ok();
+        if !sent {
+            // Nobody may run it now: the caller sees `LaneGone` and retries.
+            drop(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
+        // The answer comes from whichever thread ran `f`; not waiting for the
+        // background thread, which may be starved long after a promotion.
+        let result = async move {
+            if !sent {
+                return Err(LaneGone);
+            }
+            rx.await.map_err(|_| LaneGone)
+        };
+        (result, promote)
     }
 }
 
@@ -136,6 +211,42 @@ mod tests {
             assert_eq!(lanes.run(false, policy).await, Ok(libc::SCHED_IDLE));
             assert_eq!(lanes.run(true, policy).await, Ok(libc::SCHED_OTHER));
         }
+    }
+
+    #[actix_rt::test]
+    async fn a_promoted_job_runs_once_on_the_urgent_lane_when_the_background_one_is_busy() {
+        let lanes = Lanes::start().expect("threads start");
+        // Keep the background thread busy until the promoted job has answered.
+        let (release, busy) = std::sync::mpsc::channel::<()>();
+        let blocker = lanes.run(false, move || busy.recv().is_ok());
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let (answer, promote) = lanes.run_promotable(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::current()
+                .name()
+                .map(str::to_string)
+                .unwrap_or_default()
+        });
+        promote.promote();
+        assert_eq!(answer.await, Ok("store-writer".to_string()));
+        release.send(()).expect("the background job waits");
+        assert_eq!(blocker.await, Ok(true));
+        // The background thread found the job taken: it ran once.
+        assert_eq!(lanes.run(false, || ()).await, Ok(()));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[actix_rt::test]
+    async fn a_job_not_promoted_runs_on_the_background_lane() {
+        let lanes = Lanes::start().expect("threads start");
+        let (answer, _promote) = lanes.run_promotable(|| {
+            std::thread::current()
+                .name()
+                .map(str::to_string)
+                .unwrap_or_default()
+        });
+        assert_eq!(answer.await, Ok("store-writer-bg".to_string()));
     }
 
     #[actix_rt::test]

@@ -26,6 +26,7 @@ mod actor;
 mod buffer;
 mod lanes;
 mod messages;
+mod pace;
 mod prune;
 mod spill;
 mod supervision;
@@ -44,19 +45,7 @@ use super::{Store, StoreError, WriteOp};
 use crate::supervision::guarded;
 use buffer::{Batch, WriteBuffer};
 use lanes::Lanes;
-
-/// How far the store may fall behind the live state before its batches stop
-/// yielding the CPU (see [`lanes`]): the writer has been more than a batch behind
-/// for this long, or a background batch itself took this long. Store writes are
-/// history; during a burst the CPU goes to deliveries first, and the history
-/// catches up within this bound.
-const MAX_LAG: Duration = Duration::from_secs(2);
-/// How long batches stay on the urgent lane after a background batch was starved
-/// for longer than [`MAX_LAG`] (the machine is busy with something else).
-const URGENT_FOR: Duration = Duration::from_secs(10);
-/// Unwritten ops (in batches) past which batches no longer yield, however fresh:
-/// bounds the writer's memory during a burst.
-const MAX_BACKLOG_BATCHES: usize = 20;
+use pace::{MAX_LAG, URGENT_FOR};
 
 /// The writer's timings and bounds; the defaults suit the service.
 #[derive(Debug, Clone)]
@@ -137,8 +126,12 @@ pub struct StoreWriter {
     /// Where batches run (`None`: the threads could not be started; tokio's
     /// blocking pool instead).
     lanes: Option<Lanes>,
-    /// Batches use the urgent lane until then (a background batch was starved).
+    /// Batches use the urgent lane until then (a background batch was starved,
+    /// or the writer held the AMI readers back).
     urgent_until: Option<Instant>,
+    /// Moves the batch in flight on the background lane to the urgent one while
+    /// the background thread has not started it (see [`pace`]).
+    promote: Option<lanes::Promote>,
     /// Since when more than one batch has been waiting (`None`: the writer keeps up).
     behind_since: Option<Instant>,
     /// A prune waits for the batch in flight.
@@ -189,6 +182,7 @@ impl StoreWriter {
                 })
                 .ok(),
             urgent_until: None,
+            promote: None,
             behind_since: None,
             prune_due: false,
             pruning: false,
@@ -273,9 +267,19 @@ impl StoreWriter {
         self.attempt_started = Some(started);
         let urgent = self.urgent();
         let store = self.store.clone();
-        let job = self.run_off_thread(urgent, move || store.apply(&batch.ops));
+        let apply = move || store.apply(&batch.ops);
+        let job: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+            match (&self.lanes, urgent) {
+                (Some(lanes), false) => {
+                    let (job, promote) = lanes.run_promotable(apply);
+                    self.promote = Some(promote);
+                    Box::pin(async move { job.await.map_err(|e| e.to_string()) })
+                }
+                _ => self.run_off_thread(urgent, apply),
+            };
         ctx.spawn(job.into_actor(self).map(move |joined, act, ctx| {
             act.attempt_started = None;
+            act.promote = None;
             if !urgent && started.elapsed() > MAX_LAG {
                 log::debug!("a background store batch was starved of CPU; using the urgent lane");
                 act.urgent_until = Some(Instant::now() + URGENT_FOR);
@@ -341,44 +345,6 @@ impl StoreWriter {
         ctx.run_later(delay, |act, ctx| act.start_flush(ctx));
     }
 
-    /// Starts or ends the time the writer counts as behind: more than one batch
-    /// waiting starts it, a buffer that fits in one batch again ends it.
-    fn note_backlog(&mut self) {
-        self.publish_backlog();
-        if self.buffer.len() < self.config.batch_size {
-            self.behind_since = None;
-        } else if self.behind_since.is_none() {
-            self.behind_since = Some(Instant::now());
-        }
-    }
-
-    /// Shows the unwritten ops on `/metrics` and to the AMI readers, which stop
-    /// reading while a healthy writer holds too many (see
-    /// [`crate::metrics::StoreBacklog`]); a degraded writer shows them none.
-    fn publish_backlog(&self) {
-        if let Some(metrics) = self.metrics() {
-            let pending = self.pending();
-            metrics.store_pending.set(pending as i64);
-            metrics
-                .store_backlog
-                .set(if self.degraded { 0 } else { pending });
-        }
-    }
-
-    /// True when the next batch must not wait for idle CPU (see [`lanes`]): the
-    /// writer has been behind for [`MAX_LAG`], its backlog passed
-    /// [`MAX_BACKLOG_BATCHES`] or holds the AMI readers back, a batch is being
-    /// retried, someone waits for a flush, or a background batch was starved lately.
-    fn urgent(&self) -> bool {
-        self.buffer.len() >= MAX_BACKLOG_BATCHES * self.config.batch_size
-            // The AMI readers wait for this writer: the store is what limits ingest.
-            || self.pending() > crate::metrics::StoreBacklog::LIMIT
-            || self.behind_since.is_some_and(|t| t.elapsed() >= MAX_LAG)
-            || self.degraded
-            || !self.waiters.is_empty()
-            || self.urgent_until.is_some_and(|t| Instant::now() < t)
-    }
-
     /// Runs database work on the writer's lanes (or the blocking pool); an `Err`
     /// says why it gave no answer.
     fn run_off_thread<T: Send + 'static>(
@@ -421,65 +387,5 @@ impl StoreWriter {
         for (_, tx) in ready {
             let _ = tx.send(());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ExtensionTransition, HintStatus};
-
-    fn transition(n: usize) -> WriteOp {
-        WriteOp::Transition(ExtensionTransition {
-            pbx: "default".into(),
-            extension: format!("{}", 1000 + n),
-            status: HintStatus::IDLE,
-            status_text: "Idle".into(),
-            state: crate::model::ExtensionState::Idle,
-            device_state: None,
-            at: Utc::now(),
-        })
-    }
-
-    fn writer(batch_size: usize) -> (StoreWriter, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = dir.path().join("lag.db").display().to_string();
-        let store = Store::open(&url).expect("open store");
-        let config = WriterConfig {
-            batch_size,
-            ..WriterConfig::default()
-        };
-        (StoreWriter::with_config(store, config), dir)
-    }
-
-    fn push(w: &mut StoreWriter, n: usize) {
-        for i in 0..n {
-            w.buffer.push(transition(i));
-            w.note_backlog();
-        }
-    }
-
-    #[test]
-    fn a_fresh_backlog_yields_and_an_old_one_does_not() {
-        let (mut w, _dir) = writer(10);
-        push(&mut w, 5);
-        assert!(!w.urgent(), "less than a batch waiting");
-        push(&mut w, 10);
-        assert!(!w.urgent(), "behind, but only just");
-        w.behind_since = Some(Instant::now() - MAX_LAG);
-        assert!(w.urgent(), "behind for the whole lag bound");
-        let _ = w.buffer.take(10);
-        w.note_backlog();
-        assert!(!w.urgent(), "caught up: back to yielding");
-        assert_eq!(w.behind_since, None);
-    }
-
-    #[test]
-    fn a_deep_backlog_stops_yielding_however_fresh() {
-        let (mut w, _dir) = writer(10);
-        push(&mut w, MAX_BACKLOG_BATCHES * 10 - 1);
-        assert!(!w.urgent());
-        push(&mut w, 1);
-        assert!(w.urgent(), "{MAX_BACKLOG_BATCHES} batches waiting");
     }
 }
