@@ -204,10 +204,13 @@ pub(crate) struct Pools {
     pub(crate) writes: DbPool,
     pub(crate) reads: DbPool,
     pub(crate) backend: Backend,
+    /// The database's `store_identity` id (see `journal`).
+    pub(crate) identity: String,
 }
 
 /// Connects once (to report a clear connection error), builds the writer's and
-/// the readers' pools, and runs the pending migrations of the URL's backend.
+/// the readers' pools, runs the pending migrations of the URL's backend and reads
+/// the database's identity.
 pub(crate) fn open_pools(url: &str, options: &StoreOptions) -> Result<Pools, StoreError> {
     super::read_limit::install_sqlite_interrupt();
     let target = Target::parse(url);
@@ -239,11 +242,20 @@ pub(crate) fn open_pools(url: &str, options: &StoreOptions) -> Result<Pools, Sto
         url: redact_url(url),
         message: e.to_string(),
     })?;
+    // Read on the connection that migrated: no second checkout at open.
+    let identity = {
+        use super::schema::store_identity;
+        use diesel::{QueryDsl, RunQueryDsl};
+        store_identity::table
+            .select(store_identity::id)
+            .first::<String>(&mut *conn)?
+    };
     drop(conn);
     Ok(Pools {
         writes,
         reads,
         backend: target.backend,
+        identity,
     })
 }
 

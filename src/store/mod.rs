@@ -144,11 +144,7 @@ impl Store {
 
     /// [`Store::open`] with explicit pool and timeout settings.
     pub fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        use diesel::{QueryDsl, RunQueryDsl};
         let pools = connection::open_pools(url, options)?;
-        let identity: String = schema::store_identity::table
-            .select(schema::store_identity::id)
-            .first(&mut *pools.writes.get()?)?;
         Ok(Self {
             pool: pools.writes,
             reads: pools.reads,
@@ -156,7 +152,7 @@ impl Store {
             limited: false,
             backend: pools.backend,
             described: Arc::from(redact_url(url)),
-            identity: Arc::from(identity),
+            identity: Arc::from(pools.identity.as_str()),
         })
     }
 
