@@ -166,6 +166,13 @@ async fn a_service_prunes_on_its_own(db: &TestDb) {
         body["pagination"]["total"] == 5
     })
     .await;
+    // The counter is raised once the step's transaction has committed, so a
+    // read may see the rows gone a moment before the count.
+    let pruned_calls = "switchboard_store_pruned_rows_total{table=\"calls\"}";
+    wait_until("the pruned calls are counted", DEADLINE, || async {
+        sample(&ts.get_text("/metrics").await.1, pruned_calls) >= 1200.0
+    })
+    .await;
     let text = ts.get_text("/metrics").await.1;
     assert_eq!(
         sample(
