@@ -17,8 +17,8 @@ use crate::common::browser::free_port;
 use crate::common::child::OwnedChild;
 use crate::common::service::WsClient;
 use crate::common::service_proc::{
-    self, assert_told_is_stored, ended, http_client, stored_outcomes, wait_connected, Outage,
-    EXIT_WITHIN,
+    self, assert_told_is_stored, ended, exit_of, http_client, stop_cleanly, stored_outcomes,
+    wait_connected, Outage,
 };
 use crate::common::sim_client::sim_with;
 use crate::common::store::{active_call, finished, Kind, TestDb};
@@ -70,11 +70,7 @@ async fn stopped_during_an_outage_loses_no_call(kind: Kind) {
     .await;
     let told = ended(&ws);
 
-    service.sigterm();
-    let status = service.wait_exit(EXIT_WITHIN).await;
-    let log = service.log();
-    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
-    assert!(status.success(), "exit status {status}; log:\n{log}");
+    let log = stop_cleanly(&mut service).await;
     assert!(log.contains("journaled"), "log:\n{log}");
     let journal_file = dir.path().join(journal::FILE_NAME);
     assert!(journal_file.exists(), "log:\n{log}");
@@ -94,9 +90,7 @@ async fn stopped_during_an_outage_loses_no_call(kind: Kind) {
 
     let stored = stored_outcomes(&client, &base).await;
     assert_told_is_stored(&told, &stored);
-    service.sigterm();
-    let status = service.wait_exit(EXIT_WITHIN).await.expect("second exit");
-    assert!(status.success(), "log:\n{}", service.log());
+    stop_cleanly(&mut service).await;
     sim.stop();
 }
 
@@ -228,9 +222,7 @@ async fn a_replay_killed_half_way_resumes_without_duplicates(kind: Kind) {
         ),
         CALLS as i64
     );
-    service.sigterm();
-    let status = service.wait_exit(EXIT_WITHIN).await.expect("exit");
-    assert!(status.success(), "log:\n{}", service.log());
+    stop_cleanly(&mut service).await;
     sim.stop();
 }
 
@@ -271,9 +263,7 @@ async fn ops_written_nowhere_are_counted_and_the_exit_is_not_0() {
     })
     .await;
     service.sigterm();
-    let status = service.wait_exit(EXIT_WITHIN).await;
-    let log = service.log();
-    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
+    let (status, log) = exit_of(&mut service).await;
     outage.end();
     assert!(
         !status.success(),
@@ -315,9 +305,7 @@ async fn a_journal_for_another_database_is_refused_and_kept(kind: Kind) {
     let port = free_port();
 
     let mut service = spawn_service(dir.path(), &sim, &ours.url, port);
-    let status = service.wait_exit(EXIT_WITHIN).await;
-    let log = service.log();
-    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
+    let (status, log) = exit_of(&mut service).await;
     assert!(!status.success(), "exit status {status}; log:\n{log}");
     assert!(
         log.contains("written for another database") && log.contains(&written_for),
@@ -332,20 +320,18 @@ async fn a_journal_for_another_database_is_refused_and_kept(kind: Kind) {
         before,
         "the journal is untouched"
     );
-    let applied = |url: &str, sql: &str| count(kind, url, sql);
-    assert_eq!(
-        applied(&ours.url, "SELECT COUNT(*) AS n FROM journal_chunks"),
-        0
-    );
-    assert_eq!(applied(&ours.url, "SELECT COUNT(*) AS n FROM calls"), 0);
+    let chunks = "SELECT COUNT(*) AS n FROM journal_chunks";
+    assert_eq!(count(kind, &ours.url, chunks), 0);
+    assert_eq!(count(kind, &ours.url, "SELECT COUNT(*) AS n FROM calls"), 0);
 
     let mut service = spawn_service(dir.path(), &sim, &theirs.url, port);
     wait_connected(&http_client(), &format!("http://127.0.0.1:{port}")).await;
     assert!(!journal_file.exists(), "log:\n{}", service.log());
-    assert_eq!(applied(&theirs.url, "SELECT COUNT(*) AS n FROM calls"), 3);
-    service.sigterm();
-    let status = service.wait_exit(EXIT_WITHIN).await.expect("exit");
-    assert!(status.success(), "log:\n{}", service.log());
+    assert_eq!(
+        count(kind, &theirs.url, "SELECT COUNT(*) AS n FROM calls"),
+        3
+    );
+    stop_cleanly(&mut service).await;
     sim.stop();
 }
 

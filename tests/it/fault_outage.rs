@@ -11,8 +11,8 @@ use switchboard::store::journal;
 use crate::common::browser::free_port;
 use crate::common::service::WsClient;
 use crate::common::service_proc::{
-    assert_told_is_stored, ended, get_json, http_client, spawn_service, stored_outcomes,
-    wait_connected, Outage, EXIT_WITHIN,
+    assert_told_is_stored, ended, get_json, http_client, spawn_service, stop_cleanly,
+    stored_outcomes, wait_connected, Outage,
 };
 use crate::common::sim_client::sim_with;
 use crate::common::store::{Kind, TestDb};
@@ -165,11 +165,7 @@ async fn a_long_outage_journals_past_the_bound_and_loses_nothing(kind: Kind) {
     assert_told_is_stored(&told, &stored);
     assert_eq!(stored.len(), told.len(), "nothing stored twice or extra");
 
-    service.sigterm();
-    let status = service.wait_exit(EXIT_WITHIN).await;
-    let log = service.log();
-    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
-    assert!(status.success(), "exit status {status}; log:\n{log}");
+    let log = stop_cleanly(&mut service).await;
     assert!(
         !journal_file.exists(),
         "nothing left to journal; log:\n{log}"

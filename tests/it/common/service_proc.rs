@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -20,6 +21,24 @@ pub const EXIT_WITHIN: Duration = Duration::from_secs(40);
 
 /// A replay of a big journal comes before the login: allow for it.
 pub const REPLAY_WITHIN: Duration = Duration::from_secs(120);
+
+/// How `service` ended, within [`EXIT_WITHIN`], with its log; panics with the
+/// log when it is still running then.
+pub async fn exit_of(service: &mut OwnedChild) -> (ExitStatus, String) {
+    let status = service.wait_exit(EXIT_WITHIN).await;
+    let log = service.log();
+    let status = status.unwrap_or_else(|| panic!("no exit within {EXIT_WITHIN:?}; log:\n{log}"));
+    (status, log)
+}
+
+/// SIGTERM, then exit 0 within [`EXIT_WITHIN`] (panics with the log
+/// otherwise); the log.
+pub async fn stop_cleanly(service: &mut OwnedChild) -> String {
+    service.sigterm();
+    let (status, log) = exit_of(service).await;
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    log
+}
 
 /// `switchboard serve` in `dir` against the simulator and `database_url`, with
 /// its journal in `journal_dir`, a 2-second shutdown grace, quick AMI
