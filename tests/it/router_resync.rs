@@ -53,21 +53,7 @@ impl Handler<Confirmed> for Sink {
 /// The capture's first call: its events before its first `Hangup`, and from
 /// that `Hangup` on.
 fn first_call() -> (Vec<Event>, Vec<Event>) {
-    let events: Vec<Event> = load("calls-outcomes")
-        .decoded()
-        .into_iter()
-        .map(Event::from_raw)
-        .collect();
-    let linkedid = events
-        .iter()
-        .find(|e| e.name() == "Newchannel")
-        .and_then(|e| e.get("Linkedid"))
-        .expect("a call in the capture")
-        .to_string();
-    let mine: Vec<Event> = events
-        .into_iter()
-        .filter(|e| e.get("Linkedid") == Some(linkedid.as_str()))
-        .collect();
+    let mine = load("calls-outcomes").first_call();
     let first_hangup = mine
         .iter()
         .position(|e| e.name() == "Hangup")

@@ -77,20 +77,9 @@ impl Handler<LetGo> for Hub {
 
 /// The capture's first call, up to (not including) its first `Hangup`.
 fn call_start() -> Vec<Event> {
-    let events: Vec<Event> = load("calls-outcomes")
-        .decoded()
+    load("calls-outcomes")
+        .first_call()
         .into_iter()
-        .map(Event::from_raw)
-        .collect();
-    let linkedid = events
-        .iter()
-        .find(|e| e.name() == "Newchannel")
-        .and_then(|e| e.get("Linkedid"))
-        .expect("a call in the capture")
-        .to_string();
-    events
-        .into_iter()
-        .filter(|e| e.get("Linkedid") == Some(linkedid.as_str()))
         .take_while(|e| e.name() != "Hangup")
         .collect()
 }

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use switchboard::ami::{md5_key, AmiCodec, Frame, Limits, RawMessage};
+use switchboard::ami::{md5_key, AmiCodec, Event, Frame, Limits, RawMessage};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -70,6 +70,22 @@ impl Capture {
             out.push(m);
         }
         out
+    }
+
+    /// The events of the capture's first call (those sharing its first
+    /// `Newchannel`'s Linkedid), in capture order.
+    pub fn first_call(&self) -> Vec<Event> {
+        let events: Vec<Event> = self.decoded().into_iter().map(Event::from_raw).collect();
+        let linkedid = events
+            .iter()
+            .find(|e| e.name() == "Newchannel")
+            .and_then(|e| e.get("Linkedid"))
+            .expect("a call in the capture")
+            .to_string();
+        events
+            .into_iter()
+            .filter(|e| e.get("Linkedid") == Some(linkedid.as_str()))
+            .collect()
     }
 }
 
