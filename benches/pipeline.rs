@@ -44,6 +44,10 @@ use switchboard::supervision::Registry;
 use tikv_jemallocator::Jemalloc;
 use tokio_util::codec::Decoder;
 
+use proc_rss::rss_bytes;
+
+#[path = "common/proc_rss.rs"]
+mod proc_rss;
 #[path = "../tests/it/common/replay.rs"]
 #[allow(dead_code)] // the bench uses a part of the tests' helper
 mod replay;
@@ -109,16 +113,6 @@ fn fixture_events(name: &str) -> Vec<Event> {
         }
     }
     out
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 struct Pipeline {

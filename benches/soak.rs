@@ -8,6 +8,9 @@
 //! with a temporary SQLite database, one WebSocket subscriber counting what it gets.
 //! The run is bounded by `--minutes`; it stops by itself and prints a table.
 
+#[path = "common/proc_rss.rs"]
+mod proc_rss;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,14 +29,7 @@ fn arg(name: &str, default: f64) -> f64 {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4)
+    proc_rss::rss_bytes() / 1024
 }
 
 fn open_files() -> usize {

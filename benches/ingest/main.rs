@@ -26,6 +26,8 @@
 #[path = "../common/ami_corpus.rs"]
 mod ami_corpus;
 mod consumers;
+#[path = "../common/proc_rss.rs"]
+mod proc_rss;
 mod rss;
 mod server;
 mod threads;

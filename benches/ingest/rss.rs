@@ -23,6 +23,7 @@ use switchboard::app;
 use switchboard::store::GetStoreHealth;
 
 use crate::consumers::{counted, drained, start_service};
+use crate::proc_rss::rss_bytes;
 use crate::server::Server;
 use crate::{mono_ns, DEADLINE};
 
@@ -278,14 +279,4 @@ fn purge() {
             0,
         );
     }
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
