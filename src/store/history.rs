@@ -262,7 +262,12 @@ macro_rules! count_and_page {
                     true => Some(count().get_result::<i64>($conn)?),
                     false => None,
                 };
-                Ok(Answer::Rows(page().load($conn)?, total))
+                // A page of no rows (a deep page's count alone) needs no query.
+                let rows = match limit {
+                    0 => Vec::new(),
+                    _ => page().load($conn)?,
+                };
+                Ok(Answer::Rows(rows, total))
             }
             Want::Plan => {
                 let mut plan = Vec::new();
