@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::call_terms;
 use super::connection::{with_backend, DbConnection};
 use super::models::{
     to_db_time, ActiveCallRow, CallRow, LegRow, NewActiveCall, NewCall, NewLeg, NewParty,
-    NewSearchTerm,
+    NewSearchTerm, TermSource,
 };
 use super::schema::{
     active_calls as ac, call_legs as legs, call_parties as parties, call_search as search, calls,
@@ -106,19 +107,28 @@ fn ids_by_pbx<'a>(list: &[&'a Call]) -> Vec<(&'a str, Vec<&'a str>)> {
 }
 
 /// Moves calls to history: replaces any earlier copy of each (so finishing twice
-/// is harmless; its parties go with it, by cascade) and removes them from the
-/// live calls. `list` must not name the
-/// same call twice. Run inside a transaction.
+/// is harmless; its legs and parties go with it by cascade, its search terms by
+/// [`call_terms::delete_terms`]) and removes them from the live calls. `list`
+/// must not name the same call twice. Run inside a transaction.
 pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     if let DbConnection::Sqlite(c) = conn {
         return finish_each_sqlite(c, list);
     }
     for (pbx, ids) in ids_by_pbx(list) {
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq_any(&ids)))).execute(conn)?;
+        let stored: Vec<TermSource> = calls::table
+            .filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids)))
+            .select(TermSource::as_select())
+            .load(conn)?;
+        if stored.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = stored.iter().map(|s| s.id.as_str()).collect();
         diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(&ids))))
             .execute(conn)?;
         diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids))))
             .execute(conn)?;
+        call_terms::delete_terms(conn, &stored)?;
     }
     for chunk in list.chunks(INSERT_CHUNK) {
         let rows = chunk
@@ -152,14 +162,25 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
 
 /// [`finish_many`] on SQLite, call by call: each statement names one call, so it
 /// is prepared once per connection and reused (an `IN (…)` list or a multi-row
-/// `VALUES` has a new text for every size and is parsed again every batch).
+/// `VALUES` has a new text for every size and is parsed again every batch). A
+/// call never stored finished (nearly all) costs one key lookup instead of the
+/// deletes of an earlier copy.
 fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> QueryResult<()> {
     for call in list {
         let (pbx, id) = (call.pbx.as_str(), call.id.as_str());
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq(id)))).execute(c)?;
-        diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq(id))))
-            .execute(c)?;
-        diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq(id)))).execute(c)?;
+        let stored = calls::table
+            .filter(calls::id.eq(id).and(calls::pbx.eq(pbx)))
+            .select(TermSource::as_select())
+            .first(c)
+            .optional()?;
+        if let Some(stored) = stored {
+            diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq(id))))
+                .execute(c)?;
+            diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq(id))))
+                .execute(c)?;
+            call_terms::delete_terms_sqlite(c, &stored)?;
+        }
         diesel::insert_into(calls::table)
             .values(&NewCall::encode(call)?)
             .execute(c)?;

@@ -234,11 +234,7 @@ pub(crate) fn open_pools(url: &str, options: &StoreOptions) -> Result<Pools, Sto
         )?
     };
     let mut conn = writes.get()?;
-    let migrated = match &mut *conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConnection::Pg(c) => migrate_postgres(c),
-    };
-    migrated.map_err(|e| StoreError::Migration {
+    migrate(&mut conn).map_err(|e| StoreError::Migration {
         url: redact_url(url),
         message: e.to_string(),
     })?;
@@ -302,11 +298,27 @@ fn open_pool(
 /// PostgreSQL database take turns instead of racing to create the same tables.
 const MIGRATION_LOCK: i64 = 0x5357_4244_4d49_4752; // "SWBDMIGR"
 
-/// Runs the PostgreSQL migrations while holding [`MIGRATION_LOCK`].
-fn migrate_postgres(c: &mut PgConnection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
-    let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
-    let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+/// Runs the pending migrations, then writes the search terms they queued (see
+/// [`super::call_terms::rebuild_pending`]); on PostgreSQL both while holding
+/// [`MIGRATION_LOCK`], so two instances never write the same terms.
+fn migrate(conn: &mut DbConnection) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let lock = matches!(conn, DbConnection::Pg(_));
+    if lock {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    }
+    let result = match &mut *conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    }
+    .and_then(|()| {
+        super::call_terms::rebuild_pending(conn)
+            .map(|_| ())
+            .map_err(Into::into)
+    });
+    let unlocked = match lock {
+        true => conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")),
+        false => Ok(()),
+    };
     result?;
     unlocked?;
     Ok(())

@@ -16,6 +16,7 @@
 //! -> QueryResult`), `ops` (batched writes), `writer` (the actor), `error`.
 
 mod bounded_count;
+mod call_terms;
 mod calls;
 mod connection;
 mod error;

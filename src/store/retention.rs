@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::connection::DbConnection;
-use super::models::to_db_time;
+use super::models::{to_db_time, TermSource};
 use super::schema::{call_legs as legs, calls, journal_chunks, refresh_runs};
 
 /// Rows older than these instants go.
@@ -65,18 +65,19 @@ pub fn prune_step(conn: &mut DbConnection, cutoffs: &Cutoffs, limit: i64) -> Que
     let limit = limit.max(1);
     conn.transaction(|conn| {
         let mut pruned = Pruned::default();
-        // Calls: their legs and parties go by cascade; the legs are counted first.
-        let keys: Vec<(String, String)> = calls::table
+        // Calls: their legs and parties go by cascade, their search terms by key
+        // (no foreign key ties them, see `call_terms`); the legs are counted first.
+        let stored: Vec<TermSource> = calls::table
             .filter(calls::started_at.lt(to_db_time(cutoffs.calls)))
             .order(calls::started_at)
             .limit(limit)
-            .select((calls::pbx, calls::id))
+            .select(TermSource::as_select())
             .load(conn)?;
-        let mut by_pbx: Vec<(String, Vec<String>)> = Vec::new();
-        for (pbx, id) in keys {
-            match by_pbx.iter_mut().find(|(p, _)| *p == pbx) {
-                Some((_, ids)) => ids.push(id),
-                None => by_pbx.push((pbx, vec![id])),
+        let mut by_pbx: Vec<(&str, Vec<&str>)> = Vec::new();
+        for call in &stored {
+            match by_pbx.iter_mut().find(|(p, _)| *p == call.pbx) {
+                Some((_, ids)) => ids.push(&call.id),
+                None => by_pbx.push((&call.pbx, vec![&call.id])),
             }
         }
         for (pbx, ids) in &by_pbx {
@@ -89,6 +90,7 @@ pub fn prune_step(conn: &mut DbConnection, cutoffs: &Cutoffs, limit: i64) -> Que
                 diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(ids))))
                     .execute(conn)?;
         }
+        super::call_terms::delete_terms(conn, &stored)?;
         pruned.transitions = super::extensions::prune_some(conn, cutoffs.transitions, limit)?;
         let runs: Vec<i64> = refresh_runs::table
             .filter(refresh_runs::finished_at.lt(to_db_time(cutoffs.refresh_runs)))

@@ -57,6 +57,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Calls whose search terms are to be written again at open (see the
+    /// `search_terms_unlinked` migration and `store::call_terms`).
+    call_search_pending (call_id, pbx) {
+        call_id -> Text,
+        pbx -> Text,
+    }
+}
+
+diesel::table! {
     /// Journal chunks already replayed (see `store::journal`).
     journal_chunks (chunk) {
         chunk -> Text,
@@ -143,6 +152,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     call_legs,
     call_parties,
     call_search,
+    call_search_pending,
     calls,
     extension_transitions,
     extensions,

@@ -71,6 +71,7 @@ mod store_filters;
 mod store_query_plans;
 mod store_reads;
 mod store_retention;
+mod store_search_terms;
 mod store_suite;
 mod store_writer;
 mod supervisor_restarts;

@@ -19,7 +19,7 @@ pub use calls::{
 };
 pub use extensions::{ExtensionRow, NewExtension, NewTransition, TransitionRow};
 pub use refresh::{NewRefreshRun, RefreshRunRow};
-pub use search_terms::{search_key, NewSearchTerm, MAX_TERM_CHARS};
+pub use search_terms::{search_key, NewSearchTerm, TermSource, MAX_TERM_CHARS};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::{db_time, DbTime};
 use crate::model::Call;
-use crate::store::schema::call_search;
+use crate::store::schema::{call_search, calls};
 
 /// The longest term stored: a longer `?q=` is refused, so a match is never a
 /// guess from a cut term.
@@ -25,26 +25,59 @@ pub struct NewSearchTerm<'a> {
 impl<'a> NewSearchTerm<'a> {
     /// Every term `?q=` finds `call` by, each once (see [`terms_of`]).
     pub fn all_of(call: &'a Call) -> Vec<Self> {
-        let texts = [
+        terms_of_texts([
             call.caller.number.as_deref(),
             call.callee.number.as_deref(),
             call.caller.name.as_deref(),
             call.callee.name.as_deref(),
-        ];
-        let mut terms = BTreeSet::new();
-        for text in texts.into_iter().flatten() {
-            terms.extend(terms_of(text));
-        }
-        terms
-            .into_iter()
-            .map(|term| Self {
-                term,
-                started_at: db_time(call.started_at),
-                call_id: &call.id,
-                pbx: &call.pbx,
-            })
-            .collect()
+        ])
+        .into_iter()
+        .map(|term| Self {
+            term,
+            started_at: db_time(call.started_at),
+            call_id: &call.id,
+            pbx: &call.pbx,
+        })
+        .collect()
     }
+}
+
+/// What a stored finished call's terms are made of, with its key: `call_search`
+/// has no foreign key to `calls` (see the `search_terms_unlinked` migration), so
+/// whoever deletes or replaces a call reads this first and deletes the terms it
+/// gives by their key.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = calls)]
+pub struct TermSource {
+    pub pbx: String,
+    pub id: String,
+    pub started_at: chrono::NaiveDateTime,
+    pub caller_number: Option<String>,
+    pub callee_number: Option<String>,
+    pub caller_name: Option<String>,
+    pub callee_name: Option<String>,
+}
+
+impl TermSource {
+    /// The terms the writer stored for this call (the same as
+    /// [`NewSearchTerm::all_of`] gave when it was written).
+    pub fn terms(&self) -> BTreeSet<String> {
+        terms_of_texts([
+            self.caller_number.as_deref(),
+            self.callee_number.as_deref(),
+            self.caller_name.as_deref(),
+            self.callee_name.as_deref(),
+        ])
+    }
+}
+
+/// The terms of a call's numbers and names (caller's and callee's), each once.
+fn terms_of_texts(texts: [Option<&str>; 4]) -> BTreeSet<String> {
+    let mut terms = BTreeSet::new();
+    for text in texts.into_iter().flatten() {
+        terms.extend(terms_of(text));
+    }
+    terms
 }
 
 /// The form a search text and the stored terms are compared in.
