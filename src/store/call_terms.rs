@@ -8,10 +8,74 @@
 //! ([`TermSource::terms`]: the same function that wrote them).
 
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Text, Timestamp};
+use diesel::sqlite::Sqlite;
 
 use super::connection::{with_backend, DbConnection};
 use super::models::{DbTime, NewSearchTerm, TermSource};
 use super::schema::{call_search as search, call_search_pending as pending, calls};
+
+/// Rows per statement of [`insert_terms_sqlite`] (the rest go one by one).
+const TERM_ROWS: usize = 16;
+
+/// Inserts terms on SQLite: [`TERM_ROWS`] rows per statement, in key order.
+///
+/// diesel builds an insert's SQL text on every execution just to find its
+/// prepared statement, walks it again to bind, and SQLite steps and resets it:
+/// per row, that cost as much as the row's B-tree insert. [`TermRows`] has a
+/// static query id (its statement is found by type, not by text) and carries
+/// several rows; its row count is fixed, so it stays one prepared statement.
+/// Sorted by key, consecutive rows land in the same B-tree pages.
+pub(super) fn insert_terms_sqlite(
+    c: &mut diesel::SqliteConnection,
+    mut rows: Vec<NewSearchTerm<'_>>,
+) -> QueryResult<()> {
+    rows.sort_unstable_by(|a, b| a.term.cmp(&b.term));
+    let mut chunks = rows.chunks_exact(TERM_ROWS);
+    for chunk in &mut chunks {
+        TermRows::<TERM_ROWS>(chunk).execute(c)?;
+    }
+    for row in chunks.remainder() {
+        TermRows::<1>(std::slice::from_ref(row)).execute(c)?;
+    }
+    Ok(())
+}
+
+/// `INSERT INTO call_search … VALUES` of exactly `N` rows (see
+/// [`insert_terms_sqlite`]).
+struct TermRows<'a, const N: usize>(&'a [NewSearchTerm<'a>]);
+
+impl<const N: usize> QueryId for TermRows<'_, N> {
+    type QueryId = TermRows<'static, N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const N: usize> QueryFragment<Sqlite> for TermRows<'_, N> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        if self.0.len() != N {
+            // The text is cached by type: another count would bind the wrong rows.
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!("{} term rows for a statement of {N}", self.0.len()).into(),
+            ));
+        }
+        out.push_sql("INSERT INTO call_search (term, started_at, call_id, pbx) VALUES ");
+        for (i, row) in self.0.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<Text, _>(&row.term)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Timestamp, _>(&row.started_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.call_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.pbx)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> RunQueryDsl<diesel::SqliteConnection> for TermRows<'_, N> {}
 
 /// Calls re-termed per statement by [`rebuild_pending`].
 const PENDING_CHUNK: i64 = 500;

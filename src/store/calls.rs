@@ -166,6 +166,7 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
 /// call never stored finished (nearly all) costs one key lookup instead of the
 /// deletes of an earlier copy.
 fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> QueryResult<()> {
+    let mut terms = Vec::new();
     for call in list {
         let (pbx, id) = (call.pbx.as_str(), call.id.as_str());
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq(id)))).execute(c)?;
@@ -192,13 +193,10 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
                 .values(&party)
                 .execute(c)?;
         }
-        for term in NewSearchTerm::all_of(call) {
-            diesel::insert_into(search::table)
-                .values(&term)
-                .execute(c)?;
-        }
+        terms.extend(NewSearchTerm::all_of(call));
     }
-    Ok(())
+    // After every call's deletes: an earlier copy's terms are gone by now.
+    call_terms::insert_terms_sqlite(c, terms)
 }
 
 /// How one stored call left a queue: enough to count a day's queue figures again.

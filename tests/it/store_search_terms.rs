@@ -91,7 +91,9 @@ fn replacing_a_call_replaces_its_terms(kind: Kind) {
         .expect("first copy");
     assert_eq!(found(&store, "mart"), ["a"]);
     let again = named("a", "Zoé Ramos", 3);
-    store.finish_calls(&[again.clone()]).expect("second copy");
+    store
+        .finish_calls(std::slice::from_ref(&again))
+        .expect("second copy");
     assert!(found(&store, "mart").is_empty());
     assert!(found(&store, "alice").is_empty());
     assert_eq!(found(&store, "ram"), ["a"]);
