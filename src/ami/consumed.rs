@@ -93,7 +93,7 @@ fn skippable() -> &'static [bool] {
 /// are read so the router can count them as unrouted).
 #[inline]
 pub fn skip_label(name: &[u8]) -> Option<&'static str> {
-    let i = KNOWN.binary_search_by(|k| k.as_bytes().cmp(name)).ok()?;
+    let i = super::event_names::known_index(name)?;
     skippable()[i].then_some(KNOWN[i])
 }
 

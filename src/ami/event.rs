@@ -25,6 +25,8 @@ struct Common {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     raw: RawMessage,
+    /// The name's byte range, trimmed: every hop (counting, routing, tracking) asks.
+    name: (u32, u32),
     common: Common,
     timestamp: Option<f64>,
 }
@@ -60,8 +62,10 @@ impl Event {
             }
         }
         let timestamp = value_at(&raw, c.timestamp).and_then(parse_timestamp);
+        let name = raw.trimmed_value_range(0);
         Self {
             raw,
+            name,
             common: c,
             timestamp,
         }
@@ -69,7 +73,7 @@ impl Event {
 
     /// The event's name, e.g. `Newchannel`.
     pub fn name(&self) -> &str {
-        self.raw.field(0).map(|(_, v)| v.trim()).unwrap_or("")
+        self.raw.slice(self.name)
     }
 
     /// The ActionID, present on event-list items and on events caused by our own actions.
@@ -127,7 +131,7 @@ fn value_at(raw: &RawMessage, index: u32) -> Option<&str> {
     if index == NONE {
         return None;
     }
-    raw.field(index as usize).map(|(_, v)| v)
+    raw.value(index as usize)
 }
 
 /// Powers of ten that are exact in an `f64`.

@@ -57,7 +57,8 @@ impl RawMessage {
         }
     }
 
-    fn slice(&self, (start, end): (u32, u32)) -> &str {
+    /// The text of one byte range of [`Self::as_text`] (a key's or value's).
+    pub(crate) fn slice(&self, (start, end): (u32, u32)) -> &str {
         if (start, end) == OUTPUT_KEY {
             return "Output";
         }
@@ -96,11 +97,28 @@ impl RawMessage {
             .map(|f| (self.slice(f.key), self.slice(f.value)))
     }
 
+    /// The value of the header at position `index`: what the hot paths that located
+    /// a header once read, without slicing its key too.
+    pub(crate) fn value(&self, index: usize) -> Option<&str> {
+        self.fields.get(index).map(|f| self.slice(f.value))
+    }
+
+    /// The byte range of the value at `index`, trimmed of surrounding whitespace, so a
+    /// value read on every hop (an event's name) is trimmed once.
+    pub(crate) fn trimmed_value_range(&self, index: usize) -> (u32, u32) {
+        let Some(f) = self.fields.get(index) else {
+            return (0, 0);
+        };
+        let v = self.slice(f.value);
+        let lead = (v.len() - v.trim_start().len()) as u32;
+        let kept = v.trim().len() as u32;
+        let start = f.value.0.saturating_add(lead).min(f.value.1);
+        (start, start.saturating_add(kept).min(f.value.1))
+    }
+
     /// The value of the first header named `key` (ASCII case-insensitive, as Asterisk matches).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.position(key)
-            .and_then(|i| self.field(i))
-            .map(|(_, v)| v)
+        self.position(key).and_then(|i| self.value(i))
     }
 
     /// Index of the first header named `key`, so hot paths can look it up once.

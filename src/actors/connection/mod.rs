@@ -27,7 +27,6 @@ mod names;
 mod protocol;
 mod retry;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -129,7 +128,9 @@ pub struct ConnectionActor {
     backoff: Backoff,
     login_backoff: Backoff,
     memory: PbxMemory,
-    counters: HashMap<&'static str, prometheus::IntCounter>,
+    /// Each event label's counter, resolved once: a label lookup in the metric
+    /// family per event hashes and locks; this map is hashed with foldhash.
+    counters: crate::fastmap::FastMap<&'static str, prometheus::IntCounter>,
     /// Events skipped unread since the last batch went to the router.
     skipped: u64,
     /// Bounds the reads waiting for the router (backpressure instead of loss).
@@ -187,7 +188,7 @@ impl ConnectionActor {
             backoff: Backoff::new(b0, b1),
             login_backoff: Backoff::new(l0, l1),
             memory: PbxMemory::default(),
-            counters: HashMap::new(),
+            counters: crate::fastmap::FastMap::default(),
             names: names::NameReading::default(),
             skipped: 0,
         }
