@@ -2,12 +2,13 @@
 //! both backends (issues 17, 20); the migration's backfill of `call_search`
 //! gives the calls stored before it the same terms the writer gives new ones.
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use switchboard::model::{Call, CallOutcome, Direction, Party};
 use switchboard::store::{CallHistoryQuery, Store};
 
-use crate::common::store::{active_call, finished, t, Counted, Kind, TestDb};
+use crate::common::store::{
+    active_call, finished, search_terms_backfill, t, Counted, Kind, SearchTerm, TestDb,
+    SEARCH_TERMS,
+};
 
 /// Five calls that differ in every filter's column.
 fn calls() -> Vec<Call> {
@@ -190,30 +191,6 @@ fn postgres_each_filter_finds_exactly_its_calls() {
     each_filter_finds_exactly_its_calls(Kind::Postgres);
 }
 
-/// One `call_search` row.
-#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Term {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    term: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    call_id: String,
-    #[diesel(sql_type = diesel::sql_types::Timestamp)]
-    started_at: chrono::NaiveDateTime,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pbx: String,
-}
-
-const TERMS: &str =
-    "SELECT term, call_id, started_at, pbx FROM call_search ORDER BY term, call_id, pbx";
-
-/// The migration's backfill statement (the last statement of its `up.sql`).
-fn backfill(up_sql: &str) -> &str {
-    let at = up_sql
-        .find("INSERT INTO call_search")
-        .expect("the migration backfills call_search");
-    &up_sql[at..]
-}
-
 /// Stores the calls (the writer's terms), then empties `call_search` and runs
 /// the backfill: the same rows come back. (Names in ASCII: SQLite's lower()
 /// folds only those, as the migration says.)
@@ -224,44 +201,11 @@ fn backfill_gives_the_writers_terms(kind: Kind) {
     let mut seeded = calls();
     seeded[2].caller.name = Some("Emile  Zola".into());
     db.open().finish_calls(&seeded).expect("seed");
-    let redo = |run: &mut dyn FnMut(&str) -> Vec<Term>| {
-        let written = run(TERMS);
-        assert!(written.len() > 50, "{written:?}");
-        run("DELETE FROM call_search");
-        let sql = match kind {
-            Kind::Sqlite => backfill(include_str!(
-                "../../migrations/sqlite/2026-12-07-210000_history_filters/up.sql"
-            )),
-            Kind::Postgres => backfill(include_str!(
-                "../../migrations/postgres/2026-12-07-210000_history_filters/up.sql"
-            )),
-        };
-        run(sql);
-        assert_eq!(run(TERMS), written);
-    };
-    match kind {
-        Kind::Sqlite => {
-            let path = db.url.trim_start_matches("sqlite://");
-            let mut conn = SqliteConnection::establish(path).expect("connect");
-            redo(&mut |sql| match sql.starts_with("SELECT") {
-                true => diesel::sql_query(sql).load(&mut conn).expect("select"),
-                false => {
-                    conn.batch_execute(sql).expect("execute");
-                    Vec::new()
-                }
-            });
-        }
-        Kind::Postgres => {
-            let mut conn = PgConnection::establish(&db.url).expect("connect");
-            redo(&mut |sql| match sql.starts_with("SELECT") {
-                true => diesel::sql_query(sql).load(&mut conn).expect("select"),
-                false => {
-                    conn.batch_execute(sql).expect("execute");
-                    Vec::new()
-                }
-            });
-        }
-    }
+    let written: Vec<SearchTerm> = db.rows(SEARCH_TERMS);
+    assert!(written.len() > 50, "{written:?}");
+    db.execute("DELETE FROM call_search");
+    db.execute(search_terms_backfill(kind));
+    assert_eq!(db.rows::<SearchTerm>(SEARCH_TERMS), written);
 }
 
 #[test]

@@ -3,55 +3,14 @@
 //! backends, and the migration that dropped the key leaves an upgraded
 //! database with exactly the terms the writer gives.
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use switchboard::model::Call;
 use switchboard::store::retention::Cutoffs;
 use switchboard::store::{CallHistoryQuery, Store};
 
-use crate::common::store::{active_call, finished, t, Counted, Kind, TestDb};
-
-/// One `call_search` row.
-#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Term {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    term: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    call_id: String,
-    #[diesel(sql_type = diesel::sql_types::Timestamp)]
-    started_at: chrono::NaiveDateTime,
-}
-
-const TERMS: &str = "SELECT term, call_id, started_at FROM call_search ORDER BY term, call_id";
-
-/// Runs SQL on a raw connection to the test's database: `SELECT`s return
-/// their rows, anything else runs as a batch.
-fn sql(db: &TestDb, statement: &str) -> Vec<Term> {
-    let select = statement.starts_with("SELECT");
-    match db.kind {
-        Kind::Sqlite => {
-            let path = db.url.trim_start_matches("sqlite://");
-            let mut c = SqliteConnection::establish(path).expect("connect");
-            match select {
-                true => diesel::sql_query(statement).load(&mut c).expect("select"),
-                false => {
-                    c.batch_execute(statement).expect("execute");
-                    Vec::new()
-                }
-            }
-        }
-        Kind::Postgres => {
-            let mut c = PgConnection::establish(&db.url).expect("connect");
-            match select {
-                true => diesel::sql_query(statement).load(&mut c).expect("select"),
-                false => {
-                    c.batch_execute(statement).expect("execute");
-                    Vec::new()
-                }
-            }
-        }
-    }
-}
+use crate::common::store::{
+    active_call, finished, search_terms_backfill, t, Counted, Kind, SearchTerm, TestDb,
+    SEARCH_TERMS as TERMS,
+};
 
 fn named(id: &str, name: &str, minute: i64) -> Call {
     let mut call = finished(active_call("pbx1", id, "1001", "1002", t(minute)));
@@ -72,10 +31,10 @@ fn found(store: &Store, text: &str) -> Vec<String> {
 }
 
 /// The terms stored for `calls` when each is written once into an empty store.
-fn writers_terms(kind: Kind, calls: &[Call]) -> Vec<Term> {
+fn writers_terms(kind: Kind, calls: &[Call]) -> Vec<SearchTerm> {
     let db = TestDb::create(kind).expect("backend answered a moment ago");
     db.open().finish_calls(calls).expect("store");
-    sql(&db, TERMS)
+    db.rows::<SearchTerm>(TERMS)
 }
 
 /// Finishing a call again (another name, another start) leaves only the new
@@ -98,7 +57,10 @@ fn replacing_a_call_replaces_its_terms(kind: Kind) {
     assert!(found(&store, "alice").is_empty());
     assert_eq!(found(&store, "ram"), ["a"]);
     assert_eq!(found(&store, "zoé"), ["a"]);
-    assert_eq!(sql(&db, TERMS), writers_terms(kind, &[again, other]));
+    assert_eq!(
+        db.rows::<SearchTerm>(TERMS),
+        writers_terms(kind, &[again, other])
+    );
 }
 
 #[test]
@@ -135,7 +97,7 @@ fn pruning_deletes_the_terms(kind: Kind) {
     while store.prune_step(&cutoffs, 1).expect("prune").more {}
     assert_eq!(found(&store, "émile"), ["new"]);
     assert!(found(&store, "alice").is_empty());
-    assert_eq!(sql(&db, TERMS), writers_terms(kind, &[kept]));
+    assert_eq!(db.rows::<SearchTerm>(TERMS), writers_terms(kind, &[kept]));
 }
 
 #[test]
@@ -158,34 +120,26 @@ fn upgrade_rewrites_the_backfilled_terms(kind: Kind) {
     };
     let calls = [named("a", "Émile Zola\t", 1), named("b", "Bob Stone", 2)];
     db.open().finish_calls(&calls).expect("seed");
-    let (down, backfill) = match kind {
-        Kind::Sqlite => (
-            include_str!(
-                "../../migrations/sqlite/2026-12-08-000000_search_terms_unlinked/down.sql"
-            ),
-            include_str!("../../migrations/sqlite/2026-12-07-210000_history_filters/up.sql"),
-        ),
-        Kind::Postgres => (
+    let down = match kind {
+        Kind::Sqlite => {
+            include_str!("../../migrations/sqlite/2026-12-08-000000_search_terms_unlinked/down.sql")
+        }
+        Kind::Postgres => {
             include_str!(
                 "../../migrations/postgres/2026-12-08-000000_search_terms_unlinked/down.sql"
-            ),
-            include_str!("../../migrations/postgres/2026-12-07-210000_history_filters/up.sql"),
-        ),
+            )
+        }
     };
-    let backfill = &backfill[backfill.find("INSERT INTO call_search").expect("backfill")..];
-    sql(&db, down);
-    sql(&db, "DELETE FROM call_search");
-    sql(&db, backfill);
-    sql(
-        &db,
-        "DELETE FROM __diesel_schema_migrations WHERE version = '20261208000000'",
-    );
-    let sql_terms = sql(&db, TERMS);
+    db.execute(down);
+    db.execute("DELETE FROM call_search");
+    db.execute(search_terms_backfill(kind));
+    db.execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261208000000'");
+    let sql_terms = db.rows::<SearchTerm>(TERMS);
     let writers = writers_terms(kind, &calls);
     assert_ne!(sql_terms, writers, "the backfill differs for this name");
 
     let store = db.open();
-    assert_eq!(sql(&db, TERMS), writers);
+    assert_eq!(db.rows::<SearchTerm>(TERMS), writers);
     assert_eq!(found(&store, "zola"), ["a"]);
     store
         .finish_calls(&[named("a", "Anna Berg", 1)])

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::pg::Pg;
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
 use switchboard::model::{
     Call, CallState, Direction, Extension, ExtensionTransition, HintStatus, Leg, Party,
 };
@@ -110,6 +112,39 @@ impl TestDb {
     /// Opens the store with timeouts short enough for outage tests.
     pub fn open(&self) -> Store {
         Store::open_with(&self.url, &test_options()).expect("open store")
+    }
+
+    /// The rows `select` returns, read on a connection of its own (outside the store).
+    pub fn rows<T>(&self, select: &str) -> Vec<T>
+    where
+        T: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
+    {
+        match self.kind {
+            Kind::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut c = SqliteConnection::establish(path).expect("connect");
+                diesel::sql_query(select).load(&mut c).expect("select")
+            }
+            Kind::Postgres => {
+                let mut c = PgConnection::establish(&self.url).expect("connect");
+                diesel::sql_query(select).load(&mut c).expect("select")
+            }
+        }
+    }
+
+    /// Runs `sql` as a batch on a connection of its own (outside the store).
+    pub fn execute(&self, sql: &str) {
+        match self.kind {
+            Kind::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut c = SqliteConnection::establish(path).expect("connect");
+                c.batch_execute(sql).expect("execute");
+            }
+            Kind::Postgres => {
+                let mut c = PgConnection::establish(&self.url).expect("connect");
+                c.batch_execute(sql).expect("execute");
+            }
+        }
     }
 
     /// Makes the database refuse writes until [`Outage::end`].
@@ -348,4 +383,38 @@ impl Counted for switchboard::store::CallHistory {
         assert!(self.total_exact, "{total} calls, counted to the limit");
         (self.calls, total)
     }
+}
+
+/// One `call_search` row, as [`SEARCH_TERMS`] reads it back.
+#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SearchTerm {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub term: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub call_id: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    pub started_at: chrono::NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub pbx: String,
+}
+
+/// Every stored search term, in one order for comparing.
+pub const SEARCH_TERMS: &str =
+    "SELECT term, call_id, started_at, pbx FROM call_search ORDER BY term, call_id, pbx";
+
+/// The `history_filters` migration's backfill of `call_search` (the last
+/// statement of its `up.sql`): search terms computed in SQL.
+pub fn search_terms_backfill(kind: Kind) -> &'static str {
+    let up_sql = match kind {
+        Kind::Sqlite => {
+            include_str!("../../../migrations/sqlite/2026-12-07-210000_history_filters/up.sql")
+        }
+        Kind::Postgres => {
+            include_str!("../../../migrations/postgres/2026-12-07-210000_history_filters/up.sql")
+        }
+    };
+    let at = up_sql
+        .find("INSERT INTO call_search")
+        .expect("the migration backfills call_search");
+    &up_sql[at..]
 }
