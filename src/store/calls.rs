@@ -91,16 +91,19 @@ pub fn get_active(
     query.order(ac::pbx).first(conn).optional()
 }
 
-/// Call ids grouped by PBX, in chunks small enough for one statement each.
-fn ids_by_pbx<'a>(list: &[&'a Call]) -> Vec<(&'a str, Vec<&'a str>)> {
+/// Call ids grouped by PBX, in chunks small enough for one statement each
+/// (finishing calls here, pruning them in `retention`).
+pub(super) fn ids_by_pbx<'a>(
+    keys: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(&'a str, Vec<&'a str>)> {
     let mut groups: Vec<(&'a str, Vec<&'a str>)> = Vec::new();
-    for call in list {
+    for (pbx, id) in keys {
         match groups
             .iter_mut()
-            .find(|(pbx, ids)| *pbx == call.pbx && ids.len() < INSERT_CHUNK)
+            .find(|(p, ids)| *p == pbx && ids.len() < INSERT_CHUNK)
         {
-            Some((_, ids)) => ids.push(&call.id),
-            None => groups.push((&call.pbx, vec![&call.id])),
+            Some((_, ids)) => ids.push(id),
+            None => groups.push((pbx, vec![id])),
         }
     }
     groups
@@ -114,7 +117,7 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     if let DbConnection::Sqlite(c) = conn {
         return finish_each_sqlite(c, list);
     }
-    for (pbx, ids) in ids_by_pbx(list) {
+    for (pbx, ids) in ids_by_pbx(list.iter().map(|c| (c.pbx.as_str(), c.id.as_str()))) {
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq_any(&ids)))).execute(conn)?;
         let stored: Vec<TermSource> = calls::table
             .filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids)))

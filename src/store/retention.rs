@@ -73,14 +73,8 @@ pub fn prune_step(conn: &mut DbConnection, cutoffs: &Cutoffs, limit: i64) -> Que
             .limit(limit)
             .select(TermSource::as_select())
             .load(conn)?;
-        let mut by_pbx: Vec<(&str, Vec<&str>)> = Vec::new();
-        for call in &stored {
-            match by_pbx.iter_mut().find(|(p, _)| *p == call.pbx) {
-                Some((_, ids)) => ids.push(&call.id),
-                None => by_pbx.push((&call.pbx, vec![&call.id])),
-            }
-        }
-        for (pbx, ids) in &by_pbx {
+        let keys = stored.iter().map(|c| (c.pbx.as_str(), c.id.as_str()));
+        for (pbx, ids) in &super::calls::ids_by_pbx(keys) {
             let legs_of_these: i64 = legs::table
                 .filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(ids)))
                 .count()
