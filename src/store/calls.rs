@@ -173,11 +173,14 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
     for call in list {
         let (pbx, id) = (call.pbx.as_str(), call.id.as_str());
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq(id)))).execute(c)?;
+        // Loaded, not `.first()`: its `LIMIT ?` marks the statement for a new
+        // prepare after every bind (SQLite plans a bound LIMIT by its value), so
+        // the lookup was parsed and planned again for every call.
         let stored = calls::table
             .filter(calls::id.eq(id).and(calls::pbx.eq(pbx)))
             .select(TermSource::as_select())
-            .first(c)
-            .optional()?;
+            .load(c)?
+            .pop();
         if let Some(stored) = stored {
             diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq(id))))
                 .execute(c)?;
