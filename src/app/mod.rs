@@ -153,6 +153,12 @@ impl Service {
         self.cluster.as_ref().map(|c| c.gate.clone())
     }
 
+    /// The threads the service started for its actors: the pipeline's, and one
+    /// per PBX whose connection reads on a thread of its own (`AMI_THREADS`).
+    pub fn actor_threads(&self) -> usize {
+        self.arbiters.len()
+    }
+
     /// Stops politely: Logoff on every AMI connection, refresh sessions closed,
     /// WebSocket clients told 1001 (going away), pending writes flushed for up to
     /// `SHUTDOWN_GRACE` and the rest journaled (see [`StopOutcome`]).

@@ -186,7 +186,8 @@ pub(super) fn start_hub(
 }
 
 /// Starts each PBX's router (on the pipeline arbiter) and connection (on an
-/// arbiter of its own), handing the router the stored calls when `mode` says so.
+/// arbiter of its own, or on the pipeline's as `AMI_THREADS` says), handing the
+/// router the stored calls when `mode` says so.
 pub(super) fn start_pbxs(
     shared: &Shared,
     mode: &Mode,
@@ -199,6 +200,11 @@ pub(super) fn start_pbxs(
     let config = &shared.config;
     let instance = shared.instance;
     let mut arbiters = vec![pipeline];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share_pipeline = config.ami_threads.shares_pipeline_thread(cores);
+    if share_pipeline {
+        log::info!("AMI connections read on the pipeline's thread ({cores} cores, AMI_THREADS)");
+    }
     let mut pbxs = Vec::new();
     let mut targets = HashMap::new();
     for (pbx, status) in config.pbxs.iter().zip(cells) {
@@ -275,7 +281,10 @@ pub(super) fn start_pbxs(
             queues: router.clone().recipient(),
             publish: hub.clone().recipient(),
         };
-        let arbiter = Arbiter::new();
+        let own = (!share_pipeline).then(Arbiter::new);
+        let thread = own
+            .as_ref()
+            .map_or_else(|| arbiters[0].handle(), Arbiter::handle);
         let connection = {
             let (registry, metrics, status) = (
                 shared.registry.clone(),
@@ -283,7 +292,7 @@ pub(super) fn start_pbxs(
                 status.clone(),
             );
             let mode = mode.clone();
-            Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+            Supervisor::start_in_arbiter(&thread, move |_| {
                 mode.connection(ConnectionActor::new(
                     settings,
                     conn_targets,
@@ -293,7 +302,7 @@ pub(super) fn start_pbxs(
                 ))
             })
         };
-        arbiters.push(arbiter);
+        arbiters.extend(own);
         targets.insert(
             pbx.name.clone(),
             RefreshTarget {

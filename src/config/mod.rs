@@ -49,8 +49,8 @@ pub mod store;
 
 pub use cluster::ClusterConfig;
 pub use origin::Origin;
-pub use pbx::PbxConfig;
 use pbx::{ami_limits, env_name, pbx_config};
+pub use pbx::{AmiThreads, PbxConfig};
 pub use store::{StoreSettings, DEFAULT_HISTORY_COUNT_LIMIT};
 
 use crate::model::DEFAULT_PBX;
@@ -140,6 +140,8 @@ pub struct Config {
     pub ami_limits: crate::ami::Limits,
     /// The events asked of each PBX after login.
     pub ami_event_filter: crate::ami::EventFilter,
+    /// Where the connections read: the pipeline's thread or their own.
+    pub ami_threads: AmiThreads,
     /// Extension actors per PBX at most (a PBX inventing numbers cannot grow memory).
     pub max_extensions_per_pbx: usize,
     /// Socket reads per PBX queued for its router at most (backpressure, not loss).
@@ -214,6 +216,8 @@ impl Config {
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".to_string());
         let cluster = ClusterConfig::from_lookup(get, &database_url)?;
         let ami_limits = ami_limits(&get)?;
+        let ami_threads =
+            get("AMI_THREADS").map_or(Ok(AmiThreads::Auto), |v| AmiThreads::parse(&v))?;
         let ami_event_filter = match get("AMI_EVENT_FILTER") {
             None => crate::ami::EventFilter::default(),
             Some(v) => crate::ami::EventFilter::parse(&v).map_err(|e| ConfigError::Invalid {
@@ -226,6 +230,7 @@ impl Config {
             ami_limits,
             queue_sla_secs: parse_num("QUEUE_SLA_SECS", get("QUEUE_SLA_SECS"), 20)?,
             ami_event_filter,
+            ami_threads,
             max_extensions_per_pbx: parse_num(
                 "MAX_EXTENSIONS_PER_PBX",
                 get("MAX_EXTENSIONS_PER_PBX"),

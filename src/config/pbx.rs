@@ -18,6 +18,7 @@
 //! | `AMI_MAX_MESSAGE_BYTES` | `1048576` | largest AMI message accepted; a bigger one is skipped and counted as malformed |
 //! | `AMI_MAX_LINE_BYTES` | `AMI_MAX_MESSAGE_BYTES` | longest AMI line (one header with its value); at most the message limit |
 //! | `AMI_MAX_HEADERS` | `4096` | most header lines in one AMI message |
+//! | `AMI_THREADS` | `auto` | where each PBX's connection reads and decodes: `per-pbx` (a thread of its own, decoding in parallel on a large machine), `shared` (the pipeline's thread, beside the routers and the hub: one hand-off between threads fewer per event), `auto` (`shared` when the process may use two cores or fewer) |
 //! | `AMI_EVENT_FILTER` | `auto` | which events the PBX is asked for after login: `auto` (exactly the events the service reads), `off` (everything), or a comma list of event names; a PBX that refuses the filter is used without one |
 
 use super::{parse_num, ConfigError};
@@ -135,4 +136,76 @@ pub(super) fn pbx_config(
         auth,
         name,
     })
+}
+
+/// Where each PBX's AMI connection reads and decodes (`AMI_THREADS`).
+///
+/// A connection hands every read to its router on the pipeline's thread. On a
+/// machine with few cores that hand-off often waits for a core behind another of
+/// the service's threads, which is where much of the event-to-subscriber tail
+/// went on two cores (docs/PERFORMANCE.md, "Latency"); a thread per connection
+/// only pays off where there are cores to decode several PBXs at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AmiThreads {
+    /// [`AmiThreads::Shared`] when the process may use two cores or fewer, else
+    /// [`AmiThreads::PerPbx`].
+    #[default]
+    Auto,
+    /// Every connection on the pipeline's thread.
+    Shared,
+    /// Each connection on a thread of its own.
+    PerPbx,
+}
+
+impl AmiThreads {
+    /// Reads `auto`, `shared` or `per-pbx` (any case).
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "shared" => Ok(Self::Shared),
+            "per-pbx" => Ok(Self::PerPbx),
+            other => Err(ConfigError::Invalid {
+                key: "AMI_THREADS",
+                message: format!("expected auto, shared or per-pbx, got {other:?}"),
+            }),
+        }
+    }
+
+    /// Whether the connections run on the pipeline's thread, for a process that
+    /// may use `cores` cores.
+    pub fn shares_pipeline_thread(self, cores: usize) -> bool {
+        match self {
+            Self::Auto => cores <= 2,
+            Self::Shared => true,
+            Self::PerPbx => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ami_threads_reads_its_three_values_and_refuses_others() {
+        assert_eq!(AmiThreads::parse("auto").ok(), Some(AmiThreads::Auto));
+        assert_eq!(AmiThreads::parse(" Shared ").ok(), Some(AmiThreads::Shared));
+        assert_eq!(AmiThreads::parse("PER-PBX").ok(), Some(AmiThreads::PerPbx));
+        let err = AmiThreads::parse("two").expect_err("not a value");
+        assert!(err.to_string().contains("AMI_THREADS"), "{err}");
+        assert!(err.to_string().contains("per-pbx"), "{err}");
+    }
+
+    #[test]
+    fn auto_shares_the_pipeline_thread_only_on_two_cores_or_fewer() {
+        for (cores, shared) in [(1, true), (2, true), (3, false), (16, false)] {
+            assert_eq!(
+                AmiThreads::Auto.shares_pipeline_thread(cores),
+                shared,
+                "{cores}"
+            );
+            assert!(AmiThreads::Shared.shares_pipeline_thread(cores));
+            assert!(!AmiThreads::PerPbx.shares_pipeline_thread(cores));
+        }
+    }
 }

@@ -53,6 +53,7 @@ mod pipeline_fixtures;
 mod pipeline_queues;
 mod pipeline_resync;
 mod pipeline_sim;
+mod pipeline_threads;
 mod queue_props;
 mod refresh_board;
 mod refresh_sessions;
