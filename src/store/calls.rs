@@ -173,9 +173,9 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
     for call in list {
         let (pbx, id) = (call.pbx.as_str(), call.id.as_str());
         diesel::delete(ac::table.filter(ac::pbx.eq(pbx).and(ac::id.eq(id)))).execute(c)?;
-        // Loaded, not `.first()`: its `LIMIT ?` marks the statement for a new
-        // prepare after every bind (SQLite plans a bound LIMIT by its value), so
-        // the lookup was parsed and planned again for every call.
+        // Loaded, not `.first()`: with its bound `LIMIT ?` SQLite prepared the
+        // statement again at every execution, once per finished call
+        // (docs/PERFORMANCE.md, "The writer per pass").
         let stored = calls::table
             .filter(calls::id.eq(id).and(calls::pbx.eq(pbx)))
             .select(TermSource::as_select())
