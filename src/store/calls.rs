@@ -110,8 +110,9 @@ pub(super) fn ids_by_pbx<'a>(
 }
 
 /// Moves calls to history: replaces any earlier copy of each (so finishing twice
-/// is harmless; its legs and parties go with it by cascade, its search terms by
-/// [`call_terms::delete_terms`]) and removes them from the live calls. `list`
+/// is harmless; its legs, parties and search terms are deleted with it here: no
+/// foreign key ties them to it on PostgreSQL, see the `legs_parties_unlinked`
+/// migration) and removes them from the live calls. `list`
 /// must not name the same call twice. Run inside a transaction.
 pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     if let DbConnection::Sqlite(c) = conn {
@@ -129,6 +130,10 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
         let ids: Vec<&str> = stored.iter().map(|s| s.id.as_str()).collect();
         diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(&ids))))
             .execute(conn)?;
+        diesel::delete(
+            parties::table.filter(parties::pbx.eq(pbx).and(parties::call_id.eq_any(&ids))),
+        )
+        .execute(conn)?;
         diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids))))
             .execute(conn)?;
         call_terms::delete_terms(conn, &stored)?;
@@ -184,6 +189,10 @@ fn finish_each_sqlite(c: &mut diesel::SqliteConnection, list: &[&Call]) -> Query
         if let Some(stored) = stored {
             diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq(id))))
                 .execute(c)?;
+            diesel::delete(
+                parties::table.filter(parties::pbx.eq(pbx).and(parties::call_id.eq(id))),
+            )
+            .execute(c)?;
             diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq(id))))
                 .execute(c)?;
             call_terms::delete_terms_sqlite(c, &stored)?;

@@ -165,9 +165,9 @@ fn extension_key(e: &Extension) -> (String, String) {
 ///   same start is a late event of the finished call and is dropped, so a call
 ///   never comes back to life within a batch.
 ///
-/// Tables are independent (the only foreign keys are a finished call's legs and
-/// parties → its row in `calls`, written after it), so applying them table by
-/// table gives the same result.
+/// Tables are independent (the only foreign keys, on SQLite, are a finished
+/// call's legs and parties → its row in `calls`, written after it), so applying
+/// them table by table gives the same result.
 ///
 /// In cluster mode (a batch with feed rows), the feed rows of a PBX whose lease
 /// this instance does not hold are left out, and every op of a PBX another

@@ -12,7 +12,9 @@ use diesel::prelude::*;
 
 use super::connection::DbConnection;
 use super::models::{to_db_time, TermSource};
-use super::schema::{call_legs as legs, calls, journal_chunks, refresh_runs};
+use super::schema::{
+    call_legs as legs, call_parties as parties, calls, journal_chunks, refresh_runs,
+};
 
 /// Rows older than these instants go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +67,9 @@ pub fn prune_step(conn: &mut DbConnection, cutoffs: &Cutoffs, limit: i64) -> Que
     let limit = limit.max(1);
     conn.transaction(|conn| {
         let mut pruned = Pruned::default();
-        // Calls: their legs and parties go by cascade, their search terms by key
-        // (no foreign key ties them, see `call_terms`); the legs are counted first.
+        // Calls with their legs, parties and search terms, each deleted here: no
+        // foreign key ties them to the call (see `call_terms` and the
+        // `legs_parties_unlinked` migration).
         let stored: Vec<TermSource> = calls::table
             .filter(calls::started_at.lt(to_db_time(cutoffs.calls)))
             .order(calls::started_at)
@@ -75,11 +78,14 @@ pub fn prune_step(conn: &mut DbConnection, cutoffs: &Cutoffs, limit: i64) -> Que
             .load(conn)?;
         let keys = stored.iter().map(|c| (c.pbx.as_str(), c.id.as_str()));
         for (pbx, ids) in &super::calls::ids_by_pbx(keys) {
-            let legs_of_these: i64 = legs::table
-                .filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(ids)))
-                .count()
-                .get_result(conn)?;
-            pruned.call_legs += legs_of_these as usize;
+            pruned.call_legs += diesel::delete(
+                legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(ids))),
+            )
+            .execute(conn)?;
+            diesel::delete(
+                parties::table.filter(parties::pbx.eq(pbx).and(parties::call_id.eq_any(ids))),
+            )
+            .execute(conn)?;
             pruned.calls +=
                 diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(ids))))
                     .execute(conn)?;

@@ -69,6 +69,7 @@ mod start_errors;
 mod state_call;
 mod state_props;
 mod store_filters;
+mod store_legs_parties;
 mod store_query_plans;
 mod store_reads;
 mod store_retention;

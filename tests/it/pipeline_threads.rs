@@ -36,8 +36,16 @@ async fn run(threads: &str) -> (Running, switchboard::sim::SimHandle) {
 async fn a_connection_on_the_pipeline_thread_or_its_own_ends_in_the_same_state() {
     let (shared, shared_sim) = run("shared").await;
     let (own, own_sim) = run("per-pbx").await;
-    assert_eq!(shared.service.actor_threads(), 1, "shared: the pipeline only");
-    assert_eq!(own.service.actor_threads(), 2, "per-pbx: the pipeline and one");
+    assert_eq!(
+        shared.service.actor_threads(),
+        1,
+        "shared: the pipeline only"
+    );
+    assert_eq!(
+        own.service.actor_threads(),
+        2,
+        "per-pbx: the pipeline and one"
+    );
     for (r, sim) in [(&shared, &shared_sim), (&own, &own_sim)] {
         let truth = sim.snapshot();
         assert_eq!(mismatch(r, &truth), None);
