@@ -109,11 +109,38 @@ pub(super) fn ids_by_pbx<'a>(
     groups
 }
 
+/// Deletes these stored finished calls with everything that goes with them: their
+/// legs and parties (no foreign key ties those to the call on PostgreSQL, see the
+/// `legs_parties_unlinked` migration) and their search terms (no foreign key on
+/// either backend, see [`call_terms`]). Returns how many calls and legs went. Replacing a
+/// call here and pruning it in `retention` both come through this;
+/// [`finish_each_sqlite`] does the same call by call.
+pub(super) fn delete_stored(
+    conn: &mut DbConnection,
+    stored: &[TermSource],
+) -> QueryResult<(usize, usize)> {
+    let (mut deleted_calls, mut deleted_legs) = (0, 0);
+    let keys = stored.iter().map(|c| (c.pbx.as_str(), c.id.as_str()));
+    for (pbx, ids) in &ids_by_pbx(keys) {
+        deleted_legs +=
+            diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(ids))))
+                .execute(conn)?;
+        diesel::delete(
+            parties::table.filter(parties::pbx.eq(pbx).and(parties::call_id.eq_any(ids))),
+        )
+        .execute(conn)?;
+        deleted_calls +=
+            diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(ids))))
+                .execute(conn)?;
+    }
+    call_terms::delete_terms(conn, stored)?;
+    Ok((deleted_calls, deleted_legs))
+}
+
 /// Moves calls to history: replaces any earlier copy of each (so finishing twice
-/// is harmless; its legs, parties and search terms are deleted with it here: no
-/// foreign key ties them to it on PostgreSQL, see the `legs_parties_unlinked`
-/// migration) and removes them from the live calls. `list`
-/// must not name the same call twice. Run inside a transaction.
+/// is harmless; what goes with the earlier copy goes by [`delete_stored`]) and
+/// removes them from the live calls. `list` must not name the same call twice.
+/// Run inside a transaction.
 pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     if let DbConnection::Sqlite(c) = conn {
         return finish_each_sqlite(c, list);
@@ -124,19 +151,7 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
             .filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids)))
             .select(TermSource::as_select())
             .load(conn)?;
-        if stored.is_empty() {
-            continue;
-        }
-        let ids: Vec<&str> = stored.iter().map(|s| s.id.as_str()).collect();
-        diesel::delete(legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(&ids))))
-            .execute(conn)?;
-        diesel::delete(
-            parties::table.filter(parties::pbx.eq(pbx).and(parties::call_id.eq_any(&ids))),
-        )
-        .execute(conn)?;
-        diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(&ids))))
-            .execute(conn)?;
-        call_terms::delete_terms(conn, &stored)?;
+        delete_stored(conn, &stored)?;
     }
     for chunk in list.chunks(INSERT_CHUNK) {
         let rows = chunk
@@ -168,7 +183,8 @@ pub fn finish_many(conn: &mut DbConnection, list: &[&Call]) -> QueryResult<()> {
     Ok(())
 }
 
-/// [`finish_many`] on SQLite, call by call: each statement names one call, so it
+/// [`finish_many`] on SQLite, call by call (the deletes of [`delete_stored`] with
+/// `=` instead of `IN`): each statement names one call, so it
 /// is prepared once per connection and reused (an `IN (…)` list or a multi-row
 /// `VALUES` has a new text for every size and is parsed again every batch). A
 /// call never stored finished (nearly all) costs one key lookup instead of the

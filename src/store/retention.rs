@@ -12,9 +12,7 @@ use diesel::prelude::*;
 
 use super::connection::DbConnection;
 use super::models::{to_db_time, TermSource};
-use super::schema::{
-    call_legs as legs, call_parties as parties, calls, journal_chunks, refresh_runs,
-};
+use super::schema::{calls, journal_chunks, refresh_runs};
 
 /// Rows older than these instants go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,30 +65,14 @@ pub fn prune_step(conn: &mut DbConnection, cutoffs: &Cutoffs, limit: i64) -> Que
     let limit = limit.max(1);
     conn.transaction(|conn| {
         let mut pruned = Pruned::default();
-        // Calls with their legs, parties and search terms, each deleted here: no
-        // foreign key ties them to the call (see `call_terms` and the
-        // `legs_parties_unlinked` migration).
+        // Calls with their legs, parties and search terms (`calls::delete_stored`).
         let stored: Vec<TermSource> = calls::table
             .filter(calls::started_at.lt(to_db_time(cutoffs.calls)))
             .order(calls::started_at)
             .limit(limit)
             .select(TermSource::as_select())
             .load(conn)?;
-        let keys = stored.iter().map(|c| (c.pbx.as_str(), c.id.as_str()));
-        for (pbx, ids) in &super::calls::ids_by_pbx(keys) {
-            pruned.call_legs += diesel::delete(
-                legs::table.filter(legs::pbx.eq(pbx).and(legs::call_id.eq_any(ids))),
-            )
-            .execute(conn)?;
-            diesel::delete(
-                parties::table.filter(parties::pbx.eq(pbx).and(parties::call_id.eq_any(ids))),
-            )
-            .execute(conn)?;
-            pruned.calls +=
-                diesel::delete(calls::table.filter(calls::pbx.eq(pbx).and(calls::id.eq_any(ids))))
-                    .execute(conn)?;
-        }
-        super::call_terms::delete_terms(conn, &stored)?;
+        (pruned.calls, pruned.call_legs) = super::calls::delete_stored(conn, &stored)?;
         pruned.transitions = super::extensions::prune_some(conn, cutoffs.transitions, limit)?;
         let runs: Vec<i64> = refresh_runs::table
             .filter(refresh_runs::finished_at.lt(to_db_time(cutoffs.refresh_runs)))

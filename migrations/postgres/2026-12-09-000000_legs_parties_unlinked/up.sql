@@ -5,8 +5,7 @@
 -- database, or every database right after a migration adds an index) it picked
 -- calls_pbx_started_at_id for `pbx = $2 AND id = $1` and scanned every call of
 -- the PBX for each leg and party written (docs/PERFORMANCE.md, "Store"). The
--- store deletes a call's
--- legs and parties itself wherever it replaces or prunes the call, by the
--- (call_id, pbx) indexes both tables keep.
+-- store deletes a call's legs and parties itself wherever it replaces or prunes
+-- the call, by the (call_id, pbx) indexes both tables keep.
 ALTER TABLE call_legs DROP CONSTRAINT IF EXISTS call_legs_call_id_pbx_fkey;
 ALTER TABLE call_parties DROP CONSTRAINT IF EXISTS call_parties_call_id_pbx_fkey;
