@@ -2,11 +2,8 @@
 //! ends in the same state — the simulator's truth — while the filtered service is
 //! sent only what it reads.
 
-use switchboard::model::AmiConnectionState;
-
-use crate::common::live_truth::{history_mismatch, mismatch};
-use crate::common::pipeline::{quiet_sim as sim, start, Running, Setup};
-use crate::common::wait::{wait_until, DEADLINE};
+use crate::common::live_truth::{history_mismatch, mismatch, seeded_burst};
+use crate::common::pipeline::Running;
 
 fn counted(r: &Running, name: &str) -> u64 {
     r.service
@@ -17,30 +14,10 @@ fn counted(r: &Running, name: &str) -> u64 {
         .map_or(0, |c| c.get())
 }
 
+/// The filter is installed before the resync lists are asked for, so once the
+/// extensions are confirmed (the resync `seeded_burst` waits for) it is in force.
 async fn run(filter: &str) -> (Running, switchboard::sim::SimHandle) {
-    let sim = sim(42, 30);
-    let r = start(Setup::new(sim.addr()).with("AMI_EVENT_FILTER", filter))
-        .await
-        .expect("SQLite");
-    r.wait_state(AmiConnectionState::Connected).await;
-    // The filter is installed before the resync lists are asked for; once the
-    // extensions are confirmed, it is in force.
-    wait_until("the resync", DEADLINE, || async {
-        mismatch(&r, &sim.snapshot()).is_none()
-    })
-    .await;
-    sim.burst(20_000);
-    wait_until("the burst to be generated", DEADLINE, || async {
-        sim.stats().burst_pending == 0
-    })
-    .await;
-    wait_until("the state to match the simulator", DEADLINE, || async {
-        let truth = sim.snapshot();
-        mismatch(&r, &truth).is_none() && history_mismatch(&r, &truth).is_none()
-    })
-    .await;
-    r.quiesce().await;
-    (r, sim)
+    seeded_burst(42, "AMI_EVENT_FILTER", filter).await
 }
 
 #[actix_rt::test]

@@ -2,34 +2,11 @@
 //! pipeline's thread (`shared`) and once on a thread of its own (`per-pbx`), ends
 //! in the same state — the simulator's truth — with the threads each mode says.
 
-use switchboard::model::AmiConnectionState;
-
-use crate::common::live_truth::{history_mismatch, mismatch};
-use crate::common::pipeline::{quiet_sim as sim, start, Running, Setup};
-use crate::common::wait::{wait_until, DEADLINE};
+use crate::common::live_truth::{history_mismatch, mismatch, seeded_burst};
+use crate::common::pipeline::Running;
 
 async fn run(threads: &str) -> (Running, switchboard::sim::SimHandle) {
-    let sim = sim(7, 30);
-    let r = start(Setup::new(sim.addr()).with("AMI_THREADS", threads))
-        .await
-        .expect("SQLite");
-    r.wait_state(AmiConnectionState::Connected).await;
-    wait_until("the resync", DEADLINE, || async {
-        mismatch(&r, &sim.snapshot()).is_none()
-    })
-    .await;
-    sim.burst(20_000);
-    wait_until("the burst to be generated", DEADLINE, || async {
-        sim.stats().burst_pending == 0
-    })
-    .await;
-    wait_until("the state to match the simulator", DEADLINE, || async {
-        let truth = sim.snapshot();
-        mismatch(&r, &truth).is_none() && history_mismatch(&r, &truth).is_none()
-    })
-    .await;
-    r.quiesce().await;
-    (r, sim)
+    seeded_burst(7, "AMI_THREADS", threads).await
 }
 
 #[actix_rt::test]

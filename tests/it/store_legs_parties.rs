@@ -6,6 +6,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use switchboard::store::retention::Cutoffs;
 
+use crate::common::backends::on_both_backends;
 use crate::common::store::{active_call, finished, t, Kind, TestDb};
 
 /// One leg or party row: its call and what it names (a leg's extension, a
@@ -36,10 +37,7 @@ fn owned(list: &[(&str, &str)]) -> Vec<Owned> {
 
 /// Finishing a call again with other parties leaves only the new copy's legs and
 /// parties; the other call's stay.
-fn replacing_a_call_replaces_its_legs_and_parties(kind: Kind) {
-    let Some(db) = TestDb::create(kind) else {
-        return;
-    };
+fn replacing_a_call_replaces_its_legs_and_parties(db: &TestDb) {
     let store = db.open();
     let first = finished(active_call("pbx1", "a", "1001", "1002", t(1)));
     let other = finished(active_call("pbx1", "b", "1005", "1006", t(2)));
@@ -52,22 +50,9 @@ fn replacing_a_call_replaces_its_legs_and_parties(kind: Kind) {
     assert_eq!(db.rows::<Owned>(PARTIES), owned(&pairs));
 }
 
-#[test]
-fn sqlite_replacing_a_call_replaces_its_legs_and_parties() {
-    replacing_a_call_replaces_its_legs_and_parties(Kind::Sqlite);
-}
-
-#[test]
-fn postgres_replacing_a_call_replaces_its_legs_and_parties() {
-    replacing_a_call_replaces_its_legs_and_parties(Kind::Postgres);
-}
-
 /// A pruned call's legs and parties go with it (its legs counted), in steps as
 /// small as one call.
-fn pruning_deletes_the_legs_and_parties(kind: Kind) {
-    let Some(db) = TestDb::create(kind) else {
-        return;
-    };
+fn pruning_deletes_the_legs_and_parties(db: &TestDb) {
     let store = db.open();
     store
         .finish_calls(&[
@@ -89,15 +74,10 @@ fn pruning_deletes_the_legs_and_parties(kind: Kind) {
     assert_eq!(db.rows::<Owned>(PARTIES), owned(&kept));
 }
 
-#[test]
-fn sqlite_pruning_deletes_the_legs_and_parties() {
-    pruning_deletes_the_legs_and_parties(Kind::Sqlite);
-}
-
-#[test]
-fn postgres_pruning_deletes_the_legs_and_parties() {
-    pruning_deletes_the_legs_and_parties(Kind::Postgres);
-}
+on_both_backends!(
+    replacing_a_call_replaces_its_legs_and_parties,
+    pruning_deletes_the_legs_and_parties,
+);
 
 #[derive(QueryableByName, Debug)]
 struct Count {

@@ -4,34 +4,10 @@
 use switchboard::model::{CallState, HintStatus};
 use switchboard::store::{Backend, CallHistoryQuery, RefreshRecord, Store, WriteOp};
 
+use crate::common::backends::on_both_backends;
 use crate::common::store::{
     active_call, extension, finished, t, transition, Counted, Kind, TestDb,
 };
-
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $case() {
-                    if let Some(db) = super::TestDb::create(super::Kind::Sqlite) {
-                        super::$case(&db);
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    if let Some(db) = super::TestDb::create(super::Kind::Postgres) {
-                        super::$case(&db);
-                    }
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     migrations_run_on_open_and_reopen,

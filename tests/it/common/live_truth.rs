@@ -88,3 +88,35 @@ pub fn history_mismatch(r: &Running, truth: &PbxSnapshot) -> Option<String> {
     }
     (outcomes != truth.finished).then(|| format!("outcomes {outcomes:?} vs {:?}", truth.finished))
 }
+
+/// The service, with `key=value` on top of the test defaults, against a quiet
+/// simulated PBX (`seed`, 30 extensions): connected and resynchronised, then a
+/// 20,000-event burst, returned once its live view and history match the
+/// simulator's truth and it is quiet. For tests that run one seeded PBX under
+/// two settings and compare.
+pub async fn seeded_burst(seed: u64, key: &str, value: &str) -> (Running, SimHandle) {
+    use super::pipeline::{quiet_sim, start, Setup};
+    use switchboard::model::AmiConnectionState;
+
+    let sim = quiet_sim(seed, 30);
+    let r = start(Setup::new(sim.addr()).with(key, value))
+        .await
+        .expect("SQLite");
+    r.wait_state(AmiConnectionState::Connected).await;
+    wait_until("the resync", DEADLINE, || async {
+        mismatch(&r, &sim.snapshot()).is_none()
+    })
+    .await;
+    sim.burst(20_000);
+    wait_until("the burst to be generated", DEADLINE, || async {
+        sim.stats().burst_pending == 0
+    })
+    .await;
+    wait_until("the state to match the simulator", DEADLINE, || async {
+        let truth = sim.snapshot();
+        mismatch(&r, &truth).is_none() && history_mismatch(&r, &truth).is_none()
+    })
+    .await;
+    r.quiesce().await;
+    (r, sim)
+}

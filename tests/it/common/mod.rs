@@ -2,6 +2,7 @@
 //! this file only lists them.
 
 pub mod ami;
+pub mod backends;
 pub mod browser;
 pub mod child;
 pub mod cluster;
